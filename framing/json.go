@@ -42,6 +42,9 @@ type JSONSyntaxError struct {
 	// Truncated is set when the stream ended inside a value; the error then
 	// also matches io.ErrUnexpectedEOF.
 	Truncated bool
+	// DepthExceeded is set when arrays and objects nested deeper than the
+	// configured limit.
+	DepthExceeded bool
 }
 
 func (e *JSONSyntaxError) Error() string {
@@ -310,7 +313,7 @@ func (d *JSONDecoder) needMore() ([]byte, error) {
 
 // fail reports a syntax error at in[i] and arranges resynchronisation.
 func (d *JSONDecoder) fail(i int, msg string, keepBrace bool) error {
-	err := &JSONSyntaxError{Offset: d.off + int64(i), Msg: msg}
+	err := &JSONSyntaxError{Offset: d.off + int64(i), Msg: msg, DepthExceeded: !keepBrace}
 	d.buf = d.buf[:0]
 	d.stack = d.stack[:0]
 	d.state = stTop
