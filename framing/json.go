@@ -1,9 +1,9 @@
 package framing
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	"bytes"
 	"io"
 )
 
