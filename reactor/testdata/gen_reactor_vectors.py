@@ -119,7 +119,7 @@ def objiter(objs):
         if isinstance(o, tuple) and o and o[0] == "raise-command-error":
             raise error.WireprotoCommandError(o[1], o[2])
         if isinstance(o, tuple) and o and o[0] == "raise":
-            raise Exception(o[1])
+            raise Exception(o[1].decode())
         yield o
 
 
