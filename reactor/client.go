@@ -112,6 +112,7 @@ type ClientReactor struct {
 	active          map[uint16]bool
 	incoming        [256]*inputStream
 	settingsBuffers map[uint8][]byte
+	in              byteInput
 }
 
 type inputStream struct {
@@ -141,7 +142,22 @@ func NewClientReactor(cfg ClientConfig) *ClientReactor {
 }
 
 // Next returns the next action. Call it until it returns WantMore or Error.
-func (c *ClientReactor) Next() action.Action[Response] { return c.q.next() }
+func (c *ClientReactor) Next() action.Action[Response] {
+	c.q.reclaim()
+	pump(&c.q, &c.in, c.onFrame, c.onEOF)
+	return c.q.next()
+}
+
+// Feed hands the reactor bytes received from the server; Next decodes them
+// into frames as it goes. The reactor references p until Next returns
+// WantMore or Error, and a delivered Response's Data may alias p (or the
+// decoder's buffer) until the next call. A frame the decoder rejects is an
+// Error.
+func (c *ClientReactor) Feed(p []byte) {
+	c.q.reclaim()
+	c.in.used = true
+	c.in.dec.Feed(p)
+}
 
 // CallCommand issues a command request and returns its request id (odd,
 // increasing by 2). With buffered sends (the default) the request waits
@@ -288,6 +304,10 @@ func (c *ClientReactor) fail(err error) { c.q.fail(err) }
 // A terminal reactor ignores frames.
 func (c *ClientReactor) OnFrame(f frame.Frame) {
 	c.q.reclaim()
+	c.onFrame(f)
+}
+
+func (c *ClientReactor) onFrame(f frame.Frame) {
 	if c.q.err != nil {
 		return
 	}
@@ -411,6 +431,15 @@ func (c *ClientReactor) onStreamSettings(f frame.Frame, s *inputStream) {
 // ErrIncomplete.
 func (c *ClientReactor) FeedEOF() {
 	c.q.reclaim()
+	if c.in.used {
+		c.in.dec.FeedEOF()
+		c.in.eofPending = true
+		return
+	}
+	c.onEOF()
+}
+
+func (c *ClientReactor) onEOF() {
 	if c.q.err != nil || len(c.active) == 0 {
 		return
 	}

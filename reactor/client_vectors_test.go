@@ -37,17 +37,19 @@ var clientDifferences = map[string]string{
 func TestClientVectors(t *testing.T) {
 	vf := loadVectors(t)
 	used := map[string]bool{}
-	for _, v := range vf.Client {
-		t.Run(v.Name, func(t *testing.T) {
-			replayClient(t, v, used)
-		})
+	for _, feed := range []bool{false, true} {
+		for _, v := range vf.Client {
+			t.Run(fmt.Sprintf("%s/feed=%v", v.Name, feed), func(t *testing.T) {
+				replayClient(t, v, used, feed)
+			})
+		}
 	}
 	for k := range clientDifferences {
 		require.True(t, used[k], "difference %q matched no vector step", k)
 	}
 }
 
-func replayClient(t *testing.T, v clientVector, used map[string]bool) {
+func replayClient(t *testing.T, v clientVector, used map[string]bool, feed bool) {
 	cfg := ClientConfig{MultipleSends: v.HasMultipleSend, Immediate: !v.BufferSends}
 	if encs, ok := value(t, v.Encoders, false).([]any); ok {
 		for _, e := range encs {
@@ -116,7 +118,11 @@ func replayClient(t *testing.T, v clientVector, used map[string]bool) {
 				}
 			}
 		}
-		c.OnFrame(f)
+		if feed {
+			c.Feed(mustHex(t, st.Hex))
+		} else {
+			c.OnFrame(f)
+		}
 		got := drain(c.Next)
 		if firstErr != nil {
 			// On purpose: an Error is terminal (Mercurial's client carries on).
