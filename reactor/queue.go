@@ -1,6 +1,10 @@
 package reactor
 
-import "github.com/wirereactor/wirereactor/action"
+import (
+	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/frame"
+	"github.com/wirereactor/wirereactor/framing"
+)
 
 // queue holds the actions a reactor has decided on but the caller has not
 // taken yet: Deliver and Error items in order, and Send items whose bytes live
@@ -93,5 +97,41 @@ func (q *queue[T]) next() action.Action[T] {
 	default:
 		q.failed = true
 		return action.Fail[T](it.err)
+	}
+}
+
+// pending reports whether an action is waiting to be taken.
+func (q *queue[T]) pending() bool { return q.failed || q.head < len(q.items) }
+
+// byteInput turns bytes fed to a reactor into frames, lazily: a frame is
+// decoded only when the reactor has nothing else to hand out, so a payload
+// aliasing the decoder's buffer is used before the decoder moves on.
+type byteInput struct {
+	dec        framing.Decoder
+	used       bool // Feed was called: FeedEOF waits for the frames
+	eofPending bool
+}
+
+// pump runs the reactor's frame and EOF handlers until an action is queued
+// or the input is exhausted.
+func pump[T any](q *queue[T], in *byteInput, onFrame func(frame.Frame), onEOF func()) {
+	for !q.pending() {
+		if q.err == nil && in.used {
+			f, ok, err := in.dec.NextFrame()
+			if ok {
+				onFrame(f)
+				continue
+			}
+			if err != nil {
+				q.fail(&ProtocolError{Message: "error reading frame: " + err.Error(), Err: err})
+				continue
+			}
+		}
+		if in.eofPending && q.err == nil {
+			in.eofPending = false
+			onEOF()
+			continue
+		}
+		return
 	}
 }

@@ -107,6 +107,7 @@ type ServerReactor struct {
 	deferred    []byte
 	deferredIDs []uint16
 	eof         bool
+	in          byteInput
 }
 
 // NewServerReactor returns a server reactor configured by cfg.
@@ -139,7 +140,20 @@ func NewServerReactor(cfg ServerConfig) *ServerReactor {
 func (r *ServerReactor) State() ServerState { return r.state }
 
 // Next returns the next action. Call it until it returns WantMore or Error.
-func (r *ServerReactor) Next() action.Action[Command] { return r.q.next() }
+func (r *ServerReactor) Next() action.Action[Command] {
+	r.q.reclaim()
+	pump(&r.q, &r.in, r.onFrame, r.onEOF)
+	return r.q.next()
+}
+
+// Feed hands the reactor bytes received from the client; Next decodes
+// them into frames as it goes. The reactor references p until Next returns
+// WantMore or Error. A frame the decoder rejects is an Error.
+func (r *ServerReactor) Feed(p []byte) {
+	r.q.reclaim()
+	r.in.used = true
+	r.in.dec.Feed(p)
+}
 
 func (r *ServerReactor) fail(err error) {
 	r.state = StateErrored
@@ -151,6 +165,10 @@ func (r *ServerReactor) fail(err error) {
 // OnFrame returns. A terminal reactor ignores frames.
 func (r *ServerReactor) OnFrame(f frame.Frame) {
 	r.q.reclaim()
+	r.onFrame(f)
+}
+
+func (r *ServerReactor) onFrame(f frame.Frame) {
 	if r.q.err != nil {
 		return
 	}
@@ -362,6 +380,11 @@ func (r *ServerReactor) onIdle(f frame.Frame) {
 		r.fail(protoErr("received command request frame without new flag set"))
 		return
 	}
+	if f.RequestID%2 == 0 {
+		// Clients number their requests 1, 3, 5, …; Mercurial does not check.
+		r.fail(protoErr("received command request with even request ID: %d", f.RequestID))
+		return
+	}
 	more := f.Flags&frame.FlagCommandRequestMoreFrames != 0
 	expectingData := f.Flags&frame.FlagCommandRequestExpectData != 0
 	if !more && !expectingData {
@@ -519,6 +542,15 @@ func (r *ServerReactor) runCommand(rid uint16, payload, data []byte) {
 // wrapping ErrIncomplete (after the deferred output).
 func (r *ServerReactor) FeedEOF() {
 	r.q.reclaim()
+	if r.in.used {
+		r.in.dec.FeedEOF()
+		r.in.eofPending = true
+		return
+	}
+	r.onEOF()
+}
+
+func (r *ServerReactor) onEOF() {
 	if r.q.err != nil || r.eof {
 		return
 	}

@@ -94,17 +94,19 @@ func stringOf(t testing.TB, raw json.RawMessage) string {
 func TestServerVectors(t *testing.T) {
 	vf := loadVectors(t)
 	used := map[string]bool{}
-	for _, v := range vf.Server {
-		t.Run(v.Name, func(t *testing.T) {
-			replayServer(t, v, used)
-		})
+	for _, feed := range []bool{false, true} {
+		for _, v := range vf.Server {
+			t.Run(fmt.Sprintf("%s/feed=%v", v.Name, feed), func(t *testing.T) {
+				replayServer(t, v, used, feed)
+			})
+		}
 	}
 	for name := range serverDifferences {
 		require.True(t, used[name], "difference %q matched no vector step", name)
 	}
 }
 
-func replayServer(t *testing.T, v serverVector, used map[string]bool) {
+func replayServer(t *testing.T, v serverVector, used map[string]bool, feed bool) {
 	r := NewServerReactor(ServerConfig{DeferOutput: v.DeferOutput})
 	streams := map[int]*OutputStream{}
 	logs := map[uint8]*streamLog{}
@@ -114,7 +116,11 @@ func replayServer(t *testing.T, v serverVector, used map[string]bool) {
 		var callErr error
 		switch st.Op {
 		case "frame":
-			r.OnFrame(frameFromHex(t, st.Hex))
+			if feed {
+				r.Feed(mustHex(t, st.Hex))
+			} else {
+				r.OnFrame(frameFromHex(t, st.Hex))
+			}
 		case "makeoutputstream":
 			s := r.NewOutputStream()
 			require.Equal(t, st.Result.StreamID, int(s.ID()), msg)
