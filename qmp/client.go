@@ -137,6 +137,11 @@ func (r Received) String() string {
 // delivered as KindIDLessError; with more than one the session cannot tell
 // whose command failed and the machine fails with a *ProtocolError.
 //
+// Anything else from the server that is not QMP — invalid JSON, a value that
+// is not an object, a message with neither return, error nor event, a message
+// over the size limit — is an Error: a server that garbles its output cannot
+// be trusted to correlate replies.
+//
 // A ClientMachine is not safe for concurrent use; a driver that calls it from
 // several goroutines serialises the calls.
 type ClientMachine struct {
