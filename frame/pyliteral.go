@@ -561,7 +561,11 @@ func (p *litParser) strings() (any, error) {
 func (p *litParser) stringBody(out *strings.Builder, isBytes, raw bool) error {
 	start := p.pos
 	q := p.s[p.pos]
-	triple := strings.HasPrefix(p.s[p.pos:], strings.Repeat(string(q), 3))
+	quotes := `"""`
+	if q == '\'' {
+		quotes = "'''"
+	}
+	triple := strings.HasPrefix(p.s[p.pos:], quotes)
 	if triple {
 		p.pos += 3
 	} else {
@@ -574,7 +578,7 @@ func (p *litParser) stringBody(out *strings.Builder, isBytes, raw bool) error {
 		}
 		c := p.s[p.pos]
 		switch {
-		case c == q && (!triple || strings.HasPrefix(p.s[p.pos:], strings.Repeat(string(q), 3))):
+		case c == q && (!triple || strings.HasPrefix(p.s[p.pos:], quotes)):
 			if triple {
 				p.pos += 3
 			} else {
@@ -628,14 +632,15 @@ func (p *litParser) stringBody(out *strings.Builder, isBytes, raw bool) error {
 	}
 }
 
+var simpleEscapes = map[byte]byte{'\\': '\\', '\'': '\'', '"': '"', 'a': 7, 'b': 8, 'f': 12, 'n': 10, 'r': 13, 't': 9, 'v': 11}
+
 // escape decodes the escape sequence at p.pos (a backslash).
 func (p *litParser) escape(out *strings.Builder, isBytes bool) error {
 	at := p.pos
 	p.pos++
 	c := p.s[p.pos]
 	p.pos++
-	simple := map[byte]byte{'\\': '\\', '\'': '\'', '"': '"', 'a': 7, 'b': 8, 'f': 12, 'n': 10, 'r': 13, 't': 9, 'v': 11}
-	if v, ok := simple[c]; ok {
+	if v, ok := simpleEscapes[c]; ok {
 		out.WriteByte(v)
 		return nil
 	}
