@@ -1,6 +1,9 @@
 package qmp
 
 import (
+	"encoding/json"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,4 +80,29 @@ func TestParseGreeting(t *testing.T) {
 		_, err := ParseGreeting([]byte(tt.raw))
 		require.EqualError(t, err, tt.wantErr, tt.raw)
 	}
+}
+
+func TestAppendString(t *testing.T) {
+	for _, s := range []string{"", "plain", `q"b\s`, "tab\tnl\ncr\r\x00\x1f\x7f", "é€😀", "bad\xffutf8\xc3"} {
+		enc := appendString(nil, s)
+		var back string
+		require.NoError(t, json.Unmarshal(enc, &back), "%q encodes to %s", s, enc)
+		want, _ := json.Marshal(s) // encoding/json's view, including U+FFFD for bad bytes
+		var wantBack string
+		require.NoError(t, json.Unmarshal(want, &wantBack))
+		require.Equal(t, wantBack, back, "%q", s)
+	}
+}
+
+func TestErrorsMatch(t *testing.T) {
+	ge := &GreetingError{Err: io.ErrUnexpectedEOF}
+	require.ErrorIs(t, ge, ErrProtocol)
+	require.ErrorIs(t, ge, io.ErrUnexpectedEOF)
+	ne := &NegotiationError{Err: io.ErrUnexpectedEOF}
+	require.ErrorIs(t, ne, ErrProtocol)
+	require.ErrorIs(t, ne, io.ErrUnexpectedEOF)
+	pe := &ProtocolError{Msg: "server sent junk", Raw: []byte(strings.Repeat("x", 300)), Err: io.ErrUnexpectedEOF}
+	require.ErrorIs(t, pe, ErrProtocol)
+	require.ErrorIs(t, pe, io.ErrUnexpectedEOF)
+	require.Equal(t, "qmp: server sent junk: unexpected EOF (message: "+strings.Repeat("x", 200)+"…)", pe.Error())
 }
