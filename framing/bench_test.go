@@ -6,6 +6,7 @@ import (
 
 	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/frame"
+	"github.com/wirereactor/wirereactor/hgcbor"
 )
 
 var benchSizes = []int{0, 64, 32 << 10}
@@ -119,5 +120,82 @@ func BenchmarkEncode(b *testing.B) {
 				buf = f.Append(buf[:0])
 			}
 		})
+	}
+}
+
+// BenchmarkBuildResponse builds a typical command response per op: the
+// status header, three CBOR values coalesced into one frame, end of stream.
+func BenchmarkBuildResponse(b *testing.B) {
+	s, e, chunks := typicalResponseSetup()
+	n := 0
+	for _, c := range chunks {
+		n += len(c)
+	}
+	b.SetBytes(int64(n))
+	b.ReportAllocs()
+	var out []byte
+	for b.Loop() {
+		var err error
+		if out, err = appendTypicalResponse(out[:0], s, e, chunks); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBuildCommandRequest builds a command request per op, without and
+// with arguments.
+func BenchmarkBuildCommandRequest(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		req  CommandRequest
+	}{
+		{"no-args", CommandRequest{Name: "heads"}},
+		{"args", CommandRequest{Name: "known", Args: map[hgcbor.Bytes]any{"nodes": []any{pattern(20), pattern(20)}}}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			s := NewOutputStream(1, StreamConfig{})
+			b.ReportAllocs()
+			var out []byte
+			for b.Loop() {
+				var err error
+				if out, err = s.AppendCommandRequest(out[:0], 1, tc.req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkEmitter sends one chunk of response data per op through a
+// ResponseEmitter, which coalesces them into full frames.
+func BenchmarkEmitter(b *testing.B) {
+	for _, size := range benchSizes[1:] {
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
+			_, e, _ := typicalResponseSetup()
+			chunk := pattern(size)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			var out []byte
+			for b.Loop() {
+				var err error
+				if out, err = e.Send(out[:0], chunk); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkTextOutput builds one text-output frame per op.
+func BenchmarkTextOutput(b *testing.B) {
+	s := NewOutputStream(2, StreamConfig{})
+	atoms := []TextAtom{{Format: "added %s changesets with %s changes to %s files\n", Args: []string{"3", "12", "5"}, Labels: []string{"ui.status"}}}
+	b.ReportAllocs()
+	var out []byte
+	for b.Loop() {
+		var err error
+		if out, err = s.AppendTextOutput(out[:0], 1, atoms); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
