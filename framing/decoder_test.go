@@ -332,12 +332,12 @@ func TestDecoderReset(t *testing.T) {
 	d := NewDecoder(DecoderConfig{MaxPayload: 64})
 	d.Feed(wire[:5])
 	require.Equal(t, action.WantMore, d.Next().Kind)
-	d.Reset()
+	d.Reset(DecoderConfig{MaxPayload: 16})
 	require.Zero(t, d.Buffered())
+	require.Equal(t, 16, d.limit(), "Reset configures")
 	got, err := decodeSplit(t, d, wire, []int{4})
 	require.NoError(t, err)
 	requireSameFrames(t, sampleFrames()[:1], got)
-	require.Equal(t, 64, d.limit(), "Reset keeps the configuration")
 }
 
 // A stream of split frames costs no allocation once the buffer has grown.

@@ -92,7 +92,8 @@ func (e *FrameTooLargeError) Error() string {
 // dst with its original length and leaves the stream as it was, except that
 // an Encoder cannot be rewound.
 //
-// An OutputStream is not safe for concurrent use.
+// Make one with NewOutputStream. An OutputStream is not safe for concurrent
+// use.
 type OutputStream struct {
 	id           uint8
 	split, hard  int
