@@ -121,22 +121,29 @@ func (d *decoder) item(depth int, asKey bool) (any, error) {
 		}
 		return NegInt(arg), nil
 	case majorBytes, majorText:
-		var p []byte
 		if ai == indefinite {
-			p, err = d.chunks(start, major)
-		} else {
-			p, err = d.definiteString(start, major, arg)
+			p, err := d.chunks(start, major)
+			switch {
+			case err != nil:
+				return nil, err
+			case major == majorText:
+				return string(p), nil
+			case asKey:
+				return Bytes(p), nil
+			}
+			return p, nil
 		}
-		if err != nil {
+		// p aliases the input: convert or copy it exactly once.
+		p, err := d.definiteString(start, major, arg)
+		switch {
+		case err != nil:
 			return nil, err
-		}
-		if major == majorText {
+		case major == majorText:
 			return string(p), nil
-		}
-		if asKey {
+		case asKey:
 			return Bytes(p), nil
 		}
-		return p, nil
+		return append(make([]byte, 0, len(p)), p...), nil
 	case majorArray:
 		if asKey {
 			return nil, d.fail(start, ErrInvalidKey, "array")
@@ -184,6 +191,8 @@ func (d *decoder) item(depth int, asKey bool) (any, error) {
 	}
 }
 
+// definiteString returns the n bytes of a definite-length string; they
+// alias the input.
 func (d *decoder) definiteString(start int, major byte, n uint64) ([]byte, error) {
 	if n > uint64(len(d.data)-d.off) {
 		return nil, d.fail(start, ErrTruncated, fmt.Sprintf("string of %d bytes", n))
@@ -193,7 +202,7 @@ func (d *decoder) definiteString(start int, major byte, n uint64) ([]byte, error
 	if major == majorText && !utf8.Valid(p) {
 		return nil, d.fail(start, ErrInvalidUTF8, "")
 	}
-	return append(make([]byte, 0, len(p)), p...), nil
+	return p, nil
 }
 
 // chunks decodes the chunks of an indefinite-length string up to its break.

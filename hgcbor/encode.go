@@ -40,7 +40,18 @@ func (n NegInt) String() string { return n.Big().String() }
 // encoder does not check it; it must be exactly one well-formed item.
 type RawMessage []byte
 
-// CBOR major types.
+// CBOR major types, for AppendHead.
+const (
+	MajorUnsigned byte = 0 // unsigned integer
+	MajorNegative byte = 1 // negative integer -1-arg
+	MajorBytes    byte = 2 // byte string of arg bytes
+	MajorText     byte = 3 // text string of arg bytes
+	MajorArray    byte = 4 // array of arg items
+	MajorMap      byte = 5 // map of arg pairs
+	MajorTag      byte = 6 // semantic tag arg
+	MajorSimple   byte = 7 // simple values, floats, break
+)
+
 const (
 	majorUint    = 0
 	majorNegint  = 1
@@ -77,8 +88,10 @@ func Append(dst []byte, v any) ([]byte, error) {
 // maxEncodeDepth bounds recursion on cyclic or absurdly deep values.
 const maxEncodeDepth = 1000
 
-// AppendHead appends the head of an item of major type major (0-7) with
-// argument arg: the minimal-length encoding cborutil's encodelength writes.
+// AppendHead appends the head of an item of major type major (MajorUnsigned
+// … MajorSimple) with argument arg: the minimal-length encoding cborutil's
+// encodelength writes. With it a caller can stream a map or array whose
+// items it encodes itself.
 func AppendHead(dst []byte, major byte, arg uint64) []byte {
 	m := major << 5
 	switch {
@@ -176,6 +189,9 @@ func appendValue(dst []byte, v any, depth int) ([]byte, error) {
 	case uintptr:
 		return AppendHead(dst, majorUint, uint64(x)), nil
 	case *big.Int:
+		if x == nil {
+			return append(dst, 0xf6), nil
+		}
 		k, err := bigKey(v, x)
 		if err != nil {
 			return dst, err

@@ -96,6 +96,8 @@ var encodeCases = []struct {
 	{"tuple", [2]any{B("a"), 1}, "(b'a', 1)"},
 	{"raw", hgcbor.RawMessage{0x82, 0x01, 0x02}, "[1, 2]"},
 	{"pointer", ptr(B("p")), "b'p'"},
+	{"nil pointer", (*int)(nil), "None"},
+	{"nil big", (*big.Int)(nil), "None"},
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -238,11 +240,11 @@ func TestAppendHelpersMatchMercurialStreaming(t *testing.T) {
 	b = hgcbor.AppendBytes(b, []byte("c"))
 	b = hgcbor.AppendBreak(b)
 	b = hgcbor.AppendBeginIndefiniteArray(b)
-	b = hgcbor.AppendHead(b, 0, 1)
+	b = hgcbor.AppendHead(b, hgcbor.MajorUnsigned, 1)
 	b = hgcbor.AppendBreak(b)
 	b = hgcbor.AppendBeginIndefiniteMap(b)
 	b = hgcbor.AppendBytes(b, []byte("a"))
-	b = hgcbor.AppendHead(b, 0, 1)
+	b = hgcbor.AppendHead(b, hgcbor.MajorUnsigned, 1)
 	b = hgcbor.AppendBreak(b)
 	require.Equal(t, "5f42616241 63ff 9f01ff bf416101ff", spaced(b, 5, 7, 10))
 

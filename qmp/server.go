@@ -114,20 +114,18 @@ func (m *ServerMachine) Next() action.Action[Command] {
 			return action.SendBytes[Command](m.sent)
 		}
 		raw, err := m.dec.Next()
-		var se *framing.JSONSyntaxError
-		switch {
-		case err == nil && raw == nil:
+		if err == io.EOF || err == nil && raw == nil {
 			return action.Want[Command]()
-		case err == io.EOF:
-			return action.Want[Command]()
-		case errors.As(err, &se) && !se.Truncated:
-			if se.DepthExceeded {
-				m.appendError(nil, "GenericError", "JSON nesting depth limit exceeded")
-			} else {
-				m.appendError(nil, "GenericError", "JSON parse error, "+se.Msg)
+		}
+		if err != nil {
+			if se := syntaxError(err); se != nil {
+				if se.DepthExceeded {
+					m.appendError(nil, "GenericError", "JSON nesting depth limit exceeded")
+				} else {
+					m.appendError(nil, "GenericError", "JSON parse error, "+se.Msg)
+				}
+				continue
 			}
-			continue
-		case err != nil:
 			m.err = err
 			return action.Fail[Command](err)
 		}
@@ -135,6 +133,16 @@ func (m *ServerMachine) Next() action.Action[Command] {
 			return action.DeliverValue(cmd)
 		}
 	}
+}
+
+// syntaxError returns err as a recoverable syntax error, or nil. (A separate
+// function keeps errors.As's target off the heap on the hot path.)
+func syntaxError(err error) *framing.JSONSyntaxError {
+	var se *framing.JSONSyntaxError
+	if errors.As(err, &se) && !se.Truncated {
+		return se
+	}
+	return nil
 }
 
 // handle checks one message as QEMU's dispatcher does; it answers bad ones
