@@ -250,29 +250,58 @@ func (e *HeaderError) Error() string {
 // HeaderSize bytes. It rejects an undefined frame type, undefined stream-flag
 // bits and flag bits undefined for the frame's type with a *HeaderError.
 func ParseHeader(b []byte) (Header, error) {
-	_ = b[HeaderSize-1] // one bounds check
+	v := binary.LittleEndian.Uint64(b) // one load, one bounds check
 	h := Header{
-		Length:      int(b[0]) | int(b[1])<<8 | int(b[2])<<16,
-		RequestID:   binary.LittleEndian.Uint16(b[3:5]),
-		StreamID:    b[5],
-		StreamFlags: StreamFlags(b[6]),
-		Type:        Type(b[7] >> 4),
-		Flags:       Flags(b[7] & 0x0f),
+		Length:      int(v & 0xffffff),
+		RequestID:   uint16(v >> 24),
+		StreamID:    uint8(v >> 40),
+		StreamFlags: StreamFlags(v >> 48),
+		Type:        Type(v >> 60),
+		Flags:       Flags(v >> 56 & 0x0f),
 	}
-	return h, h.validate()
+	if badBits(uint8(v>>48), uint8(v>>56)) != 0 {
+		return h, h.invalid()
+	}
+	return h, nil
+}
+
+// invalidFlags[t] holds the flag bits frames of type t may not carry, and
+// 0xff for undefined types (so that bit 0x10, never a flag, marks them). A
+// table keeps header validation to a load and a test.
+var invalidFlags = func() (m [16]uint8) {
+	for t := range m {
+		m[t] = 0xff
+		if Type(t).Valid() {
+			m[t] = uint8(^Type(t).ValidFlags()) & 0x0f
+		}
+	}
+	return m
+}()
+
+// badBits is non-zero when a header's last two bytes hold an undefined type,
+// flags undefined for its type, or undefined stream flags.
+func badBits(streamFlags, typeFlags uint8) uint8 {
+	return invalidFlags[typeFlags>>4]&(typeFlags&0x0f|0x10) | streamFlags&^uint8(streamFlagsMask)
 }
 
 func (h *Header) validate() error {
+	if badBits(uint8(h.StreamFlags), uint8(h.Type&0x0f)<<4|uint8(h.Flags&0x0f)) == 0 && h.Type < 16 && h.Flags < 16 {
+		return nil
+	}
+	return h.invalid()
+}
+
+// invalid builds the error for a header found wrong.
+//
+//go:noinline
+func (h *Header) invalid() error {
 	if !h.Type.Valid() {
 		return &HeaderError{Field: "type", Value: uint64(h.Type)}
 	}
 	if h.StreamFlags&^streamFlagsMask != 0 {
 		return &HeaderError{Field: "stream flags", Value: uint64(h.StreamFlags)}
 	}
-	if h.Flags&^h.Type.ValidFlags() != 0 {
-		return &HeaderError{Field: "flags", Value: uint64(h.Flags), Type: h.Type}
-	}
-	return nil
+	return &HeaderError{Field: "flags", Value: uint64(h.Flags), Type: h.Type}
 }
 
 // AppendHeader appends the 8-byte encoding of h to dst. It does not validate h;

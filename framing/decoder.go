@@ -1,0 +1,305 @@
+package framing
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/frame"
+)
+
+// DefaultDecoderMaxPayload is the largest frame payload a Decoder accepts
+// when DecoderConfig.MaxPayload is zero: 1 MiB, far above the 32 KiB frames
+// Mercurial sends and far below what the 24-bit length field allows.
+const DefaultDecoderMaxPayload = 1 << 20
+
+// DecoderConfig configures a Decoder. The zero value is ready to use.
+type DecoderConfig struct {
+	// MaxPayload is the largest payload, in bytes, a frame may announce.
+	// A longer one is a *PayloadTooLargeError, reported as soon as its
+	// header is read and before anything is buffered for it. Zero means
+	// DefaultDecoderMaxPayload; values above frame.MaxPayload mean
+	// frame.MaxPayload.
+	MaxPayload int
+}
+
+func (c DecoderConfig) maxPayload() int {
+	switch {
+	case c.MaxPayload <= 0:
+		return DefaultDecoderMaxPayload
+	case c.MaxPayload > frame.MaxPayload:
+		return frame.MaxPayload
+	default:
+		return c.MaxPayload
+	}
+}
+
+// PayloadTooLargeError reports a frame header announcing a payload longer
+// than the decoder's limit.
+type PayloadTooLargeError struct {
+	Header frame.Header // the offending header; Header.Length is the announced size
+	Limit  int          // the decoder's MaxPayload
+}
+
+func (e *PayloadTooLargeError) Error() string {
+	return fmt.Sprintf("framing: %s frame announces a %d-byte payload, over the limit of %d bytes",
+		e.Header.Type, e.Header.Length, e.Limit)
+}
+
+// TruncatedError reports input that ended inside a frame.
+type TruncatedError struct {
+	// Pending is how many bytes of the unfinished frame had arrived.
+	Pending int
+	// Want is the full size of that frame (header and payload), or 0 when
+	// its header had not arrived completely.
+	Want int
+}
+
+func (e *TruncatedError) Error() string {
+	if e.Want == 0 {
+		return fmt.Sprintf("framing: input ended inside a frame header: %d of %d header bytes pending",
+			e.Pending, frame.HeaderSize)
+	}
+	return fmt.Sprintf("framing: input ended inside a frame: %d of %d bytes pending", e.Pending, e.Want)
+}
+
+// Unwrap returns io.ErrUnexpectedEOF, so errors.Is(err, io.ErrUnexpectedEOF)
+// holds.
+func (e *TruncatedError) Unwrap() error { return io.ErrUnexpectedEOF }
+
+// ErrFeedAfterEOF is the error a Decoder reports when Feed is called after
+// FeedEOF.
+var ErrFeedAfterEOF = errors.New("framing: bytes fed after end of input")
+
+// Decoder splits a byte stream into frames. It is a sans-IO machine
+// (action.Machine[frame.Frame]): Feed it bytes in any split — one byte at a
+// time works — then call Next until it returns WantMore or Error; each
+// Deliver action carries one frame in Value.
+//
+// Buffer ownership. The decoder keeps referencing the slice passed to Feed
+// until Next returns WantMore or Error; after that the caller may reuse it.
+// A frame that lies whole inside one fed slice is delivered without copying:
+// its Payload aliases the caller's slice. The bytes of a frame split across
+// Feeds are copied into the decoder's own buffer, which keeps its capacity
+// for reuse, so a steady stream allocates nothing per frame; as long as the
+// caller drains Next before feeding again, it holds at most one frame
+// (frame.HeaderSize+MaxPayload bytes). Either way a
+// delivered Payload is valid only until the next call to any method of the
+// decoder; callers that keep it copy it (frame.Frame.Clone). Payload's
+// capacity is cut at its length, so appending to it never writes into the
+// stream.
+//
+// Errors. A header frame.ParseHeader rejects is reported as its
+// *frame.HeaderError; a payload over the limit as a *PayloadTooLargeError;
+// end of input (FeedEOF) inside a frame as a *TruncatedError. After an error
+// the decoder is terminal: Next keeps returning the same error and Feed is a
+// no-op.
+//
+// The zero Decoder is ready to use with the default configuration. A
+// Decoder is not safe for concurrent use.
+type Decoder struct {
+	cfg DecoderConfig
+	max int // resolved cfg.maxPayload(); 0 until first use
+
+	in  []byte // unread bytes of the caller's last Feed (aliased)
+	buf []byte // the partial frame, copied; buf[off:] is unread
+	off int
+
+	eof bool
+	err error
+}
+
+// NewDecoder returns a Decoder configured by cfg.
+func NewDecoder(cfg DecoderConfig) *Decoder {
+	return &Decoder{cfg: cfg, max: cfg.maxPayload()}
+}
+
+// Reset makes d ready for a new stream decoded under cfg, keeping the
+// capacity of its buffer; it also configures a Decoder embedded by value.
+// Payloads delivered before are invalid afterwards.
+func (d *Decoder) Reset(cfg DecoderConfig) {
+	*d = Decoder{cfg: cfg, max: cfg.maxPayload(), buf: d.buf[:0]}
+}
+
+// Feed queues p for decoding. The decoder references p until Next returns
+// WantMore or Error; it copies only the bytes of a frame that p does not hold
+// completely. Feeding again before Next has returned WantMore is allowed but
+// copies the unread bytes of the earlier Feed. Feed after an error is a
+// no-op; Feed after FeedEOF is an error.
+func (d *Decoder) Feed(p []byte) {
+	if d.err != nil || len(p) == 0 {
+		return
+	}
+	if d.eof {
+		d.err = ErrFeedAfterEOF
+		return
+	}
+	if len(d.in) > 0 {
+		// The caller fed again without draining: keep the earlier bytes
+		// before p, in our own memory, since we stop referencing them.
+		d.compact()
+		d.buf = append(d.buf, d.in...)
+		d.in = nil
+	}
+	d.in = p
+}
+
+// FeedEOF tells the decoder no more bytes will come. Next then reports a
+// *TruncatedError if the input ended inside a frame, and WantMore once every
+// complete frame was taken.
+func (d *Decoder) FeedEOF() { d.eof = true }
+
+// Next returns the next action: Deliver with the next frame, WantMore when
+// the input fed so far holds no further complete frame, or Error. See the
+// Decoder documentation for how long a delivered Payload is valid.
+func (d *Decoder) Next() (a action.Action[frame.Frame]) {
+	// The frame is written straight into the result: building it elsewhere
+	// and copying it in costs more than the decoding.
+	ok, err := d.next(&a.Value)
+	switch {
+	case ok:
+		a.Kind = action.Deliver
+	case err != nil:
+		a.Kind, a.Err = action.Error, err
+	}
+	return a
+}
+
+// NextFrame is Next without the action wrapping: it returns the next frame
+// and true, or false and nil when more input is needed, or the decoder's
+// error. The same ownership rules apply.
+func (d *Decoder) NextFrame() (f frame.Frame, ok bool, err error) {
+	ok, err = d.next(&f)
+	return f, ok, err
+}
+
+// next decodes the next frame into *f and reports whether there was one.
+func (d *Decoder) next(f *frame.Frame) (bool, error) {
+	if d.err != nil {
+		return false, d.err
+	}
+	if d.off == len(d.buf) {
+		in := d.in
+		if len(in) == 0 {
+			return false, nil // drained: nothing partial to report at EOF either
+		}
+		if len(in) >= frame.HeaderSize {
+			// Fast path: nothing buffered, and the caller's bytes start
+			// with a header; deliver the frame in place if it lies whole
+			// in them.
+			length := int(in[0]) | int(in[1])<<8 | int(in[2])<<16
+			typ, flags := frame.Type(in[7]>>4), frame.Flags(in[7]&0x0f)
+			if acceptedFlags[typ]>>flags&1 == 0 || in[6]&^acceptedStreamFlags != 0 || length > d.limit() {
+				return d.slowNext(f) // reports the error
+			}
+			if end := frame.HeaderSize + length; end <= len(in) {
+				d.in = in[end:]
+				f.RequestID = uint16(in[3]) | uint16(in[4])<<8
+				f.StreamID = in[5]
+				f.StreamFlags = frame.StreamFlags(in[6])
+				f.Type = typ
+				f.Flags = flags
+				f.Payload = in[frame.HeaderSize:end:end]
+				return true, nil
+			}
+		}
+	}
+	return d.slowNext(f)
+}
+
+// acceptedFlags[t] has bit f set when frame.ParseHeader accepts a frame of
+// type t with flags f: a table, so the fast path validates a header with one
+// load and leaves building the error to frame.ParseHeader.
+var acceptedFlags = func() (t [16]uint16) {
+	for typ := range frame.Type(16) {
+		for f := range frame.Flags(16) {
+			if typ.Valid() && f&^typ.ValidFlags() == 0 {
+				t[typ] |= 1 << f
+			}
+		}
+	}
+	return t
+}()
+
+const acceptedStreamFlags = byte(frame.StreamBegin | frame.StreamEnd | frame.StreamEncoded)
+
+// slowNext assembles a frame in d.buf from what is buffered and what the
+// caller fed.
+func (d *Decoder) slowNext(f *frame.Frame) (bool, error) {
+	d.compact()
+	if len(d.buf) < frame.HeaderSize && !d.take(frame.HeaderSize-len(d.buf)) {
+		return d.wantMore()
+	}
+	h, err := frame.ParseHeader(d.buf)
+	if err != nil {
+		return d.fail(err)
+	}
+	if h.Length > d.limit() {
+		return d.fail(&PayloadTooLargeError{Header: h, Limit: d.limit()})
+	}
+	end := frame.HeaderSize + h.Length
+	if len(d.buf) < end && !d.take(end-len(d.buf)) {
+		return d.wantMore()
+	}
+	// The frame is complete. Its bytes stay where they are until the next
+	// call compacts the buffer.
+	d.off = end
+	*f = frame.Frame{RequestID: h.RequestID, StreamID: h.StreamID, StreamFlags: h.StreamFlags,
+		Type: h.Type, Flags: h.Flags, Payload: d.buf[frame.HeaderSize:end:end]}
+	return true, nil
+}
+
+// take moves up to n bytes from the caller's input into the buffer and
+// reports whether it moved all n.
+func (d *Decoder) take(n int) bool {
+	m := min(n, len(d.in))
+	d.buf = append(d.buf, d.in[:m]...)
+	d.in = d.in[m:]
+	return m == n
+}
+
+// compact drops the delivered frame at the front of the buffer. It runs at
+// the start of a call, once the delivered payload is no longer valid.
+func (d *Decoder) compact() {
+	if d.off == 0 {
+		return
+	}
+	n := copy(d.buf, d.buf[d.off:])
+	d.buf = d.buf[:n]
+	d.off = 0
+}
+
+func (d *Decoder) wantMore() (bool, error) {
+	if d.eof && len(d.buf) > 0 {
+		want := 0
+		if len(d.buf) >= frame.HeaderSize {
+			h, _ := frame.ParseHeader(d.buf) // validated when it was buffered
+			want = frame.HeaderSize + h.Length
+		}
+		return d.fail(&TruncatedError{Pending: len(d.buf), Want: want})
+	}
+	return false, nil
+}
+
+func (d *Decoder) fail(err error) (bool, error) {
+	d.err = err
+	d.in = nil
+	return false, err
+}
+
+func (d *Decoder) limit() int {
+	if d.max == 0 {
+		d.max = d.cfg.maxPayload()
+	}
+	return d.max
+}
+
+// Buffered returns how many bytes the decoder holds that are not yet part of
+// a delivered frame: copied bytes of a partial frame plus unread fed bytes.
+func (d *Decoder) Buffered() int { return len(d.buf) - d.off + len(d.in) }
+
+// Err returns the error that made the decoder terminal, or nil.
+func (d *Decoder) Err() error { return d.err }
+
+var _ action.Machine[frame.Frame] = (*Decoder)(nil)

@@ -1,0 +1,379 @@
+package framing
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/frame"
+)
+
+// sampleFrames covers every frame type, stream flags, and payloads of
+// interesting sizes.
+func sampleFrames() []frame.Frame {
+	big := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KiB
+	withPayload := func(human string, payload []byte) frame.Frame {
+		f := frame.MustParseHuman(human)
+		f.Payload = payload
+		return f
+	}
+	return []frame.Frame{
+		frame.MustParseHuman("1 1 stream-begin command-request new cbor:{b'name': b'heads'}"),
+		frame.MustParseHuman("1 1 0 command-data eos "),
+		frame.MustParseHuman("1 2 stream-begin stream-settings eos cbor:b'identity'"),
+		withPayload("1 2 encoded command-response continuation ", big[:32768]),
+		withPayload("65534 255 stream-end|encoded command-response eos ", big[:65535]),
+		frame.MustParseHuman("3 2 0 error-response 0 x"),
+		withPayload("3 2 0 text-output 0 ", big[:65536]),
+		frame.MustParseHuman("4 2 0 progress 0 "),
+		frame.MustParseHuman("4 1 0 sender-protocol-settings eos cbor:{b'contentencodings': [b'identity']}"),
+	}
+}
+
+// human parses frames written in Mercurial's human syntax.
+func human(lines ...string) []frame.Frame {
+	frames := make([]frame.Frame, len(lines))
+	for i, l := range lines {
+		frames[i] = frame.MustParseHuman(l)
+	}
+	return frames
+}
+
+// requireHuman checks that got are the frames want describes in human
+// syntax.
+func requireHuman(t *testing.T, got []frame.Frame, want ...string) {
+	t.Helper()
+	var g, w []string
+	for _, f := range got {
+		g = append(g, frame.FormatHuman(f))
+	}
+	for _, f := range human(want...) {
+		w = append(w, frame.FormatHuman(f))
+	}
+	require.Equal(t, w, g)
+}
+
+func encodeFrames(frames []frame.Frame) []byte {
+	var b []byte
+	for i := range frames {
+		b = frames[i].Append(b)
+	}
+	return b
+}
+
+// decodeSplit feeds wire to d in the pieces cut at the given offsets and
+// returns clones of every delivered frame, and the final error, if any.
+// It overwrites each fed piece after WantMore, as a caller reusing its read
+// buffer would, so a decoder that keeps referencing it fails the test.
+func decodeSplit(t testing.TB, d *Decoder, wire []byte, cuts []int) ([]frame.Frame, error) {
+	t.Helper()
+	var got []frame.Frame
+	drain := func() error {
+		for {
+			a := d.Next()
+			switch a.Kind {
+			case action.Deliver:
+				got = append(got, a.Value.Clone())
+			case action.WantMore:
+				return nil
+			case action.Error:
+				return a.Err
+			default:
+				t.Fatalf("unexpected action %v", a)
+			}
+		}
+	}
+	prev := 0
+	for _, c := range append(cuts, len(wire)) {
+		piece := bytes.Clone(wire[prev:c])
+		prev = c
+		d.Feed(piece)
+		if err := drain(); err != nil {
+			return got, err
+		}
+		for i := range piece {
+			piece[i] = 0xee
+		}
+	}
+	d.FeedEOF()
+	return got, drain()
+}
+
+func requireSameFrames(t *testing.T, want, got []frame.Frame) {
+	t.Helper()
+	require.Len(t, got, len(want))
+	for i := range want {
+		require.Equal(t, want[i].String(), got[i].String(), "frame %d", i)
+		require.True(t, bytes.Equal(want[i].Payload, got[i].Payload), "payload of frame %d", i)
+	}
+}
+
+func TestDecoderAnySplit(t *testing.T) {
+	frames := sampleFrames()
+	wire := encodeFrames(frames)
+	rng := rand.New(rand.NewPCG(1, 2))
+	randomCuts := func(maxPiece int) []int {
+		var cuts []int
+		for at := rng.IntN(maxPiece) + 1; at < len(wire); at += rng.IntN(maxPiece) + 1 {
+			cuts = append(cuts, at)
+		}
+		return cuts
+	}
+	oneByte := make([]int, 0, len(wire))
+	for i := 1; i < len(wire); i++ {
+		oneByte = append(oneByte, i)
+	}
+	cases := []struct {
+		name string
+		cuts []int
+	}{
+		{"whole", nil},
+		{"one byte at a time", oneByte},
+		{"inside first header", []int{3}},
+		{"at first header end", []int{8}},
+		{"inside first payload", []int{12}},
+		{"random small pieces", randomCuts(7)},
+		{"random medium pieces", randomCuts(1000)},
+		{"random large pieces", randomCuts(40000)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := decodeSplit(t, NewDecoder(DecoderConfig{}), wire, tc.cuts)
+			require.NoError(t, err)
+			requireSameFrames(t, frames, got)
+		})
+	}
+}
+
+func TestDecoderEveryTwoWaySplit(t *testing.T) {
+	frames := human(
+		"1 1 stream-begin command-request new|more \\xa2\\x44args",
+		"1 1 0 command-request continuation ",
+		"1 1 0 command-data eos data",
+	)
+	wire := encodeFrames(frames)
+	for i := 0; i <= len(wire); i++ {
+		for j := i; j <= len(wire); j++ {
+			var d Decoder // the zero value works
+			got, err := decodeSplit(t, &d, wire, []int{i, j})
+			require.NoError(t, err, "cuts %d,%d", i, j)
+			requireSameFrames(t, frames, got)
+		}
+	}
+}
+
+func within(inner, outer []byte) bool {
+	if len(inner) == 0 || len(outer) == 0 {
+		return false
+	}
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(outer)))
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(inner)))
+	return p >= start && p+uintptr(len(inner)) <= start+uintptr(len(outer))
+}
+
+func TestDecoderZeroCopyWhenWhole(t *testing.T) {
+	wire := encodeFrames(human("1 1 0 command-data continuation abc", "1 1 0 command-data eos defg"))
+	d := NewDecoder(DecoderConfig{})
+	d.Feed(wire)
+	for _, want := range []string{"abc", "defg"} {
+		a := d.Next()
+		require.Equal(t, action.Deliver, a.Kind)
+		require.Equal(t, want, string(a.Value.Payload))
+		require.True(t, within(a.Value.Payload, wire), "payload aliases the fed slice")
+		require.Equal(t, len(a.Value.Payload), cap(a.Value.Payload), "payload capacity is cut")
+	}
+	require.Equal(t, action.WantMore, d.Next().Kind)
+	require.Zero(t, d.Buffered())
+}
+
+func TestDecoderCopiesSplitFrame(t *testing.T) {
+	wire := encodeFrames(human("9 2 0 command-response eos hello, world"))
+	d := NewDecoder(DecoderConfig{})
+	first := bytes.Clone(wire[:11])
+	d.Feed(first)
+	require.Equal(t, action.WantMore, d.Next().Kind)
+	require.Equal(t, 11, d.Buffered())
+	copy(first, bytes.Repeat([]byte{0}, len(first))) // the caller reuses its buffer
+	rest := bytes.Clone(wire[11:])
+	d.Feed(rest)
+	a := d.Next()
+	require.Equal(t, action.Deliver, a.Kind)
+	require.Equal(t, "hello, world", string(a.Value.Payload))
+	require.False(t, within(a.Value.Payload, rest))
+	require.Equal(t, uint16(9), a.Value.RequestID)
+	require.Equal(t, action.WantMore, d.Next().Kind)
+}
+
+func TestDecoderFeedBeforeDrain(t *testing.T) {
+	frames := sampleFrames()[:3]
+	wire := encodeFrames(frames)
+	d := NewDecoder(DecoderConfig{})
+	// Feed everything in three pieces without calling Next in between: the
+	// decoder must copy what it has not read rather than lose it.
+	d.Feed(bytes.Clone(wire[:5]))
+	d.Feed(bytes.Clone(wire[5:30]))
+	d.Feed(bytes.Clone(wire[30:]))
+	var got []frame.Frame
+	for a := d.Next(); a.Kind == action.Deliver; a = d.Next() {
+		got = append(got, a.Value.Clone())
+	}
+	requireSameFrames(t, frames, got)
+}
+
+func TestDecoderLimit(t *testing.T) {
+	cases := []struct {
+		name    string
+		cfg     DecoderConfig
+		length  int
+		wantErr string
+	}{
+		{"at default limit", DecoderConfig{}, DefaultDecoderMaxPayload, ""},
+		{"over default limit", DecoderConfig{}, DefaultDecoderMaxPayload + 1,
+			"framing: command-response frame announces a 1048577-byte payload, over the limit of 1048576 bytes"},
+		{"at configured limit", DecoderConfig{MaxPayload: 100}, 100, ""},
+		{"over configured limit", DecoderConfig{MaxPayload: 100}, 101,
+			"framing: command-response frame announces a 101-byte payload, over the limit of 100 bytes"},
+		{"limit above the field's range", DecoderConfig{MaxPayload: 1 << 30}, frame.MaxPayload, ""},
+	}
+	for _, tc := range cases {
+		for _, split := range []bool{false, true} {
+			d := NewDecoder(tc.cfg)
+			hdr := frame.AppendHeader(nil, frame.Header{Length: tc.length, RequestID: 1, StreamID: 2,
+				Type: frame.TypeCommandResponse, Flags: frame.FlagCommandResponseEOS})
+			if split {
+				d.Feed(hdr[:4])
+				require.Equal(t, action.WantMore, d.Next().Kind)
+				d.Feed(hdr[4:])
+			} else {
+				d.Feed(hdr)
+			}
+			a := d.Next()
+			if tc.wantErr == "" {
+				require.Equal(t, action.WantMore, a.Kind, tc.name)
+				continue
+			}
+			require.Equal(t, action.Error, a.Kind, tc.name)
+			require.EqualError(t, a.Err, tc.wantErr)
+			var tooLarge *PayloadTooLargeError
+			require.ErrorAs(t, a.Err, &tooLarge)
+			require.Equal(t, tc.length, tooLarge.Header.Length)
+			require.Less(t, cap(d.buf), 64, "no buffer grown for a refused frame")
+			// Terminal: the same error again, and Feed does nothing.
+			d.Feed(make([]byte, 100))
+			require.Equal(t, a, d.Next())
+			require.Equal(t, a.Err, d.Err())
+		}
+	}
+}
+
+func TestDecoderHeaderErrors(t *testing.T) {
+	cases := []struct {
+		name   string
+		header []byte
+		msg    string
+	}{
+		{"type zero", []byte{0, 0, 0, 1, 0, 1, 0, 0x00}, "frame: invalid frame type 0"},
+		{"type 4", []byte{0, 0, 0, 1, 0, 1, 0, 0x40}, "frame: invalid frame type 4"},
+		{"stream flag 0x08", []byte{0, 0, 0, 1, 0, 1, 0x08, 0x11}, "frame: invalid stream flags 0x08"},
+		{"flags for text output", []byte{0, 0, 0, 1, 0, 1, 0, 0x61}, "frame: invalid flags 0x01 for text-output frame"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			// After a good frame, so the error comes from the stream's middle.
+			good := encodeFrames(human("1 1 0 progress 0 p"))
+			for _, cuts := range [][]int{nil, {len(good) + 3}} {
+				d := NewDecoder(DecoderConfig{})
+				got, err := decodeSplit(t, d, append(good, tc.header...), cuts)
+				require.Len(t, got, 1)
+				require.EqualError(t, err, tc.msg)
+				var he *frame.HeaderError
+				require.ErrorAs(t, err, &he)
+				require.Equal(t, action.Error, d.Next().Kind)
+			}
+		})
+	}
+}
+
+func TestDecoderEOF(t *testing.T) {
+	frameBytes := encodeFrames(human("1 1 0 command-data eos 0123456789ab"))
+	cases := []struct {
+		name    string
+		input   []byte
+		frames  int
+		wantErr string
+		pending int
+	}{
+		{"nothing", nil, 0, "", 0},
+		{"whole frame", frameBytes, 1, "", 0},
+		{"partial header", frameBytes[:3], 0, "framing: input ended inside a frame header: 3 of 8 header bytes pending", 3},
+		{"header only", frameBytes[:8], 0, "framing: input ended inside a frame: 8 of 20 bytes pending", 8},
+		{"partial payload", frameBytes[:19], 0, "framing: input ended inside a frame: 19 of 20 bytes pending", 19},
+		{"frame then partial", append(bytes.Clone(frameBytes), frameBytes[:10]...), 1,
+			"framing: input ended inside a frame: 10 of 20 bytes pending", 10},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := decodeSplit(t, NewDecoder(DecoderConfig{}), tc.input, nil)
+			require.Len(t, got, tc.frames)
+			if tc.wantErr == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.EqualError(t, err, tc.wantErr)
+			require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+			var te *TruncatedError
+			require.ErrorAs(t, err, &te)
+			require.Equal(t, tc.pending, te.Pending)
+		})
+	}
+}
+
+func TestDecoderFeedAfterEOF(t *testing.T) {
+	d := NewDecoder(DecoderConfig{})
+	d.FeedEOF()
+	require.Equal(t, action.WantMore, d.Next().Kind)
+	d.Feed([]byte{1})
+	a := d.Next()
+	require.Equal(t, action.Error, a.Kind)
+	require.ErrorIs(t, a.Err, ErrFeedAfterEOF)
+}
+
+func TestDecoderReset(t *testing.T) {
+	wire := encodeFrames(sampleFrames()[:1])
+	d := NewDecoder(DecoderConfig{MaxPayload: 64})
+	d.Feed(wire[:5])
+	require.Equal(t, action.WantMore, d.Next().Kind)
+	d.Reset(DecoderConfig{MaxPayload: 16})
+	require.Zero(t, d.Buffered())
+	require.Equal(t, 16, d.limit(), "Reset configures")
+	got, err := decodeSplit(t, d, wire, []int{4})
+	require.NoError(t, err)
+	requireSameFrames(t, sampleFrames()[:1], got)
+}
+
+// A stream of split frames costs no allocation once the buffer has grown.
+func TestDecoderSteadyStateAllocs(t *testing.T) {
+	wire := encodeFrames(sampleFrames()[:4])
+	pieces := [][]byte{wire[:3], wire[3:50], wire[50:1000], wire[1000:]}
+	d := NewDecoder(DecoderConfig{})
+	run := func() {
+		for _, p := range pieces {
+			d.Feed(p)
+			for d.Next().Kind == action.Deliver {
+			}
+		}
+	}
+	run()
+	require.Zero(t, testing.AllocsPerRun(100, run))
+}
+
+func TestDecoderErrorsAreTyped(t *testing.T) {
+	var err error = &PayloadTooLargeError{Header: frame.Header{Length: 5, Type: frame.TypeProgress}, Limit: 4}
+	require.False(t, errors.Is(err, io.ErrUnexpectedEOF))
+	require.Equal(t, "framing: progress frame announces a 5-byte payload, over the limit of 4 bytes", err.Error())
+}

@@ -1,0 +1,454 @@
+package reactor
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+
+	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/frame"
+	"github.com/wirereactor/wirereactor/hgcbor"
+)
+
+// Default limits of ClientConfig.
+const (
+	DefaultMaxSettingsPayload = 64 << 10
+	DefaultMaxDecoderBuffer   = 64 << 20
+)
+
+// ClientConfig configures a ClientReactor. The zero value is Mercurial's
+// default client: sends are buffered until FlushCommands, the transport
+// sends once, and no content encodings are advertised.
+type ClientConfig struct {
+	// MultipleSends says the transport can send more than once (a
+	// persistent connection); otherwise the first send is the only one
+	// (Mercurial's hasmultiplesend).
+	MultipleSends bool
+	// Immediate sends each command as it is called instead of buffering
+	// until FlushCommands (Mercurial's buffersends=False).
+	Immediate bool
+	// ContentEncodings are advertised to the server in a
+	// sender-protocol-settings frame ahead of the first request; nil
+	// advertises none (the server then uses identity).
+	ContentEncodings []string
+	// MaxFramePayload is the largest payload put in a request frame
+	// (frame.DefaultMaxPayload when zero).
+	MaxFramePayload int
+	// MaxSettingsBytes bounds a stream-settings payload
+	// (DefaultMaxSettingsPayload when zero).
+	MaxSettingsBytes int
+	// MaxDecoderBuffer bounds the compressed bytes a stream decoder keeps
+	// (DefaultMaxDecoderBuffer when zero).
+	MaxDecoderBuffer int
+}
+
+// Request is a command to issue.
+type Request struct {
+	Name     string
+	Args     map[hgcbor.Bytes]any // CBOR-encodable values; nil or empty sends no args
+	Data     []byte               // command data; nil sends none (empty non-nil sends an empty data frame)
+	Redirect any                  // content redirect request; nil sends none
+}
+
+// ResponseKind says what a Response carries.
+type ResponseKind uint8
+
+// Response kinds.
+const (
+	// ResponseData is a chunk of a command's response stream (a
+	// command-response frame, decoded).
+	ResponseData ResponseKind = iota
+	// ResponseError is an error-response frame: the request has ended.
+	ResponseError
+	// ResponseTextOutput is a text-output frame (CBOR in Data). Mercurial's
+	// client raises on these.
+	ResponseTextOutput
+	// ResponseProgress is a progress frame (CBOR in Data). Mercurial's
+	// client raises on these.
+	ResponseProgress
+)
+
+var responseKindNames = [...]string{"data", "error", "text-output", "progress"}
+
+func (k ResponseKind) String() string {
+	if int(k) < len(responseKindNames) {
+		return responseKindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Response is what the client reactor delivers for a frame from the server.
+//
+// Data may alias the payload of the frame handed to OnFrame (or bytes
+// handed to Feed): it is valid until Next returns WantMore, like every
+// input the machine references.
+type Response struct {
+	RequestID uint16
+	Kind      ResponseKind
+	Data      []byte
+	More      bool // ResponseData: the continuation flag (more data follows)
+	EOS       bool // ResponseData: the end of this request's response
+	ErrorType string
+	ErrorMsg  any // ResponseError: the decoded "message" value (a list of atoms)
+}
+
+// ClientReactor is the client side of Mercurial's unified frame protocol as
+// a sans-IO machine: it turns command calls into frames to send, and
+// frames from the server into Response values.
+//
+// CallCommand and FlushCommands queue Send actions; OnFrame and FeedEOF
+// queue Deliver actions; the caller drains them with Next until WantMore
+// or Error. Send bytes stay valid until the next method call.
+type ClientReactor struct {
+	cfg             ClientConfig
+	q               queue[Response]
+	canIssue        bool
+	canSend         bool
+	settingsSent    bool
+	nextRequestID   uint16
+	out             OutputStream
+	pending         []Request
+	pendingIDs      []uint16
+	active          map[uint16]bool
+	incoming        [256]*inputStream
+	settingsBuffers map[uint8][]byte
+	in              byteInput
+}
+
+type inputStream struct {
+	dec decoder
+}
+
+// NewClientReactor returns a client reactor configured by cfg.
+func NewClientReactor(cfg ClientConfig) *ClientReactor {
+	if cfg.MaxFramePayload <= 0 {
+		cfg.MaxFramePayload = frame.DefaultMaxPayload
+	}
+	if cfg.MaxSettingsBytes <= 0 {
+		cfg.MaxSettingsBytes = DefaultMaxSettingsPayload
+	}
+	if cfg.MaxDecoderBuffer <= 0 {
+		cfg.MaxDecoderBuffer = DefaultMaxDecoderBuffer
+	}
+	return &ClientReactor{
+		cfg:             cfg,
+		canIssue:        true,
+		canSend:         true,
+		nextRequestID:   1,
+		out:             OutputStream{id: 1},
+		active:          make(map[uint16]bool),
+		settingsBuffers: make(map[uint8][]byte),
+	}
+}
+
+// Next returns the next action. Call it until it returns WantMore or Error.
+func (c *ClientReactor) Next() action.Action[Response] {
+	c.q.reclaim()
+	pump(&c.q, &c.in, c.onFrame, c.onEOF)
+	return c.q.next()
+}
+
+// Feed hands the reactor bytes received from the server; Next decodes them
+// into frames as it goes. The reactor references p until Next returns
+// WantMore or Error, and a delivered Response's Data may alias p (or the
+// decoder's buffer) until the next call. A frame the decoder rejects is an
+// Error.
+func (c *ClientReactor) Feed(p []byte) {
+	c.q.reclaim()
+	c.in.used = true
+	c.in.dec.Feed(p)
+}
+
+// CallCommand issues a command request and returns its request id (odd,
+// increasing by 2). With buffered sends (the default) the request waits
+// for FlushCommands; with Immediate it is queued as a Send at once.
+//
+// It returns ErrCannotIssue once a single-send client has sent. req is
+// encoded before CallCommand returns and not retained... except for a
+// buffered request, whose fields are kept until it is flushed.
+func (c *ClientReactor) CallCommand(req Request) (uint16, error) {
+	c.q.reclaim()
+	if !c.canIssue {
+		return 0, fmt.Errorf("reactor: %w", ErrCannotIssue)
+	}
+	rid := c.nextRequestID
+	c.nextRequestID += 2
+	if !c.cfg.Immediate {
+		c.pending = append(c.pending, req)
+		c.pendingIDs = append(c.pendingIDs, rid)
+		return rid, nil
+	}
+	if !c.canSend {
+		return 0, fmt.Errorf("reactor: %w", ErrCannotSend)
+	}
+	if !c.cfg.MultipleSends {
+		c.canSend, c.canIssue = false, false
+	}
+	var err error
+	if c.q.out, err = c.appendRequest(c.q.out, rid, req); err != nil {
+		return 0, err
+	}
+	c.q.sent()
+	return rid, nil
+}
+
+// FlushCommands queues a Send of every buffered request. With nothing
+// buffered it does nothing. On a single-send client no command can be
+// issued afterwards.
+func (c *ClientReactor) FlushCommands() error {
+	c.q.reclaim()
+	if len(c.pending) == 0 {
+		return nil
+	}
+	if !c.canSend {
+		return fmt.Errorf("reactor: %w", ErrCannotSend)
+	}
+	if !c.cfg.MultipleSends {
+		c.canIssue, c.canSend = false, false
+	}
+	for i, req := range c.pending {
+		var err error
+		if c.q.out, err = c.appendRequest(c.q.out, c.pendingIDs[i], req); err != nil {
+			c.pending, c.pendingIDs = c.pending[i+1:], c.pendingIDs[i+1:]
+			c.q.sent()
+			return err
+		}
+	}
+	c.pending, c.pendingIDs = c.pending[:0], c.pendingIDs[:0]
+	c.q.sent()
+	return nil
+}
+
+func isEmpty(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Map, reflect.Slice, reflect.String, reflect.Array:
+		return rv.Len() == 0
+	}
+	return false
+}
+
+// appendRequest appends the frames of one command request, as Mercurial's
+// createcommandframes builds them, preceded by the protocol settings on the
+// first request when encodings are advertised.
+func (c *ClientReactor) appendRequest(dst []byte, rid uint16, req Request) ([]byte, error) {
+	m := map[hgcbor.Bytes]any{"name": []byte(req.Name)}
+	if len(req.Args) > 0 {
+		m["args"] = req.Args
+	}
+	if !isEmpty(req.Redirect) {
+		m["redirect"] = req.Redirect
+	}
+	payload, err := hgcbor.Marshal(m)
+	if err != nil {
+		return dst, fmt.Errorf("reactor: encode request %q: %w", req.Name, err)
+	}
+	c.active[rid] = true
+	if !c.settingsSent && len(c.cfg.ContentEncodings) > 0 {
+		c.settingsSent = true
+		encs := make([]any, len(c.cfg.ContentEncodings))
+		for i, e := range c.cfg.ContentEncodings {
+			encs[i] = []byte(e)
+		}
+		settings := mustMarshal(map[hgcbor.Bytes]any{"contentencodings": encs})
+		dst = c.out.appendFrame(dst, rid, frame.TypeSenderProtocolSettings, frame.FlagSenderProtocolSettingsEOS, settings, false)
+	}
+	max := c.cfg.MaxFramePayload
+	for off := 0; ; {
+		fl := frame.FlagCommandRequestContinuation
+		if off == 0 {
+			fl = frame.FlagCommandRequestNew
+		}
+		if req.Data != nil {
+			fl |= frame.FlagCommandRequestExpectData
+		}
+		n := min(max, len(payload)-off)
+		chunk := payload[off : off+n]
+		off += n
+		if n == max && off < len(payload) {
+			fl |= frame.FlagCommandRequestMoreFrames
+		}
+		dst = c.out.appendFrame(dst, rid, frame.TypeCommandRequest, fl, chunk, false)
+		if fl&frame.FlagCommandRequestMoreFrames == 0 {
+			break
+		}
+	}
+	if req.Data != nil {
+		// Mercurial reads command data in DEFAULT_MAX_FRAME_SIZE pieces; a
+		// full piece is a continuation, so data of an exact multiple ends
+		// with an empty eos frame.
+		for off := 0; ; {
+			n := min(frame.DefaultMaxPayload, len(req.Data)-off)
+			chunk := req.Data[off : off+n]
+			off += n
+			fl := frame.FlagCommandDataEOS
+			if n == frame.DefaultMaxPayload {
+				fl = frame.FlagCommandDataContinuation
+			}
+			dst = c.out.appendFrame(dst, rid, frame.TypeCommandData, fl, chunk, false)
+			if fl == frame.FlagCommandDataEOS {
+				break
+			}
+		}
+	}
+	return dst, nil
+}
+
+func (c *ClientReactor) fail(err error) { c.q.fail(err) }
+
+// OnFrame hands the reactor a frame received from the server. The payload
+// may be referenced (by a delivered Response) until Next returns WantMore.
+// A terminal reactor ignores frames.
+func (c *ClientReactor) OnFrame(f frame.Frame) {
+	c.q.reclaim()
+	c.onFrame(f)
+}
+
+func (c *ClientReactor) onFrame(f frame.Frame) {
+	if c.q.err != nil {
+		return
+	}
+	if f.StreamID%2 == 1 {
+		c.fail(protoErr("received frame with odd numbered stream ID: %d", f.StreamID))
+		return
+	}
+	s := c.incoming[f.StreamID]
+	if s == nil {
+		if f.StreamFlags&frame.StreamBegin == 0 {
+			c.fail(protoErr("received frame on unknown stream without beginning of stream flag set"))
+			return
+		}
+		s = &inputStream{}
+		c.incoming[f.StreamID] = s
+	}
+	payload := f.Payload
+	if f.StreamFlags&frame.StreamEncoded != 0 && s.dec != nil {
+		var err error
+		payload, err = s.dec.decode(payload)
+		if err != nil {
+			c.fail(&ProtocolError{Message: fmt.Sprintf("error decoding %s stream %d: %v", s.dec.name(), f.StreamID, err), Err: err})
+			return
+		}
+	}
+	if f.StreamFlags&frame.StreamEnd != 0 {
+		c.incoming[f.StreamID] = nil
+	}
+	if f.Type == frame.TypeStreamSettings {
+		c.onStreamSettings(f, s)
+		return
+	}
+	if !c.active[f.RequestID] {
+		c.fail(protoErr("received frame for inactive request ID: %d", f.RequestID))
+		return
+	}
+	switch f.Type {
+	case frame.TypeCommandResponse:
+		eos := f.Flags&frame.FlagCommandResponseEOS != 0
+		if eos {
+			delete(c.active, f.RequestID)
+			if s.dec != nil && f.StreamFlags&frame.StreamEncoded != 0 {
+				s.dec.endOfResponse()
+			}
+		}
+		c.q.deliver(Response{RequestID: f.RequestID, Kind: ResponseData, Data: payload,
+			More: f.Flags&frame.FlagCommandResponseContinuation != 0, EOS: eos})
+	case frame.TypeErrorResponse:
+		delete(c.active, f.RequestID)
+		v, err := hgcbor.Unmarshal(payload)
+		if err == nil {
+			err = checkNoText(v)
+		}
+		if err != nil {
+			c.fail(&ProtocolError{Message: "error decoding CBOR from error response frame: " + err.Error(), Err: err})
+			return
+		}
+		m, _ := v.(map[any]any)
+		typ, ok := m[hgcbor.Bytes("type")].([]byte)
+		if !ok {
+			c.fail(protoErr("error response frame has no type"))
+			return
+		}
+		c.q.deliver(Response{RequestID: f.RequestID, Kind: ResponseError, ErrorType: string(typ),
+			ErrorMsg: m[hgcbor.Bytes("message")]})
+	case frame.TypeTextOutput:
+		c.q.deliver(Response{RequestID: f.RequestID, Kind: ResponseTextOutput, Data: payload})
+	case frame.TypeProgress:
+		c.q.deliver(Response{RequestID: f.RequestID, Kind: ResponseProgress, Data: payload})
+	default:
+		c.fail(protoErr("unhandled frame type: %d", f.Type))
+	}
+}
+
+func (c *ClientReactor) onStreamSettings(f frame.Frame, s *inputStream) {
+	more := f.Flags&frame.FlagStreamSettingsContinuation != 0
+	eos := f.Flags&frame.FlagStreamSettingsEOS != 0
+	if more && eos {
+		c.fail(protoErr("stream encoding settings frame cannot have both continuation and end of stream flags set"))
+		return
+	}
+	if !more && !eos {
+		c.fail(protoErr("stream encoding settings frame must have continuation or end of stream flag set"))
+		return
+	}
+	buf := c.settingsBuffers[f.StreamID]
+	if len(buf)+len(f.Payload) > c.cfg.MaxSettingsBytes {
+		c.fail(&LimitError{What: "stream settings bytes", Limit: c.cfg.MaxSettingsBytes, RequestID: f.RequestID})
+		return
+	}
+	buf = append(buf, f.Payload...)
+	c.settingsBuffers[f.StreamID] = buf
+	values, err := decodeAvailable(buf)
+	if err != nil {
+		c.fail(&ProtocolError{Message: "error decoding CBOR from stream encoding settings frame: " + err.Error(), Err: err})
+		return
+	}
+	if more {
+		return
+	}
+	delete(c.settingsBuffers, f.StreamID)
+	if len(values) == 0 {
+		c.fail(protoErr("stream encoding settings frame did not contain CBOR data"))
+		return
+	}
+	name, ok := values[0].([]byte)
+	if !ok {
+		c.fail(protoErr("error setting stream decoder: stream encoding name is not a byte string"))
+		return
+	}
+	dec, err := newDecoder(string(name), len(values) > 1, c.cfg.MaxDecoderBuffer)
+	if err != nil {
+		c.fail(&ProtocolError{Message: "error setting stream decoder: " + err.Error(), Err: err})
+		return
+	}
+	s.dec = dec
+}
+
+// FeedEOF tells the reactor the server will send nothing more. Requests
+// still awaiting a response are reported as an Error wrapping
+// ErrIncomplete.
+func (c *ClientReactor) FeedEOF() {
+	c.q.reclaim()
+	if c.in.used {
+		c.in.dec.FeedEOF()
+		c.in.eofPending = true
+		return
+	}
+	c.onEOF()
+}
+
+func (c *ClientReactor) onEOF() {
+	if c.q.err != nil || len(c.active) == 0 {
+		return
+	}
+	ids := make([]uint16, 0, len(c.active))
+	for id := range c.active {
+		ids = append(ids, id)
+	}
+	sortIDs(ids)
+	c.fail(&IncompleteError{RequestIDs: ids})
+}
+
+func sortIDs(ids []uint16) { slices.Sort(ids) }

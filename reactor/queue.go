@@ -1,0 +1,137 @@
+package reactor
+
+import (
+	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/frame"
+	"github.com/wirereactor/wirereactor/framing"
+)
+
+// queue holds the actions a reactor has decided on but the caller has not
+// taken yet: Deliver and Error items in order, and Send items whose bytes live
+// in one output buffer that is reused once the caller has had them.
+type queue[T any] struct {
+	out    []byte // pending output; out[:handed] was returned by the last Send
+	handed int
+	items  []item[T]
+	head   int
+	err    error // set once an Error was queued: the machine is terminal
+	failed bool  // the Error item has been returned
+}
+
+type item[T any] struct {
+	kind  action.Kind
+	end   int // Send: end offset in out
+	value T
+	err   error
+}
+
+// reclaim drops output the caller has already been given. Every reactor
+// method calls it first, which is what makes a Send's bytes valid until the
+// next call.
+func (q *queue[T]) reclaim() {
+	if q.handed == 0 {
+		return
+	}
+	n := copy(q.out, q.out[q.handed:])
+	q.out = q.out[:n]
+	for i := q.head; i < len(q.items); i++ {
+		if q.items[i].kind == action.Send {
+			q.items[i].end -= q.handed
+		}
+	}
+	q.handed = 0
+}
+
+// sent records that q.out grew: the new bytes join the last Send item when it
+// is still waiting, or start a new one.
+func (q *queue[T]) sent() {
+	if n := len(q.items); n > q.head && q.items[n-1].kind == action.Send {
+		q.items[n-1].end = len(q.out)
+		return
+	}
+	last := 0
+	for i := len(q.items) - 1; i >= q.head; i-- {
+		if q.items[i].kind == action.Send {
+			last = q.items[i].end
+			break
+		}
+	}
+	if len(q.out) > last {
+		q.items = append(q.items, item[T]{kind: action.Send, end: len(q.out)})
+	}
+}
+
+func (q *queue[T]) deliver(v T) {
+	q.items = append(q.items, item[T]{kind: action.Deliver, value: v})
+}
+
+func (q *queue[T]) fail(err error) {
+	if q.err != nil {
+		return
+	}
+	q.err = err
+	q.items = append(q.items, item[T]{kind: action.Error, err: err})
+}
+
+func (q *queue[T]) next() action.Action[T] {
+	q.reclaim()
+	if q.failed {
+		return action.Fail[T](q.err)
+	}
+	if q.head == len(q.items) {
+		q.items = q.items[:0]
+		q.head = 0
+		return action.Want[T]()
+	}
+	it := &q.items[q.head]
+	q.head++
+	switch it.kind {
+	case action.Send:
+		q.handed = it.end
+		return action.SendBytes[T](q.out[:it.end])
+	case action.Deliver:
+		v := it.value
+		var zero T
+		it.value = zero
+		return action.DeliverValue(v)
+	default:
+		q.failed = true
+		return action.Fail[T](it.err)
+	}
+}
+
+// pending reports whether an action is waiting to be taken.
+func (q *queue[T]) pending() bool { return q.failed || q.head < len(q.items) }
+
+// byteInput turns bytes fed to a reactor into frames, lazily: a frame is
+// decoded only when the reactor has nothing else to hand out, so a payload
+// aliasing the decoder's buffer is used before the decoder moves on.
+type byteInput struct {
+	dec        framing.Decoder
+	used       bool // Feed was called: FeedEOF waits for the frames
+	eofPending bool
+}
+
+// pump runs the reactor's frame and EOF handlers until an action is queued
+// or the input is exhausted.
+func pump[T any](q *queue[T], in *byteInput, onFrame func(frame.Frame), onEOF func()) {
+	for !q.pending() {
+		if q.err == nil && in.used {
+			f, ok, err := in.dec.NextFrame()
+			if ok {
+				onFrame(f)
+				continue
+			}
+			if err != nil {
+				q.fail(&ProtocolError{Message: "error reading frame: " + err.Error(), Err: err})
+				continue
+			}
+		}
+		if in.eofPending && q.err == nil {
+			in.eofPending = false
+			onEOF()
+			continue
+		}
+		return
+	}
+}

@@ -1,0 +1,881 @@
+package reactor
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/frame"
+	"github.com/wirereactor/wirereactor/hgcbor"
+)
+
+// Default limits of ServerConfig.
+const (
+	DefaultMaxPendingRequests = 64
+	DefaultMaxRequestBytes    = 64 << 20
+	DefaultMaxSettingsBytes   = 64 << 10
+)
+
+// ServerConfig configures a ServerReactor. The zero value is a full-duplex
+// server with Mercurial's encodings and the default limits.
+type ServerConfig struct {
+	// DeferOutput holds every output frame until FeedEOF, for half-duplex
+	// transports that cannot send before all input is read.
+	DeferOutput bool
+	// MaxPendingRequests bounds the command requests partially received at
+	// once (DefaultMaxPendingRequests when zero).
+	MaxPendingRequests int
+	// MaxRequestBytes bounds the bytes buffered for one request: its CBOR
+	// request payload plus its command data (DefaultMaxRequestBytes when
+	// zero).
+	MaxRequestBytes int
+	// MaxSettingsBytes bounds the sender-protocol-settings payload
+	// (DefaultMaxSettingsBytes when zero).
+	MaxSettingsBytes int
+	// MaxFramePayload is the largest payload put in an output frame
+	// (frame.DefaultMaxPayload when zero).
+	MaxFramePayload int
+	// Encodings lists the content encodings the server offers, most
+	// preferred first (DefaultServerEncodings when nil).
+	Encodings []string
+}
+
+// ServerState is where a ServerReactor is in its conversation, named as
+// Mercurial names its states.
+type ServerState uint8
+
+// Server states.
+const (
+	StateInitial ServerState = iota
+	StateProtocolSettingsReceiving
+	StateIdle
+	StateCommandReceiving
+	StateErrored
+)
+
+var serverStateNames = [...]string{"initial", "protocol-settings-receiving", "idle", "command-receiving", "errored"}
+
+func (s ServerState) String() string {
+	if int(s) < len(serverStateNames) {
+		return serverStateNames[s]
+	}
+	return fmt.Sprintf("state(%d)", uint8(s))
+}
+
+// Command is a command request the server reactor delivers: run it, then
+// answer with one of the Respond methods.
+//
+// Every field is owned by the receiver: nothing aliases reactor or input
+// memory.
+type Command struct {
+	RequestID uint16
+	Name      string      // the command name (a CBOR byte string on the wire)
+	Args      map[any]any // decoded CBOR; keys are hgcbor.Bytes. Never nil.
+	Redirect  any         // the request's "redirect" value, nil when absent
+	Data      []byte      // command data; nil when the request announced none
+}
+
+// pendingRequest is a command request being received.
+type pendingRequest struct {
+	payload       []byte
+	data          []byte
+	hasData       bool // a command-data frame arrived (Data is then non-nil)
+	requestDone   bool
+	expectingData bool
+}
+
+// ServerReactor is the server side of Mercurial's unified frame protocol as
+// a sans-IO machine: it is handed frames received from a client, delivers
+// the commands they request, and turns responses into frames to send.
+//
+// Inputs (OnFrame, FeedEOF and the Respond methods) change state at once and
+// queue actions; the caller drains them with Next until WantMore or Error.
+// Frame bytes of a Send action stay valid until the next method call.
+type ServerReactor struct {
+	cfg   ServerConfig
+	q     queue[Command]
+	state ServerState
+
+	incoming  [256]bool // client streams begun and not ended
+	receiving map[uint16]*pendingRequest
+	active    map[uint16]bool // delivered, awaiting a response
+
+	settings    []byte
+	encodings   []string // what the client accepts
+	nextStream  uint8
+	deferred    []byte
+	deferredIDs []uint16
+	eof         bool
+	in          byteInput
+}
+
+// NewServerReactor returns a server reactor configured by cfg.
+func NewServerReactor(cfg ServerConfig) *ServerReactor {
+	if cfg.MaxPendingRequests <= 0 {
+		cfg.MaxPendingRequests = DefaultMaxPendingRequests
+	}
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if cfg.MaxSettingsBytes <= 0 {
+		cfg.MaxSettingsBytes = DefaultMaxSettingsBytes
+	}
+	if cfg.MaxFramePayload <= 0 {
+		cfg.MaxFramePayload = frame.DefaultMaxPayload
+	}
+	if cfg.Encodings == nil {
+		cfg.Encodings = DefaultServerEncodings
+	}
+	return &ServerReactor{
+		cfg:        cfg,
+		receiving:  make(map[uint16]*pendingRequest),
+		active:     make(map[uint16]bool),
+		encodings:  []string{EncodingIdentity},
+		nextStream: 2,
+	}
+}
+
+// State returns the reactor's state.
+func (r *ServerReactor) State() ServerState { return r.state }
+
+// Next returns the next action. Call it until it returns WantMore or Error.
+func (r *ServerReactor) Next() action.Action[Command] {
+	r.q.reclaim()
+	pump(&r.q, &r.in, r.onFrame, r.onEOF)
+	return r.q.next()
+}
+
+// Feed hands the reactor bytes received from the client; Next decodes
+// them into frames as it goes. The reactor references p until Next returns
+// WantMore or Error. A frame the decoder rejects is an Error.
+func (r *ServerReactor) Feed(p []byte) {
+	r.q.reclaim()
+	r.in.used = true
+	r.in.dec.Feed(p)
+}
+
+func (r *ServerReactor) fail(err error) {
+	r.state = StateErrored
+	r.q.fail(err)
+}
+
+// OnFrame hands the reactor a frame received from the client. The payload
+// is copied where the reactor keeps it, so the caller may reuse it after
+// OnFrame returns. A terminal reactor ignores frames.
+func (r *ServerReactor) OnFrame(f frame.Frame) {
+	r.q.reclaim()
+	r.onFrame(f)
+}
+
+func (r *ServerReactor) onFrame(f frame.Frame) {
+	if r.q.err != nil {
+		return
+	}
+	if f.StreamID%2 == 0 {
+		r.fail(protoErr("received frame with even numbered stream ID: %d", f.StreamID))
+		return
+	}
+	if !r.incoming[f.StreamID] {
+		if f.StreamFlags&frame.StreamBegin == 0 {
+			r.fail(protoErr("received frame on unknown inactive stream without beginning of stream flag set"))
+			return
+		}
+		r.incoming[f.StreamID] = true
+	}
+	if f.StreamFlags&frame.StreamEncoded != 0 {
+		// Mercurial raises a ProgrammingError: it cannot decode client
+		// streams, and neither can a client have negotiated an encoding.
+		r.fail(protoErr("received encoded frame on stream %d: decoding client streams is not supported", f.StreamID))
+		return
+	}
+	if f.StreamFlags&frame.StreamEnd != 0 {
+		r.incoming[f.StreamID] = false
+	}
+	switch r.state {
+	case StateInitial:
+		r.onInitial(f)
+	case StateProtocolSettingsReceiving:
+		r.onProtocolSettings(f)
+	case StateIdle:
+		r.onIdle(f)
+	case StateCommandReceiving:
+		r.onCommandReceiving(f)
+	}
+}
+
+func (r *ServerReactor) onInitial(f frame.Frame) {
+	switch f.Type {
+	case frame.TypeSenderProtocolSettings:
+		r.state = StateProtocolSettingsReceiving
+		r.onProtocolSettings(f)
+	case frame.TypeCommandRequest:
+		r.state = StateIdle
+		r.onIdle(f)
+	default:
+		r.fail(protoErr("expected sender protocol settings or command request frame; got %d", f.Type))
+	}
+}
+
+func (r *ServerReactor) onProtocolSettings(f frame.Frame) {
+	if f.Type != frame.TypeSenderProtocolSettings {
+		r.fail(protoErr("expected sender protocol settings frame; got %d", f.Type))
+		return
+	}
+	more := f.Flags&frame.FlagSenderProtocolSettingsContinuation != 0
+	eos := f.Flags&frame.FlagSenderProtocolSettingsEOS != 0
+	if more && eos {
+		r.fail(protoErr("sender protocol settings frame cannot have both continuation and end of stream flags set"))
+		return
+	}
+	if !more && !eos {
+		r.fail(protoErr("sender protocol settings frame must have continuation or end of stream flag set"))
+		return
+	}
+	if len(r.settings)+len(f.Payload) > r.cfg.MaxSettingsBytes {
+		r.fail(&LimitError{What: "sender protocol settings bytes", Limit: r.cfg.MaxSettingsBytes, RequestID: f.RequestID})
+		return
+	}
+	r.settings = append(r.settings, f.Payload...)
+	values, err := decodeAvailable(r.settings)
+	if err != nil {
+		r.fail(&ProtocolError{Message: "error decoding CBOR from sender protocol settings frame: " + err.Error(), Err: err})
+		return
+	}
+	if more {
+		return
+	}
+	r.settings = nil
+	switch {
+	case len(values) == 0:
+		r.fail(protoErr("sender protocol settings frame did not contain CBOR data"))
+		return
+	case len(values) > 1:
+		r.fail(protoErr("sender protocol settings frame contained multiple CBOR values"))
+		return
+	}
+	if m, ok := values[0].(map[any]any); ok {
+		if ce, ok := m[hgcbor.Bytes("contentencodings")]; ok {
+			list, ok := ce.([]any)
+			if !ok {
+				r.fail(protoErr("sender protocol settings contentencodings is not an array"))
+				return
+			}
+			r.encodings = r.encodings[:0:0]
+			for _, v := range list {
+				if b, ok := v.([]byte); ok {
+					r.encodings = append(r.encodings, string(b))
+				}
+			}
+		}
+	} else {
+		r.fail(protoErr("sender protocol settings frame did not contain a map"))
+		return
+	}
+	r.state = StateIdle
+}
+
+// decodeAvailable decodes the complete CBOR items at the start of b, the
+// way Mercurial's buffering decoder does: an item cut short at the end is
+// not an error, it is simply not available yet.
+func decodeAvailable(b []byte) ([]any, error) {
+	var out []any
+	for len(b) > 0 {
+		v, rest, err := hgcbor.UnmarshalFirst(b)
+		if err != nil {
+			if errors.Is(err, hgcbor.ErrTruncated) {
+				return out, nil
+			}
+			return nil, err
+		}
+		if err := checkNoText(v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+		b = rest
+	}
+	return out, nil
+}
+
+// ErrTextString is the decoding error for a CBOR text string where Mercurial
+// only reads byte strings: its decoder rejects text strings outright, so we
+// reject them in everything a peer sends to be read by a reactor.
+var ErrTextString = errors.New("text strings are not supported")
+
+// checkNoText reports whether v, a decoded CBOR value, holds a text string.
+func checkNoText(v any) error {
+	switch v := v.(type) {
+	case string:
+		return ErrTextString
+	case []any:
+		for _, x := range v {
+			if err := checkNoText(x); err != nil {
+				return err
+			}
+		}
+	case hgcbor.Set:
+		for _, x := range v {
+			if err := checkNoText(x); err != nil {
+				return err
+			}
+		}
+	case map[any]any:
+		for k, x := range v {
+			if err := checkNoText(k); err != nil {
+				return err
+			}
+			if err := checkNoText(x); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// decodeAll decodes every CBOR item of b, rejecting text strings.
+func decodeAll(b []byte) ([]any, error) {
+	values, err := hgcbor.DecodeAll(b)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range values {
+		if err := checkNoText(v); err != nil {
+			return nil, err
+		}
+	}
+	return values, nil
+}
+
+func (r *ServerReactor) validateRequestFlags(f frame.Frame) bool {
+	isNew := f.Flags&frame.FlagCommandRequestNew != 0
+	cont := f.Flags&frame.FlagCommandRequestContinuation != 0
+	if isNew && cont {
+		r.fail(protoErr("received command request frame with both new and continuation flags set"))
+		return false
+	}
+	if !isNew && !cont {
+		r.fail(protoErr("received command request frame with neither new nor continuation flags set"))
+		return false
+	}
+	return true
+}
+
+func (r *ServerReactor) onIdle(f frame.Frame) {
+	if f.Type != frame.TypeCommandRequest {
+		r.fail(protoErr("expected command request frame; got %d", f.Type))
+		return
+	}
+	if !r.validateRequestFlags(f) {
+		return
+	}
+	if _, ok := r.receiving[f.RequestID]; ok {
+		r.fail(protoErr("request with ID %d already received", f.RequestID))
+		return
+	}
+	if r.active[f.RequestID] {
+		r.fail(protoErr("request with ID %d is already active", f.RequestID))
+		return
+	}
+	if f.Flags&frame.FlagCommandRequestNew == 0 {
+		r.fail(protoErr("received command request frame without new flag set"))
+		return
+	}
+	if f.RequestID%2 == 0 {
+		// Clients number their requests 1, 3, 5, …; Mercurial does not check.
+		r.fail(protoErr("received command request with even request ID: %d", f.RequestID))
+		return
+	}
+	more := f.Flags&frame.FlagCommandRequestMoreFrames != 0
+	expectingData := f.Flags&frame.FlagCommandRequestExpectData != 0
+	if !more && !expectingData {
+		// The whole request is in this frame: no buffering.
+		r.runCommand(f.RequestID, f.Payload, nil)
+		return
+	}
+	if len(r.receiving) >= r.cfg.MaxPendingRequests {
+		r.fail(&LimitError{What: "partially received requests", Limit: r.cfg.MaxPendingRequests, RequestID: f.RequestID})
+		return
+	}
+	if len(f.Payload) > r.cfg.MaxRequestBytes {
+		r.fail(&LimitError{What: "request bytes", Limit: r.cfg.MaxRequestBytes, RequestID: f.RequestID})
+		return
+	}
+	r.receiving[f.RequestID] = &pendingRequest{
+		payload:       append([]byte(nil), f.Payload...),
+		requestDone:   !more,
+		expectingData: expectingData,
+	}
+	r.state = StateCommandReceiving
+}
+
+func (r *ServerReactor) onCommandReceiving(f frame.Frame) {
+	if f.Type == frame.TypeCommandRequest {
+		if f.Flags&frame.FlagCommandRequestNew != 0 {
+			r.onIdle(f)
+			return
+		}
+		if !r.validateRequestFlags(f) {
+			return
+		}
+	}
+	if r.active[f.RequestID] {
+		r.fail(protoErr("received frame for request that is still active: %d", f.RequestID))
+		return
+	}
+	p, ok := r.receiving[f.RequestID]
+	if !ok {
+		r.fail(protoErr("received frame for request that is not receiving: %d", f.RequestID))
+		return
+	}
+	switch f.Type {
+	case frame.TypeCommandRequest:
+		more := f.Flags&frame.FlagCommandRequestMoreFrames != 0
+		expectingData := f.Flags&frame.FlagCommandRequestExpectData != 0
+		if p.requestDone {
+			r.fail(protoErr("received command request frame when request frames were supposedly done"))
+			return
+		}
+		if expectingData != p.expectingData {
+			r.fail(protoErr("mismatch between expect data flag and previous frame"))
+			return
+		}
+		if !r.buffer(f.RequestID, p, &p.payload, f.Payload) {
+			return
+		}
+		if !more {
+			p.requestDone = true
+		}
+		if !more && !expectingData {
+			r.finish(f.RequestID, p)
+		}
+	case frame.TypeCommandData:
+		if !p.expectingData {
+			r.fail(protoErr("received command data frame for request that is not expecting data: %d", f.RequestID))
+			return
+		}
+		if !p.hasData {
+			p.hasData = true
+			p.data = []byte{}
+		}
+		if !r.buffer(f.RequestID, p, &p.data, f.Payload) {
+			return
+		}
+		switch {
+		case f.Flags&frame.FlagCommandDataContinuation != 0:
+		case f.Flags&frame.FlagCommandDataEOS != 0:
+			// Mercurial runs the command at end of data even when request
+			// frames are still announced; so do we.
+			r.finish(f.RequestID, p)
+		default:
+			r.fail(protoErr("command data frame without flags"))
+		}
+	default:
+		r.fail(protoErr("received unexpected frame type: %d", f.Type))
+	}
+}
+
+// buffer appends payload to *dst within the per-request byte limit.
+func (r *ServerReactor) buffer(rid uint16, p *pendingRequest, dst *[]byte, payload []byte) bool {
+	if len(p.payload)+len(p.data)+len(payload) > r.cfg.MaxRequestBytes {
+		r.fail(&LimitError{What: "request bytes", Limit: r.cfg.MaxRequestBytes, RequestID: rid})
+		return false
+	}
+	*dst = append(*dst, payload...)
+	return true
+}
+
+func (r *ServerReactor) finish(rid uint16, p *pendingRequest) {
+	delete(r.receiving, rid)
+	var data []byte
+	if p.hasData {
+		data = p.data
+	}
+	r.runCommand(rid, p.payload, data)
+}
+
+// runCommand decodes a complete request and delivers it.
+func (r *ServerReactor) runCommand(rid uint16, payload, data []byte) {
+	if len(r.receiving) > 0 {
+		r.state = StateCommandReceiving
+	} else {
+		r.state = StateIdle
+	}
+	values, err := decodeAll(payload)
+	if err != nil {
+		// Mercurial lets the decoding exception escape the reactor.
+		r.fail(&ProtocolError{Message: "error decoding CBOR from command request: " + err.Error(), Err: err})
+		return
+	}
+	if len(values) == 0 {
+		// Mercurial raises IndexError here.
+		r.fail(protoErr("command request frame did not contain CBOR data"))
+		return
+	}
+	m, _ := values[0].(map[any]any)
+	nameValue, ok := m[hgcbor.Bytes("name")]
+	if !ok {
+		r.fail(protoErr(`command request missing "name" field`))
+		return
+	}
+	name, ok := nameValue.([]byte)
+	if !ok {
+		r.fail(protoErr(`command request "name" field is not a byte string`))
+		return
+	}
+	cmd := Command{RequestID: rid, Name: string(name), Data: data}
+	if a, ok := m[hgcbor.Bytes("args")]; ok {
+		if cmd.Args, ok = a.(map[any]any); !ok {
+			r.fail(protoErr(`command request "args" field is not a map`))
+			return
+		}
+	} else {
+		cmd.Args = map[any]any{}
+	}
+	cmd.Redirect = m[hgcbor.Bytes("redirect")]
+	r.active[rid] = true
+	r.q.deliver(cmd)
+}
+
+// FeedEOF tells the reactor the client will send nothing more. Deferred
+// output is released as one Send. Unlike Mercurial, which forgets them,
+// command requests still partially received are reported as an Error
+// wrapping ErrIncomplete (after the deferred output).
+func (r *ServerReactor) FeedEOF() {
+	r.q.reclaim()
+	if r.in.used {
+		r.in.dec.FeedEOF()
+		r.in.eofPending = true
+		return
+	}
+	r.onEOF()
+}
+
+func (r *ServerReactor) onEOF() {
+	if r.q.err != nil || r.eof {
+		return
+	}
+	r.eof = true
+	if len(r.deferred) > 0 {
+		r.q.out = append(r.q.out, r.deferred...)
+		r.q.sent()
+		r.deferred = nil
+	}
+	for _, id := range r.deferredIDs {
+		delete(r.active, id)
+	}
+	r.deferredIDs = nil
+	if len(r.receiving) > 0 {
+		ids := make([]uint16, 0, len(r.receiving))
+		for id := range r.receiving {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		r.q.fail(&IncompleteError{RequestIDs: ids})
+	}
+}
+
+// NewOutputStream returns a new stream to the client, with the next even
+// stream id. Its content encoding is the first of the server's encodings
+// the client advertised (identity when the client sent no protocol
+// settings); when there is none, responses go out unencoded.
+func (r *ServerReactor) NewOutputStream() *OutputStream {
+	s := &OutputStream{id: r.nextStream}
+	r.nextStream += 2
+	for _, name := range r.cfg.Encodings {
+		if slices.Contains(r.encodings, name) {
+			if enc := newEncoder(name); enc != nil {
+				s.enc, s.encoding = enc, name
+				_, s.identity = enc.(identityEncoder)
+				break
+			}
+		}
+	}
+	return s
+}
+
+// output appends out-of-band built frames to the right buffer and ends the
+// request once its output is handed over.
+func (r *ServerReactor) output(rid uint16) {
+	if r.cfg.DeferOutput && !r.eof {
+		r.deferredIDs = append(r.deferredIDs, rid)
+		return
+	}
+	delete(r.active, rid)
+	r.q.sent()
+}
+
+func (r *ServerReactor) checkActive(s *OutputStream, rid uint16) error {
+	if s == nil {
+		return errors.New("reactor: nil output stream")
+	}
+	if !r.active[rid] || slices.Contains(r.deferredIDs, rid) {
+		return fmt.Errorf("reactor: respond to request %d: %w", rid, ErrNotActive)
+	}
+	return nil
+}
+
+// outBuf returns the buffer new output frames are appended to.
+func (r *ServerReactor) outBuf() *[]byte {
+	if r.cfg.DeferOutput && !r.eof {
+		return &r.deferred
+	}
+	return &r.q.out
+}
+
+// EncodedResponse is a response object already CBOR encoded: its bytes go
+// out as they are (through the stream's content encoding).
+type EncodedResponse []byte
+
+// IndefiniteBytes is a response object sent as one indefinite-length CBOR
+// byte string made of these chunks.
+type IndefiniteBytes [][]byte
+
+// AlternateLocation is a response object redirecting the client to fetch
+// the response elsewhere (a "content redirect"). It must be the first and
+// only object of a response. Nil optional fields are left out.
+type AlternateLocation struct {
+	URL              []byte
+	MediaType        []byte
+	Size             any // an integer, or nil
+	FullHashes       any
+	FullHashSeed     any
+	ServerDERCerts   any
+	ServerCADERCerts any
+}
+
+// CommandError is a response object (and an error) that ends a response
+// with a command error, as when a Mercurial command raises
+// WireprotoCommandError while producing its output.
+type CommandError struct {
+	Message string
+	Args    []any // formatting arguments, byte strings; nil for none
+}
+
+func (e *CommandError) Error() string { return e.Message }
+
+// RespondObjects sends the response to request rid on stream s: objs are
+// CBOR encoded and coalesced into frames the way Mercurial does. Special
+// objects: EncodedResponse, IndefiniteBytes, *AlternateLocation. A
+// *CommandError or any other error among objs ends the response there with
+// a command error or a server error, as an exception raised by a Mercurial
+// command's output generator does.
+//
+// It returns ErrNotActive (and sends nothing) when no delivered command
+// awaits a response with that id; Mercurial emits the frames and then
+// raises. objs are not retained.
+func (r *ServerReactor) RespondObjects(s *OutputStream, rid uint16, objs ...any) error {
+	r.q.reclaim()
+	if err := r.checkActive(s, rid); err != nil {
+		return err
+	}
+	dst := r.outBuf()
+	*dst = r.appendResponse(*dst, s, rid, objs)
+	r.output(rid)
+	return nil
+}
+
+func (r *ServerReactor) appendResponse(dst []byte, s *OutputStream, rid uint16, objs []any) []byte {
+	em := emitter{s: s, rid: rid, max: r.cfg.MaxFramePayload, out: dst}
+	emitted, alternate := false, false
+	var scratch []byte
+	for _, o := range objs {
+		switch o := o.(type) {
+		case *CommandError:
+			return appendCommandError(em.out, s, rid, o.Message, o.Args)
+		case error:
+			return appendErrorFrame(em.out, s, rid, o.Error(), "server")
+		case *AlternateLocation:
+			if emitted {
+				return appendErrorFrame(em.out, s, rid, "alternatelocationresponse seen after initial output object", "server")
+			}
+			em.out = s.appendSettings(em.out, rid)
+			v, err := o.value()
+			var payload []byte
+			if err == nil {
+				payload, err = hgcbor.Append(scratch[:0], v)
+			}
+			if err != nil {
+				return appendErrorFrame(em.out, s, rid, err.Error(), "server")
+			}
+			encoded := s.settingsSent
+			if encoded {
+				payload = s.encode(payload)
+			}
+			em.out = s.appendFrame(em.out, rid, frame.TypeCommandResponse, frame.FlagCommandResponseContinuation, payload, encoded)
+			alternate, emitted = true, true
+			continue
+		}
+		if alternate {
+			return appendErrorFrame(em.out, s, rid, "object follows alternatelocationresponse", "server")
+		}
+		if !emitted {
+			em.out = s.appendSettings(em.out, rid)
+			ok := okPayload
+			if s.settingsSent {
+				if p := s.encode(ok); len(p) > 0 {
+					em.out = s.appendFrame(em.out, rid, frame.TypeCommandResponse, frame.FlagCommandResponseContinuation, p, true)
+				}
+			} else {
+				em.out = s.appendFrame(em.out, rid, frame.TypeCommandResponse, frame.FlagCommandResponseContinuation, ok, false)
+			}
+			emitted = true
+		}
+		switch o := o.(type) {
+		case EncodedResponse:
+			em.send(o)
+		case IndefiniteBytes:
+			em.send([]byte{0x5f})
+			for _, c := range o {
+				var h [9]byte
+				em.send(hgcbor.AppendHead(h[:0], 2, uint64(len(c))))
+				em.send(c)
+			}
+			em.send([]byte{0xff})
+		default:
+			var err error
+			scratch, err = hgcbor.Append(scratch[:0], o)
+			if err != nil {
+				return appendErrorFrame(em.out, s, rid, err.Error(), "server")
+			}
+			em.sendCBOR(scratch)
+		}
+	}
+	em.flushPending()
+	if emitted {
+		em.out = s.appendEOS(em.out, rid, r.cfg.MaxFramePayload)
+	}
+	return em.out
+}
+
+var okPayload = mustMarshal(map[hgcbor.Bytes]any{"status": hgcbor.Bytes("ok")})
+
+func mustMarshal(v any) []byte {
+	b, err := hgcbor.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// value returns the redirect response. Its location map is written in
+// Mercurial's order, which is not sorted: Mercurial adds the optional keys
+// as a bytes subclass, and its encoder sorts keys by Python type name first,
+// so url and mediatype come before the optional keys.
+func (a *AlternateLocation) value() (any, error) {
+	type kv struct {
+		k string
+		v any
+	}
+	fields := []kv{{"mediatype", a.MediaType}, {"url", a.URL}}
+	for _, f := range []kv{{"fullhashes", a.FullHashes}, {"fullhashseed", a.FullHashSeed},
+		{"servercadercerts", a.ServerCADERCerts}, {"serverdercerts", a.ServerDERCerts}, {"size", a.Size}} {
+		if f.v != nil {
+			fields = append(fields, f)
+		}
+	}
+	loc := hgcbor.AppendHead(nil, 5, uint64(len(fields)))
+	for _, f := range fields {
+		loc = hgcbor.AppendBytes(loc, []byte(f.k))
+		var err error
+		if loc, err = hgcbor.Append(loc, f.v); err != nil {
+			return nil, err
+		}
+	}
+	return map[hgcbor.Bytes]any{"status": hgcbor.Bytes("redirect"), "location": hgcbor.RawMessage(loc)}, nil
+}
+
+func appendCommandError(dst []byte, s *OutputStream, rid uint16, msg string, args []any) []byte {
+	e := map[hgcbor.Bytes]any{"message": []byte(msg)}
+	if len(args) > 0 {
+		e["args"] = args
+	}
+	payload, err := hgcbor.Marshal(map[hgcbor.Bytes]any{"status": hgcbor.Bytes("error"), "error": e})
+	if err != nil {
+		return appendErrorFrame(dst, s, rid, err.Error(), "server")
+	}
+	return s.appendFrame(dst, rid, frame.TypeCommandResponse, frame.FlagCommandResponseEOS, payload, false)
+}
+
+func appendErrorFrame(dst []byte, s *OutputStream, rid uint16, msg, typ string) []byte {
+	payload := mustMarshal(map[hgcbor.Bytes]any{
+		"type":    []byte(typ),
+		"message": []any{map[hgcbor.Bytes]any{"msg": []byte(msg)}},
+	})
+	return s.appendFrame(dst, rid, frame.TypeErrorResponse, 0, payload, false)
+}
+
+// RespondServerError ends request rid with an error-response frame of type
+// "server" carrying msg.
+func (r *ServerReactor) RespondServerError(s *OutputStream, rid uint16, msg string) error {
+	r.q.reclaim()
+	if err := r.checkActive(s, rid); err != nil {
+		return err
+	}
+	dst := r.outBuf()
+	*dst = appendErrorFrame(*dst, s, rid, msg, "server")
+	r.output(rid)
+	return nil
+}
+
+// RespondCommandError ends request rid with a command error: a
+// command-response frame {status: error, error: {message, args}}. args are
+// formatting arguments (byte strings); nil for none.
+func (r *ServerReactor) RespondCommandError(s *OutputStream, rid uint16, msg string, args []any) error {
+	r.q.reclaim()
+	if err := r.checkActive(s, rid); err != nil {
+		return err
+	}
+	dst := r.outBuf()
+	*dst = appendCommandError(*dst, s, rid, msg, args)
+	r.output(rid)
+	return nil
+}
+
+// TextAtom is one piece of text output for people: a formatting string
+// whose %s tokens take Args in order, and labels for rendering.
+type TextAtom struct {
+	Format string
+	Args   []string
+	Labels []string
+}
+
+// SendTextOutput sends a text-output frame on s for request rid. It does
+// not end the request. It fails when the atoms do not fit in one frame.
+func (r *ServerReactor) SendTextOutput(s *OutputStream, rid uint16, atoms []TextAtom) error {
+	r.q.reclaim()
+	if s == nil {
+		return errors.New("reactor: nil output stream")
+	}
+	list := make([]any, 0, len(atoms))
+	for _, a := range atoms {
+		m := map[hgcbor.Bytes]any{"msg": []byte(a.Format)}
+		if len(a.Args) > 0 {
+			args := make([]any, len(a.Args))
+			for i, x := range a.Args {
+				args[i] = []byte(x)
+			}
+			m["args"] = args
+		}
+		if len(a.Labels) > 0 {
+			labels := make([]any, len(a.Labels))
+			for i, x := range a.Labels {
+				labels[i] = []byte(x)
+			}
+			m["labels"] = labels
+		}
+		list = append(list, m)
+	}
+	payload, err := hgcbor.Marshal(list)
+	if err != nil {
+		return fmt.Errorf("reactor: text output: %w", err)
+	}
+	if len(payload) > r.cfg.MaxFramePayload {
+		return fmt.Errorf("reactor: text output of %d bytes does not fit in one frame", len(payload))
+	}
+	dst := r.outBuf()
+	*dst = s.appendFrame(*dst, rid, frame.TypeTextOutput, 0, payload, false)
+	if !(r.cfg.DeferOutput && !r.eof) {
+		r.q.sent()
+	}
+	return nil
+}
