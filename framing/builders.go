@@ -48,7 +48,7 @@ func (s *OutputStream) AppendCommandRequest(dst []byte, requestID uint16, req Co
 		keys++
 	}
 	// Keys in Mercurial's order (bytewise): args, name, redirect.
-	p := hgcbor.AppendHead(s.scratch[:0], cborMap, uint64(keys))
+	p := hgcbor.AppendHead(s.scratch[:0], hgcbor.MajorMap, uint64(keys))
 	var err error
 	if len(req.Args) > 0 {
 		p = appendCBORBytes(p, "args")
@@ -196,8 +196,8 @@ func (s *OutputStream) AppendAlternateLocation(dst []byte, requestID uint16, loc
 		}
 	}
 	// {b'location': {...}, b'status': b'redirect'}
-	p := hgcbor.AppendHead(s.scratch[:0], cborMap, 2)
-	p = hgcbor.AppendHead(appendCBORBytes(p, "location"), cborMap, uint64(n))
+	p := hgcbor.AppendHead(s.scratch[:0], hgcbor.MajorMap, 2)
+	p = hgcbor.AppendHead(appendCBORBytes(p, "location"), hgcbor.MajorMap, uint64(n))
 	p = appendCBORBytes(appendCBORBytes(p, "mediatype"), loc.MediaType)
 	p = appendCBORBytes(appendCBORBytes(p, "url"), loc.URL)
 	for _, f := range optional {
@@ -231,9 +231,9 @@ func (s *OutputStream) AppendCommandError(dst []byte, requestID uint16, message 
 		inner++
 	}
 	// Keys in Mercurial's order: error (args, message), status.
-	p := hgcbor.AppendHead(s.scratch[:0], cborMap, 2)
+	p := hgcbor.AppendHead(s.scratch[:0], hgcbor.MajorMap, 2)
 	p = appendCBORBytes(p, "error")
-	p = hgcbor.AppendHead(p, cborMap, uint64(inner))
+	p = hgcbor.AppendHead(p, hgcbor.MajorMap, uint64(inner))
 	if len(args) > 0 {
 		var err error
 		if p, err = hgcbor.Append(appendCBORBytes(p, "args"), args); err != nil {
@@ -265,10 +265,10 @@ func (s *OutputStream) AppendErrorResponse(dst []byte, requestID uint16, msg, er
 		return dst, &FrameTooLargeError{Type: frame.TypeErrorResponse, What: "message", Size: len(msg), Limit: maxErrorMessage}
 	}
 	// Keys in Mercurial's order: message, type.
-	p := hgcbor.AppendHead(s.scratch[:0], cborMap, 2)
+	p := hgcbor.AppendHead(s.scratch[:0], hgcbor.MajorMap, 2)
 	p = appendCBORBytes(p, "message")
-	p = hgcbor.AppendHead(p, cborArray, 1)
-	p = hgcbor.AppendHead(p, cborMap, 1)
+	p = hgcbor.AppendHead(p, hgcbor.MajorArray, 1)
+	p = hgcbor.AppendHead(p, hgcbor.MajorMap, 1)
 	p = appendCBORBytes(appendCBORBytes(p, "msg"), msg)
 	p = appendCBORBytes(appendCBORBytes(p, "type"), errType)
 	s.scratch = p
@@ -277,6 +277,6 @@ func (s *OutputStream) AppendErrorResponse(dst []byte, requestID uint16, msg, er
 
 // appendCBORBytes appends s as a CBOR byte string.
 func appendCBORBytes(dst []byte, s string) []byte {
-	dst = hgcbor.AppendHead(dst, cborBytes, uint64(len(s)))
+	dst = hgcbor.AppendHead(dst, hgcbor.MajorBytes, uint64(len(s)))
 	return append(dst, s...)
 }
