@@ -237,7 +237,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	if r.ScaleSkipped != "" {
 		fmt.Fprintf(&b, "Scale: skipped: %s\n", r.ScaleSkipped)
 	} else if len(r.Scale) > 0 {
-		b.WriteString("| scale: driver | connections | connect all | memory per connection (both ends) | goroutines | executes/s |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
+		b.WriteString("Scale: N QMP client connections in the report's process to one qmpfake server in a child process; client memory (live heap + stacks) per idle connection, target ≤ 16 KiB.\n\n")
+		b.WriteString("| scale: driver | connections | connect all | client memory per connection | goroutines | executes/s |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, s := range r.Scale {
 			if s.Skipped != "" {
 				fmt.Fprintf(&b, "| %s | %d | skipped: %s | | | |\n", s.Driver, s.Conns, s.Skipped)
@@ -279,7 +280,7 @@ func (r *Report) writeScaleText(w io.Writer) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scale: driver\tconnections\tconnect all\tbytes/conn (both ends)\tgoroutines\texecutes/s")
+	fmt.Fprintln(tw, "scale: driver\tconnections\tconnect all\tclient memory/conn (≤ 16 KiB)\tgoroutines\texecutes/s")
 	for _, s := range r.Scale {
 		if s.Skipped != "" {
 			fmt.Fprintf(tw, "%s\t%d\tskipped: %s\t\t\t\n", s.Driver, s.Conns, s.Skipped)

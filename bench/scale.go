@@ -1,10 +1,13 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -18,16 +21,21 @@ import (
 	"github.com/wirereactor/wirereactor/qmp"
 )
 
-// ScaleRow is one scale measurement: N client connections, all in this
-// process with the server they talk to.
+// ScaleRow is one scale measurement: N client connections in this process
+// to one server (qmpfake) in a child process.
+//
+// The server runs apart because both ends of 10,000 connections need
+// 20,000 descriptors, more than this machine's hard limit lets one process
+// hold without CAP_SYS_RESOURCE; apart, the memory figures are the
+// client's alone.
 type ScaleRow struct {
 	Driver string `json:"driver"`
 	Conns  int    `json:"conns"`
 	// ConnectNs is the time to dial every connection and finish every
 	// handshake (greeting, qmp_capabilities).
 	ConnectNs int64 `json:"connect_ns"`
-	// BytesPerConn is live heap plus goroutine stacks per idle connection,
-	// both ends (client and server) included — they share the process.
+	// BytesPerConn is the client's live heap plus goroutine stacks per idle
+	// connection, after the handshake.
 	BytesPerConn float64 `json:"bytes_per_conn"`
 	// Goroutines is how many goroutines the connections added.
 	Goroutines int `json:"goroutines"`
@@ -63,8 +71,8 @@ func RunScale(ctx context.Context, cfg Config) ([]ScaleRow, string) {
 	for _, n := range cfg.ScaleSteps {
 		maxN = max(maxN, n)
 	}
-	if err := raiseFDLimit(uint64(2*maxN + 1024)); err != nil {
-		return nil, fmt.Sprintf("cannot raise the file descriptor limit to %d: %v", 2*maxN+1024, err)
+	if err := raiseFDLimit(uint64(maxN + 1024)); err != nil {
+		return nil, fmt.Sprintf("cannot raise the file descriptor limit to %d: %v", maxN+1024, err)
 	}
 	dur := 2 * time.Second
 	if cfg.Quick {
@@ -87,20 +95,13 @@ func RunScale(ctx context.Context, cfg Config) ([]ScaleRow, string) {
 
 func scaleOnce(ctx context.Context, d scaleDriver, n int, dur time.Duration) ScaleRow {
 	row := ScaleRow{Driver: d.name, Conns: n}
-	dir, err := os.MkdirTemp("", "wirereactor-scale")
+	srv, err := startChildServer(ctx)
 	if err != nil {
-		row.Skipped = err.Error()
+		row.Skipped = "server: " + err.Error()
 		return row
 	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "qmp.sock")
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		row.Skipped = err.Error()
-		return row
-	}
-	srv := qmpfake.Serve(ln)
-	defer srv.Close()
+	defer srv.stop()
+	path := srv.path
 
 	g0 := runtime.NumGoroutine()
 	m0 := liveBytes()
@@ -292,3 +293,74 @@ func (lc *loopConns) execute(deadline time.Time) (int64, error) {
 }
 
 func (lc *loopConns) close() { lc.l.Close() }
+
+// childServerEnv names the socket a child process serves QMP on.
+const childServerEnv = "WIREREACTOR_BENCH_QMPSERVER"
+
+// ServeChildIfAsked turns this process into the scale runs' QMP server when
+// it was started as one (the report re-executes itself): it serves qmpfake
+// on the socket named in the environment until its stdin closes, then
+// exits. Programs that run RunScale call it first thing in main (and
+// TestMain).
+func ServeChildIfAsked() {
+	path := os.Getenv(childServerEnv)
+	if path == "" {
+		return
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "qmp server:", err)
+		os.Exit(1)
+	}
+	s := qmpfake.Serve(ln)
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	s.Close()
+	os.Exit(0)
+}
+
+type childServer struct {
+	path string
+	stop func()
+}
+
+// startChildServer re-executes this program as a QMP server process.
+func startChildServer(ctx context.Context) (*childServer, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "wirereactor-scale")
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "qmp.sock")
+	cmd := exec.CommandContext(ctx, exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), childServerEnv+"="+path)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	stop := func() {
+		stdin.Close()
+		if err := cmd.Wait(); err != nil {
+			cmd.Process.Kill()
+		}
+		os.RemoveAll(dir)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		stop()
+		return nil, fmt.Errorf("server process did not start (%q, %v); does main call bench.ServeChildIfAsked?", line, err)
+	}
+	return &childServer{path: path, stop: stop}, nil
+}

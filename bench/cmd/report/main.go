@@ -24,6 +24,7 @@ import (
 )
 
 func main() {
+	bench.ServeChildIfAsked()
 	testing.Init() // testing.Benchmark reads the -test.* flags
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)

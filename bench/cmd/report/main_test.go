@@ -14,6 +14,11 @@ import (
 	"github.com/wirereactor/wirereactor/bench"
 )
 
+func TestMain(m *testing.M) {
+	bench.ServeChildIfAsked() // the scale runs re-execute this binary as their server
+	os.Exit(m.Run())
+}
+
 // requirePeers is set in CI: a row skipped because a peer is missing fails
 // there instead of passing quietly.
 var requirePeers = os.Getenv("WIREREACTOR_REQUIRE_PEERS") == "1"
