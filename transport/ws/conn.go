@@ -90,11 +90,11 @@ type Conn struct {
 	rerr       error
 
 	// Write side, guarded by wmu.
-	wmu  sync.Mutex
-	whdr [14]byte
+	wmu   sync.Mutex
+	whdr  [14]byte
 	wbuf  []byte // client: masked copy of the payload
 	wtail []byte // the unsent rest of a frame cut short by a deadline
-	rng  *mrand.ChaCha8
+	rng   *mrand.ChaCha8
 
 	mu          sync.Mutex // guards the fields below
 	pendingPong []byte     // a pong the reader could not send (a Write was in progress)
