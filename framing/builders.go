@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 
 	"github.com/wirereactor/wirereactor/frame"
@@ -18,8 +19,9 @@ type CommandRequest struct {
 	// Args are the command's arguments, sent under b'args' when there is at
 	// least one. Values are anything hgcbor encodes.
 	Args map[hgcbor.Bytes]any
-	// Redirect, when not nil, is sent under b'redirect' (Mercurial's content
-	// redirect targets, e.g. {b'targets': [...], b'hashes': [...]}).
+	// Redirect is sent under b'redirect' unless Python would call it false
+	// (nil, empty, zero), as Mercurial tests it. It holds Mercurial's content
+	// redirect targets, e.g. {b'targets': [...], b'hashes': [...]}.
 	Redirect any
 	// Data, when not nil, is read to EOF and sent as command-data frames
 	// after the request; the request frames then carry have-data.
@@ -44,7 +46,8 @@ func (s *OutputStream) AppendCommandRequest(dst []byte, requestID uint16, req Co
 	if len(req.Args) > 0 {
 		keys++
 	}
-	if req.Redirect != nil {
+	redirect := !pythonFalse(req.Redirect)
+	if redirect {
 		keys++
 	}
 	// Keys in Mercurial's order (bytewise): args, name, redirect.
@@ -57,7 +60,7 @@ func (s *OutputStream) AppendCommandRequest(dst []byte, requestID uint16, req Co
 		}
 	}
 	p = appendCBORBytes(appendCBORBytes(p, "name"), req.Name)
-	if req.Redirect != nil {
+	if redirect {
 		p = appendCBORBytes(p, "redirect")
 		if p, err = hgcbor.Append(p, req.Redirect); err != nil {
 			return s.fail(dst, n0, st, fmt.Errorf("framing: encoding command redirect: %w", err))
@@ -273,6 +276,26 @@ func (s *OutputStream) AppendErrorResponse(dst []byte, requestID uint16, msg, er
 	p = appendCBORBytes(appendCBORBytes(p, "type"), errType)
 	s.scratch = p
 	return s.AppendFrame(dst, requestID, frame.TypeErrorResponse, 0, p, false)
+}
+
+// pythonFalse reports whether Python's truth test fails for the value v
+// stands for: None, False, zero, and empty strings, lists and dicts.
+func pythonFalse(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Map, reflect.Slice, reflect.Array, reflect.String:
+		return rv.Len() == 0
+	case reflect.Pointer, reflect.Interface:
+		return rv.IsNil()
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64:
+		return rv.IsZero()
+	}
+	return false
 }
 
 // appendCBORBytes appends s as a CBOR byte string.
