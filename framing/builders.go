@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 
 	"github.com/wirereactor/wirereactor/frame"
@@ -18,8 +19,9 @@ type CommandRequest struct {
 	// Args are the command's arguments, sent under b'args' when there is at
 	// least one. Values are anything hgcbor encodes.
 	Args map[hgcbor.Bytes]any
-	// Redirect, when not nil, is sent under b'redirect' (Mercurial's content
-	// redirect targets, e.g. {b'targets': [...], b'hashes': [...]}).
+	// Redirect is sent under b'redirect' unless Python would call it false
+	// (nil, empty, zero), as Mercurial tests it. It holds Mercurial's content
+	// redirect targets, e.g. {b'targets': [...], b'hashes': [...]}.
 	Redirect any
 	// Data, when not nil, is read to EOF and sent as command-data frames
 	// after the request; the request frames then carry have-data.
@@ -44,11 +46,12 @@ func (s *OutputStream) AppendCommandRequest(dst []byte, requestID uint16, req Co
 	if len(req.Args) > 0 {
 		keys++
 	}
-	if req.Redirect != nil {
+	redirect := !pythonFalse(req.Redirect)
+	if redirect {
 		keys++
 	}
 	// Keys in Mercurial's order (bytewise): args, name, redirect.
-	p := hgcbor.AppendHead(s.scratch[:0], cborMap, uint64(keys))
+	p := hgcbor.AppendHead(s.scratch[:0], hgcbor.MajorMap, uint64(keys))
 	var err error
 	if len(req.Args) > 0 {
 		p = appendCBORBytes(p, "args")
@@ -57,7 +60,7 @@ func (s *OutputStream) AppendCommandRequest(dst []byte, requestID uint16, req Co
 		}
 	}
 	p = appendCBORBytes(appendCBORBytes(p, "name"), req.Name)
-	if req.Redirect != nil {
+	if redirect {
 		p = appendCBORBytes(p, "redirect")
 		if p, err = hgcbor.Append(p, req.Redirect); err != nil {
 			return s.fail(dst, n0, st, fmt.Errorf("framing: encoding command redirect: %w", err))
@@ -196,8 +199,8 @@ func (s *OutputStream) AppendAlternateLocation(dst []byte, requestID uint16, loc
 		}
 	}
 	// {b'location': {...}, b'status': b'redirect'}
-	p := hgcbor.AppendHead(s.scratch[:0], cborMap, 2)
-	p = hgcbor.AppendHead(appendCBORBytes(p, "location"), cborMap, uint64(n))
+	p := hgcbor.AppendHead(s.scratch[:0], hgcbor.MajorMap, 2)
+	p = hgcbor.AppendHead(appendCBORBytes(p, "location"), hgcbor.MajorMap, uint64(n))
 	p = appendCBORBytes(appendCBORBytes(p, "mediatype"), loc.MediaType)
 	p = appendCBORBytes(appendCBORBytes(p, "url"), loc.URL)
 	for _, f := range optional {
@@ -231,9 +234,9 @@ func (s *OutputStream) AppendCommandError(dst []byte, requestID uint16, message 
 		inner++
 	}
 	// Keys in Mercurial's order: error (args, message), status.
-	p := hgcbor.AppendHead(s.scratch[:0], cborMap, 2)
+	p := hgcbor.AppendHead(s.scratch[:0], hgcbor.MajorMap, 2)
 	p = appendCBORBytes(p, "error")
-	p = hgcbor.AppendHead(p, cborMap, uint64(inner))
+	p = hgcbor.AppendHead(p, hgcbor.MajorMap, uint64(inner))
 	if len(args) > 0 {
 		var err error
 		if p, err = hgcbor.Append(appendCBORBytes(p, "args"), args); err != nil {
@@ -265,18 +268,38 @@ func (s *OutputStream) AppendErrorResponse(dst []byte, requestID uint16, msg, er
 		return dst, &FrameTooLargeError{Type: frame.TypeErrorResponse, What: "message", Size: len(msg), Limit: maxErrorMessage}
 	}
 	// Keys in Mercurial's order: message, type.
-	p := hgcbor.AppendHead(s.scratch[:0], cborMap, 2)
+	p := hgcbor.AppendHead(s.scratch[:0], hgcbor.MajorMap, 2)
 	p = appendCBORBytes(p, "message")
-	p = hgcbor.AppendHead(p, cborArray, 1)
-	p = hgcbor.AppendHead(p, cborMap, 1)
+	p = hgcbor.AppendHead(p, hgcbor.MajorArray, 1)
+	p = hgcbor.AppendHead(p, hgcbor.MajorMap, 1)
 	p = appendCBORBytes(appendCBORBytes(p, "msg"), msg)
 	p = appendCBORBytes(appendCBORBytes(p, "type"), errType)
 	s.scratch = p
 	return s.AppendFrame(dst, requestID, frame.TypeErrorResponse, 0, p, false)
 }
 
+// pythonFalse reports whether Python's truth test fails for the value v
+// stands for: None, False, zero, and empty strings, lists and dicts.
+func pythonFalse(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Map, reflect.Slice, reflect.Array, reflect.String:
+		return rv.Len() == 0
+	case reflect.Pointer, reflect.Interface:
+		return rv.IsNil()
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64:
+		return rv.IsZero()
+	}
+	return false
+}
+
 // appendCBORBytes appends s as a CBOR byte string.
 func appendCBORBytes(dst []byte, s string) []byte {
-	dst = hgcbor.AppendHead(dst, cborBytes, uint64(len(s)))
+	dst = hgcbor.AppendHead(dst, hgcbor.MajorBytes, uint64(len(s)))
 	return append(dst, s...)
 }

@@ -87,12 +87,9 @@ func TestEncodedFrameNeedsSettings(t *testing.T) {
 	require.Equal(t, out, again, "settings go out once")
 	out, err = s.AppendFrame(out, 1, frame.TypeCommandResponse, frame.FlagCommandResponseContinuation, []byte("x"), true)
 	require.NoError(t, err)
-	got := decodeFrames(t, out)
-	require.Equal(t, []string{
-		"frame(size=9; request=1; stream=2; streamflags=stream-begin; type=stream-settings; flags=eos)",
-		"frame(size=1; request=1; stream=2; streamflags=encoded; type=command-response; flags=continuation)",
-	}, []string{got[0].String(), got[1].String()})
-	require.Equal(t, "\x48identity", string(got[0].Payload))
+	requireHuman(t, decodeFrames(t, out),
+		"1 2 stream-begin stream-settings eos cbor:b'identity'",
+		"1 2 encoded command-response continuation x")
 }
 
 // errAfterReader yields n bytes, then err.
@@ -288,10 +285,9 @@ func TestResponseEmitterReset(t *testing.T) {
 	require.NoError(t, err)
 	out, err = e.Flush(out)
 	require.NoError(t, err)
-	frames := decodeFrames(t, out)
-	require.Len(t, frames, 2)
-	require.Equal(t, uint16(3), frames[1].RequestID)
-	require.Equal(t, "kept", string(frames[1].Payload))
+	requireHuman(t, decodeFrames(t, out),
+		"1 2 stream-begin stream-settings eos cbor:b'identity'",
+		"3 2 encoded command-response continuation kept")
 }
 
 // With a payload size above Mercurial's safe bound configured, the emitter
@@ -366,4 +362,67 @@ func appendTypicalResponse(dst []byte, s *OutputStream, e *ResponseEmitter, chun
 		dst, err = s.AppendResponseEOS(dst, 1)
 	}
 	return dst, err
+}
+
+// What each builder sends, in Mercurial's human syntax (the vectors check the
+// same against Mercurial itself, byte for byte).
+func TestBuildersHuman(t *testing.T) {
+	cases := []struct {
+		name  string
+		build func(s *OutputStream) ([]byte, error)
+		want  []string
+	}{
+		{"command", func(s *OutputStream) ([]byte, error) {
+			return s.AppendCommandRequest(nil, 1, CommandRequest{Name: "heads"})
+		}, []string{"1 1 stream-begin command-request new cbor:{b'name': b'heads'}"}},
+		{"command with args and data", func(s *OutputStream) ([]byte, error) {
+			return s.AppendCommandRequest(nil, 1, CommandRequest{Name: "push",
+				Args: map[hgcbor.Bytes]any{"force": true}, Data: strings.NewReader("bundle")})
+		}, []string{
+			"1 1 stream-begin command-request new|have-data cbor:{b'name': b'push', b'args': {b'force': True}}",
+			"1 1 0 command-data eos bundle",
+		}},
+		{"command with empty data", func(s *OutputStream) ([]byte, error) {
+			return s.AppendCommandRequest(nil, 1, CommandRequest{Name: "x", Data: strings.NewReader("")})
+		}, []string{
+			"1 1 stream-begin command-request new|have-data cbor:{b'name': b'x'}",
+			"1 1 0 command-data eos ",
+		}},
+		{"command split", func(s *OutputStream) ([]byte, error) {
+			return NewOutputStream(1, StreamConfig{MaxFramePayload: 8}).AppendCommandRequest(nil, 1, CommandRequest{Name: "heads"})
+		}, []string{
+			"1 1 stream-begin command-request new|more \\xa1\\x44name\\x45h",
+			"1 1 0 command-request continuation eads",
+		}},
+		{"ok then eos", func(s *OutputStream) ([]byte, error) {
+			out, err := s.AppendResponseOK(nil, 1)
+			if err != nil {
+				return nil, err
+			}
+			return s.AppendResponseEOS(out, 1)
+		}, []string{
+			"1 2 stream-begin command-response continuation cbor:{b'status': b'ok'}",
+			"1 2 0 command-response eos ",
+		}},
+		{"command error", func(s *OutputStream) ([]byte, error) {
+			return s.AppendCommandError(nil, 1, "unknown command: %s", []any{[]byte("foo")})
+		}, []string{"1 2 stream-begin command-response eos cbor:{b'status': b'error', b'error': {b'message': b'unknown command: %s', b'args': [b'foo']}}"}},
+		{"error response", func(s *OutputStream) ([]byte, error) {
+			return s.AppendErrorResponse(nil, 5, "bad frame", ErrorTypeProtocol)
+		}, []string{"5 2 stream-begin error-response 0 cbor:{b'type': b'protocol', b'message': [{b'msg': b'bad frame'}]}"}},
+		{"text output", func(s *OutputStream) ([]byte, error) {
+			return s.AppendTextOutput(nil, 1, []TextAtom{{Format: "hi %s", Args: []string{"\xff"}, Labels: []string{"l"}}, {Format: "."}})
+		}, []string{"1 2 stream-begin text-output 0 cbor:[{b'msg': b'hi %s', b'args': [b'\\xef\\xbf\\xbd'], b'labels': [b'l']}, {b'msg': b'.'}]"}},
+		{"sender protocol settings", func(s *OutputStream) ([]byte, error) {
+			return s.AppendSenderProtocolSettings(nil, 1, []string{"zstd-8mb", "identity"})
+		}, []string{"1 2 stream-begin sender-protocol-settings eos cbor:{b'contentencodings': [b'zstd-8mb', b'identity']}"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			id := frame.MustParseHuman(tc.want[0]).StreamID
+			out, err := tc.build(NewOutputStream(id, StreamConfig{}))
+			require.NoError(t, err)
+			requireHuman(t, decodeFrames(t, out), tc.want...)
+		})
+	}
 }

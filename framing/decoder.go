@@ -81,9 +81,10 @@ var ErrFeedAfterEOF = errors.New("framing: bytes fed after end of input")
 // until Next returns WantMore or Error; after that the caller may reuse it.
 // A frame that lies whole inside one fed slice is delivered without copying:
 // its Payload aliases the caller's slice. The bytes of a frame split across
-// Feeds are copied into the decoder's own buffer, which never holds more
-// than one frame (frame.HeaderSize+MaxPayload bytes) and keeps its capacity
-// for reuse, so a steady stream allocates nothing per frame. Either way a
+// Feeds are copied into the decoder's own buffer, which keeps its capacity
+// for reuse, so a steady stream allocates nothing per frame; as long as the
+// caller drains Next before feeding again, it holds at most one frame
+// (frame.HeaderSize+MaxPayload bytes). Either way a
 // delivered Payload is valid only until the next call to any method of the
 // decoder; callers that keep it copy it (frame.Frame.Clone). Payload's
 // capacity is cut at its length, so appending to it never writes into the
@@ -95,7 +96,8 @@ var ErrFeedAfterEOF = errors.New("framing: bytes fed after end of input")
 // the decoder is terminal: Next keeps returning the same error and Feed is a
 // no-op.
 //
-// The zero Decoder is ready to use with the default configuration.
+// The zero Decoder is ready to use with the default configuration. A
+// Decoder is not safe for concurrent use.
 type Decoder struct {
 	cfg DecoderConfig
 	max int // resolved cfg.maxPayload(); 0 until first use
@@ -113,10 +115,11 @@ func NewDecoder(cfg DecoderConfig) *Decoder {
 	return &Decoder{cfg: cfg, max: cfg.maxPayload()}
 }
 
-// Reset makes d ready for a new stream, keeping its configuration and the
-// capacity of its buffer. Payloads delivered before are invalid afterwards.
-func (d *Decoder) Reset() {
-	*d = Decoder{cfg: d.cfg, max: d.max, buf: d.buf[:0]}
+// Reset makes d ready for a new stream decoded under cfg, keeping the
+// capacity of its buffer; it also configures a Decoder embedded by value.
+// Payloads delivered before are invalid afterwards.
+func (d *Decoder) Reset(cfg DecoderConfig) {
+	*d = Decoder{cfg: cfg, max: cfg.maxPayload(), buf: d.buf[:0]}
 }
 
 // Feed queues p for decoding. The decoder references p until Next returns

@@ -17,22 +17,45 @@ import (
 // interesting sizes.
 func sampleFrames() []frame.Frame {
 	big := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KiB
-	return []frame.Frame{
-		{RequestID: 1, StreamID: 1, StreamFlags: frame.StreamBegin, Type: frame.TypeCommandRequest,
-			Flags: frame.FlagCommandRequestNew, Payload: []byte("\xa1\x44name\x44heads")},
-		{RequestID: 1, StreamID: 1, Type: frame.TypeCommandData, Flags: frame.FlagCommandDataEOS},
-		{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamBegin, Type: frame.TypeStreamSettings,
-			Flags: frame.FlagStreamSettingsEOS, Payload: []byte("\x48identity")},
-		{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamEncoded, Type: frame.TypeCommandResponse,
-			Flags: frame.FlagCommandResponseContinuation, Payload: big[:32768]},
-		{RequestID: 0xfffe, StreamID: 255, StreamFlags: frame.StreamEnd | frame.StreamEncoded,
-			Type: frame.TypeCommandResponse, Flags: frame.FlagCommandResponseEOS, Payload: big[:65535]},
-		{RequestID: 3, StreamID: 2, Type: frame.TypeErrorResponse, Payload: []byte("x")},
-		{RequestID: 3, StreamID: 2, Type: frame.TypeTextOutput, Payload: big[:65536]},
-		{RequestID: 4, StreamID: 2, Type: frame.TypeProgress},
-		{RequestID: 4, StreamID: 1, Type: frame.TypeSenderProtocolSettings, Flags: frame.FlagSenderProtocolSettingsEOS,
-			Payload: []byte("\xa1\x50contentencodings\x81\x48identity")},
+	withPayload := func(human string, payload []byte) frame.Frame {
+		f := frame.MustParseHuman(human)
+		f.Payload = payload
+		return f
 	}
+	return []frame.Frame{
+		frame.MustParseHuman("1 1 stream-begin command-request new cbor:{b'name': b'heads'}"),
+		frame.MustParseHuman("1 1 0 command-data eos "),
+		frame.MustParseHuman("1 2 stream-begin stream-settings eos cbor:b'identity'"),
+		withPayload("1 2 encoded command-response continuation ", big[:32768]),
+		withPayload("65534 255 stream-end|encoded command-response eos ", big[:65535]),
+		frame.MustParseHuman("3 2 0 error-response 0 x"),
+		withPayload("3 2 0 text-output 0 ", big[:65536]),
+		frame.MustParseHuman("4 2 0 progress 0 "),
+		frame.MustParseHuman("4 1 0 sender-protocol-settings eos cbor:{b'contentencodings': [b'identity']}"),
+	}
+}
+
+// human parses frames written in Mercurial's human syntax.
+func human(lines ...string) []frame.Frame {
+	frames := make([]frame.Frame, len(lines))
+	for i, l := range lines {
+		frames[i] = frame.MustParseHuman(l)
+	}
+	return frames
+}
+
+// requireHuman checks that got are the frames want describes in human
+// syntax.
+func requireHuman(t *testing.T, got []frame.Frame, want ...string) {
+	t.Helper()
+	var g, w []string
+	for _, f := range got {
+		g = append(g, frame.FormatHuman(f))
+	}
+	for _, f := range human(want...) {
+		w = append(w, frame.FormatHuman(f))
+	}
+	require.Equal(t, w, g)
 }
 
 func encodeFrames(frames []frame.Frame) []byte {
@@ -128,12 +151,11 @@ func TestDecoderAnySplit(t *testing.T) {
 }
 
 func TestDecoderEveryTwoWaySplit(t *testing.T) {
-	frames := []frame.Frame{
-		{RequestID: 1, StreamID: 1, StreamFlags: frame.StreamBegin, Type: frame.TypeCommandRequest,
-			Flags: frame.FlagCommandRequestNew | frame.FlagCommandRequestMoreFrames, Payload: []byte("\xa2\x44args")},
-		{RequestID: 1, StreamID: 1, Type: frame.TypeCommandRequest, Flags: frame.FlagCommandRequestContinuation},
-		{RequestID: 1, StreamID: 1, Type: frame.TypeCommandData, Flags: frame.FlagCommandDataEOS, Payload: []byte("data")},
-	}
+	frames := human(
+		"1 1 stream-begin command-request new|more \\xa2\\x44args",
+		"1 1 0 command-request continuation ",
+		"1 1 0 command-data eos data",
+	)
 	wire := encodeFrames(frames)
 	for i := 0; i <= len(wire); i++ {
 		for j := i; j <= len(wire); j++ {
@@ -155,10 +177,7 @@ func within(inner, outer []byte) bool {
 }
 
 func TestDecoderZeroCopyWhenWhole(t *testing.T) {
-	wire := encodeFrames([]frame.Frame{
-		{RequestID: 1, StreamID: 1, Type: frame.TypeCommandData, Flags: frame.FlagCommandDataContinuation, Payload: []byte("abc")},
-		{RequestID: 1, StreamID: 1, Type: frame.TypeCommandData, Flags: frame.FlagCommandDataEOS, Payload: []byte("defg")},
-	})
+	wire := encodeFrames(human("1 1 0 command-data continuation abc", "1 1 0 command-data eos defg"))
 	d := NewDecoder(DecoderConfig{})
 	d.Feed(wire)
 	for _, want := range []string{"abc", "defg"} {
@@ -173,9 +192,7 @@ func TestDecoderZeroCopyWhenWhole(t *testing.T) {
 }
 
 func TestDecoderCopiesSplitFrame(t *testing.T) {
-	wire := encodeFrames([]frame.Frame{
-		{RequestID: 9, StreamID: 2, Type: frame.TypeCommandResponse, Flags: frame.FlagCommandResponseEOS, Payload: []byte("hello, world")},
-	})
+	wire := encodeFrames(human("9 2 0 command-response eos hello, world"))
 	d := NewDecoder(DecoderConfig{})
 	first := bytes.Clone(wire[:11])
 	d.Feed(first)
@@ -268,7 +285,7 @@ func TestDecoderHeaderErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			// After a good frame, so the error comes from the stream's middle.
-			good := encodeFrames([]frame.Frame{{RequestID: 1, StreamID: 1, Type: frame.TypeProgress, Payload: []byte("p")}})
+			good := encodeFrames(human("1 1 0 progress 0 p"))
 			for _, cuts := range [][]int{nil, {len(good) + 3}} {
 				d := NewDecoder(DecoderConfig{})
 				got, err := decodeSplit(t, d, append(good, tc.header...), cuts)
@@ -283,8 +300,7 @@ func TestDecoderHeaderErrors(t *testing.T) {
 }
 
 func TestDecoderEOF(t *testing.T) {
-	frameBytes := encodeFrames([]frame.Frame{{RequestID: 1, StreamID: 1, Type: frame.TypeCommandData,
-		Flags: frame.FlagCommandDataEOS, Payload: []byte("0123456789ab")}})
+	frameBytes := encodeFrames(human("1 1 0 command-data eos 0123456789ab"))
 	cases := []struct {
 		name    string
 		input   []byte
@@ -332,12 +348,12 @@ func TestDecoderReset(t *testing.T) {
 	d := NewDecoder(DecoderConfig{MaxPayload: 64})
 	d.Feed(wire[:5])
 	require.Equal(t, action.WantMore, d.Next().Kind)
-	d.Reset()
+	d.Reset(DecoderConfig{MaxPayload: 16})
 	require.Zero(t, d.Buffered())
+	require.Equal(t, 16, d.limit(), "Reset configures")
 	got, err := decodeSplit(t, d, wire, []int{4})
 	require.NoError(t, err)
 	requireSameFrames(t, sampleFrames()[:1], got)
-	require.Equal(t, 64, d.limit(), "Reset keeps the configuration")
 }
 
 // A stream of split frames costs no allocation once the buffer has grown.

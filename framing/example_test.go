@@ -13,11 +13,11 @@ import (
 // Frames can arrive in any pieces; here the decoder gets one byte at a time.
 func ExampleDecoder() {
 	var wire []byte
-	for _, f := range []frame.Frame{
-		{RequestID: 1, StreamID: 1, StreamFlags: frame.StreamBegin, Type: frame.TypeCommandRequest,
-			Flags: frame.FlagCommandRequestNew, Payload: []byte("\xa1\x44name\x45heads")},
-		{RequestID: 1, StreamID: 1, Type: frame.TypeCommandData, Flags: frame.FlagCommandDataEOS, Payload: []byte("data")},
+	for _, h := range []string{
+		"1 1 stream-begin command-request new cbor:{b'name': b'heads'}",
+		"1 1 0 command-data eos data",
 	} {
+		f := frame.MustParseHuman(h) // Mercurial's human syntax for frames
 		wire = f.Append(wire)
 	}
 

@@ -2,10 +2,13 @@ package framing
 
 import (
 	"bytes"
+	"errors"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/frame"
+	"github.com/wirereactor/wirereactor/hgcbor"
 )
 
 // fuzzLimit keeps the fuzzer's payload limit small so it reaches it.
@@ -87,4 +90,126 @@ func fuzzDecode(t *testing.T, data, splits []byte) ([]byte, error) {
 	}
 	d.FeedEOF()
 	return out, drain()
+}
+
+// FuzzCommandRequest builds command requests from arbitrary names,
+// arguments, data and frame sizes, and checks that the frames decode back
+// to them, within the frame size.
+func FuzzCommandRequest(f *testing.F) {
+	f.Add("heads", []byte{}, uint16(0), -1)
+	f.Add("known", []byte("\x00\x01"), uint16(1), 0)
+	f.Add("push", bytes.Repeat([]byte("x"), 300), uint16(7), 4999)
+	f.Fuzz(func(t *testing.T, name string, arg []byte, maxFrame uint16, dataLen int) {
+		s := NewOutputStream(1, StreamConfig{MaxFramePayload: int(maxFrame)})
+		req := CommandRequest{Name: name}
+		if len(arg) > 0 {
+			req.Args = map[hgcbor.Bytes]any{"a": arg}
+		}
+		var data []byte
+		if dataLen >= 0 {
+			data = pattern(dataLen % 5000) // small: large data is the vectors' and unit tests' job
+			req.Data = bytes.NewReader(data)
+		}
+		out, err := s.AppendCommandRequest(nil, 1, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := NewDecoder(DecoderConfig{})
+		d.Feed(out)
+		d.FeedEOF()
+		var payload, gotData []byte
+		for {
+			fr, ok, err := d.NextFrame()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				break
+			}
+			if len(fr.Payload) > s.MaxFramePayload() {
+				t.Fatalf("%d-byte payload over %d", len(fr.Payload), s.MaxFramePayload())
+			}
+			if fr.Type == frame.TypeCommandRequest {
+				payload = append(payload, fr.Payload...)
+			} else {
+				gotData = append(gotData, fr.Payload...)
+			}
+		}
+		v, err := hgcbor.Unmarshal(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := v.(map[any]any)
+		if got := asBytes(m[hgcbor.Bytes("name")]); string(got) != name {
+			t.Fatalf("name %q became %q", name, got)
+		}
+		if len(arg) > 0 {
+			got := asBytes(m[hgcbor.Bytes("args")].(map[any]any)[hgcbor.Bytes("a")])
+			if string(got) != string(arg) {
+				t.Fatalf("argument %x became %x", arg, got)
+			}
+		}
+		if !bytes.Equal(data, gotData) {
+			t.Fatalf("%d bytes of data became %d", len(data), len(gotData))
+		}
+	})
+}
+
+// FuzzTextOutput builds text output from arbitrary atoms: it fails exactly
+// when Mercurial would, and otherwise decodes to the atoms with their
+// arguments made valid UTF-8.
+func FuzzTextOutput(f *testing.F) {
+	f.Add("added %s changesets", "3", "ui.status", uint16(0))
+	f.Add("caf\xc3\xa9", "", "", uint16(0))
+	f.Add("%s", "\xe2\x82\xed\xa0\x80", "l\xff", uint16(10))
+	f.Fuzz(func(t *testing.T, format, arg, label string, maxFrame uint16) {
+		s := NewOutputStream(2, StreamConfig{MaxFramePayload: int(maxFrame)})
+		atom := TextAtom{Format: format}
+		if arg != "" {
+			atom.Args = []string{arg, arg}
+		}
+		if label != "" {
+			atom.Labels = []string{label}
+		}
+		out, err := s.AppendTextOutput(nil, 1, []TextAtom{atom})
+		var textErr *TextOutputError
+		var tooLarge *FrameTooLargeError
+		switch {
+		case nonASCII(format) >= 0:
+			if !errors.As(err, &textErr) || textErr.Field != "format" || textErr.Offset != nonASCII(format) {
+				t.Fatalf("non-ASCII format %q: %v", format, err)
+			}
+			return
+		case nonASCII(label) >= 0:
+			if !errors.As(err, &textErr) || textErr.Field != "label" {
+				t.Fatalf("non-ASCII label %q: %v", label, err)
+			}
+			return
+		case errors.As(err, &tooLarge):
+			if tooLarge.Size <= s.MaxFramePayload() {
+				t.Fatalf("refused %d bytes under the limit %d", tooLarge.Size, s.MaxFramePayload())
+			}
+			return
+		case err != nil:
+			t.Fatal(err)
+		}
+		payload := out[frame.HeaderSize:]
+		if len(payload) > s.MaxFramePayload() {
+			t.Fatalf("%d-byte payload over %d", len(payload), s.MaxFramePayload())
+		}
+		v, err := hgcbor.Unmarshal(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := v.([]any)[0].(map[any]any)
+		if got := asBytes(m[hgcbor.Bytes("msg")]); string(got) != format {
+			t.Fatalf("format %q became %q", format, got)
+		}
+		if arg != "" {
+			got := string(asBytes(m[hgcbor.Bytes("args")].([]any)[0]))
+			if !utf8.ValidString(got) || utf8.ValidString(arg) && got != arg {
+				t.Fatalf("argument %q became %q", arg, got)
+			}
+		}
+	})
 }

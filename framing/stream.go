@@ -8,13 +8,6 @@ import (
 	"github.com/wirereactor/wirereactor/hgcbor"
 )
 
-// CBOR major types the builders write by hand.
-const (
-	cborBytes = 2
-	cborArray = 4
-	cborMap   = 5
-)
-
 // Encoder is a stream content encoding: Mercurial's encoder for a stream
 // encoding profile ("identity", "zlib", "zstd-8mb"). One encoder spans every
 // frame an OutputStream sends with the encoded stream flag. Encoders append
@@ -92,7 +85,8 @@ func (e *FrameTooLargeError) Error() string {
 // dst with its original length and leaves the stream as it was, except that
 // an Encoder cannot be rewound.
 //
-// An OutputStream is not safe for concurrent use.
+// Make one with NewOutputStream. An OutputStream is not safe for concurrent
+// use.
 type OutputStream struct {
 	id           uint8
 	split, hard  int
@@ -232,7 +226,7 @@ func (s *OutputStream) AppendStreamSettings(dst []byte, requestID uint16) ([]byt
 		return dst, nil
 	}
 	name := s.enc.Name()
-	s.scratch = hgcbor.AppendHead(s.scratch[:0], cborBytes, uint64(len(name)))
+	s.scratch = hgcbor.AppendHead(s.scratch[:0], hgcbor.MajorBytes, uint64(len(name)))
 	s.scratch = append(s.scratch, name...)
 	return s.AppendFrame(dst, requestID, frame.TypeStreamSettings, frame.FlagStreamSettingsEOS, s.scratch, false)
 }
@@ -242,8 +236,8 @@ func (s *OutputStream) AppendStreamSettings(dst []byte, requestID uint16) ([]byt
 // it accepts, in its order of preference (as Mercurial's clientreactor
 // does): payload {b'contentencodings': [names…]}, eos.
 func (s *OutputStream) AppendSenderProtocolSettings(dst []byte, requestID uint16, encodings []string) ([]byte, error) {
-	p := hgcbor.AppendHead(s.scratch[:0], cborMap, 1)
-	p = hgcbor.AppendHead(appendCBORBytes(p, "contentencodings"), cborArray, uint64(len(encodings)))
+	p := hgcbor.AppendHead(s.scratch[:0], hgcbor.MajorMap, 1)
+	p = hgcbor.AppendHead(appendCBORBytes(p, "contentencodings"), hgcbor.MajorArray, uint64(len(encodings)))
 	for _, e := range encodings {
 		p = appendCBORBytes(p, e)
 	}

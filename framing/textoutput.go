@@ -60,7 +60,7 @@ func (s *OutputStream) AppendTextOutput(dst []byte, requestID uint16, atoms []Te
 			}
 		}
 	}
-	p := hgcbor.AppendHead(s.scratch[:0], cborArray, uint64(len(atoms)))
+	p := hgcbor.AppendHead(s.scratch[:0], hgcbor.MajorArray, uint64(len(atoms)))
 	for i := range atoms {
 		a := &atoms[i]
 		keys := 1
@@ -71,15 +71,15 @@ func (s *OutputStream) AppendTextOutput(dst []byte, requestID uint16, atoms []Te
 			keys++
 		}
 		// Keys in Mercurial's order: args, labels, msg.
-		p = hgcbor.AppendHead(p, cborMap, uint64(keys))
+		p = hgcbor.AppendHead(p, hgcbor.MajorMap, uint64(keys))
 		if len(a.Args) > 0 {
-			p = hgcbor.AppendHead(appendCBORBytes(p, "args"), cborArray, uint64(len(a.Args)))
+			p = hgcbor.AppendHead(appendCBORBytes(p, "args"), hgcbor.MajorArray, uint64(len(a.Args)))
 			for _, arg := range a.Args {
 				p = appendCBORBytesValidUTF8(p, arg)
 			}
 		}
 		if len(a.Labels) > 0 {
-			p = hgcbor.AppendHead(appendCBORBytes(p, "labels"), cborArray, uint64(len(a.Labels)))
+			p = hgcbor.AppendHead(appendCBORBytes(p, "labels"), hgcbor.MajorArray, uint64(len(a.Labels)))
 			for _, l := range a.Labels {
 				p = appendCBORBytes(p, l)
 			}
@@ -111,7 +111,7 @@ func appendCBORBytesValidUTF8(dst []byte, s string) []byte {
 	}
 	n := 0 // the replaced length, for the head
 	forEachValidUTF8(s, func(piece string) { n += len(piece) })
-	dst = hgcbor.AppendHead(dst, cborBytes, uint64(n))
+	dst = hgcbor.AppendHead(dst, hgcbor.MajorBytes, uint64(n))
 	forEachValidUTF8(s, func(piece string) { dst = append(dst, piece...) })
 	return dst
 }

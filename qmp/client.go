@@ -25,6 +25,11 @@ type ClientConfig struct {
 	// MaxMessageSize bounds one message from the server. Zero means
 	// framing.DefaultMaxJSONMessageSize (10 MiB).
 	MaxMessageSize int
+	// IDBase: the machine's ids are IDBase+1, IDBase+2, … A driver that
+	// makes a new machine for each connection passes the previous machine's
+	// LastID, so ids stay unique across reconnects (QEMU sends the reply to
+	// a command still running when its client left to the next client).
+	IDBase uint64
 }
 
 // ClientState is where a ClientMachine is in its session.
@@ -132,6 +137,11 @@ func (r Received) String() string {
 // delivered as KindIDLessError; with more than one the session cannot tell
 // whose command failed and the machine fails with a *ProtocolError.
 //
+// Anything else from the server that is not QMP — invalid JSON, a value that
+// is not an object, a message with neither return, error nor event, a message
+// over the size limit — is an Error: a server that garbles its output cannot
+// be trusted to correlate replies.
+//
 // A ClientMachine is not safe for concurrent use; a driver that calls it from
 // several goroutines serialises the calls.
 type ClientMachine struct {
@@ -158,7 +168,7 @@ type ClientMachine struct {
 
 // NewClientMachine returns a machine for a new connection.
 func NewClientMachine(cfg ClientConfig) *ClientMachine {
-	m := &ClientMachine{cfg: cfg, pending: make(map[uint64]bool)}
+	m := &ClientMachine{cfg: cfg, pending: make(map[uint64]bool), nextID: cfg.IDBase}
 	m.start()
 	return m
 }
@@ -199,6 +209,9 @@ func (m *ClientMachine) Pending() int { return len(m.pending) }
 // command (stale replies from an earlier connection, replies to cancelled
 // commands) and were dropped, over the life of the value.
 func (m *ClientMachine) Dropped() uint64 { return m.dropped }
+
+// LastID returns the last id the machine assigned (IDBase when none).
+func (m *ClientMachine) LastID() uint64 { return m.nextID }
 
 // Err returns the terminal error, nil while the machine is healthy.
 func (m *ClientMachine) Err() error { return m.err }

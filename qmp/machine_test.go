@@ -308,6 +308,22 @@ func TestClientIDsStayUniqueAcrossReset(t *testing.T) {
 	require.Equal(t, uint64(1), c.Dropped())
 }
 
+func TestClientIDsStayUniqueAcrossMachines(t *testing.T) {
+	// A driver that makes a machine per connection carries the ids over.
+	first := running(t)
+	stale, _ := first.Execute("query-status", nil)
+	second := NewClientMachine(ClientConfig{IDBase: first.LastID()})
+	_, _, err := feedClient(t, second, qemuGreeting)
+	require.NoError(t, err)
+	_, got, err := feedClient(t, second, fmt.Sprintf(`{"return": {"stale": true}, "id": %d}{"return": {}, "id": %d}`, stale, stale+1))
+	require.NoError(t, err)
+	require.Equal(t, []string{"ready"}, kinds(got), "the stale reply is not taken for the negotiation reply")
+	require.Equal(t, uint64(1), second.Dropped())
+	id, _ := second.Execute("query-status", nil)
+	require.Equal(t, stale+2, id)
+	require.Equal(t, id, second.LastID())
+}
+
 func TestClientIDLessErrors(t *testing.T) {
 	const idless = `{"error": {"class": "GenericError", "desc": "JSON parse error, stray '\uFFFD'"}}` + "\r\n"
 

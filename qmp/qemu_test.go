@@ -19,6 +19,12 @@ import (
 // startQEMU runs QEMU with a QMP unix socket and returns a connection to it.
 // It skips the test when QEMU is missing, unless WIREREACTOR_REQUIRE_PEERS=1.
 func startQEMU(t *testing.T, extra ...string) net.Conn {
+	return startQEMUWith(t, false, extra...)
+}
+
+// startQEMUWith is startQEMU, with pretty-printed QMP output when pretty is
+// set (each message then spans many lines).
+func startQEMUWith(t *testing.T, pretty bool, extra ...string) net.Conn {
 	t.Helper()
 	bin, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
@@ -28,8 +34,14 @@ func startQEMU(t *testing.T, extra ...string) net.Conn {
 		t.Skip("qemu-system-x86_64 not installed; set WIREREACTOR_REQUIRE_PEERS=1 to fail instead")
 	}
 	sock := filepath.Join(t.TempDir(), "qmp.sock")
-	args := append([]string{"-machine", "none", "-nodefaults", "-display", "none",
-		"-qmp", "unix:" + sock + ",server=on,wait=off"}, extra...)
+	args := []string{"-machine", "none", "-nodefaults", "-display", "none"}
+	if pretty {
+		args = append(args, "-chardev", "socket,id=qmp0,path="+sock+",server=on,wait=off",
+			"-mon", "chardev=qmp0,mode=control,pretty=on")
+	} else {
+		args = append(args, "-qmp", "unix:"+sock+",server=on,wait=off")
+	}
+	args = append(args, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
 	require.NoError(t, cmd.Start())
@@ -185,4 +197,19 @@ func TestClientIDLessErrorFromQEMU(t *testing.T) {
 	require.Equal(t, KindReply, got[0].Kind)
 	require.Equal(t, uint64(1), c.Dropped())
 	require.True(t, bytes.Contains(got[0].Response.Raw, []byte(fmt.Sprint(id+1))))
+}
+
+func TestClientAgainstPrettyQEMU(t *testing.T) {
+	conn := startQEMUWith(t, true)
+	c := NewClientMachine(ClientConfig{})
+	var id uint64
+	got := driveQEMU(t, conn, c, 1, func() {
+		id, _ = c.Execute("query-version", nil)
+	})
+	require.Len(t, got, 1)
+	require.Equal(t, id, got[0].ID)
+	require.Contains(t, string(got[0].Response.Raw), "\n", "pretty output spans lines")
+	var v Version
+	require.NoError(t, json.Unmarshal(got[0].Response.Return, &v))
+	require.Equal(t, c.Greeting().Version, v)
 }

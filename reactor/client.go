@@ -3,7 +3,6 @@ package reactor
 import (
 	"fmt"
 	"reflect"
-	"slices"
 
 	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/frame"
@@ -109,7 +108,7 @@ type ClientReactor struct {
 	out             OutputStream
 	pending         []Request
 	pendingIDs      []uint16
-	active          map[uint16]bool
+	active          idSet
 	incoming        [256]*inputStream
 	settingsBuffers map[uint8][]byte
 	in              byteInput
@@ -136,7 +135,6 @@ func NewClientReactor(cfg ClientConfig) *ClientReactor {
 		canSend:         true,
 		nextRequestID:   1,
 		out:             OutputStream{id: 1},
-		active:          make(map[uint16]bool),
 		settingsBuffers: make(map[uint8][]byte),
 	}
 }
@@ -246,7 +244,7 @@ func (c *ClientReactor) appendRequest(dst []byte, rid uint16, req Request) ([]by
 	if err != nil {
 		return dst, fmt.Errorf("reactor: encode request %q: %w", req.Name, err)
 	}
-	c.active[rid] = true
+	c.active.add(rid)
 	if !c.settingsSent && len(c.cfg.ContentEncodings) > 0 {
 		c.settingsSent = true
 		encs := make([]any, len(c.cfg.ContentEncodings))
@@ -340,7 +338,7 @@ func (c *ClientReactor) onFrame(f frame.Frame) {
 		c.onStreamSettings(f, s)
 		return
 	}
-	if !c.active[f.RequestID] {
+	if !c.active.has(f.RequestID) {
 		c.fail(protoErr("received frame for inactive request ID: %d", f.RequestID))
 		return
 	}
@@ -348,7 +346,7 @@ func (c *ClientReactor) onFrame(f frame.Frame) {
 	case frame.TypeCommandResponse:
 		eos := f.Flags&frame.FlagCommandResponseEOS != 0
 		if eos {
-			delete(c.active, f.RequestID)
+			c.active.remove(f.RequestID)
 			if s.dec != nil && f.StreamFlags&frame.StreamEncoded != 0 {
 				s.dec.endOfResponse()
 			}
@@ -356,7 +354,7 @@ func (c *ClientReactor) onFrame(f frame.Frame) {
 		c.q.deliver(Response{RequestID: f.RequestID, Kind: ResponseData, Data: payload,
 			More: f.Flags&frame.FlagCommandResponseContinuation != 0, EOS: eos})
 	case frame.TypeErrorResponse:
-		delete(c.active, f.RequestID)
+		c.active.remove(f.RequestID)
 		v, err := hgcbor.Unmarshal(payload)
 		if err == nil {
 			err = checkNoText(v)
@@ -440,15 +438,8 @@ func (c *ClientReactor) FeedEOF() {
 }
 
 func (c *ClientReactor) onEOF() {
-	if c.q.err != nil || len(c.active) == 0 {
+	if c.q.err != nil || c.active.n == 0 {
 		return
 	}
-	ids := make([]uint16, 0, len(c.active))
-	for id := range c.active {
-		ids = append(ids, id)
-	}
-	sortIDs(ids)
-	c.fail(&IncompleteError{RequestIDs: ids})
+	c.fail(&IncompleteError{RequestIDs: c.active.ids()})
 }
-
-func sortIDs(ids []uint16) { slices.Sort(ids) }

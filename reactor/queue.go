@@ -1,6 +1,8 @@
 package reactor
 
 import (
+	"math/bits"
+
 	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/frame"
 	"github.com/wirereactor/wirereactor/framing"
@@ -83,17 +85,18 @@ func (q *queue[T]) next() action.Action[T] {
 		q.head = 0
 		return action.Want[T]()
 	}
-	it := &q.items[q.head]
+	it := q.items[q.head]
+	q.items[q.head] = item[T]{} // drop references held by the value
 	q.head++
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+	}
 	switch it.kind {
 	case action.Send:
 		q.handed = it.end
 		return action.SendBytes[T](q.out[:it.end])
 	case action.Deliver:
-		v := it.value
-		var zero T
-		it.value = zero
-		return action.DeliverValue(v)
+		return action.DeliverValue(it.value)
 	default:
 		q.failed = true
 		return action.Fail[T](it.err)
@@ -134,4 +137,39 @@ func pump[T any](q *queue[T], in *byteInput, onFrame func(frame.Frame), onEOF fu
 		}
 		return
 	}
+}
+
+// idSet is a set of request ids: 8 KiB, no hashing on the hot path.
+type idSet struct {
+	bits [1 << 10]uint64
+	n    int
+}
+
+func (s *idSet) has(id uint16) bool { return s.bits[id>>6]&(1<<(id&63)) != 0 }
+
+func (s *idSet) add(id uint16) {
+	if !s.has(id) {
+		s.bits[id>>6] |= 1 << (id & 63)
+		s.n++
+	}
+}
+
+func (s *idSet) remove(id uint16) {
+	if s.has(id) {
+		s.bits[id>>6] &^= 1 << (id & 63)
+		s.n--
+	}
+}
+
+// ids returns the members in increasing order.
+func (s *idSet) ids() []uint16 {
+	out := make([]uint16, 0, s.n)
+	for w, word := range s.bits {
+		for word != 0 {
+			b := bits.TrailingZeros64(word)
+			out = append(out, uint16(w<<6|b))
+			word &= word - 1
+		}
+	}
+	return out
 }

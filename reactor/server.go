@@ -99,7 +99,7 @@ type ServerReactor struct {
 
 	incoming  [256]bool // client streams begun and not ended
 	receiving map[uint16]*pendingRequest
-	active    map[uint16]bool // delivered, awaiting a response
+	active    idSet // delivered, awaiting a response
 
 	settings    []byte
 	encodings   []string // what the client accepts
@@ -130,7 +130,6 @@ func NewServerReactor(cfg ServerConfig) *ServerReactor {
 	return &ServerReactor{
 		cfg:        cfg,
 		receiving:  make(map[uint16]*pendingRequest),
-		active:     make(map[uint16]bool),
 		encodings:  []string{EncodingIdentity},
 		nextStream: 2,
 	}
@@ -372,7 +371,7 @@ func (r *ServerReactor) onIdle(f frame.Frame) {
 		r.fail(protoErr("request with ID %d already received", f.RequestID))
 		return
 	}
-	if r.active[f.RequestID] {
+	if r.active.has(f.RequestID) {
 		r.fail(protoErr("request with ID %d is already active", f.RequestID))
 		return
 	}
@@ -418,7 +417,7 @@ func (r *ServerReactor) onCommandReceiving(f frame.Frame) {
 			return
 		}
 	}
-	if r.active[f.RequestID] {
+	if r.active.has(f.RequestID) {
 		r.fail(protoErr("received frame for request that is still active: %d", f.RequestID))
 		return
 	}
@@ -532,7 +531,7 @@ func (r *ServerReactor) runCommand(rid uint16, payload, data []byte) {
 		cmd.Args = map[any]any{}
 	}
 	cmd.Redirect = m[hgcbor.Bytes("redirect")]
-	r.active[rid] = true
+	r.active.add(rid)
 	r.q.deliver(cmd)
 }
 
@@ -561,7 +560,7 @@ func (r *ServerReactor) onEOF() {
 		r.deferred = nil
 	}
 	for _, id := range r.deferredIDs {
-		delete(r.active, id)
+		r.active.remove(id)
 	}
 	r.deferredIDs = nil
 	if len(r.receiving) > 0 {
@@ -600,7 +599,7 @@ func (r *ServerReactor) output(rid uint16) {
 		r.deferredIDs = append(r.deferredIDs, rid)
 		return
 	}
-	delete(r.active, rid)
+	r.active.remove(rid)
 	r.q.sent()
 }
 
@@ -608,7 +607,7 @@ func (r *ServerReactor) checkActive(s *OutputStream, rid uint16) error {
 	if s == nil {
 		return errors.New("reactor: nil output stream")
 	}
-	if !r.active[rid] || slices.Contains(r.deferredIDs, rid) {
+	if !r.active.has(rid) || slices.Contains(r.deferredIDs, rid) {
 		return fmt.Errorf("reactor: respond to request %d: %w", rid, ErrNotActive)
 	}
 	return nil

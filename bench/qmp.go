@@ -1,0 +1,449 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/bench/internal/qmpconn"
+	"github.com/wirereactor/wirereactor/internal/qmpfake"
+	"github.com/wirereactor/wirereactor/qmp"
+)
+
+// QMPComparisons measures executes: the sans-IO machines pumped in memory,
+// then over unix sockets against an in-process server (qmpfake, the stand-in
+// for qmp/qmptest) and against real QEMU, each beside a minimal hand-written
+// bufio client (write a line, read a line).
+//
+// Our driven client is qmpconn, the goroutine-per-connection stand-in for
+// qmp.Client until that lands.
+func QMPComparisons() []Comparison {
+	fake := func(_ context.Context, _ Config) (target, error) { return startFake() }
+	qemu := func(ctx context.Context, cfg Config) (target, error) { return startQEMU(ctx, cfg) }
+	return []Comparison{
+		{Group: "qmp", Name: "execute→reply, machines in memory",
+			Ours: Side{"qmp.ClientMachine+ServerMachine", goSide(benchMachinePump)},
+			Peer: Side{"encoding/json pump", goSide(benchJSONPump)}},
+		{Group: "qmp", Name: "fake server, sequential",
+			Ours:   Side{"machine driver (qmpconn)", socketSide(fake, benchOursParallel(1))},
+			Peer:   Side{"bufio client", socketSide(fake, benchBufioParallel(1))},
+			Target: "≥ 0.85", MinRatio: 0.85},
+		{Group: "qmp", Name: "fake server, 8 goroutines",
+			Ours: Side{"machine driver (qmpconn)", socketSide(fake, benchOursParallel(8))},
+			Peer: Side{"bufio client (mutex)", socketSide(fake, benchBufioParallel(8))}},
+		{Group: "qmp", Name: "fake server, 8 goroutines vs our sequential",
+			Ours:   Side{"qmpconn 8 goroutines", socketSide(fake, benchOursParallel(8))},
+			Peer:   Side{"qmpconn sequential", socketSide(fake, benchOursParallel(1))},
+			Target: "≥ 4", MinRatio: 4},
+		{Group: "qmp", Name: "fake server, pipelined batches of 64",
+			Ours: Side{"machine driver (qmpconn)", socketSide(fake, benchOursBatch(64))},
+			Peer: Side{"bufio client, 64 lines then 64 reads", socketSide(fake, benchBufioBatch(64))}},
+		{Group: "qmp", Name: "QEMU, sequential",
+			Ours:   Side{"machine driver (qmpconn)", socketSide(qemu, benchOursParallel(1))},
+			Peer:   Side{"bufio client", socketSide(qemu, benchBufioParallel(1))},
+			Target: "≥ 0.85", MinRatio: 0.85},
+		{Group: "qmp", Name: "QEMU, client CPU per execute",
+			Ours:   Side{"machine driver (qmpconn)", socketSide(qemu, benchOursParallel(1))},
+			Peer:   Side{"bufio client", socketSide(qemu, benchBufioParallel(1))},
+			Metric: "cpu", Target: "≥ 0.91 (CPU ≤ 1.1×)", MinRatio: 1 / 1.1},
+		{Group: "qmp", Name: "QEMU, 8 goroutines",
+			Ours: Side{"machine driver (qmpconn)", socketSide(qemu, benchOursParallel(8))},
+			Peer: Side{"bufio client (mutex)", socketSide(qemu, benchBufioParallel(8))}},
+		{Group: "qmp", Name: "QEMU, pipelined batches of 64",
+			Ours: Side{"machine driver (qmpconn)", socketSide(qemu, benchOursBatch(64))},
+			Peer: Side{"bufio client, 64 lines then 64 reads", socketSide(qemu, benchBufioBatch(64))}},
+	}
+}
+
+// target is a QMP server to measure against: its unix socket and how to
+// stop it.
+type target struct {
+	path string
+	stop func()
+}
+
+func startFake() (target, error) {
+	dir, err := os.MkdirTemp("", "wirereactor-bench")
+	if err != nil {
+		return target{}, err
+	}
+	path := filepath.Join(dir, "qmp.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		os.RemoveAll(dir)
+		return target{}, err
+	}
+	s := qmpfake.Serve(ln)
+	return target{path: path, stop: func() { s.Close(); os.RemoveAll(dir) }}, nil
+}
+
+func (c Config) qemu() string {
+	if c.QEMU != "" {
+		return c.QEMU
+	}
+	return "qemu-system-x86_64"
+}
+
+// startQEMU starts QEMU with no machine, serving QMP on a unix socket, and
+// waits for the socket.
+func startQEMU(ctx context.Context, cfg Config) (target, error) {
+	bin, err := exec.LookPath(cfg.qemu())
+	if err != nil {
+		return target{}, Skip(cfg.qemu() + " not found")
+	}
+	dir, err := os.MkdirTemp("", "wirereactor-bench-qemu")
+	if err != nil {
+		return target{}, err
+	}
+	path := filepath.Join(dir, "qmp.sock")
+	cmd := exec.Command(bin, "-machine", "none", "-nodefaults", "-display", "none",
+		"-qmp", "unix:"+path+",server=on,wait=off")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return target{}, err
+	}
+	stop := func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		os.RemoveAll(dir)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if c, err := net.Dial("unix", path); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			stop()
+			return target{}, fmt.Errorf("QEMU did not open %s: %s", path, stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	recordQEMUVersion(bin)
+	return target{path: path, stop: stop}, nil
+}
+
+var qemuVersionOnce sync.Once
+
+func recordQEMUVersion(bin string) {
+	qemuVersionOnce.Do(func() {
+		out, err := exec.Command(bin, "--version").Output()
+		if err == nil {
+			line, _, _ := bytes.Cut(out, []byte("\n"))
+			recordPeer("QEMU", string(line))
+		}
+	})
+}
+
+// socketSide starts a server, runs f against it under testing.Benchmark
+// (the client's CPU time per op is measured with getrusage), and stops it.
+func socketSide(start func(context.Context, Config) (target, error), f func(b *testing.B, path string)) func(context.Context, Config) (Sample, error) {
+	return func(ctx context.Context, cfg Config) (Sample, error) {
+		t, err := start(ctx, cfg)
+		if err != nil {
+			return Sample{}, err
+		}
+		defer t.stop()
+		return GoBench(cfg, func(b *testing.B) { f(b, t.path) })
+	}
+}
+
+// cpuNow returns this process's user+system CPU time.
+func cpuNow() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loopCPU runs body once per op — on workers goroutines at once through
+// b.RunParallel when workers > 1 — and reports the process CPU per op.
+func loopCPU(b *testing.B, workers int, body func() error) {
+	b.ReportAllocs()
+	start := cpuNow()
+	if workers == 1 {
+		for b.Loop() {
+			if err := body(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	} else {
+		b.SetParallelism((workers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := body(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	b.ReportMetric(float64(cpuNow()-start)/float64(b.N), "cpu-ns/op")
+}
+
+func benchOursParallel(workers int) func(b *testing.B, path string) {
+	return func(b *testing.B, path string) {
+		ctx := context.Background()
+		c, err := qmpconn.Dial(ctx, "unix", path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		loopCPU(b, workers, func() error {
+			r, err := c.Execute(ctx, "query-status", nil)
+			if err == nil && r.Error != nil {
+				err = errors.New(r.Error.Desc)
+			}
+			return err
+		})
+	}
+}
+
+func benchOursBatch(n int) func(b *testing.B, path string) {
+	return func(b *testing.B, path string) {
+		ctx := context.Background()
+		c, err := qmpconn.Dial(ctx, "unix", path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		loopCPU(b, n, func() error {
+			_, err := c.Execute(ctx, "query-status", nil)
+			return err
+		})
+	}
+}
+
+// bufioClient is the peer: the minimal QMP client a person writes by hand
+// with bufio — write a line, read lines until the reply.
+type bufioClient struct {
+	mu sync.Mutex
+	c  net.Conn
+	r  *bufio.Reader
+	w  *bufio.Writer
+	id int
+}
+
+func dialBufio(path string) (*bufioClient, error) {
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	q := &bufioClient{c: c, r: bufio.NewReader(c), w: bufio.NewWriter(c)}
+	if _, err := q.readReply(); err != nil { // the greeting
+		c.Close()
+		return nil, err
+	}
+	if _, err := q.execute(`{"execute": "qmp_capabilities"}`); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return q, nil
+}
+
+// readReply reads lines until one that is not an event; QEMU ends lines
+// with \r\n.
+func (q *bufioClient) readReply() ([]byte, error) {
+	for {
+		line, err := q.r.ReadBytes('\n')
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Contains(line, []byte(`"event"`)) {
+			return line, nil
+		}
+	}
+}
+
+func (q *bufioClient) execute(cmd string) ([]byte, error) {
+	if _, err := q.w.WriteString(cmd + "\n"); err != nil {
+		return nil, err
+	}
+	if err := q.w.Flush(); err != nil {
+		return nil, err
+	}
+	line, err := q.readReply()
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Contains(line, []byte(`"return"`)) {
+		return nil, fmt.Errorf("bufio client: %s", line)
+	}
+	return line, nil
+}
+
+func (q *bufioClient) queryStatus() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.id++
+	_, err := q.execute(`{"execute": "query-status", "id": ` + strconv.Itoa(q.id) + `}`)
+	return err
+}
+
+func benchBufioParallel(workers int) func(b *testing.B, path string) {
+	return func(b *testing.B, path string) {
+		q, err := dialBufio(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer q.c.Close()
+		loopCPU(b, workers, q.queryStatus)
+	}
+}
+
+func benchBufioBatch(n int) func(b *testing.B, path string) {
+	return func(b *testing.B, path string) {
+		q, err := dialBufio(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer q.c.Close()
+		b.ReportAllocs()
+		start := cpuNow()
+		for b.Loop() {
+			for range n {
+				q.id++
+				q.w.WriteString(`{"execute": "query-status", "id": ` + strconv.Itoa(q.id) + "}\n")
+			}
+			if err := q.w.Flush(); err != nil {
+				b.Fatal(err)
+			}
+			for range n {
+				if _, err := q.readReply(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/exec")
+		b.ReportMetric(float64(cpuNow()-start)/float64(b.N*n), "cpu-ns/op")
+	}
+}
+
+// benchMachinePump: one execute per op from a client machine through a
+// server machine and back, all in memory.
+func benchMachinePump(b *testing.B) {
+	c := qmp.NewClientMachine(qmp.ClientConfig{})
+	s := qmp.NewServerMachine(qmp.ServerConfig{})
+	status := []byte(qmpfake.StatusReply)
+	var toServer, toClient []byte
+	pump := func() (replies int) {
+		for len(toServer) > 0 || len(toClient) > 0 {
+			if len(toServer) > 0 {
+				s.Feed(toServer)
+				toServer = toServer[:0]
+			}
+			for a := s.Next(); a.Kind != action.WantMore; a = s.Next() {
+				switch a.Kind {
+				case action.Send:
+					toClient = append(toClient, a.Bytes...)
+				case action.Deliver:
+					var r []byte
+					if a.Value.Name == "query-status" {
+						r = status
+					}
+					if err := s.Return(a.Value.ID, r); err != nil {
+						b.Fatal(err)
+					}
+				default:
+					b.Fatal(a)
+				}
+			}
+			if len(toClient) > 0 {
+				c.Feed(toClient)
+				toClient = toClient[:0]
+			}
+			for a := c.Next(); a.Kind != action.WantMore; a = c.Next() {
+				switch a.Kind {
+				case action.Send:
+					toServer = append(toServer, a.Bytes...)
+				case action.Deliver:
+					if a.Value.Kind == qmp.KindReply {
+						replies++
+					}
+				default:
+					b.Fatal(a)
+				}
+			}
+		}
+		return replies
+	}
+	// The greeting goes out first; the handshake runs on the first pump.
+	for a := s.Next(); a.Kind == action.Send; a = s.Next() {
+		toClient = append(toClient, a.Bytes...)
+	}
+	pump()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Execute("query-status", nil); err != nil {
+			b.Fatal(err)
+		}
+		for a := c.Next(); a.Kind != action.WantMore; a = c.Next() {
+			if a.Kind != action.Send {
+				b.Fatal(a)
+			}
+			toServer = append(toServer, a.Bytes...)
+		}
+		if pump() != 1 {
+			b.Fatal("no reply")
+		}
+	}
+}
+
+// benchJSONPump is the same exchange written the plain way with
+// encoding/json: marshal the command, unmarshal it on the server, marshal
+// the reply, unmarshal it on the client and match the id.
+func benchJSONPump(b *testing.B) {
+	type command struct {
+		Execute   string          `json:"execute"`
+		Arguments json.RawMessage `json:"arguments,omitempty"`
+		ID        json.RawMessage `json:"id,omitempty"`
+	}
+	type reply struct {
+		Return json.RawMessage `json:"return,omitempty"`
+		Error  *qmp.ErrorInfo  `json:"error,omitempty"`
+		ID     json.RawMessage `json:"id,omitempty"`
+	}
+	status := json.RawMessage(qmpfake.StatusReply)
+	id := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		id++
+		out, err := json.Marshal(command{Execute: "query-status", ID: strconv.AppendInt(nil, int64(id), 10)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, '\n')
+		var cmd command
+		if err := json.Unmarshal(out, &cmd); err != nil {
+			b.Fatal(err)
+		}
+		resp, err := json.Marshal(reply{Return: status, ID: cmd.ID})
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp = append(resp, '\r', '\n')
+		var r reply
+		if err := json.Unmarshal(resp, &r); err != nil {
+			b.Fatal(err)
+		}
+		if got, _ := strconv.Atoi(string(r.ID)); got != id {
+			b.Fatalf("reply id %s, want %d", r.ID, id)
+		}
+	}
+}

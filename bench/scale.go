@@ -1,0 +1,366 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/wirereactor/wirereactor/bench/internal/qmpconn"
+	"github.com/wirereactor/wirereactor/examples/eventloop"
+	"github.com/wirereactor/wirereactor/internal/qmpfake"
+	"github.com/wirereactor/wirereactor/qmp"
+)
+
+// ScaleRow is one scale measurement: N client connections in this process
+// to one server (qmpfake) in a child process.
+//
+// The server runs apart because both ends of 10,000 connections need
+// 20,000 descriptors, more than this machine's hard limit lets one process
+// hold without CAP_SYS_RESOURCE; apart, the memory figures are the
+// client's alone.
+type ScaleRow struct {
+	Driver string `json:"driver"`
+	Conns  int    `json:"conns"`
+	// ConnectNs is the time to dial every connection and finish every
+	// handshake (greeting, qmp_capabilities).
+	ConnectNs int64 `json:"connect_ns"`
+	// BytesPerConn is the client's live heap plus goroutine stacks per idle
+	// connection, after the handshake.
+	BytesPerConn float64 `json:"bytes_per_conn"`
+	// Goroutines is how many goroutines the connections added.
+	Goroutines int `json:"goroutines"`
+	// ExecutesPerSec is the rate of query-status executes with every
+	// connection executing at once, one command in flight on each.
+	ExecutesPerSec float64 `json:"executes_per_sec"`
+	Executes       int64   `json:"executes"`
+	Skipped        string  `json:"skipped,omitempty"`
+}
+
+// scaleDriver connects n clients to path, reports when they are all ready,
+// then runs executes on all of them until the deadline.
+type scaleDriver struct {
+	name    string
+	connect func(ctx context.Context, path string, n int) (scaleConns, error)
+}
+
+type scaleConns interface {
+	// execute runs executes on every connection until deadline and returns
+	// how many completed.
+	execute(deadline time.Time) (int64, error)
+	close()
+}
+
+var scaleDrivers = []scaleDriver{
+	{"goroutine per connection (qmpconn)", connectGoroutines},
+	{"one goroutine, epoll (examples/eventloop)", connectEventLoop},
+}
+
+// RunScale measures each driver at each of cfg.ScaleSteps connections.
+func RunScale(ctx context.Context, cfg Config) ([]ScaleRow, string) {
+	maxN := 0
+	for _, n := range cfg.ScaleSteps {
+		maxN = max(maxN, n)
+	}
+	if err := raiseFDLimit(uint64(maxN + 1024)); err != nil {
+		return nil, fmt.Sprintf("cannot raise the file descriptor limit to %d: %v", maxN+1024, err)
+	}
+	dur := 2 * time.Second
+	if cfg.Quick {
+		dur = 200 * time.Millisecond
+	}
+	var rows []ScaleRow
+	for _, n := range cfg.ScaleSteps {
+		for _, d := range scaleDrivers {
+			if ctx.Err() != nil {
+				return rows, "cancelled"
+			}
+			row := scaleOnce(ctx, d, n, dur)
+			cfg.logf("  %s, %d connections: connect %v, %.1f KiB/conn, %.0f executes/s %s",
+				d.name, n, time.Duration(row.ConnectNs).Round(time.Millisecond), row.BytesPerConn/1024, row.ExecutesPerSec, row.Skipped)
+			rows = append(rows, row)
+		}
+	}
+	return rows, ""
+}
+
+func scaleOnce(ctx context.Context, d scaleDriver, n int, dur time.Duration) ScaleRow {
+	row := ScaleRow{Driver: d.name, Conns: n}
+	srv, err := startChildServer(ctx)
+	if err != nil {
+		row.Skipped = "server: " + err.Error()
+		return row
+	}
+	defer srv.stop()
+	path := srv.path
+
+	g0 := runtime.NumGoroutine()
+	m0 := liveBytes()
+	start := time.Now()
+	conns, err := d.connect(ctx, path, n)
+	if err != nil {
+		row.Skipped = "connect: " + err.Error()
+		return row
+	}
+	defer conns.close()
+	row.ConnectNs = time.Since(start).Nanoseconds()
+	row.BytesPerConn = float64(liveBytes()-m0) / float64(n)
+	row.Goroutines = runtime.NumGoroutine() - g0
+
+	start = time.Now()
+	done, err := conns.execute(start.Add(dur))
+	if err != nil {
+		row.Skipped = "execute: " + err.Error()
+		return row
+	}
+	row.Executes = done
+	row.ExecutesPerSec = float64(done) / time.Since(start).Seconds()
+	return row
+}
+
+// liveBytes is the live heap plus goroutine stacks after a full GC.
+func liveBytes() int64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc + ms.StackInuse)
+}
+
+func raiseFDLimit(want uint64) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return err
+	}
+	if lim.Cur >= want {
+		return nil
+	}
+	lim.Cur = want
+	if lim.Max < want {
+		lim.Max = want // needs CAP_SYS_RESOURCE
+	}
+	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+}
+
+// goroutineConns: qmpconn, one reader goroutine per connection.
+type goroutineConns []*qmpconn.Conn
+
+func connectGoroutines(ctx context.Context, path string, n int) (scaleConns, error) {
+	conns := make(goroutineConns, n)
+	var next atomic.Int64
+	var firstErr error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	// Handshakes are round trips: many dialers keep them overlapping, as
+	// the event loop's do.
+	for range 64 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				c, err := qmpconn.Dial(ctx, "unix", path)
+				if err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+					return
+				}
+				conns[i] = c
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		conns.close()
+		return nil, firstErr
+	}
+	return conns, nil
+}
+
+func (cs goroutineConns) execute(deadline time.Time) (int64, error) {
+	var total atomic.Int64
+	var firstErr atomic.Pointer[error]
+	var wg sync.WaitGroup
+	ctx := context.Background()
+	for _, c := range cs {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				if _, err := c.Execute(ctx, "query-status", nil); err != nil {
+					firstErr.CompareAndSwap(nil, &err)
+					return
+				}
+				total.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if p := firstErr.Load(); p != nil {
+		return total.Load(), *p
+	}
+	return total.Load(), nil
+}
+
+func (cs goroutineConns) close() {
+	for _, c := range cs {
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
+// loopConns: examples/eventloop, every connection on the calling goroutine.
+type loopConns struct {
+	l   *eventloop.Loop
+	ids []int
+}
+
+func connectEventLoop(_ context.Context, path string, n int) (scaleConns, error) {
+	l, err := eventloop.New()
+	if err != nil {
+		return nil, err
+	}
+	lc := &loopConns{l: l, ids: make([]int, 0, n)}
+	for range n {
+		id, err := l.Dial(path)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		lc.ids = append(lc.ids, id)
+		// Serve what is ready as we go, so greetings do not pile up.
+		if _, err := l.Poll(0); err != nil {
+			l.Close()
+			return nil, err
+		}
+	}
+	for l.Ready() < n {
+		got, err := l.Poll(5000)
+		if err != nil || got == 0 && l.Ready() < n {
+			l.Close()
+			return nil, fmt.Errorf("%d of %d connections ready: %v", l.Ready(), n, err)
+		}
+	}
+	return lc, nil
+}
+
+func (lc *loopConns) execute(deadline time.Time) (int64, error) {
+	var total int64
+	var firstErr error
+	inflight := 0
+	var issue func(id int)
+	issue = func(id int) {
+		inflight++
+		err := lc.l.Execute(id, "query-status", nil, func(r qmp.Response, err error) {
+			inflight--
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			if err != nil {
+				return
+			}
+			total++
+			if time.Now().Before(deadline) {
+				issue(id)
+			}
+		})
+		if err != nil {
+			inflight--
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	for _, id := range lc.ids {
+		issue(id)
+	}
+	for inflight > 0 && firstErr == nil {
+		if _, err := lc.l.Poll(5000); err != nil {
+			return total, err
+		}
+	}
+	return total, firstErr
+}
+
+func (lc *loopConns) close() { lc.l.Close() }
+
+// childServerEnv names the socket a child process serves QMP on.
+const childServerEnv = "WIREREACTOR_BENCH_QMPSERVER"
+
+// ServeChildIfAsked turns this process into the scale runs' QMP server when
+// it was started as one (the report re-executes itself): it serves qmpfake
+// on the socket named in the environment until its stdin closes, then
+// exits. Programs that run RunScale call it first thing in main (and
+// TestMain).
+func ServeChildIfAsked() {
+	path := os.Getenv(childServerEnv)
+	if path == "" {
+		return
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "qmp server:", err)
+		os.Exit(1)
+	}
+	s := qmpfake.Serve(ln)
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	s.Close()
+	os.Exit(0)
+}
+
+type childServer struct {
+	path string
+	stop func()
+}
+
+// startChildServer re-executes this program as a QMP server process.
+func startChildServer(ctx context.Context) (*childServer, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "wirereactor-scale")
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "qmp.sock")
+	cmd := exec.CommandContext(ctx, exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), childServerEnv+"="+path)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	stop := func() {
+		stdin.Close()
+		if err := cmd.Wait(); err != nil {
+			cmd.Process.Kill()
+		}
+		os.RemoveAll(dir)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		stop()
+		return nil, fmt.Errorf("server process did not start (%q, %v); does main call bench.ServeChildIfAsked?", line, err)
+	}
+	return &childServer{path: path, stop: stop}, nil
+}

@@ -1,0 +1,226 @@
+package reactor
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/frame"
+	"github.com/wirereactor/wirereactor/hgcbor"
+)
+
+// Fuzz limits: small, so bounded memory is checked against them.
+const (
+	fuzzMaxRequestBytes = 1 << 16
+	fuzzMaxPending      = 8
+)
+
+// seedWires returns the frame bytes of every vector of one side, one seed
+// per vector, from testdata/hg-reactor-vectors.json.
+func seedWires(f *testing.F, server bool) [][]byte {
+	vf := loadVectors(f)
+	var out [][]byte
+	add := func(steps []step) {
+		var wire []byte
+		for _, st := range steps {
+			if st.Op == "frame" {
+				wire = append(wire, mustHex(f, st.Hex)...)
+			}
+		}
+		if len(wire) > 0 && len(wire) < 1<<16 {
+			out = append(out, wire)
+		}
+	}
+	if server {
+		for _, v := range vf.Server {
+			add(v.Steps)
+		}
+	} else {
+		for _, v := range vf.Client {
+			add(v.Steps)
+		}
+	}
+	return out
+}
+
+// checkTerminal drains m and requires the machine rules: a bounded number
+// of actions, and after an Error the same Error for ever.
+func checkTerminal[T any](t *testing.T, next func() action.Action[T], onDeliver func(T)) (errored bool) {
+	for i := 0; ; i++ {
+		require.Less(t, i, 1<<16, "machine never settles")
+		a := next()
+		switch a.Kind {
+		case action.WantMore:
+			return false
+		case action.Deliver:
+			onDeliver(a.Value)
+		case action.Error:
+			require.Error(t, a.Err)
+			for range 3 {
+				require.Equal(t, a, next(), "an Error must be terminal")
+			}
+			return true
+		}
+	}
+}
+
+func fuzzServer(t *testing.T, r *ServerReactor) func(Command) {
+	var out *OutputStream
+	return func(c Command) {
+		if out == nil {
+			out = r.NewOutputStream()
+		}
+		require.NotNil(t, c.Args)
+		var err error
+		switch c.RequestID % 3 {
+		case 0:
+			err = r.RespondObjects(out, c.RequestID, c.Args, c.Data, []any{c.Name})
+		case 1:
+			err = r.RespondCommandError(out, c.RequestID, c.Name, []any{c.Data})
+		default:
+			err = r.RespondServerError(out, c.RequestID, c.Name)
+		}
+		require.NoError(t, err)
+		for _, p := range r.receiving {
+			require.LessOrEqual(t, len(p.payload)+len(p.data), fuzzMaxRequestBytes)
+		}
+		require.LessOrEqual(t, len(r.receiving), fuzzMaxPending)
+	}
+}
+
+// FuzzServerReactor feeds arbitrary bytes, split at an arbitrary point,
+// through the server's frame decoder.
+func FuzzServerReactor(f *testing.F) {
+	for _, w := range seedWires(f, true) {
+		f.Add(w, uint16(len(w)/2), false)
+	}
+	f.Fuzz(func(t *testing.T, wire []byte, cut uint16, deferOutput bool) {
+		r := NewServerReactor(ServerConfig{DeferOutput: deferOutput, MaxRequestBytes: fuzzMaxRequestBytes,
+			MaxPendingRequests: fuzzMaxPending, Encodings: []string{EncodingZlib, EncodingIdentity}})
+		onDeliver := fuzzServer(t, r)
+		c := min(int(cut), len(wire))
+		r.Feed(wire[:c])
+		if checkTerminal(t, r.Next, onDeliver) {
+			return
+		}
+		r.Feed(wire[c:])
+		if checkTerminal(t, r.Next, onDeliver) {
+			return
+		}
+		r.FeedEOF()
+		checkTerminal(t, r.Next, onDeliver)
+	})
+}
+
+// framesFromFuzz reads arbitrary frame sequences: per frame 7 bytes of
+// header fields (request id, stream id, stream flags, type and flags,
+// payload length) then the payload.
+func framesFromFuzz(data []byte) []frame.Frame {
+	var out []frame.Frame
+	for len(data) >= 7 {
+		n := min(int(data[6]), len(data)-7)
+		out = append(out, frame.Frame{
+			RequestID:   uint16(data[0]) | uint16(data[1])<<8,
+			StreamID:    data[2],
+			StreamFlags: frame.StreamFlags(data[3] & 7),
+			Type:        frame.Type(data[4] >> 4),
+			Flags:       frame.Flags(data[4] & 15),
+			Payload:     data[7 : 7+n],
+		})
+		data = data[7+n:]
+	}
+	return out
+}
+
+func framesToFuzz(frames []frame.Frame) []byte {
+	var out []byte
+	for _, f := range frames {
+		p := f.Payload[:min(len(f.Payload), 255)]
+		out = append(out, byte(f.RequestID), byte(f.RequestID>>8), f.StreamID, byte(f.StreamFlags),
+			byte(f.Type)<<4|byte(f.Flags), 0, byte(len(p)))
+		out = append(out, p...)
+	}
+	return out
+}
+
+func seedFrameSeqs(f *testing.F, server bool) [][]byte {
+	var out [][]byte
+	for _, w := range seedWires(f, server) {
+		out = append(out, framesToFuzz(parseFrames(f, w)))
+	}
+	return out
+}
+
+// FuzzServerFrames hands the server arbitrary frame sequences directly.
+func FuzzServerFrames(f *testing.F) {
+	for _, s := range seedFrameSeqs(f, true) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := NewServerReactor(ServerConfig{MaxRequestBytes: fuzzMaxRequestBytes, MaxPendingRequests: fuzzMaxPending})
+		onDeliver := fuzzServer(t, r)
+		for _, fr := range framesFromFuzz(data) {
+			r.OnFrame(fr)
+			if checkTerminal(t, r.Next, onDeliver) {
+				return
+			}
+		}
+		r.FeedEOF()
+		checkTerminal(t, r.Next, onDeliver)
+	})
+}
+
+func fuzzClient(t *testing.T) *ClientReactor {
+	c := NewClientReactor(ClientConfig{MultipleSends: true, Immediate: true, MaxDecoderBuffer: 1 << 16,
+		ContentEncodings: []string{EncodingZstd8MB, EncodingZlib, EncodingIdentity}})
+	for _, name := range []string{"a", "b", "c"} {
+		_, err := c.CallCommand(Request{Name: name, Args: map[hgcbor.Bytes]any{"k": []byte(name)}})
+		require.NoError(t, err)
+	}
+	checkTerminal(t, c.Next, func(Response) {})
+	return c
+}
+
+func checkResponse(t *testing.T) func(Response) {
+	return func(r Response) {
+		require.Equal(t, uint16(1), r.RequestID%2, "responses only for issued (odd) requests")
+	}
+}
+
+// FuzzClientReactor feeds arbitrary bytes, split at an arbitrary point,
+// through the client's frame decoder.
+func FuzzClientReactor(f *testing.F) {
+	for _, w := range seedWires(f, false) {
+		f.Add(w, uint16(len(w)/3))
+	}
+	f.Fuzz(func(t *testing.T, wire []byte, cut uint16) {
+		c := fuzzClient(t)
+		n := min(int(cut), len(wire))
+		c.Feed(wire[:n])
+		if checkTerminal(t, c.Next, checkResponse(t)) {
+			return
+		}
+		c.Feed(wire[n:])
+		if checkTerminal(t, c.Next, checkResponse(t)) {
+			return
+		}
+		c.FeedEOF()
+		checkTerminal(t, c.Next, checkResponse(t))
+	})
+}
+
+// FuzzClientFrames hands the client arbitrary frame sequences directly.
+func FuzzClientFrames(f *testing.F) {
+	for _, s := range seedFrameSeqs(f, false) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := fuzzClient(t)
+		for _, fr := range framesFromFuzz(data) {
+			c.OnFrame(fr)
+			if checkTerminal(t, c.Next, checkResponse(t)) {
+				return
+			}
+		}
+	})
+}

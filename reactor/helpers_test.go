@@ -1,0 +1,163 @@
+package reactor
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/frame"
+	"github.com/wirereactor/wirereactor/hgcbor"
+)
+
+// ffs is Mercurial's test shorthand: a frame from its human syntax.
+func ffs(s string) frame.Frame { return frame.MustParseHuman(s) }
+
+func frameBytes(lines ...string) []byte {
+	var b []byte
+	for _, l := range lines {
+		f := ffs(l)
+		b = f.Append(b)
+	}
+	return b
+}
+
+// pyValue evaluates a Python literal the way Mercurial's tests write values,
+// into hgcbor's decoded value model.
+func pyValue(t testing.TB, lit string) any {
+	t.Helper()
+	f, err := frame.ParseHuman("0 1 0 command-data 0 cbor:" + lit)
+	require.NoError(t, err)
+	v, err := hgcbor.Unmarshal(f.Payload)
+	require.NoError(t, err)
+	return v
+}
+
+// py renders a decoded value as a Python literal, keys sorted, so tests
+// read like Mercurial's.
+func py(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "None"
+	case bool:
+		if v {
+			return "True"
+		}
+		return "False"
+	case []byte:
+		return pyBytes(v)
+	case hgcbor.Bytes:
+		return pyBytes([]byte(v))
+	case string:
+		return fmt.Sprintf("%q", v)
+	case []any:
+		parts := make([]string, len(v))
+		for i, x := range v {
+			parts[i] = py(x)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case hgcbor.Set:
+		parts := make([]string, len(v))
+		for i, x := range v {
+			parts[i] = py(x)
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	case map[any]any:
+		parts := make([]string, 0, len(v))
+		for k, x := range v {
+			parts = append(parts, py(k)+": "+py(x))
+		}
+		slices.Sort(parts)
+		return "{" + strings.Join(parts, ", ") + "}"
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+func pyBytes(b []byte) string {
+	var s strings.Builder
+	s.WriteString("b'")
+	for _, c := range b {
+		switch {
+		case c == '\'' || c == '\\':
+			s.WriteByte('\\')
+			s.WriteByte(c)
+		case c >= 0x20 && c < 0x7f:
+			s.WriteByte(c)
+		default:
+			fmt.Fprintf(&s, "\\x%02x", c)
+		}
+	}
+	s.WriteString("'")
+	return s.String()
+}
+
+// describeCommand renders a delivered command like Mercurial's runcommand
+// action.
+func describeCommand(c Command) string {
+	data := "None"
+	if c.Data != nil {
+		data = pyBytes(c.Data)
+	}
+	return fmt.Sprintf("run %d %s args=%s redirect=%s data=%s", c.RequestID, c.Name, py(c.Args), py(c.Redirect), data)
+}
+
+func describeResponse(r Response) string {
+	switch r.Kind {
+	case ResponseData:
+		var fl []string
+		if r.More {
+			fl = append(fl, "more")
+		}
+		if r.EOS {
+			fl = append(fl, "eos")
+		}
+		return fmt.Sprintf("data %d %s %s", r.RequestID, strings.Join(fl, "|"), pyBytes(r.Data))
+	case ResponseError:
+		return fmt.Sprintf("errorresponse %d %s %s", r.RequestID, r.ErrorType, py(r.ErrorMsg))
+	default:
+		return fmt.Sprintf("%s %d %s", r.Kind, r.RequestID, pyBytes(r.Data))
+	}
+}
+
+// collect drains a machine and splits what it did into the concatenated
+// Send bytes and descriptions of every other action.
+func collect[T any](next func() action.Action[T], describe func(T) string) (sent []byte, events []string) {
+	for _, a := range drain(next) {
+		switch a.Kind {
+		case action.Send:
+			sent = append(sent, a.Bytes...)
+		case action.Deliver:
+			events = append(events, describe(a.Value))
+		case action.Error:
+			events = append(events, "error: "+a.Err.Error())
+		}
+	}
+	return sent, events
+}
+
+// checkStep compares what a step did with want: "frame: <human>" lines are
+// the frames sent, in order; every other line is an event.
+func checkStep(t *testing.T, sent []byte, events, want []string, msg string) {
+	t.Helper()
+	var wantFrames []string
+	var wantEvents []string
+	for _, w := range want {
+		if h, ok := strings.CutPrefix(w, "frame: "); ok {
+			wantFrames = append(wantFrames, h)
+		} else {
+			wantEvents = append(wantEvents, w)
+		}
+	}
+	require.Equal(t, wantEvents, events, msg)
+	if !bytes.Equal(frameBytes(wantFrames...), sent) {
+		var got []string
+		for _, f := range parseFrames(t, sent) {
+			got = append(got, f.String()+fmt.Sprintf(" %q", f.Payload))
+		}
+		t.Fatalf("%s: frames sent:\n%s\nwant:\n%s", msg, strings.Join(got, "\n"), strings.Join(wantFrames, "\n"))
+	}
+}
