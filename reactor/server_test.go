@@ -63,14 +63,6 @@ func runServerCase(t *testing.T, tc serverCase) *ServerReactor {
 	return r
 }
 
-func frameSteps(frames ...string) []serverStep {
-	steps := make([]serverStep, len(frames))
-	for i, f := range frames {
-		steps[i] = serverStep{in: f}
-	}
-	return steps
-}
-
 // TestServerReactorMercurialCases ports the behaviours of Mercurial's
 // tests/test-wireproto-serverreactor.py, written against Mercurial 6.3
 // (whose responses carry an identity stream-settings frame).

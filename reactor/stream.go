@@ -188,12 +188,11 @@ func (s *OutputStream) flush() []byte {
 // Mercurial's bufferingcommandresponseemitter does, so frame boundaries
 // match Mercurial's byte for byte.
 type emitter struct {
-	s     *OutputStream
-	rid   uint16
-	max   int
-	pend  []byte
-	out   []byte
-	dirty bool
+	s    *OutputStream
+	rid  uint16
+	max  int
+	pend []byte
+	out  []byte
 }
 
 func (e *emitter) frame(payload []byte) {
