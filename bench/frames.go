@@ -46,12 +46,14 @@ func FrameComparisons() []Comparison {
 		payload := payloadOf(size)
 		cs = append(cs, Comparison{
 			Group: "frame", Name: "encode " + sizeName(size),
-			Ours: Side{"frame.Frame.Append", goSide(func(b *testing.B) { benchFrameEncode(b, payload) })},
-			Peer: Side{"http2.Framer.WriteData", goSide(func(b *testing.B) { benchHTTP2Encode(b, payload) })},
+			Ours:   Side{"frame.Frame.Append", goSide(func(b *testing.B) { benchFrameEncode(b, payload) })},
+			Peer:   Side{"http2.Framer.WriteData", goSide(func(b *testing.B) { benchHTTP2Encode(b, payload) })},
+			Metric: "cpu",
 		}, Comparison{
 			Group: "frame", Name: "decode " + sizeName(size),
-			Ours: Side{"framing.Decoder", goSide(func(b *testing.B) { benchFrameDecode(b, payload) })},
-			Peer: Side{"http2.Framer.ReadFrame", goSide(func(b *testing.B) { benchHTTP2Decode(b, payload) })},
+			Ours:   Side{"framing.Decoder", goSide(func(b *testing.B) { benchFrameDecode(b, payload) })},
+			Peer:   Side{"http2.Framer.ReadFrame", goSide(func(b *testing.B) { benchHTTP2Decode(b, payload) })},
+			Metric: "cpu",
 		})
 	}
 	return cs

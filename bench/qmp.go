@@ -36,8 +36,9 @@ func QMPComparisons() []Comparison {
 	qemu := func(ctx context.Context, cfg Config) (target, error) { return startQEMU(ctx, cfg) }
 	return []Comparison{
 		{Group: "qmp", Name: "execute→reply, machines in memory",
-			Ours: Side{"qmp.ClientMachine+ServerMachine", goSide(benchMachinePump)},
-			Peer: Side{"encoding/json pump", goSide(benchJSONPump)}},
+			Ours:   Side{"qmp.ClientMachine+ServerMachine", goSide(benchMachinePump)},
+			Peer:   Side{"encoding/json pump", goSide(benchJSONPump)},
+			Metric: "cpu"},
 		{Group: "qmp", Name: "fake server, sequential",
 			Ours:   Side{"machine driver (qmpconn)", socketSide(fake, benchOursParallel(1))},
 			Peer:   Side{"bufio client", socketSide(fake, benchBufioParallel(1))},

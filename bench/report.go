@@ -94,11 +94,11 @@ func ThisMachine() Machine {
 
 // Sections are the parts of the report, in the order they run.
 type Sections struct {
-	Frame, Reactor, QMP, Scale bool
+	Frame, Reactor, QMP, Transport, Scale bool
 }
 
 // AllSections runs everything.
-var AllSections = Sections{Frame: true, Reactor: true, QMP: true, Scale: true}
+var AllSections = Sections{Frame: true, Reactor: true, QMP: true, Transport: true, Scale: true}
 
 // Run measures the selected sections.
 func Run(ctx context.Context, cfg Config, sec Sections) *Report {
@@ -112,6 +112,9 @@ func Run(ctx context.Context, cfg Config, sec Sections) *Report {
 	}
 	if sec.QMP {
 		cs = append(cs, QMPComparisons()...)
+	}
+	if sec.Transport {
+		cs = append(cs, TransportComparisons()...)
 	}
 	for _, c := range cs {
 		cfg.logf("%s: %s", c.Group, c.Name)
@@ -145,13 +148,9 @@ func fmtSample(s *Sample, metric string) string {
 	if s == nil {
 		return "–"
 	}
-	v := s.NsPerOp
+	out := fmtNs(s.NsPerOp)
 	if metric == "cpu" {
-		v = s.CPUNsPerOp
-	}
-	out := fmtNs(v)
-	if metric == "cpu" {
-		out += " CPU"
+		out = fmtNs(s.CPUNsPerOp) + " CPU (wall " + fmtNs(s.NsPerOp) + ")"
 	}
 	if s.MBPerS > 0 {
 		out += fmt.Sprintf(", %.0f MB/s", s.MBPerS)
@@ -184,7 +183,7 @@ func (r Row) targetText() string {
 
 // WriteText prints the report as aligned columns.
 func (r *Report) WriteText(w io.Writer) error {
-	fmt.Fprintf(w, "wirereactor bench — %s, %d cores, %s, %s, load %s; median of %d; ratio = peer time ÷ our time (>1: we are faster)\n\n",
+	fmt.Fprintf(w, "wirereactor bench — %s, %d cores, %s, %s, load %s; median of %d; ratio = peer time ÷ our time (>1: we are faster), CPU time where the row says CPU\n\n",
 		r.Machine.CPU, r.Machine.Cores, r.Machine.Kernel, r.Machine.GoVersion, r.Machine.LoadAvg, r.Count)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "group\tcase\tours\tpeer\tratio\ttarget")
@@ -221,7 +220,7 @@ func peerList(m map[string]string) string {
 // WriteMarkdown prints the report as Markdown tables.
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "Measured %s on %s (%d cores, %s, load average %s at start), %s; peers: %s. Median of %d runs; ratio = peer time ÷ our time, so above 1 we are faster.\n\n",
+	fmt.Fprintf(&b, "Measured %s on %s (%d cores, %s, load average %s at start), %s; peers: %s. Median of %d runs; ratio = peer time ÷ our time, so above 1 we are faster; rows marked CPU compare process CPU time per op (single-threaded in-memory work on a loaded machine), the others wall time.\n\n",
 		r.Started.Format("2006-01-02"), r.Machine.CPU, r.Machine.Cores, r.Machine.Kernel, r.Machine.LoadAvg, r.Machine.GoVersion, peerList(r.Peers), r.Count)
 	fmt.Fprintf(&b, "`%s`\n\n", r.Command)
 	b.WriteString("| group | case | ours | peer | ratio | target |\n| --- | --- | --- | --- | ---: | --- |\n")

@@ -84,8 +84,9 @@ func (e *JSONTooLargeError) Error() string {
 // returned as a sub-slice of it (zero copy); a value split across feeds is
 // gathered in an internal buffer that is reused.
 //
-// Ownership: Feed keeps referencing p until Next returns (nil, nil) or an
-// error; only then may the caller reuse p. A value returned by Next aliases
+// Ownership: Feed keeps referencing p until Next returns (nil, nil) or a
+// terminal error (a recoverable syntax error leaves the rest of p to scan);
+// only then may the caller reuse p. A value returned by Next aliases
 // either p or the decoder's buffer and is valid only until the next call to
 // any method of the decoder: copy it to keep it.
 //
@@ -180,8 +181,8 @@ func (d *JSONDecoder) init() {
 func (d *JSONDecoder) Limit() int { d.init(); return d.maxSize }
 
 // Feed hands the decoder the next bytes of the stream. The decoder keeps
-// referencing p (it does not copy it) until Next returns (nil, nil) or an
-// error. Feeding again before that is allowed but costs a copy of the
+// referencing p (it does not copy it) until Next returns (nil, nil) or a
+// terminal error. Feeding again before that is allowed but costs a copy of the
 // unscanned rest. Feeding after FeedEOF or a terminal error is a no-op.
 func (d *JSONDecoder) Feed(p []byte) {
 	d.init()

@@ -40,7 +40,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	quick := flag.Bool("quick", false, "CI-sized run: 2 repetitions, 20ms samples, scale at 100 connections")
 	count := flag.Int("count", 0, fmt.Sprintf("repetitions per side (default %d, %d with -quick)", def.Count, bench.QuickConfig().Count))
 	benchtime := flag.Duration("benchtime", 0, fmt.Sprintf("time per sample (default %v)", def.BenchTime))
-	only := flag.String("only", "", "comma-separated sections to run: frame,reactor,qmp,scale (default all)")
+	only := flag.String("only", "", "comma-separated sections to run: frame,reactor,qmp,transport,scale (default all)")
 	scale := flag.String("scale", "", "comma-separated connection counts for the scale runs (default 100,1000,10000)")
 	out := flag.String("out", "bench/results", "directory for report.md and report.json (empty: do not write)")
 	python := flag.String("python", "/usr/bin/python3", "Python with Mercurial importable")
@@ -88,6 +88,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				sec.Reactor = true
 			case "qmp":
 				sec.QMP = true
+			case "transport":
+				sec.Transport = true
 			case "scale":
 				sec.Scale = true
 			default:

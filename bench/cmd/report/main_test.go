@@ -75,10 +75,10 @@ func TestQuickReportEndToEnd(t *testing.T) {
 			require.NotNil(t, row.Met, "%s: a target is judged", name)
 		}
 	}
-	for _, g := range []string{"frame", "reactor", "qmp"} {
+	for _, g := range []string{"frame", "reactor", "qmp", "transport"} {
 		require.Positive(t, groups[g], "no %s rows", g)
 	}
-	require.Len(t, r.Rows, len(bench.FrameComparisons())+len(bench.ReactorComparisons())+len(bench.QMPComparisons()))
+	require.Len(t, r.Rows, len(bench.FrameComparisons())+len(bench.ReactorComparisons())+len(bench.QMPComparisons())+len(bench.TransportComparisons()))
 
 	require.Empty(t, r.ScaleSkipped)
 	require.Len(t, r.Scale, 2*len(bench.QuickConfig().ScaleSteps))

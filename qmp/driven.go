@@ -1,0 +1,349 @@
+package qmp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/wirereactor/wirereactor/transport"
+	"github.com/wirereactor/wirereactor/transport/tcp"
+	"github.com/wirereactor/wirereactor/transport/unix"
+)
+
+// ErrDisconnected is matched by errors.Is for the error of every execute
+// that was pending when the session ended, and of every listener then. The
+// error also wraps the session's root cause.
+var ErrDisconnected = errors.New("qmp: disconnected")
+
+// ExecuteError is a command the server answered with an error response.
+type ExecuteError struct {
+	Command   string          // the command's name
+	Arguments json.RawMessage // the arguments sent, nil for none
+	Info      ErrorInfo       // the server's class and description
+	Reply     json.RawMessage // the whole error response
+}
+
+func (e *ExecuteError) Error() string {
+	return fmt.Sprintf("qmp: %s failed: %s: %s", e.Command, e.Info.Class, e.Info.Desc)
+}
+
+// disconnectedError is ErrDisconnected wrapping the root cause.
+type disconnectedError struct{ cause error }
+
+func (e *disconnectedError) Error() string {
+	if e.cause == nil {
+		return ErrDisconnected.Error()
+	}
+	return ErrDisconnected.Error() + ": " + e.cause.Error()
+}
+func (e *disconnectedError) Is(target error) bool { return target == ErrDisconnected }
+func (e *disconnectedError) Unwrap() error        { return e.cause }
+
+// Config configures a Client. The zero value talks to QEMU.
+type Config struct {
+	// Name identifies the connection in logs.
+	Name string
+	// Logger receives the client's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Machine sets the handshake options and message limit (its IDBase is
+	// managed by the Client).
+	Machine ClientConfig
+}
+
+// Client is a QMP client: it connects to a QMP server (QEMU, qemu-ga, a
+// qmptest server), performs the handshake, and executes commands from any
+// number of goroutines at once, pipelined on one connection, each reply going
+// to its own caller. It delivers events to listeners, each with a bounded
+// queue that never blocks the reader, so an event handler may itself execute
+// commands on the same client.
+//
+// A Client may connect again after a disconnect; command ids keep counting,
+// so a reply QEMU sends late to the new connection is recognised as stale and
+// dropped.
+type Client struct {
+	cfg    Config
+	sess   *transport.Session[Received, *ClientMachine]
+	lastID atomic.Uint64
+
+	mu        sync.Mutex
+	calls     map[uint64]*call
+	listeners map[*Listener]struct{}
+	greeting  *Greeting
+	done      chan struct{} // closed when the current connection's dispatcher ends
+}
+
+type call struct {
+	reply chan Received // buffered: the dispatcher never blocks on it
+	err   error         // set before reply is closed on disconnect
+}
+
+var callPool = sync.Pool{New: func() any { return &call{reply: make(chan Received, 1)} }}
+
+// NewClient returns an idle client.
+func NewClient(cfg Config) *Client {
+	c := &Client{cfg: cfg, calls: make(map[uint64]*call), listeners: make(map[*Listener]struct{})}
+	c.sess = transport.New(transport.Config[Received, *ClientMachine]{
+		Name:   cfg.Name,
+		Logger: cfg.Logger,
+		NewMachine: func() *ClientMachine {
+			mc := c.cfg.Machine
+			mc.IDBase = c.lastID.Load()
+			return NewClientMachine(mc)
+		},
+		Handshake: c.handshake,
+	})
+	return c
+}
+
+// handshake waits until the machine reports the handshake finished.
+func (c *Client) handshake(ctx context.Context, s *transport.Session[Received, *ClientMachine]) error {
+	for {
+		r, err := s.Recv(ctx)
+		if err != nil {
+			return err
+		}
+		switch r.Kind {
+		case KindGreeting:
+			c.mu.Lock()
+			c.greeting = r.Greeting
+			c.mu.Unlock()
+		case KindReady:
+			return nil
+		}
+	}
+}
+
+// ParseAddress turns "unix:/path", "tcp:host:port" (or a bare "/path") into
+// a dialer.
+func ParseAddress(addr string) (transport.Dialer, error) {
+	switch {
+	case strings.HasPrefix(addr, "unix:"):
+		return unix.Endpoint{Path: strings.TrimPrefix(addr, "unix:")}, nil
+	case strings.HasPrefix(addr, "tcp:"):
+		return tcp.Endpoint{Address: strings.TrimPrefix(addr, "tcp:")}, nil
+	case strings.HasPrefix(addr, "/"):
+		return unix.Endpoint{Path: addr}, nil
+	}
+	return nil, fmt.Errorf("qmp: address %q is neither unix:PATH nor tcp:HOST:PORT", addr)
+}
+
+// Connect dials addr ("unix:/path" or "tcp:host:port") and performs the QMP
+// handshake. On failure the client is idle again and the error says which
+// phase failed (a *transport.ConnectError wrapping the cause).
+func (c *Client) Connect(ctx context.Context, addr string) error {
+	d, err := ParseAddress(addr)
+	if err != nil {
+		return err
+	}
+	return c.ConnectDialer(ctx, d)
+}
+
+// ConnectDialer is Connect with any transport.Dialer.
+func (c *Client) ConnectDialer(ctx context.Context, d transport.Dialer) error {
+	if err := c.sess.Connect(ctx, d); err != nil {
+		return err
+	}
+	c.startDispatcher()
+	return nil
+}
+
+func (c *Client) startDispatcher() {
+	done := make(chan struct{})
+	c.mu.Lock()
+	c.done = done
+	c.mu.Unlock()
+	go c.dispatch(done)
+}
+
+// dispatch routes what the machine delivers until the session ends.
+func (c *Client) dispatch(done chan struct{}) {
+	defer close(done)
+	for {
+		r, err := c.sess.Recv(context.Background())
+		if err != nil {
+			c.endAll(err)
+			return
+		}
+		switch r.Kind {
+		case KindReply:
+			c.mu.Lock()
+			cl := c.calls[r.ID]
+			delete(c.calls, r.ID)
+			c.mu.Unlock()
+			if cl != nil {
+				cl.reply <- r
+			}
+		case KindEvent:
+			c.mu.Lock()
+			for l := range c.listeners {
+				l.offer(r.Event)
+			}
+			c.mu.Unlock()
+		case KindIDLessError:
+			c.log().Warn("qmp: error without id while no command was pending",
+				"class", r.Response.Error.Class, "desc", r.Response.Error.Desc)
+		}
+	}
+}
+
+func (c *Client) log() *slog.Logger {
+	if c.cfg.Logger != nil {
+		return c.cfg.Logger
+	}
+	return slog.Default()
+}
+
+// endAll fails every pending execute and ends every listener.
+func (c *Client) endAll(cause error) {
+	err := &disconnectedError{cause: cause}
+	if errors.Is(cause, transport.ErrClosed) {
+		err.cause = nil
+	}
+	c.mu.Lock()
+	calls := c.calls
+	c.calls = make(map[uint64]*call)
+	ls := c.listeners
+	c.listeners = make(map[*Listener]struct{})
+	c.mu.Unlock()
+	for _, cl := range calls {
+		cl.err = err
+		close(cl.reply)
+	}
+	for l := range ls {
+		l.end(err)
+	}
+}
+
+// Greeting returns the greeting of the current or last connection.
+func (c *Client) Greeting() *Greeting {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.greeting
+}
+
+// State returns the session's runstate.
+func (c *Client) State() transport.Runstate { return c.sess.State() }
+
+// Session returns the underlying session (for WaitState, Changed, Exec).
+func (c *Client) Session() *transport.Session[Received, *ClientMachine] { return c.sess }
+
+// Disconnect ends the session: pending executes fail with ErrDisconnected
+// and listeners end. It returns the error that broke the session, if any.
+func (c *Client) Disconnect(ctx context.Context) error {
+	err := c.sess.Disconnect(ctx)
+	c.mu.Lock()
+	done := c.done
+	c.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+	return err
+}
+
+// Execute runs command cmd with args and returns the raw "return" value.
+// args is nil, a json.RawMessage / []byte holding a JSON object, or any
+// value encoding/json turns into an object. A server error is an
+// *ExecuteError. If ctx ends first the command is forgotten (its late reply
+// is dropped) and ctx's error returned.
+func (c *Client) Execute(ctx context.Context, cmd string, args any) (json.RawMessage, error) {
+	return c.execute(ctx, cmd, args, false)
+}
+
+// ExecuteOOB is Execute with exec-oob (needs the oob capability).
+func (c *Client) ExecuteOOB(ctx context.Context, cmd string, args any) (json.RawMessage, error) {
+	return c.execute(ctx, cmd, args, true)
+}
+
+// ExecuteInto runs cmd and decodes its return value into result (which may
+// be nil to discard it).
+func (c *Client) ExecuteInto(ctx context.Context, cmd string, args, result any) error {
+	raw, err := c.Execute(ctx, cmd, args)
+	if err != nil || result == nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, result); err != nil {
+		return fmt.Errorf("qmp: decoding the result of %s: %w", cmd, err)
+	}
+	return nil
+}
+
+func encodeArgs(args any) ([]byte, error) {
+	switch a := args.(type) {
+	case nil:
+		return nil, nil
+	case json.RawMessage:
+		return a, nil
+	case []byte:
+		return a, nil
+	}
+	return json.Marshal(args)
+}
+
+func (c *Client) execute(ctx context.Context, cmd string, args any, oob bool) (json.RawMessage, error) {
+	raw, err := encodeArgs(args)
+	if err != nil {
+		return nil, fmt.Errorf("qmp: encoding the arguments of %s: %w", cmd, err)
+	}
+	cl := callPool.Get().(*call)
+	var id uint64
+	var ferr error
+	err = c.sess.Do(ctx, func(m *ClientMachine) error {
+		if oob {
+			id, ferr = m.ExecuteOOB(cmd, raw)
+		} else {
+			id, ferr = m.Execute(cmd, raw)
+		}
+		if ferr != nil {
+			return ferr
+		}
+		c.lastID.Store(m.LastID())
+		c.mu.Lock()
+		c.calls[id] = cl
+		c.mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		if id != 0 {
+			// Queued, but the session could not take more: wait anyway
+			// (Do only failed on ctx or a broken session).
+			return c.wait(ctx, cl, id, cmd, raw)
+		}
+		callPool.Put(cl)
+		if err == ferr || ctx.Err() != nil {
+			return nil, err
+		}
+		// Not connected, or the session broke: the cause is wrapped.
+		return nil, &disconnectedError{cause: err}
+	}
+	return c.wait(ctx, cl, id, cmd, raw)
+}
+
+func (c *Client) wait(ctx context.Context, cl *call, id uint64, cmd string, args []byte) (json.RawMessage, error) {
+	select {
+	case r, ok := <-cl.reply:
+		if !ok {
+			return nil, cl.err // the call is not reused: its channel is closed
+		}
+		callPool.Put(cl)
+		if r.Response.Error != nil {
+			return nil, &ExecuteError{Command: cmd, Arguments: append(json.RawMessage(nil), args...),
+				Info: *r.Response.Error, Reply: r.Response.Raw}
+		}
+		return r.Response.Return, nil
+	case <-ctx.Done():
+		c.mu.Lock()
+		_, pending := c.calls[id]
+		delete(c.calls, id)
+		c.mu.Unlock()
+		if pending {
+			_ = c.sess.Do(context.Background(), func(m *ClientMachine) error { m.Cancel(id); return nil })
+			callPool.Put(cl)
+		} // else the dispatcher is handing it a reply or closing it: do not reuse
+		return nil, ctx.Err()
+	}
+}

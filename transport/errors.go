@@ -1,0 +1,87 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Runstate is the life-cycle state of a Session, with qemu.qmp's meaning.
+type Runstate uint8
+
+const (
+	// Idle: fully quiesced and disconnected. Connect, StartServer and Start
+	// are allowed.
+	Idle Runstate = iota
+	// Connecting: dialing, listening, accepting or running the opening
+	// handshake. A failure here returns the session to Idle.
+	Connecting
+	// Running: the read and write loops are up and the handshake (if any)
+	// succeeded.
+	Running
+	// Disconnecting: the session broke or Disconnect was called. Only
+	// Disconnect (which returns the session to Idle) is useful here.
+	Disconnecting
+)
+
+var runstateNames = [...]string{Idle: "idle", Connecting: "connecting", Running: "running", Disconnecting: "disconnecting"}
+
+// String returns the state's lower-case name.
+func (r Runstate) String() string {
+	if int(r) < len(runstateNames) {
+		return runstateNames[r]
+	}
+	return fmt.Sprintf("runstate(%d)", uint8(r))
+}
+
+// StateError is returned by a call made in a state that does not allow it.
+type StateError struct {
+	Op       string   // the call, e.g. "connect", "do", "recv"
+	State    Runstate // the state the session was in
+	Required Runstate // the state the call needs
+}
+
+func (e *StateError) Error() string {
+	var why string
+	switch e.State {
+	case Idle:
+		why = "the session is idle"
+	case Connecting:
+		why = "the session is connecting"
+	case Running:
+		why = "the session is already running"
+	case Disconnecting:
+		why = "the session is disconnecting; call Disconnect to return to idle"
+	default:
+		why = "the session is " + e.State.String()
+	}
+	return fmt.Sprintf("%s: %s (needs %s)", e.Op, why, e.Required)
+}
+
+// ConnectError reports a failure while establishing a session. Phase names
+// the step that failed — "connect" (dialing), "listen", "accept" or
+// "handshake" — and Err is the root cause. The session is Idle again.
+type ConnectError struct {
+	Phase string
+	Err   error
+}
+
+func (e *ConnectError) Error() string { return e.Phase + " failed: " + e.Err.Error() }
+
+// Unwrap returns the root cause.
+func (e *ConnectError) Unwrap() error { return e.Err }
+
+var (
+	// ErrPeerClosed is the root cause of a session whose peer closed the
+	// stream cleanly (at a message boundary, as far as the machine could
+	// tell). errors.Is(ErrPeerClosed, io.EOF) is true.
+	ErrPeerClosed = fmt.Errorf("peer closed the connection: %w", io.EOF)
+
+	// ErrClosed is returned by Recv and Do after a session was disconnected
+	// locally with no error.
+	ErrClosed = errors.New("session closed")
+
+	// ErrFlushAbandoned is returned by Disconnect when its context ended
+	// before queued output was written; the output is lost.
+	ErrFlushAbandoned = errors.New("flush abandoned: queued output was not written")
+)

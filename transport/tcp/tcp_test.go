@@ -1,0 +1,164 @@
+package tcp_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"golang.org/x/net/nettest"
+
+	"github.com/wirereactor/wirereactor/transport"
+	"github.com/wirereactor/wirereactor/transport/internal/lenmsg"
+	"github.com/wirereactor/wirereactor/transport/internal/testcert"
+	"github.com/wirereactor/wirereactor/transport/tcp"
+)
+
+func leakCheck(t *testing.T) {
+	t.Helper()
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+type sess = transport.Session[string, *lenmsg.Machine]
+
+func newSession(echo bool) *sess {
+	return transport.New(transport.Config[string, *lenmsg.Machine]{
+		NewMachine: func() *lenmsg.Machine { return &lenmsg.Machine{Echo: echo} },
+	})
+}
+
+// listenAndConnect runs StartServer, Connect and Accept and returns the
+// server and client sessions.
+func listenAndConnect(t *testing.T, server tcp.Endpoint, client tcp.Endpoint) (*sess, *sess) {
+	t.Helper()
+	ctx := testCtx(t)
+	srv, cli := newSession(true), newSession(false)
+	ln, err := server.Listen(ctx)
+	require.NoError(t, err)
+	client.Address = ln.Addr().String()
+	require.NoError(t, srv.StartServer(ctx, transport.ListenFunc(func(context.Context) (net.Listener, error) { return ln, nil })))
+	acc := make(chan error, 1)
+	go func() { acc <- srv.Accept(ctx) }()
+	require.NoError(t, cli.Connect(ctx, client))
+	require.NoError(t, <-acc)
+	return srv, cli
+}
+
+func TestSessionOverTCP(t *testing.T) {
+	serverTLS, clientTLS, err := testcert.New()
+	require.NoError(t, err)
+	tests := []struct {
+		name           string
+		server, client tcp.Endpoint
+	}{
+		{"plain", tcp.Endpoint{Address: "127.0.0.1:0"}, tcp.Endpoint{}},
+		{"nagle, no keepalive", tcp.Endpoint{Address: "127.0.0.1:0", Delay: true, KeepAlive: -1}, tcp.Endpoint{Delay: true, KeepAlive: -1}},
+		{"tls", tcp.Endpoint{Address: "127.0.0.1:0", TLS: serverTLS}, tcp.Endpoint{TLS: clientTLS}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			leakCheck(t)
+			ctx := testCtx(t)
+			srv, cli := listenAndConnect(t, tt.server, tt.client)
+			for _, msg := range []string{"a", strings.Repeat("b", 300000), "c"} {
+				require.NoError(t, cli.Do(ctx, func(m *lenmsg.Machine) error { return m.Send([]byte(msg)) }))
+				got, err := cli.Recv(ctx)
+				require.NoError(t, err)
+				require.Equal(t, msg, got)
+			}
+			require.NoError(t, cli.Disconnect(ctx))
+			require.NoError(t, srv.WaitState(ctx, transport.Disconnecting))
+			require.ErrorIs(t, srv.Disconnect(ctx), transport.ErrPeerClosed)
+		})
+	}
+}
+
+func TestTLSVerificationFailure(t *testing.T) {
+	leakCheck(t)
+	ctx := testCtx(t)
+	serverTLS, _, err := testcert.New()
+	require.NoError(t, err)
+	ln, err := tcp.Endpoint{Address: "127.0.0.1:0", TLS: serverTLS}.Listen(ctx)
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			_, _ = c.Read(make([]byte, 1)) // runs the server handshake
+			c.Close()
+		}
+	}()
+	s := newSession(false)
+	err = s.Connect(ctx, tcp.Endpoint{Address: ln.Addr().String(), TLS: &tls.Config{}})
+	var ce *transport.ConnectError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, "connect", ce.Phase)
+	var ue x509.UnknownAuthorityError
+	require.ErrorAs(t, err, &ue)
+	require.Equal(t, transport.Idle, s.State())
+}
+
+func TestListenTLSWithoutCertificate(t *testing.T) {
+	_, err := tcp.Endpoint{Address: "127.0.0.1:0", TLS: &tls.Config{}}.Listen(context.Background())
+	require.ErrorContains(t, err, "no certificate")
+}
+
+func TestDialCancelled(t *testing.T) {
+	leakCheck(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s := newSession(false)
+	err := s.Connect(ctx, tcp.Endpoint{Address: "127.0.0.1:1"})
+	require.ErrorIs(t, err, context.Canceled)
+}
+
+func TestNetConn(t *testing.T) {
+	leakCheck(t)
+	serverTLS, clientTLS, err := testcert.New()
+	require.NoError(t, err)
+	// Only plain TCP: a *tls.Conn is documented to be corrupt after a Write
+	// times out, so it cannot pass nettest's timeout tests (the standard
+	// library's own tests do not run them on TLS either).
+	for _, useTLS := range []bool{false} {
+		t.Run(map[bool]string{false: "plain", true: "tls"}[useTLS], func(t *testing.T) {
+			nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
+				server, client := tcp.Endpoint{Address: "127.0.0.1:0"}, tcp.Endpoint{}
+				if useTLS {
+					server.TLS, client.TLS = serverTLS, clientTLS
+				}
+				ln, err := server.Listen(context.Background())
+				if err != nil {
+					return nil, nil, nil, err
+				}
+				defer ln.Close()
+				ch := make(chan net.Conn, 1)
+				go func() {
+					c, err := ln.Accept()
+					if tc, ok := c.(*tls.Conn); ok && err == nil {
+						// The client's Dial waits for the handshake.
+						_ = tc.Handshake()
+					}
+					ch <- c
+				}()
+				client.Address = ln.Addr().String()
+				c1, err = client.Dial(context.Background())
+				if err != nil {
+					return nil, nil, nil, err
+				}
+				c2 = <-ch
+				return c1, c2, func() { c1.Close(); c2.Close() }, nil
+			})
+		})
+	}
+}

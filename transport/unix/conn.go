@@ -1,0 +1,210 @@
+//go:build unix
+
+package unix
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// maxFDsPerRead bounds the control buffer of one read: descriptors beyond it
+// in one message are closed by the kernel (the read reports MSG_CTRUNC).
+const maxFDsPerRead = 32
+
+// Conn is a Unix-domain stream connection that can pass file descriptors.
+// It implements net.Conn. Reads collect descriptors sent along with the
+// bytes; take them with TakeFDs. Descriptors not taken are closed by Close;
+// at most MaxFDs are held, extra ones are closed on arrival and counted by
+// DroppedFDs.
+type Conn struct {
+	uc     *net.UnixConn
+	maxFDs int
+
+	rmu sync.Mutex // serializes reads, which share oob
+	oob []byte
+
+	fmu     sync.Mutex
+	fds     []*os.File
+	dropped int
+	closed  bool
+}
+
+func newConn(uc *net.UnixConn, maxFDs int) *Conn {
+	return &Conn{uc: uc, maxFDs: maxFDs, oob: make([]byte, syscall.CmsgSpace(maxFDsPerRead*4))}
+}
+
+// NewConn wraps an existing Unix-domain connection; maxFDs ≤ 0 means
+// DefaultMaxFDs.
+func NewConn(uc *net.UnixConn, maxFDs int) *Conn {
+	if maxFDs <= 0 {
+		maxFDs = DefaultMaxFDs
+	}
+	return newConn(uc, maxFDs)
+}
+
+// Read reads bytes, keeping any descriptors that arrive with them.
+func (c *Conn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	for {
+		n, oobn, flags, _, err := c.uc.ReadMsgUnix(p, c.oob)
+		if oobn > 0 {
+			c.keepRights(c.oob[:oobn])
+		}
+		if flags&syscall.MSG_CTRUNC != 0 {
+			c.fmu.Lock()
+			c.dropped++ // at least one; the kernel closed them
+			c.fmu.Unlock()
+		}
+		if n < 0 {
+			n = 0
+		}
+		if errors.Is(err, io.EOF) {
+			// ReadMsgUnix wraps EOF in a *net.OpError; Read must not.
+			return n, io.EOF
+		}
+		if n == 0 && err == nil {
+			if oobn > 0 {
+				continue
+			}
+			return 0, io.EOF
+		}
+		return n, err
+	}
+}
+
+func (c *Conn) keepRights(oob []byte) {
+	msgs, err := syscall.ParseSocketControlMessage(oob)
+	if err != nil {
+		return
+	}
+	c.fmu.Lock()
+	defer c.fmu.Unlock()
+	for i := range msgs {
+		fds, err := syscall.ParseUnixRights(&msgs[i])
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			if c.closed || len(c.fds) >= c.maxFDs {
+				syscall.Close(fd)
+				c.dropped++
+				continue
+			}
+			c.fds = append(c.fds, os.NewFile(uintptr(fd), "scm-rights"))
+		}
+	}
+}
+
+// TakeFDs returns the descriptors received so far, in arrival order, and
+// forgets them: the caller owns (and closes) the files.
+func (c *Conn) TakeFDs() []*os.File {
+	c.fmu.Lock()
+	defer c.fmu.Unlock()
+	fds := c.fds
+	c.fds = nil
+	return fds
+}
+
+// DroppedFDs returns how many received descriptors were closed because the
+// limit was reached or the connection was closed.
+func (c *Conn) DroppedFDs() int {
+	c.fmu.Lock()
+	defer c.fmu.Unlock()
+	return c.dropped
+}
+
+// ErrNoData is returned by WriteFDs when asked to pass descriptors without a
+// byte to carry them (stream sockets need at least one).
+var ErrNoData = errors.New("unix: passing descriptors needs at least one byte of data")
+
+// WriteFDs writes p and passes files along with its first bytes. A short
+// sendmsg is completed with plain writes, so it returns len(p) or an error.
+// The files stay owned by the caller (the peer receives duplicates).
+func (c *Conn) WriteFDs(p []byte, files ...*os.File) (int, error) {
+	if len(files) == 0 {
+		return c.Write(p)
+	}
+	if len(p) == 0 {
+		return 0, ErrNoData
+	}
+	fds := make([]int, len(files))
+	for i, f := range files {
+		// Control, unlike Fd, leaves the file in non-blocking mode.
+		rc, err := f.SyscallConn()
+		if err != nil {
+			return 0, err
+		}
+		if err := rc.Control(func(fd uintptr) { fds[i] = int(fd) }); err != nil {
+			return 0, err
+		}
+	}
+	n, _, err := c.uc.WriteMsgUnix(p, syscall.UnixRights(fds...), nil)
+	runtime.KeepAlive(files)
+	if err != nil || n == len(p) {
+		return n, err
+	}
+	m, err := c.uc.Write(p[n:])
+	return n + m, err
+}
+
+// PassFDs returns a function for transport.Session.Exec that writes data
+// with files attached, on a session whose stream is a *Conn. QMP's getfd
+// takes the descriptor passed before it; a single space is a harmless
+// carrier between QMP messages.
+func PassFDs(data []byte, files ...*os.File) func(net.Conn) error {
+	return func(nc net.Conn) error {
+		c, ok := nc.(*Conn)
+		if !ok {
+			return errors.New("unix: passing descriptors needs a *unix.Conn stream")
+		}
+		_, err := c.WriteFDs(data, files...)
+		return err
+	}
+}
+
+// Write implements net.Conn.
+func (c *Conn) Write(p []byte) (int, error) { return c.uc.Write(p) }
+
+// Close closes the connection and any received descriptors not taken.
+func (c *Conn) Close() error {
+	c.fmu.Lock()
+	c.closed = true
+	fds := c.fds
+	c.fds = nil
+	c.fmu.Unlock()
+	for _, f := range fds {
+		f.Close()
+	}
+	return c.uc.Close()
+}
+
+// CloseWrite shuts down the writing side.
+func (c *Conn) CloseWrite() error { return c.uc.CloseWrite() }
+
+// UnixConn returns the underlying connection.
+func (c *Conn) UnixConn() *net.UnixConn { return c.uc }
+
+// LocalAddr implements net.Conn.
+func (c *Conn) LocalAddr() net.Addr { return c.uc.LocalAddr() }
+
+// RemoteAddr implements net.Conn.
+func (c *Conn) RemoteAddr() net.Addr { return c.uc.RemoteAddr() }
+
+// SetDeadline implements net.Conn.
+func (c *Conn) SetDeadline(t time.Time) error { return c.uc.SetDeadline(t) }
+
+// SetReadDeadline implements net.Conn.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.uc.SetReadDeadline(t) }
+
+// SetWriteDeadline implements net.Conn.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.uc.SetWriteDeadline(t) }

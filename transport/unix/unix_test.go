@@ -1,0 +1,280 @@
+//go:build unix
+
+package unix_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"golang.org/x/net/nettest"
+
+	"github.com/wirereactor/wirereactor/transport"
+	"github.com/wirereactor/wirereactor/transport/internal/lenmsg"
+	"github.com/wirereactor/wirereactor/transport/unix"
+)
+
+func leakCheck(t *testing.T) {
+	t.Helper()
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func sockPath(t *testing.T) string {
+	// Socket paths are limited to ~108 bytes; t.TempDir can be long.
+	dir, err := os.MkdirTemp("", "wr")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "s")
+}
+
+// pair returns two connected *unix.Conn.
+func pair(t *testing.T, ep unix.Endpoint) (*unix.Conn, *unix.Conn) {
+	t.Helper()
+	ctx := testCtx(t)
+	ln, err := ep.ListenUnix(ctx)
+	require.NoError(t, err)
+	defer ln.Close()
+	type res struct {
+		c   *unix.Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := ln.AcceptUnix()
+		ch <- res{c, err}
+	}()
+	a, err := ep.DialUnix(ctx)
+	require.NoError(t, err)
+	r := <-ch
+	require.NoError(t, r.err)
+	t.Cleanup(func() { a.Close(); r.c.Close() })
+	return a, r.c
+}
+
+func TestNetConn(t *testing.T) {
+	leakCheck(t)
+	for _, ep := range []unix.Endpoint{{Path: "@wirereactor-nettest"}} {
+		nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
+			ep.Path = "@wirereactor-nettest-" + strings.ReplaceAll(t.Name(), "/", "-")
+			ln, err := ep.ListenUnix(context.Background())
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			defer ln.Close()
+			ch := make(chan net.Conn, 1)
+			go func() {
+				c, _ := ln.Accept()
+				ch <- c
+			}()
+			c1, err = ep.Dial(context.Background())
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			c2 = <-ch
+			return c1, c2, func() { c1.Close(); c2.Close() }, nil
+		})
+	}
+}
+
+func TestSessionOverUnix(t *testing.T) {
+	for _, name := range []string{"path", "abstract"} {
+		t.Run(name, func(t *testing.T) {
+			leakCheck(t)
+			ctx := testCtx(t)
+			ep := unix.Endpoint{Path: "@wirereactor-test-session"}
+			if name == "path" {
+				ep.Path = sockPath(t)
+			}
+			server := transport.New(transport.Config[string, *lenmsg.Machine]{
+				Name:       "server",
+				NewMachine: func() *lenmsg.Machine { return &lenmsg.Machine{Echo: true} },
+			})
+			client := transport.New(transport.Config[string, *lenmsg.Machine]{
+				Name:       "client",
+				NewMachine: func() *lenmsg.Machine { return &lenmsg.Machine{} },
+			})
+			require.NoError(t, server.StartServer(ctx, ep))
+			if name == "path" {
+				fi, err := os.Stat(ep.Path)
+				require.NoError(t, err)
+				require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+			}
+			acc := make(chan error, 1)
+			go func() { acc <- server.Accept(ctx) }()
+			require.NoError(t, client.Connect(ctx, ep))
+			require.NoError(t, <-acc)
+
+			// A second client finds nobody listening.
+			_, err := ep.Dial(ctx)
+			require.Error(t, err)
+
+			for _, msg := range []string{"a", strings.Repeat("b", 300000), "c"} {
+				require.NoError(t, client.Do(ctx, func(m *lenmsg.Machine) error { return m.Send([]byte(msg)) }))
+				got, err := client.Recv(ctx)
+				require.NoError(t, err)
+				require.Equal(t, msg, got)
+			}
+			require.NoError(t, client.Disconnect(ctx))
+			require.NoError(t, server.WaitState(ctx, transport.Disconnecting))
+			require.ErrorIs(t, server.Disconnect(ctx), transport.ErrPeerClosed)
+			if name == "path" {
+				_, err := os.Stat(ep.Path)
+				require.ErrorIs(t, err, os.ErrNotExist, "the socket file is removed")
+			}
+		})
+	}
+}
+
+func TestListenStaleSocket(t *testing.T) {
+	leakCheck(t)
+	ctx := testCtx(t)
+	path := sockPath(t)
+
+	// A socket file left behind by a dead server is replaced.
+	ln, err := net.Listen("unix", path)
+	require.NoError(t, err)
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close()
+	_, err = os.Stat(path)
+	require.NoError(t, err)
+	l1, err := unix.Endpoint{Path: path, Mode: 0o660}.Listen(ctx)
+	require.NoError(t, err)
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o660), fi.Mode().Perm())
+
+	// A live one is not.
+	_, err = unix.Endpoint{Path: path}.Listen(ctx)
+	require.ErrorIs(t, err, unix.ErrInUse)
+	c, err := unix.Endpoint{Path: path}.Dial(ctx)
+	require.NoError(t, err, "the live server still owns the path")
+	c.Close()
+	l1.Close()
+
+	// A regular file is never removed.
+	require.NoError(t, os.WriteFile(path, []byte("data"), 0o600))
+	_, err = unix.Endpoint{Path: path}.Listen(ctx)
+	require.ErrorContains(t, err, "is not a socket")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, "data", string(b))
+}
+
+func openFDs(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	return len(ents)
+}
+
+func TestPassFDs(t *testing.T) {
+	leakCheck(t)
+	a, b := pair(t, unix.Endpoint{Path: sockPath(t)})
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	defer w.Close()
+
+	// A payload larger than the socket buffer: sendmsg writes part of it
+	// and WriteFDs completes it.
+	payload := make([]byte, 8<<20)
+	for i := range payload {
+		payload[i] = byte(i * 7)
+	}
+	done := make(chan error, 1)
+	go func() {
+		n, err := a.WriteFDs(payload, r)
+		if err == nil && n != len(payload) {
+			err = io.ErrShortWrite
+		}
+		done <- err
+	}()
+	got := make([]byte, len(payload))
+	_, err = io.ReadFull(b, got)
+	require.NoError(t, err)
+	require.NoError(t, <-done)
+	require.Equal(t, payload, got)
+
+	files := b.TakeFDs()
+	require.Len(t, files, 1)
+	defer files[0].Close()
+	_, err = w.Write([]byte("through the passed fd"))
+	require.NoError(t, err)
+	buf := make([]byte, 64)
+	n, err := files[0].Read(buf)
+	require.NoError(t, err)
+	require.Equal(t, "through the passed fd", string(buf[:n]))
+	require.Empty(t, b.TakeFDs(), "taken descriptors are forgotten")
+
+	_, err = a.WriteFDs(nil, r)
+	require.ErrorIs(t, err, unix.ErrNoData)
+}
+
+func TestReceivedFDsBoundedAndClosed(t *testing.T) {
+	leakCheck(t)
+	before := openFDs(t)
+	func() {
+		a, b := pair(t, unix.Endpoint{Path: "@wirereactor-fdlimit", MaxFDs: 2})
+		r, w, err := os.Pipe()
+		require.NoError(t, err)
+		defer r.Close()
+		defer w.Close()
+		_, err = a.WriteFDs([]byte("x"), r, r, r)
+		require.NoError(t, err)
+		_, err = io.ReadFull(b, make([]byte, 1))
+		require.NoError(t, err)
+		require.Equal(t, 1, b.DroppedFDs())
+		a.Close()
+		b.Close() // closes the two held descriptors
+	}()
+	require.Equal(t, before, openFDs(t), "no descriptor leaked")
+}
+
+func TestSessionPassFDs(t *testing.T) {
+	leakCheck(t)
+	ctx := testCtx(t)
+	ep := unix.Endpoint{Path: sockPath(t)}
+	ln, err := ep.ListenUnix(ctx)
+	require.NoError(t, err)
+	defer ln.Close()
+	s := transport.New(transport.Config[string, *lenmsg.Machine]{
+		NewMachine: func() *lenmsg.Machine { return &lenmsg.Machine{} },
+	})
+	require.NoError(t, s.Connect(ctx, ep))
+	peer, err := ln.AcceptUnix()
+	require.NoError(t, err)
+	defer peer.Close()
+
+	f, err := os.Open("/dev/null")
+	require.NoError(t, err)
+	defer f.Close()
+	require.NoError(t, s.Do(ctx, func(m *lenmsg.Machine) error { return m.Send([]byte("before")) }))
+	require.NoError(t, s.Exec(ctx, unix.PassFDs([]byte{0}, f)))
+	require.NoError(t, s.Disconnect(ctx))
+
+	all, err := io.ReadAll(peer)
+	require.NoError(t, err)
+	require.Equal(t, append(lenmsg.Append(nil, []byte("before")), 0), all)
+	files := peer.TakeFDs()
+	require.Len(t, files, 1)
+	var st1, st2 syscall.Stat_t
+	require.NoError(t, syscall.Fstat(int(files[0].Fd()), &st1))
+	require.NoError(t, syscall.Stat("/dev/null", &st2))
+	require.Equal(t, st2.Rdev, st1.Rdev)
+	files[0].Close()
+}

@@ -1,0 +1,577 @@
+package ws
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net"
+	"sync"
+	"time"
+)
+
+// WebSocket opcodes (RFC 6455 §5.2).
+const (
+	opContinuation = 0x0
+	opText         = 0x1
+	opBinary       = 0x2
+	opClose        = 0x8
+	opPing         = 0x9
+	opPong         = 0xA
+)
+
+// Close status codes (RFC 6455 §7.4.1).
+const (
+	CloseNormal          = 1000
+	CloseProtocolError   = 1002
+	CloseUnsupportedData = 1003
+	CloseMessageTooBig   = 1009
+)
+
+// DefaultMaxFrameSize is the default limit on a frame's payload, in both
+// directions: larger writes are split, larger incoming frames are refused.
+const DefaultMaxFrameSize = 1 << 20
+
+// DefaultCloseTimeout bounds how long Close waits for the peer to answer the
+// close handshake.
+const DefaultCloseTimeout = time.Second
+
+// ProtocolError is a violation of RFC 6455 (or of this package's rules, such
+// as binary frames only) by the peer. The connection sends a close frame with
+// Code and fails every later Read.
+type ProtocolError struct {
+	Code uint16 // the close status sent to the peer
+	Msg  string
+}
+
+func (e *ProtocolError) Error() string { return "websocket: " + e.Msg }
+
+// errPeerClosed is returned by Write once the peer closed the connection.
+var errPeerClosed = fmt.Errorf("websocket: peer closed the connection: %w", io.EOF)
+
+// ErrTextFrame is wrapped by the *ProtocolError of a text frame: the stream
+// carries binary frames only.
+var ErrTextFrame = errors.New("websocket: text frame received; only binary frames are allowed")
+
+// CloseError reports the peer's close frame when its status was not a
+// normal closure.
+type CloseError struct {
+	Code   uint16
+	Reason string
+}
+
+func (e *CloseError) Error() string {
+	return fmt.Sprintf("websocket: peer closed with status %d %q", e.Code, e.Reason)
+}
+
+// Conn is a WebSocket connection used as a byte stream: Write sends binary
+// frames (split at MaxFrameSize); Read returns the payload bytes of binary
+// frames in order, regardless of frame and message boundaries. Pings are
+// answered by Read; a text frame is a *ProtocolError. It implements
+// net.Conn, is safe for one concurrent reader and one concurrent writer (and
+// Close from anywhere), and never lets a blocked Write delay Close.
+type Conn struct {
+	nc           net.Conn
+	client       bool // client frames are masked
+	maxFrame     int
+	closeTimeout time.Duration
+	protocol     string
+
+	// Read side, guarded by rmu.
+	rmu        sync.Mutex
+	rbuf       []byte // buffered bytes from nc: rbuf[rpos:rend]
+	rpos, rend int
+	remaining  int64 // payload bytes left in the current data frame
+	rmask      [4]byte
+	rmasked    bool
+	fragmented bool // inside a data message whose FIN has not been seen
+	rerr       error
+
+	// Write side, guarded by wmu.
+	wmu  sync.Mutex
+	whdr [14]byte
+	wbuf []byte // client: masked copy of the payload
+	rng  *mrand.ChaCha8
+
+	mu          sync.Mutex // guards the fields below
+	pendingPong []byte     // a pong the reader could not send (a Write was in progress)
+	pongQueued  bool
+	closeSent   bool
+	closing     bool // Close was called
+	closed      bool
+	peerClosed  chan struct{} // closed when the peer's close frame arrives
+	peerDone    bool
+}
+
+func newConn(nc net.Conn, client bool, leftover []byte, opts connOptions) *Conn {
+	c := &Conn{
+		nc:           nc,
+		client:       client,
+		maxFrame:     opts.maxFrame,
+		closeTimeout: opts.closeTimeout,
+		protocol:     opts.protocol,
+		rbuf:         make([]byte, max(32<<10, len(leftover))),
+		peerClosed:   make(chan struct{}),
+	}
+	c.rend = copy(c.rbuf, leftover)
+	if client {
+		var seed [32]byte
+		_, _ = rand.Read(seed[:])
+		c.rng = mrand.NewChaCha8(seed)
+	}
+	return c
+}
+
+type connOptions struct {
+	maxFrame     int
+	closeTimeout time.Duration
+	protocol     string
+}
+
+// Subprotocol returns the negotiated subprotocol ("binary"), or "" if the
+// peer negotiated none.
+func (c *Conn) Subprotocol() string { return c.protocol }
+
+// fill ensures n bytes are buffered; on error the buffered bytes are kept,
+// so a timed-out read can resume.
+func (c *Conn) fill(n int) error {
+	if c.rend-c.rpos >= n {
+		return nil
+	}
+	if c.rpos > 0 {
+		c.rend = copy(c.rbuf, c.rbuf[c.rpos:c.rend])
+		c.rpos = 0
+	}
+	for c.rend < n {
+		m, err := c.nc.Read(c.rbuf[c.rend:])
+		c.rend += m
+		if c.rend >= n {
+			return nil
+		}
+		if err != nil {
+			if err == io.EOF {
+				if c.rend > 0 {
+					return io.ErrUnexpectedEOF
+				}
+				return io.EOF
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// Read implements net.Conn: it returns payload bytes of binary frames.
+func (c *Conn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.rerr != nil {
+		return 0, c.rerr
+	}
+	for c.remaining == 0 {
+		if err := c.readHeader(); err != nil {
+			if !isTimeout(err) {
+				c.rerr = err // the stream is unusable from here
+			}
+			return 0, err
+		}
+	}
+	want := int(min(int64(len(p)), c.remaining))
+	var n int
+	var err error
+	if c.rend > c.rpos {
+		n = copy(p[:want], c.rbuf[c.rpos:c.rend])
+		c.rpos += n
+	} else {
+		// Large reads go straight into p, skipping a copy.
+		n, err = c.nc.Read(p[:want])
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+	}
+	if c.rmasked && n > 0 {
+		off := maskBytes(c.rmask, 0, p[:n])
+		c.rmask = rotateMask(c.rmask, off)
+	}
+	c.remaining -= int64(n)
+	return n, err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// readHeader reads one frame header, handling control frames completely.
+// On return with nil error and remaining > 0, a data frame's payload is next.
+func (c *Conn) readHeader() error {
+	if err := c.fill(2); err != nil {
+		return err
+	}
+	b0, b1 := c.rbuf[c.rpos], c.rbuf[c.rpos+1]
+	hlen := 2
+	switch b1 & 0x7f {
+	case 126:
+		hlen += 2
+	case 127:
+		hlen += 8
+	}
+	masked := b1&0x80 != 0
+	if masked {
+		hlen += 4
+	}
+	if err := c.fill(hlen); err != nil {
+		return err
+	}
+	h := c.rbuf[c.rpos : c.rpos+hlen]
+	var length uint64
+	switch b1 & 0x7f {
+	case 126:
+		length = uint64(binary.BigEndian.Uint16(h[2:]))
+	case 127:
+		length = binary.BigEndian.Uint64(h[2:])
+	default:
+		length = uint64(b1 & 0x7f)
+	}
+	var mask [4]byte
+	if masked {
+		copy(mask[:], h[hlen-4:])
+	}
+
+	fin := b0&0x80 != 0
+	op := b0 & 0x0f
+	switch {
+	case b0&0x70 != 0:
+		return c.protocolError(CloseProtocolError, "reserved bits set (no extension was negotiated)", nil)
+	case masked == c.client:
+		if c.client {
+			return c.protocolError(CloseProtocolError, "masked frame from the server", nil)
+		}
+		return c.protocolError(CloseProtocolError, "unmasked frame from the client", nil)
+	case length > uint64(c.maxFrame):
+		return c.protocolError(CloseMessageTooBig, fmt.Sprintf("frame of %d bytes exceeds the limit of %d", length, c.maxFrame), nil)
+	}
+	if op >= opClose {
+		if !fin || length > 125 {
+			return c.protocolError(CloseProtocolError, "fragmented or oversized control frame", nil)
+		}
+		// Consume header and payload together, so a timeout in between
+		// leaves the frame whole for the next Read.
+		if err := c.fill(hlen + int(length)); err != nil {
+			return err
+		}
+		payload := c.rbuf[c.rpos+hlen : c.rpos+hlen+int(length)]
+		c.rpos += hlen + int(length)
+		if masked {
+			maskBytes(mask, 0, payload)
+		}
+		return c.control(op, payload)
+	}
+	c.rpos += hlen
+	switch op {
+	case opText:
+		return c.protocolError(CloseUnsupportedData, "text frame received; only binary frames are allowed", ErrTextFrame)
+	case opBinary:
+		if c.fragmented {
+			return c.protocolError(CloseProtocolError, "new data frame inside a fragmented message", nil)
+		}
+	case opContinuation:
+		if !c.fragmented {
+			return c.protocolError(CloseProtocolError, "continuation frame outside a fragmented message", nil)
+		}
+	default:
+		return c.protocolError(CloseProtocolError, fmt.Sprintf("unknown opcode %#x", op), nil)
+	}
+	c.fragmented = !fin
+	c.remaining = int64(length)
+	c.rmask, c.rmasked = mask, masked
+	return nil
+}
+
+// control handles a ping, pong or close frame (payload is unmasked and
+// valid only during the call).
+func (c *Conn) control(op byte, payload []byte) error {
+	switch op {
+	case opPing:
+		c.sendControl(opPong, payload)
+		return nil
+	case opPong:
+		return nil
+	case opClose:
+		code := uint16(1005) // no status received
+		reason := ""
+		if len(payload) >= 2 {
+			code = binary.BigEndian.Uint16(payload)
+			reason = string(payload[2:])
+		} else if len(payload) == 1 {
+			return c.protocolError(CloseProtocolError, "close frame with a 1-byte payload", nil)
+		}
+		c.mu.Lock()
+		if !c.peerDone {
+			c.peerDone = true
+			close(c.peerClosed)
+		}
+		c.mu.Unlock()
+		// Echo the status, completing the close handshake.
+		reply := []byte{byte(CloseNormal >> 8), byte(CloseNormal & 0xff)}
+		c.sendControl(opClose, reply)
+		if code == CloseNormal || code == 1005 || code == 1001 {
+			return io.EOF
+		}
+		return &CloseError{Code: code, Reason: reason}
+	}
+	return nil
+}
+
+func (c *Conn) protocolError(code uint16, msg string, wrapped error) error {
+	c.sendControl(opClose, binary.BigEndian.AppendUint16(nil, code))
+	if wrapped != nil {
+		return &wrappedProtocolError{ProtocolError{Code: code, Msg: msg}, wrapped}
+	}
+	return &ProtocolError{Code: code, Msg: msg}
+}
+
+// wrappedProtocolError is a *ProtocolError that also matches a sentinel.
+type wrappedProtocolError struct {
+	ProtocolError
+	sentinel error
+}
+
+func (e *wrappedProtocolError) Unwrap() []error { return []error{&e.ProtocolError, e.sentinel} }
+
+// sendControl writes a control frame from the reader without ever waiting
+// for a Write in progress: if one is, the frame is queued and the writer
+// sends it after its current frame. Only one pong is kept (RFC 6455 allows
+// answering only the latest ping). A close frame is sent at most once.
+func (c *Conn) sendControl(op byte, payload []byte) {
+	c.mu.Lock()
+	if c.closeSent || c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if op == opClose {
+		c.closeSent = true
+	}
+	c.mu.Unlock()
+	if c.wmu.TryLock() {
+		_ = c.writeFrame(op, true, payload)
+		c.flushPendingLocked()
+		c.wmu.Unlock()
+		return
+	}
+	c.mu.Lock()
+	c.pendingPong = append(append(c.pendingPong[:0], op), payload...)
+	c.pongQueued = true
+	c.mu.Unlock()
+}
+
+// flushPendingLocked sends a queued control frame; wmu is held.
+func (c *Conn) flushPendingLocked() {
+	c.mu.Lock()
+	if !c.pongQueued {
+		c.mu.Unlock()
+		return
+	}
+	frame := append([]byte(nil), c.pendingPong...)
+	c.pongQueued = false
+	c.mu.Unlock()
+	_ = c.writeFrame(frame[0], true, frame[1:])
+}
+
+// Write implements net.Conn: p is sent as one binary message of one or more
+// frames of at most MaxFrameSize bytes.
+func (c *Conn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.mu.Lock()
+	switch {
+	case c.peerDone:
+		c.mu.Unlock()
+		return 0, errPeerClosed
+	case c.closeSent || c.closed:
+		c.mu.Unlock()
+		return 0, net.ErrClosed
+	}
+	c.mu.Unlock()
+	written := 0
+	op := byte(opBinary)
+	for {
+		chunk := p[written:]
+		if len(chunk) > c.maxFrame {
+			chunk = chunk[:c.maxFrame]
+		}
+		fin := written+len(chunk) == len(p)
+		if err := c.writeFrame(op, fin, chunk); err != nil {
+			return written, err
+		}
+		written += len(chunk)
+		op = opContinuation
+		c.flushPendingLocked()
+		if fin {
+			return written, nil
+		}
+	}
+}
+
+// writeFrame writes one frame; wmu is held.
+func (c *Conn) writeFrame(op byte, fin bool, payload []byte) error {
+	h := c.whdr[:2]
+	h[0] = op
+	if fin {
+		h[0] |= 0x80
+	}
+	switch n := len(payload); {
+	case n < 126:
+		h[1] = byte(n)
+	case n <= 0xffff:
+		h[1] = 126
+		h = binary.BigEndian.AppendUint16(h, uint16(n))
+	default:
+		h[1] = 127
+		h = binary.BigEndian.AppendUint64(h, uint64(n))
+	}
+	if !c.client {
+		if len(payload) == 0 {
+			_, err := c.nc.Write(h)
+			return err
+		}
+		bufs := net.Buffers{h, payload}
+		_, err := bufs.WriteTo(c.nc)
+		return err
+	}
+	h[1] |= 0x80
+	var mask [4]byte
+	binary.LittleEndian.PutUint32(mask[:], uint32(c.rng.Uint64()))
+	h = append(h, mask[:]...)
+	// One buffer: header then masked payload (the caller's p is never
+	// modified).
+	need := len(h) + len(payload)
+	if cap(c.wbuf) < need {
+		c.wbuf = make([]byte, need)
+	}
+	buf := c.wbuf[:need]
+	copy(buf, h)
+	copy(buf[len(h):], payload)
+	maskBytes(mask, 0, buf[len(h):])
+	_, err := c.nc.Write(buf)
+	return err
+}
+
+// Close sends a close frame (unless a Write is blocked: then the socket is
+// simply closed), waits up to the close timeout for the peer's answer, and
+// closes the socket. Received-but-unread data is discarded.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	if c.closing {
+		// A second Close cuts the first one's handshake short.
+		c.mu.Unlock()
+		c.nc.Close()
+		return net.ErrClosed
+	}
+	c.closing = true
+	sendClose := !c.closeSent
+	c.closeSent = true
+	c.mu.Unlock()
+
+	sent := false
+	if sendClose && c.wmu.TryLock() {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.closeTimeout))
+		sent = c.writeFrame(opClose, true, []byte{byte(CloseNormal >> 8), byte(CloseNormal & 0xff)}) == nil
+		c.wmu.Unlock()
+	}
+	if sent {
+		c.awaitPeerClose()
+	}
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	if err := c.nc.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+// awaitPeerClose waits for the peer's close frame: seen by a concurrent
+// Read, or read here if nobody is reading.
+func (c *Conn) awaitPeerClose() {
+	deadline := time.Now().Add(c.closeTimeout)
+	if c.rmu.TryLock() {
+		_ = c.nc.SetReadDeadline(deadline)
+		for c.rerr == nil {
+			// Skip unread payload, then look at the next frame.
+			for c.remaining > 0 && c.rerr == nil {
+				if err := c.fill(1); err != nil {
+					c.rerr = err
+					break
+				}
+				k := int(min(int64(c.rend-c.rpos), c.remaining))
+				c.rpos += k
+				c.remaining -= int64(k)
+			}
+			if c.rerr != nil {
+				break
+			}
+			if err := c.readHeader(); err != nil {
+				c.rerr = err
+			}
+		}
+		c.rmu.Unlock()
+		return
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-c.peerClosed:
+	case <-t.C:
+	}
+}
+
+// LocalAddr implements net.Conn.
+func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
+
+// RemoteAddr implements net.Conn.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// SetDeadline implements net.Conn.
+func (c *Conn) SetDeadline(t time.Time) error { return c.nc.SetDeadline(t) }
+
+// SetReadDeadline implements net.Conn.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.nc.SetReadDeadline(t) }
+
+// SetWriteDeadline implements net.Conn.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.nc.SetWriteDeadline(t) }
+
+// maskBytes XORs b with the mask starting at mask offset pos, eight bytes at
+// a time where it can, and returns the next offset.
+func maskBytes(mask [4]byte, pos int, b []byte) int {
+	i := 0
+	// Byte-wise until pos is aligned to the mask.
+	for ; pos&3 != 0 && i < len(b); i++ {
+		b[i] ^= mask[pos&3]
+		pos++
+	}
+	if len(b)-i >= 8 {
+		k := uint64(binary.LittleEndian.Uint32(mask[:]))
+		k |= k << 32
+		for ; len(b)-i >= 8; i += 8 {
+			v := binary.LittleEndian.Uint64(b[i:])
+			binary.LittleEndian.PutUint64(b[i:], v^k)
+		}
+	}
+	for ; i < len(b); i++ {
+		b[i] ^= mask[pos&3]
+		pos++
+	}
+	return pos & 3
+}
+
+// rotateMask returns the mask to apply to the byte following one masked at
+// offset off-1, so the next read can start at offset 0.
+func rotateMask(m [4]byte, off int) [4]byte {
+	return [4]byte{m[off&3], m[(off+1)&3], m[(off+2)&3], m[(off+3)&3]}
+}

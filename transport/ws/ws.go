@@ -1,0 +1,450 @@
+// Package ws carries transport sessions over WebSockets (RFC 6455), client
+// and server, as a byte stream of binary frames: a message of the protocol
+// may span WebSocket frames and one frame may hold many messages; the
+// machine's decoder re-splits them.
+//
+// The opening handshake is golang.org/x/net/websocket's (the client offers
+// subprotocol "binary", which QEMU's websocket chardev expects, and the
+// server accepts it). After the handshake the connection is this package's
+// own Conn, which avoids x/net/websocket's hazards: writes are always binary
+// frames and a text frame from the peer is a protocol error; pings are
+// answered by the reader, never waiting for a blocked Write; Close never
+// waits behind a blocked Write; masking runs eight bytes at a time and never
+// modifies the caller's buffer; frames are limited in size; Close performs
+// the close handshake.
+package ws
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/websocket"
+
+	"github.com/wirereactor/wirereactor/transport/tcp"
+)
+
+// Subprotocol is the WebSocket subprotocol offered and accepted.
+const Subprotocol = "binary"
+
+// Endpoint is a WebSocket URL. It implements transport.Dialer and
+// transport.ListenOpener.
+type Endpoint struct {
+	// URL is ws://host:port/path or wss://host:port/path. Listen serves
+	// its path on its host:port (port 0 picks a free port; see
+	// Listener.URL).
+	URL string
+	// TLS is the client config for wss:// dialing (nil means the system
+	// roots) and the server config (with a certificate) for wss://
+	// listening. It is cloned, never modified.
+	TLS *tls.Config
+	// Origin is the Origin header the client sends; empty means the URL's
+	// scheme-equivalent http(s)://host.
+	Origin string
+	// AllowedOrigins lists the Origin values the server accepts, as
+	// "scheme://host[:port]", or "*" for any. Empty means same-origin: the
+	// Origin's host must equal the request's Host. Requests without an
+	// Origin header (non-browser clients) are accepted.
+	AllowedOrigins []string
+	// Header adds headers to the client's handshake request.
+	Header http.Header
+	// MaxFrameSize limits frame payloads in both directions; zero means
+	// DefaultMaxFrameSize.
+	MaxFrameSize int
+	// CloseTimeout bounds the wait for the peer's close frame; zero means
+	// DefaultCloseTimeout.
+	CloseTimeout time.Duration
+	// HandshakeTimeout bounds the server's wait for the client's upgrade
+	// request; zero means 10 seconds.
+	HandshakeTimeout time.Duration
+}
+
+func (e Endpoint) options(protocol string) connOptions {
+	o := connOptions{maxFrame: e.MaxFrameSize, closeTimeout: e.CloseTimeout, protocol: protocol}
+	if o.maxFrame <= 0 {
+		o.maxFrame = DefaultMaxFrameSize
+	}
+	if o.closeTimeout <= 0 {
+		o.closeTimeout = DefaultCloseTimeout
+	}
+	return o
+}
+
+func (e Endpoint) parse() (*url.URL, bool, error) {
+	u, err := url.Parse(e.URL)
+	if err != nil {
+		return nil, false, fmt.Errorf("websocket: bad URL: %w", err)
+	}
+	switch u.Scheme {
+	case "ws":
+		return u, false, nil
+	case "wss":
+		return u, true, nil
+	}
+	return nil, false, fmt.Errorf("websocket: URL scheme %q is not ws or wss", u.Scheme)
+}
+
+func hostPort(u *url.URL, secure bool) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	if secure {
+		return net.JoinHostPort(u.Hostname(), "443")
+	}
+	return net.JoinHostPort(u.Hostname(), "80")
+}
+
+// Dial connects and performs the opening handshake, honouring ctx. The
+// connection is a *Conn.
+func (e Endpoint) Dial(ctx context.Context) (net.Conn, error) { return e.DialWS(ctx) }
+
+// DialWS is Dial returning the concrete type.
+func (e Endpoint) DialWS(ctx context.Context) (*Conn, error) {
+	u, secure, err := e.parse()
+	if err != nil {
+		return nil, err
+	}
+	origin := e.Origin
+	if origin == "" {
+		scheme := "http"
+		if secure {
+			scheme = "https"
+		}
+		origin = scheme + "://" + u.Host
+	}
+	cfg, err := websocket.NewConfig(u.String(), origin)
+	if err != nil {
+		return nil, fmt.Errorf("websocket: %w", err)
+	}
+	cfg.Protocol = []string{Subprotocol}
+	cfg.Header = e.Header
+	te := tcp.Endpoint{Address: hostPort(u, secure)}
+	if secure {
+		te.TLS = e.TLS
+		if te.TLS == nil {
+			te.TLS = &tls.Config{}
+		}
+	}
+	nc, err := te.Dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// NewClient does not take a context: a deadline and a cancellation
+	// watcher bound it instead.
+	if d, ok := ctx.Deadline(); ok {
+		_ = nc.SetDeadline(d)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	hr := &handshakeReader{Conn: nc}
+	wsc, err := websocket.NewClient(cfg, hr)
+	if !stop() || ctx.Err() != nil {
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	if err != nil {
+		nc.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("websocket: handshake: %w", err)
+	}
+	_ = nc.SetDeadline(time.Time{})
+	protocol := ""
+	if p := wsc.Config().Protocol; len(p) == 1 && hr.sawProtocol {
+		protocol = p[0]
+	}
+	return newConn(nc, true, hr.leftover(), e.options(protocol)), nil
+}
+
+// handshakeReader hands x/net/websocket's handshake exactly the bytes of
+// the HTTP response head, keeping any frame bytes that follow (a server may
+// send data right after the 101 response) for the Conn.
+type handshakeReader struct {
+	net.Conn
+	buf         []byte
+	served      int
+	end         int // index just past "\r\n\r\n", or 0 if not seen yet
+	sawProtocol bool
+}
+
+func (h *handshakeReader) Read(p []byte) (int, error) {
+	for h.end == 0 && h.served == len(h.buf) {
+		if len(h.buf) > 16<<10 {
+			return 0, errors.New("websocket: handshake response head too large")
+		}
+		var tmp [4096]byte
+		n, err := h.Conn.Read(tmp[:])
+		h.buf = append(h.buf, tmp[:n]...)
+		if i := bytes.Index(h.buf, []byte("\r\n\r\n")); i >= 0 {
+			h.end = i + 4
+			head := strings.ToLower(string(h.buf[:h.end]))
+			h.sawProtocol = strings.Contains(head, "\r\nsec-websocket-protocol:")
+		}
+		if n == 0 && err != nil {
+			return 0, err
+		}
+	}
+	limit := len(h.buf)
+	if h.end > 0 {
+		limit = h.end
+	}
+	if h.served == limit {
+		return 0, io.EOF
+	}
+	n := copy(p, h.buf[h.served:limit])
+	h.served += n
+	return n, nil
+}
+
+func (h *handshakeReader) leftover() []byte {
+	if h.end == 0 {
+		return nil
+	}
+	return h.buf[h.end:]
+}
+
+// ErrOriginRejected is the cause of a refused upgrade whose Origin is not
+// allowed.
+var ErrOriginRejected = errors.New("websocket: origin not allowed")
+
+// ErrNoBinaryProtocol is the cause of a refused upgrade whose client offered
+// subprotocols but not "binary".
+var ErrNoBinaryProtocol = errors.New(`websocket: client did not offer subprotocol "binary"`)
+
+// checkOrigin applies the same-origin rule or the allow-list.
+func (e Endpoint) checkOrigin(r *http.Request) error {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return nil
+	}
+	if len(e.AllowedOrigins) > 0 {
+		if slices.Contains(e.AllowedOrigins, "*") || slices.ContainsFunc(e.AllowedOrigins, func(a string) bool {
+			return strings.EqualFold(a, origin)
+		}) {
+			return nil
+		}
+		return fmt.Errorf("%w: %q", ErrOriginRejected, origin)
+	}
+	u, err := url.Parse(origin)
+	if err != nil || !strings.EqualFold(u.Host, r.Host) {
+		return fmt.Errorf("%w: %q is not the same origin as host %q", ErrOriginRejected, origin, r.Host)
+	}
+	return nil
+}
+
+// Upgrade answers a WebSocket upgrade request on an HTTP server and returns
+// the connection; the handler owns it from then on (the HTTP server no
+// longer does). On failure the client has been answered with an HTTP error
+// and the error says why. Only e's server fields are used (AllowedOrigins,
+// MaxFrameSize, CloseTimeout).
+func (e Endpoint) Upgrade(w http.ResponseWriter, r *http.Request) (*Conn, error) {
+	if err := e.checkOrigin(r); err != nil {
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return nil, err
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		http.Error(w, "websocket upgrade not supported", http.StatusInternalServerError)
+		return nil, errors.New("websocket: response writer cannot be hijacked")
+	}
+	nc, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, fmt.Errorf("websocket: hijack: %w", err)
+	}
+	// Bytes the client sent after its request are already buffered.
+	var leftover []byte
+	if n := brw.Reader.Buffered(); n > 0 {
+		b, _ := brw.Reader.Peek(n)
+		leftover = append([]byte(nil), b...)
+	}
+	var (
+		protocol string
+		accepted bool
+		hsErr    error
+	)
+	srv := websocket.Server{
+		Handshake: func(cfg *websocket.Config, _ *http.Request) error {
+			switch {
+			case slices.Contains(cfg.Protocol, Subprotocol):
+				cfg.Protocol = []string{Subprotocol}
+				protocol = Subprotocol
+			case len(cfg.Protocol) > 0:
+				hsErr = ErrNoBinaryProtocol
+				return hsErr
+			}
+			return nil
+		},
+		Handler: func(*websocket.Conn) { accepted = true },
+	}
+	fw := &hijacked{nc: nc}
+	srv.ServeHTTP(fw, r)
+	if !accepted {
+		nc.Close()
+		if hsErr == nil {
+			hsErr = errors.New("websocket: bad upgrade request")
+		}
+		return nil, hsErr
+	}
+	return newConn(nc, false, leftover, e.options(protocol)), nil
+}
+
+// hijacked is the http.ResponseWriter given to x/net/websocket's server
+// handshake: it writes straight to the already hijacked connection and
+// keeps x/net/websocket from closing it.
+type hijacked struct {
+	nc     net.Conn
+	header http.Header
+}
+
+func (h *hijacked) Header() http.Header {
+	if h.header == nil {
+		h.header = http.Header{}
+	}
+	return h.header
+}
+func (h *hijacked) Write(p []byte) (int, error) { return h.nc.Write(p) }
+func (h *hijacked) WriteHeader(int)             {}
+func (h *hijacked) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	r := bufio.NewReaderSize(eofReader{}, 16)
+	return noClose{h.nc}, bufio.NewReadWriter(r, bufio.NewWriter(h.nc)), nil
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+type noClose struct{ net.Conn }
+
+func (noClose) Close() error { return nil }
+
+// Listen serves WebSocket upgrades on the URL's host:port and path and
+// returns a *Listener whose Accept yields *Conn values. With wss://, TLS
+// must hold a certificate.
+func (e Endpoint) Listen(ctx context.Context) (net.Listener, error) { return e.ListenWS(ctx) }
+
+// ListenWS is Listen returning the concrete type.
+func (e Endpoint) ListenWS(ctx context.Context) (*Listener, error) {
+	u, secure, err := e.parse()
+	if err != nil {
+		return nil, err
+	}
+	te := tcp.Endpoint{Address: u.Host}
+	if secure {
+		if e.TLS == nil {
+			return nil, errors.New("websocket: listen: wss:// needs a TLS config with a certificate")
+		}
+		te.TLS = e.TLS
+	}
+	ln, err := te.Listen(ctx)
+	if err != nil {
+		return nil, err
+	}
+	path := u.Path
+	if path == "" {
+		path = "/"
+	}
+	l := &Listener{
+		ln:     ln,
+		conns:  make(chan *Conn),
+		closed: make(chan struct{}),
+		url:    &url.URL{Scheme: u.Scheme, Host: ln.Addr().String(), Path: u.Path},
+	}
+	timeout := e.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		if !l.enter() {
+			http.Error(w, "server closing", http.StatusServiceUnavailable)
+			return
+		}
+		defer l.handlers.Done()
+		c, err := e.Upgrade(w, r)
+		if err != nil {
+			return
+		}
+		select {
+		case l.conns <- c:
+		case <-l.closed:
+			c.nc.Close()
+		}
+	})
+	l.srv = &http.Server{Handler: mux, ReadHeaderTimeout: timeout, ErrorLog: nil}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		_ = l.srv.Serve(ln)
+	}()
+	return l, nil
+}
+
+// Listener is a WebSocket server yielding upgraded connections. Close stops
+// it and waits for its goroutines; connections already accepted stay open.
+type Listener struct {
+	ln     net.Listener
+	srv    *http.Server
+	url    *url.URL
+	conns  chan *Conn
+	closed chan struct{}
+	once   sync.Once
+	wg     sync.WaitGroup // the HTTP server
+
+	mu       sync.Mutex
+	closing  bool
+	handlers sync.WaitGroup // upgrade handlers in progress
+}
+
+// enter registers an upgrade handler unless the listener is closing.
+func (l *Listener) enter() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closing {
+		return false
+	}
+	l.handlers.Add(1)
+	return true
+}
+
+// URL returns the URL clients dial (with the actual port).
+func (l *Listener) URL() string { return l.url.String() }
+
+// Accept implements net.Listener; the connection is a *Conn.
+func (l *Listener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops listening, refuses pending upgrades and joins the server.
+func (l *Listener) Close() error {
+	var err error
+	l.once.Do(func() {
+		l.mu.Lock()
+		l.closing = true
+		l.mu.Unlock()
+		close(l.closed)
+		err = l.srv.Close()
+		l.wg.Wait()
+		l.handlers.Wait()
+	})
+	return err
+}
+
+// Addr returns the listening address.
+func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
