@@ -44,9 +44,9 @@ func newDecoder(name string, extra bool, maxBuffer int) (decoder, error) {
 
 type identityDecoder struct{}
 
-func (identityDecoder) name() string                    { return EncodingIdentity }
+func (identityDecoder) name() string                            { return EncodingIdentity }
 func (identityDecoder) decode(p []byte, _ bool) ([]byte, error) { return p, nil }
-func (identityDecoder) endOfResponse()                  {}
+func (identityDecoder) endOfResponse()                          {}
 
 // errBufferLimit is returned when a decoder would keep more compressed
 // bytes than allowed.
