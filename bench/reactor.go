@@ -3,13 +3,14 @@ package bench
 import (
 	"bytes"
 	"context"
-	_ "embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,241 +21,184 @@ import (
 	"github.com/wirereactor/wirereactor/reactor"
 )
 
-// hgTimingScript times Mercurial's reactors; embedded so the report runs
-// from any directory.
-//
-//go:embed peers/hg_reactor_timing.py
-var hgTimingScript []byte
+// The workloads of reactor/bench_test.go and reactor/testdata/bench_hg.py
+// (the reactor package's own comparison with Mercurial): the same request,
+// response objects and response frame, so the report's figures and the
+// reactor package's agree. The Python side runs that script's functions.
+const (
+	hgBenchRequest  = "cbor:{b'name': b'heads', b'args': {b'foo': b'bar'}}"
+	hgBenchResponse = "cbor:{b'node': b'0123456789abcdef0123', b'rev': 42, b'tags': [b'tip', b'default']}"
+)
 
-// reactorBatch is how many operations one pass over a reactor input holds:
-// both sides start a fresh reactor per pass (request ids must stay unique
-// while commands are active), so its cost is spread over this many ops.
-const reactorBatch = 1000
-
-// reactorCase is one input both reactors are timed on.
-type reactorCase struct {
-	kind   string // the Python script's case kind
-	wire   []byte // the frames, back to back
-	frames [][]byte
-	object []byte // server_cycle: the response object, CBOR
+func hgBenchObjects() []any {
+	return []any{
+		map[hgcbor.Bytes]any{"node": []byte("0123456789abcdef0123"), "rev": 42},
+		[]any{[]byte("a"), []byte("b"), []byte("c")},
+	}
 }
 
-// commandRequests returns n single-frame command requests on stream 1,
-// request ids 1, 3, 5…, the first beginning the stream.
-func commandRequests(n int) [][]byte {
-	payload, err := hgcbor.Marshal(map[hgcbor.Bytes]any{
-		"name": hgcbor.Bytes("lookup"),
-		"args": map[hgcbor.Bytes]any{"key": hgcbor.Bytes("tip")},
-	})
-	if err != nil {
-		panic(err)
-	}
-	frames := make([][]byte, n)
-	for i := range frames {
-		f := frame.Frame{RequestID: uint16(1 + 2*i), StreamID: 1, Type: frame.TypeCommandRequest,
-			Flags: frame.FlagCommandRequestNew, Payload: payload}
-		if i == 0 {
-			f.StreamFlags = frame.StreamBegin
+// hgRequestFrames: single-frame command requests, request ids 1…32767 (odd),
+// the first beginning stream 1.
+func hgRequestFrames() []frame.Frame {
+	var frames []frame.Frame
+	for rid := 1; rid < 32768; rid += 2 {
+		sf := "0"
+		if rid == 1 {
+			sf = "stream-begin"
 		}
-		frames[i] = f.Append(nil)
+		frames = append(frames, frame.MustParseHuman(fmt.Sprintf("%d 1 %s command-request new %s", rid, sf, hgBenchRequest)))
 	}
 	return frames
-}
-
-// responseFrames returns n command-response frames for request 1 on stream
-// 2, the first beginning the stream and the last ending the response.
-func responseFrames(n, size int) [][]byte {
-	payload := payloadOf(size)
-	frames := make([][]byte, n)
-	for i := range frames {
-		f := frame.Frame{RequestID: 1, StreamID: 2, Type: frame.TypeCommandResponse,
-			Flags: frame.FlagCommandResponseContinuation, Payload: payload}
-		if i == 0 {
-			f.StreamFlags = frame.StreamBegin
-		}
-		if i == n-1 {
-			f.Flags = frame.FlagCommandResponseEOS
-		}
-		frames[i] = f.Append(nil)
-	}
-	return frames
-}
-
-// cycleObject is the response object of the request → response cycle: what
-// a small Mercurial command (lookup) answers.
-func cycleObject() []byte {
-	obj, err := hgcbor.Marshal(map[hgcbor.Bytes]any{
-		"node":  hgcbor.Bytes(bytes.Repeat([]byte{0xab}, 20)),
-		"rev":   42,
-		"phase": hgcbor.Bytes("public"),
-	})
-	if err != nil {
-		panic(err)
-	}
-	return obj
-}
-
-func newReactorCase(kind string, frames [][]byte) reactorCase {
-	return reactorCase{kind: kind, frames: frames, wire: bytes.Join(frames, nil)}
 }
 
 // ReactorComparisons pits the server and client reactors against Mercurial
-// 6.3's Python reactors on the same frame bytes (see
-// peers/hg_reactor_timing.py for the Python side).
+// 6.3's Python reactors on the same frames (reactor/testdata/bench_hg.py
+// times the Python side).
 func ReactorComparisons() []Comparison {
-	deliver := newReactorCase("server_deliver", commandRequests(reactorBatch))
-	cycle := newReactorCase("server_cycle", commandRequests(reactorBatch))
-	cycle.object = cycleObject()
-	client64 := newReactorCase("client_frames", responseFrames(reactorBatch, 64))
-	// Fewer big frames per pass: the input travels to Python as hex.
-	client32k := newReactorCase("client_frames", responseFrames(reactorBatch/10, 32<<10))
 	hg := &hgPeer{}
 	return []Comparison{
 		{Group: "reactor", Name: "server: 1-frame request delivered",
-			Ours:   Side{"reactor.ServerReactor", goSide(func(b *testing.B) { benchServerDeliver(b, deliver) })},
-			Peer:   Side{"Mercurial serverreactor", hg.side(deliver, nil)},
+			Ours:   Side{"reactor.ServerReactor", goSide(benchServerRequest)},
+			Peer:   Side{"Mercurial serverreactor", hg.side("requests")},
 			Target: "≥ 30", MinRatio: 30, Metric: "cpu"},
 		{Group: "reactor", Name: "server: request → response bytes",
-			Ours:   Side{"reactor.ServerReactor", goSide(func(b *testing.B) { benchServerCycle(b, cycle) })},
-			Peer:   Side{"Mercurial serverreactor", hg.side(cycle, ourCycleOutput(cycle))},
+			Ours:   Side{"reactor.ServerReactor", goSide(benchServerCycle)},
+			Peer:   Side{"Mercurial serverreactor", hg.side("cycle")},
 			Target: "≥ 50", MinRatio: 50, Metric: "cpu"},
-		{Group: "reactor", Name: "client: response frame 64 B",
-			Ours:   Side{"reactor.ClientReactor", goSide(func(b *testing.B) { benchClientFrames(b, client64) })},
-			Peer:   Side{"Mercurial clientreactor", hg.side(client64, nil)},
-			Target: "≥ 30", MinRatio: 30, Metric: "cpu"},
-		{Group: "reactor", Name: "client: response frame 32 KiB",
-			Ours:   Side{"reactor.ClientReactor", goSide(func(b *testing.B) { benchClientFrames(b, client32k) })},
-			Peer:   Side{"Mercurial clientreactor", hg.side(client32k, nil)},
+		{Group: "reactor", Name: "client: response frame delivered",
+			Ours:   Side{"reactor.ClientReactor", goSide(benchClientFrames)},
+			Peer:   Side{"Mercurial clientreactor", hg.side("client_frames")},
 			Target: "≥ 30", MinRatio: 30, Metric: "cpu"},
 	}
 }
 
-func benchServerDeliver(b *testing.B, c reactorCase) {
+// benchServerRequest: as reactor.BenchmarkServerCommandRequest and
+// bench_hg.requests — a fresh reactor per 16384 requests (ids must stay
+// unique while their commands are active).
+func benchServerRequest(b *testing.B) {
+	frames := hgRequestFrames()
 	var r *reactor.ServerReactor
-	b.SetBytes(int64(len(c.frames[0])))
+	b.SetBytes(int64(frames[1].Size()))
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
 		if i == 0 {
 			r = reactor.NewServerReactor(reactor.ServerConfig{})
 		}
-		r.Feed(c.frames[i])
+		r.OnFrame(frames[i])
 		if a := r.Next(); a.Kind != action.Deliver {
 			b.Fatalf("request %d: %v", i, a)
 		}
-		if a := r.Next(); a.Kind != action.WantMore {
-			b.Fatalf("request %d: %v", i, a)
-		}
-		if i++; i == len(c.frames) {
+		if i++; i == len(frames) {
 			i = 0
 		}
 	}
 }
 
-// cycleRun answers every request of c with obj and calls out with each
-// response's bytes.
-type cycleRun struct {
-	r   *reactor.ServerReactor
-	s   *reactor.OutputStream
-	obj any
-}
-
-func (cr *cycleRun) step(frameBytes []byte, out func([]byte)) error {
-	cr.r.Feed(frameBytes)
-	for {
-		a := cr.r.Next()
-		switch a.Kind {
-		case action.Deliver:
-			if err := cr.r.RespondObjects(cr.s, a.Value.RequestID, cr.obj); err != nil {
-				return err
-			}
-		case action.Send:
-			out(a.Bytes)
-		case action.WantMore:
-			return nil
-		default:
-			return a.Err
-		}
+// benchServerCycle: as reactor.BenchmarkServerRequestResponse and
+// bench_hg.cycle — requests 1 and 3 alternate on one reactor, each answered
+// with the response objects, the frames taken as bytes.
+func benchServerCycle(b *testing.B) {
+	frames := []frame.Frame{
+		frame.MustParseHuman("1 1 stream-begin command-request new " + hgBenchRequest),
+		frame.MustParseHuman("3 1 0 command-request new " + hgBenchRequest),
+		frame.MustParseHuman("1 1 0 command-request new " + hgBenchRequest),
 	}
-}
-
-func newCycleRun(c reactorCase) *cycleRun {
-	obj, err := hgcbor.Unmarshal(c.object)
-	if err != nil {
-		panic(err)
-	}
+	objs := hgBenchObjects()
 	r := reactor.NewServerReactor(reactor.ServerConfig{})
-	return &cycleRun{r: r, s: r.NewOutputStream(), obj: obj}
-}
-
-// ourCycleOutput is the response our server reactor writes for the first
-// request of c, to check Mercurial wrote the same bytes.
-func ourCycleOutput(c reactorCase) []byte {
-	cr := newCycleRun(c)
-	var out []byte
-	if err := cr.step(c.frames[0], func(p []byte) { out = append(out, p...) }); err != nil {
-		panic(err)
-	}
-	return out
-}
-
-func benchServerCycle(b *testing.B, c reactorCase) {
-	var cr *cycleRun
+	out := r.NewOutputStream()
 	sent := 0
-	b.SetBytes(int64(len(c.frames[0])))
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if i == 0 {
-			cr = newCycleRun(c)
+		f := frames[i&1]
+		if i == 2 {
+			f = frames[2]
 		}
-		if err := cr.step(c.frames[i], func(p []byte) { sent += len(p) }); err != nil {
+		i++
+		r.OnFrame(f)
+		a := r.Next()
+		if a.Kind != action.Deliver {
+			b.Fatal(a)
+		}
+		if err := r.RespondObjects(out, a.Value.RequestID, objs...); err != nil {
 			b.Fatal(err)
 		}
-		if i++; i == len(c.frames) {
-			i = 0
+		if a = r.Next(); a.Kind != action.Send {
+			b.Fatal(a)
 		}
+		sent = len(a.Bytes)
 	}
-	if sent == 0 {
-		b.Fatal("no response bytes")
-	}
+	b.SetBytes(int64(sent))
 }
 
-func benchClientFrames(b *testing.B, c reactorCase) {
-	var r *reactor.ClientReactor
-	b.SetBytes(int64(len(c.frames[0])))
+// benchClientFrames: as reactor.BenchmarkClientResponseFrames and
+// bench_hg.client_frames — one command-response frame per op.
+func benchClientFrames(b *testing.B) {
+	c := reactor.NewClientReactor(reactor.ClientConfig{MultipleSends: true, Immediate: true})
+	if _, err := c.CallCommand(reactor.Request{Name: "heads"}); err != nil {
+		b.Fatal(err)
+	}
+	drainTo(b, c.Next)
+	c.OnFrame(frame.MustParseHuman("1 2 stream-begin command-response continuation " + hgBenchResponse))
+	drainTo(b, c.Next)
+	f := frame.MustParseHuman("1 2 0 command-response continuation " + hgBenchResponse)
+	b.SetBytes(int64(f.Size()))
 	b.ReportAllocs()
-	i := 0
 	for b.Loop() {
-		if i == 0 {
-			r = reactor.NewClientReactor(reactor.ClientConfig{})
-			if _, err := r.CallCommand(reactor.Request{Name: "heads"}); err != nil {
-				b.Fatal(err)
-			}
-			if err := r.FlushCommands(); err != nil {
-				b.Fatal(err)
-			}
-			for a := r.Next(); a.Kind != action.WantMore; a = r.Next() {
-				if a.Kind != action.Send {
-					b.Fatal(a)
-				}
-			}
-		}
-		r.Feed(c.frames[i])
-		if a := r.Next(); a.Kind != action.Deliver {
-			b.Fatalf("frame %d: %v", i, a)
-		}
-		if a := r.Next(); a.Kind != action.WantMore {
-			b.Fatalf("frame %d: %v", i, a)
-		}
-		if i++; i == len(c.frames) {
-			i = 0
+		c.OnFrame(f)
+		if a := c.Next(); a.Kind != action.Deliver {
+			b.Fatal(a)
 		}
 	}
 }
 
-// hgPeer runs the Python timing script (fed on stdin, so nothing needs to
-// be written next to it).
+func drainTo[T any](b *testing.B, next func() action.Action[T]) {
+	for a := next(); a.Kind != action.WantMore; a = next() {
+		if a.Kind == action.Error {
+			b.Fatal(a.Err)
+		}
+	}
+}
+
+// hgBenchScript finds reactor/testdata/bench_hg.py: next to this source
+// file's package when run from the source tree (go run, go test), else
+// relative to the working directory.
+func hgBenchScript() (string, error) {
+	var candidates []string
+	if _, file, _, ok := runtime.Caller(0); ok {
+		candidates = append(candidates, filepath.Join(filepath.Dir(file), "..", "reactor", "testdata", "bench_hg.py"))
+	}
+	candidates = append(candidates, filepath.Join("reactor", "testdata", "bench_hg.py"))
+	for _, c := range candidates {
+		if _, err := os.Stat(c); err == nil {
+			return c, nil
+		}
+	}
+	return "", Skip("reactor/testdata/bench_hg.py not found (run from the source tree)")
+}
+
+// hgTimer runs one function of bench_hg.py with doubling op counts until a
+// run lasts mintime, and prints wall and process CPU nanoseconds per op.
+const hgTimer = `
+import json, os, sys, time
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+import bench_hg
+fn = getattr(bench_hg, sys.argv[2])
+mintime = float(sys.argv[3])
+fn(1)
+n = 1
+while True:
+    w0, c0 = time.perf_counter_ns(), time.process_time_ns()
+    fn(n)
+    w, c = time.perf_counter_ns() - w0, time.process_time_ns() - c0
+    if w >= mintime * 1e9:
+        break
+    n *= 2
+print(json.dumps({"ns_per_op": w / n, "cpu_ns_per_op": c / n, "ops": n}))
+`
+
+// hgPeer runs Mercurial's reactors through reactor/testdata/bench_hg.py.
 type hgPeer struct {
 	once sync.Once
 	skip error
@@ -286,64 +230,34 @@ func (c Config) python() string {
 	return "/usr/bin/python3"
 }
 
-// side returns the Python side for c. When want is set, the first
-// response Mercurial writes must equal it (the two sides did the same
-// work).
-func (h *hgPeer) side(c reactorCase, want []byte) func(context.Context, Config) (Sample, error) {
+// side returns the Python side running bench_hg's function fn.
+func (h *hgPeer) side(fn string) func(context.Context, Config) (Sample, error) {
 	return func(ctx context.Context, cfg Config) (Sample, error) {
 		if err := h.check(cfg); err != nil {
 			return Sample{}, err
 		}
-		spec := map[string]any{
-			"mintime": cfg.BenchTime.Seconds(),
-			"cases": map[string]any{"case": map[string]any{
-				"kind": c.kind, "batch": hex.EncodeToString(c.wire), "n": len(c.frames),
-				"object": hex.EncodeToString(c.object),
-			}},
-		}
-		in, err := json.Marshal(spec)
+		script, err := hgBenchScript()
 		if err != nil {
 			return Sample{}, err
 		}
-		f, err := os.CreateTemp("", "wirereactor-bench-hg-*.json")
-		if err != nil {
-			return Sample{}, err
-		}
-		defer os.Remove(f.Name())
-		if _, err := f.Write(in); err != nil {
-			f.Close()
-			return Sample{}, err
-		}
-		if err := f.Close(); err != nil {
-			return Sample{}, err
-		}
-		cmd := exec.CommandContext(ctx, cfg.python(), "-", f.Name())
-		cmd.Stdin = bytes.NewReader(hgTimingScript)
+		cmd := exec.CommandContext(ctx, cfg.python(), "-c", hgTimer, script, fn,
+			strconv.FormatFloat(cfg.BenchTime.Seconds(), 'f', -1, 64))
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
 		if err != nil {
 			return Sample{}, fmt.Errorf("python: %v: %s", err, bytes.TrimSpace(stderr.Bytes()))
 		}
-		var res struct {
-			Cases map[string]struct {
-				NsPerOp    float64 `json:"ns_per_op"`
-				CPUNsPerOp float64 `json:"cpu_ns_per_op"`
-				Output     string  `json:"output"`
-			} `json:"cases"`
+		var r struct {
+			NsPerOp    float64 `json:"ns_per_op"`
+			CPUNsPerOp float64 `json:"cpu_ns_per_op"`
 		}
-		if err := json.Unmarshal(out, &res); err != nil {
-			return Sample{}, fmt.Errorf("python output: %w", err)
+		if err := json.Unmarshal(out, &r); err != nil {
+			return Sample{}, fmt.Errorf("python output %q: %w", out, err)
 		}
-		r, ok := res.Cases["case"]
-		if !ok || r.NsPerOp <= 0 {
+		if r.NsPerOp <= 0 {
 			return Sample{}, errors.New("python printed no timing")
 		}
-		if want != nil && r.Output != hex.EncodeToString(want) {
-			return Sample{}, fmt.Errorf("the response Mercurial wrote differs from ours: %s vs %x", r.Output, want)
-		}
-		s := Sample{NsPerOp: r.NsPerOp, CPUNsPerOp: r.CPUNsPerOp}
-		s.MBPerS = float64(len(c.frames[0])) / r.NsPerOp * 1e3
-		return s, nil
+		return Sample{NsPerOp: r.NsPerOp, CPUNsPerOp: r.CPUNsPerOp}, nil
 	}
 }
