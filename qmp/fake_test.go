@@ -283,3 +283,45 @@ func BenchmarkDrivenClientExecute(b *testing.B) {
 		})
 	})
 }
+
+func TestDrivenClientStaleReplyAfterReconnect(t *testing.T) {
+	// QEMU sends the reply to a command still running when its client left
+	// to the next client. Ids keep counting across connections, so the new
+	// connection does not mistake it for the reply to one of its commands.
+	var staleID []byte
+	started := make(chan struct{}, 1)
+	f := newFakeQEMU(t, func(s *ServerMachine, cmd Command) {
+		switch cmd.Name {
+		case "slow":
+			staleID = append([]byte(nil), cmd.ID...)
+			started <- struct{}{}
+			return // answered on the next connection
+		case "query-status":
+			if staleID != nil {
+				_ = s.Return(staleID, []byte(`{"stale": true}`))
+			}
+		}
+		_ = s.Return(cmd.ID, []byte(`{"fresh": true}`))
+	})
+	c := connectClient(t, f.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Execute(ctx, "slow", nil)
+		errc <- err
+	}()
+	<-started
+	require.NoError(t, c.Disconnect(ctx))
+	require.ErrorIs(t, <-errc, ErrDisconnected)
+
+	require.NoError(t, c.Connect(ctx, f.addr))
+	for range 3 {
+		got, err := c.Execute(ctx, "query-status", nil)
+		require.NoError(t, err)
+		require.Equal(t, `{"fresh": true}`, string(got))
+	}
+	var dropped uint64
+	require.NoError(t, c.sess.Do(ctx, func(m *ClientMachine) error { dropped = m.Dropped(); return nil }))
+	require.Equal(t, uint64(3), dropped, "every stale reply was dropped")
+}
