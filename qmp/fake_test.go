@@ -2,15 +2,18 @@ package qmp
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/transport"
+	"github.com/wirereactor/wirereactor/transport/ws"
 )
 
 // fakeQEMU serves QMP on a unix socket with a ServerMachine, one connection
@@ -30,7 +33,12 @@ func newFakeQEMU(t testing.TB, handle func(s *ServerMachine, cmd Command)) *fake
 	path := filepath.Join(t.TempDir(), "fake.sock")
 	ln, err := net.Listen("unix", path)
 	require.NoError(t, err)
-	f := &fakeQEMU{addr: "unix:" + path, ln: ln, handle: handle}
+	return serveFakeQEMU(t, ln, "unix:"+path, handle)
+}
+
+// serveFakeQEMU serves on ln, which clients reach at addr.
+func serveFakeQEMU(t testing.TB, ln net.Listener, addr string, handle func(s *ServerMachine, cmd Command)) *fakeQEMU {
+	f := &fakeQEMU{addr: addr, ln: ln, handle: handle}
 	f.wg.Add(1)
 	go f.serve()
 	t.Cleanup(f.close)
@@ -324,4 +332,31 @@ func TestDrivenClientStaleReplyAfterReconnect(t *testing.T) {
 	var dropped uint64
 	require.NoError(t, c.sess.Do(ctx, func(m *ClientMachine) error { dropped = m.Dropped(); return nil }))
 	require.Equal(t, uint64(3), dropped, "every stale reply was dropped")
+}
+
+func TestDrivenClientOverWebSocket(t *testing.T) {
+	// QEMU's own websocket chardev never answers a command; QMP over
+	// WebSocket is served by our own servers.
+	ln, err := ws.Endpoint{URL: "ws://127.0.0.1:0/qmp"}.ListenWS(context.Background())
+	require.NoError(t, err)
+	f := serveFakeQEMU(t, ln, ln.URL(), echo)
+	c := connectClient(t, f.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				args := fmt.Sprintf(`{"g": %d, "i": %d}`, g, i)
+				got, err := c.Execute(ctx, "echo", []byte(args))
+				if !assert.NoError(t, err) || !assert.Equal(t, args, string(got)) {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, c.Disconnect(ctx))
 }
