@@ -26,6 +26,10 @@ type CommandRequest struct {
 	// Data, when not nil, is read to EOF and sent as command-data frames
 	// after the request; the request frames then carry have-data.
 	Data io.Reader
+	// DataLater marks the request frames have-data without sending any
+	// data: the caller follows them with AppendCommandData, frame by frame,
+	// which bounds the memory a large upload takes. Ignored when Data is set.
+	DataLater bool
 }
 
 // AppendCommandRequest appends the frames of req (Mercurial's
@@ -36,10 +40,12 @@ type CommandRequest struct {
 // frames: continuation on full frames, eos on the last, which is empty when
 // the data fill whole frames (or there are none). Data is read in chunks of
 // frame.DefaultMaxPayload bytes, or MaxFramePayload when that is smaller
-// (Mercurial uses 32768 whatever its maxframesize), straight into dst.
+// (Mercurial uses 32768 whatever its maxframesize), straight into dst: all
+// of it, so large uploads use DataLater and AppendCommandData instead.
 //
 // Errors: a value hgcbor cannot encode, and an error reading req.Data
-// (wrapped). On error dst keeps its length and the stream its state.
+// (wrapped). On error dst keeps its length (bytes past it may have been
+// written) and the stream its state.
 func (s *OutputStream) AppendCommandRequest(dst []byte, requestID uint16, req CommandRequest) ([]byte, error) {
 	n0, st := len(dst), s.save()
 	keys := 1
@@ -69,7 +75,7 @@ func (s *OutputStream) AppendCommandRequest(dst []byte, requestID uint16, req Co
 	s.scratch = p
 
 	var haveData frame.Flags
-	if req.Data != nil {
+	if req.Data != nil || req.DataLater {
 		haveData = frame.FlagCommandRequestExpectData
 	}
 	flags := frame.FlagCommandRequestNew | haveData
@@ -99,31 +105,46 @@ func (s *OutputStream) AppendCommandRequest(dst []byte, requestID uint16, req Co
 
 // appendCommandData reads r to EOF into command-data frames appended to dst.
 func (s *OutputStream) appendCommandData(dst []byte, requestID uint16, r io.Reader) ([]byte, error) {
-	chunk := min(frame.DefaultMaxPayload, s.split)
 	for {
-		start := len(dst)
-		dst = slices.Grow(dst, frame.HeaderSize+chunk)[:start+frame.HeaderSize+chunk]
-		n, err := io.ReadFull(r, dst[start+frame.HeaderSize:])
-		flags := frame.FlagCommandDataContinuation
-		switch {
-		case err == nil:
-		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-			flags = frame.FlagCommandDataEOS
-		default:
-			return dst[:start], fmt.Errorf("framing: reading command data: %w", err)
-		}
-		// The payload is in place; write the header in front of it.
-		var sf frame.StreamFlags
-		if !s.active {
-			sf, s.active = frame.StreamBegin, true
-		}
-		frame.AppendHeader(dst[:start], frame.Header{Length: n, RequestID: requestID, StreamID: s.id,
-			StreamFlags: sf, Type: frame.TypeCommandData, Flags: flags})
-		dst = dst[:start+frame.HeaderSize+n]
-		if flags == frame.FlagCommandDataEOS {
-			return dst, nil
+		var done bool
+		var err error
+		if dst, done, err = s.AppendCommandData(dst, requestID, r); err != nil || done {
+			return dst, err
 		}
 	}
+}
+
+// AppendCommandData reads the next frame's worth of command data from r —
+// frame.DefaultMaxPayload bytes, or MaxFramePayload when that is smaller —
+// straight into dst as one command-data frame, and reports whether that was
+// the last: continuation when the chunk is full, eos (done) when r reached
+// EOF first, an empty eos frame if it had nothing left. It is the step
+// AppendCommandRequest repeats for CommandRequest.Data; call it yourself,
+// after a request with DataLater, to send data a frame at a time.
+//
+// A read error other than EOF is returned wrapped, with dst at its original
+// length (bytes past it may have been written) and the stream unchanged.
+func (s *OutputStream) AppendCommandData(dst []byte, requestID uint16, r io.Reader) (_ []byte, done bool, _ error) {
+	chunk := min(frame.DefaultMaxPayload, s.split)
+	start := len(dst)
+	dst = slices.Grow(dst, frame.HeaderSize+chunk)[:start+frame.HeaderSize+chunk]
+	n, err := io.ReadFull(r, dst[start+frame.HeaderSize:])
+	flags := frame.FlagCommandDataContinuation
+	switch {
+	case err == nil:
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		flags, done = frame.FlagCommandDataEOS, true
+	default:
+		return dst[:start], false, fmt.Errorf("framing: reading command data: %w", err)
+	}
+	// The payload is in place; write the header in front of it.
+	var sf frame.StreamFlags
+	if !s.active {
+		sf, s.active = frame.StreamBegin, true
+	}
+	frame.AppendHeader(dst[:start], frame.Header{Length: n, RequestID: requestID, StreamID: s.id,
+		StreamFlags: sf, Type: frame.TypeCommandData, Flags: flags})
+	return dst[:start+frame.HeaderSize+n], done, nil
 }
 
 // statusOK is the CBOR of {b'status': b'ok'}.

@@ -426,3 +426,28 @@ func TestBuildersHuman(t *testing.T) {
 		})
 	}
 }
+
+// Data sent a frame at a time after a DataLater request is what Data sends
+// in one go.
+func TestCommandDataLater(t *testing.T) {
+	for _, size := range []int{0, 1, 32768, 70000} {
+		data := pattern(size)
+		whole, err := NewOutputStream(1, StreamConfig{}).AppendCommandRequest(nil, 1,
+			CommandRequest{Name: "push", Data: bytes.NewReader(data)})
+		require.NoError(t, err)
+
+		s := NewOutputStream(1, StreamConfig{})
+		out, err := s.AppendCommandRequest(nil, 1, CommandRequest{Name: "push", DataLater: true})
+		require.NoError(t, err)
+		r := bytes.NewReader(data)
+		frames := 0
+		for done := false; !done; frames++ {
+			before := len(out)
+			out, done, err = s.AppendCommandData(out, 1, r)
+			require.NoError(t, err)
+			require.LessOrEqual(t, len(out)-before, frame.HeaderSize+frame.DefaultMaxPayload, "one frame per call")
+		}
+		require.Equal(t, size/frame.DefaultMaxPayload+1, frames)
+		require.Equal(t, whole, out, "size %d", size)
+	}
+}

@@ -63,3 +63,15 @@ func ExampleDecoder() {
 	// []byte{0x68, 0x69}
 	// want more
 }
+
+// A Set is written as tag 258 over its elements in Mercurial's order:
+// None, then bools, bytes, ints and text, each sorted by value.
+func ExampleSet() {
+	b, err := hgcbor.Marshal(hgcbor.Set{"t", 2, hgcbor.Bytes("b"), nil, -1})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(hex.EncodeToString(b))
+	// Output: d9010285f6416220026174
+}

@@ -2,7 +2,6 @@ package reactor
 
 import (
 	"bytes"
-	"compress/flate"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +15,8 @@ import (
 type decoder interface {
 	name() string
 	// decode returns what p completes. The result is owned by the caller.
-	decode(p []byte) ([]byte, error)
+	// end says p ends a response, where the server flushed its encoder.
+	decode(p []byte, end bool) ([]byte, error)
 	// endOfResponse says an encoded eos frame ended: the server flushed
 	// its compressor there, so everything so far decodes on its own.
 	endOfResponse()
@@ -44,39 +44,30 @@ func newDecoder(name string, extra bool, maxBuffer int) (decoder, error) {
 
 type identityDecoder struct{}
 
-func (identityDecoder) name() string                    { return EncodingIdentity }
-func (identityDecoder) decode(p []byte) ([]byte, error) { return p, nil }
-func (identityDecoder) endOfResponse()                  {}
+func (identityDecoder) name() string                            { return EncodingIdentity }
+func (identityDecoder) decode(p []byte, _ bool) ([]byte, error) { return p, nil }
+func (identityDecoder) endOfResponse()                          {}
 
 // errBufferLimit is returned when a decoder would keep more compressed
 // bytes than allowed.
 var errBufferLimit = errors.New("compressed response exceeds the decoder buffer limit")
 
-// zlibDecoder decodes a zlib stream pushed in pieces. Go's inflater pulls
-// from a reader and fails for good when the reader runs dry, so the decoder
-// keeps the compressed bytes since the last restart point and inflates them
-// again when more arrive, handing out only the new output. Restart points
-// are the ends of responses, where the server sync-flushed: there a fresh
-// inflater picks up with the last 32 KiB of output as its dictionary. The
-// cost of a response is thus quadratic in its number of frames; bounded by
-// the buffer limit.
+// zlibDecoder decodes a zlib stream pushed in pieces, with the push-style
+// inflater: output comes out block by block as the server's compressor
+// emits them, and memory stays at one block plus the window.
 type zlibDecoder struct {
-	max      int
-	header   []byte // the 2-byte zlib header, until complete
-	started  bool
-	in       []byte // raw deflate bytes since the restart point
-	dict     []byte // up to 32 KiB of output before the restart point
-	produced []byte // output since the restart point
-	fr       io.ReadCloser
-	br       bytes.Reader
+	max     int
+	header  []byte // the 2-byte zlib header, until complete
+	started bool
+	trailer int // checksum bytes seen after the final block
+	inf     inflater
 }
 
 func (z *zlibDecoder) name() string { return EncodingZlib }
 
-func (z *zlibDecoder) decode(p []byte) ([]byte, error) {
+func (z *zlibDecoder) decode(p []byte, end bool) ([]byte, error) {
 	if !z.started {
-		need := 2 - len(z.header)
-		n := min(need, len(p))
+		n := min(2-len(z.header), len(p))
 		z.header = append(z.header, p[:n]...)
 		p = p[n:]
 		if len(z.header) < 2 {
@@ -90,47 +81,30 @@ func (z *zlibDecoder) decode(p []byte) ([]byte, error) {
 			return nil, errors.New("zlib preset dictionaries are not supported")
 		}
 		z.started = true
+		z.inf.max = z.max
 	}
-	if len(p) == 0 {
+	if z.inf.done {
+		// The stream was finished: only its Adler-32 checksum may follow.
+		z.trailer += len(p)
+		if z.trailer > 4 {
+			return nil, errors.New("data after the end of the zlib stream")
+		}
 		return []byte{}, nil
 	}
-	if len(z.in)+len(p) > z.max {
-		return nil, errBufferLimit
-	}
-	z.in = append(z.in, p...)
-	z.br.Reset(z.in)
-	if z.fr == nil {
-		z.fr = flate.NewReaderDict(&z.br, z.dict)
-	} else if err := z.fr.(flate.Resetter).Reset(&z.br, z.dict); err != nil {
+	out, err := z.inf.push([]byte{}, p, end)
+	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, len(z.produced)+4*len(p))
-	buf := bytes.NewBuffer(out)
-	_, err := io.Copy(buf, z.fr)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return nil, err
+	if z.inf.done {
+		z.trailer = len(z.inf.in) - int((z.inf.bit+7)/8)
+		if z.trailer > 4 {
+			return nil, errors.New("data after the end of the zlib stream")
+		}
 	}
-	all := buf.Bytes()
-	if len(all) < len(z.produced) || !bytes.Equal(all[:len(z.produced)], z.produced) {
-		return nil, errors.New("inconsistent zlib stream")
-	}
-	fresh := slices.Clone(all[len(z.produced):])
-	z.produced = all
-	return fresh, nil
+	return out, nil
 }
 
-func (z *zlibDecoder) endOfResponse() {
-	if !z.started {
-		return
-	}
-	d := append(z.dict, z.produced...)
-	if len(d) > 32<<10 {
-		d = d[len(d)-32<<10:]
-	}
-	z.dict = slices.Clone(d)
-	z.in = z.in[:0]
-	z.produced = nil
-}
+func (z *zlibDecoder) endOfResponse() {}
 
 // zstdDecoder decodes a zstd stream pushed in pieces. The stream is one
 // zstd frame whose blocks depend on all earlier ones, and the zstd decoder
@@ -147,7 +121,7 @@ type zstdDecoder struct {
 
 func (z *zstdDecoder) name() string { return EncodingZstd8MB }
 
-func (z *zstdDecoder) decode(p []byte) ([]byte, error) {
+func (z *zstdDecoder) decode(p []byte, _ bool) ([]byte, error) {
 	if len(p) == 0 {
 		return []byte{}, nil
 	}

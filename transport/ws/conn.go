@@ -90,10 +90,11 @@ type Conn struct {
 	rerr       error
 
 	// Write side, guarded by wmu.
-	wmu  sync.Mutex
-	whdr [14]byte
-	wbuf []byte // client: masked copy of the payload
-	rng  *mrand.ChaCha8
+	wmu   sync.Mutex
+	whdr  [14]byte
+	wbuf  []byte // client: masked copy of the payload
+	wtail []byte // the unsent rest of a frame cut short by a deadline
+	rng   *mrand.ChaCha8
 
 	mu          sync.Mutex // guards the fields below
 	pendingPong []byte     // a pong the reader could not send (a Write was in progress)
@@ -435,14 +436,11 @@ func (c *Conn) writeFrame(op byte, fin bool, payload []byte) error {
 		h[1] = 127
 		h = binary.BigEndian.AppendUint64(h, uint64(n))
 	}
-	if !c.client {
-		if len(payload) == 0 {
-			_, err := c.nc.Write(h)
-			return err
-		}
-		bufs := net.Buffers{h, payload}
-		_, err := bufs.WriteTo(c.nc)
+	if err := c.flushTail(); err != nil {
 		return err
+	}
+	if !c.client {
+		return c.writeBufs(h, payload)
 	}
 	h[1] |= 0x80
 	var mask [4]byte
@@ -458,7 +456,39 @@ func (c *Conn) writeFrame(op byte, fin bool, payload []byte) error {
 	copy(buf, h)
 	copy(buf[len(h):], payload)
 	maskBytes(mask, 0, buf[len(h):])
-	_, err := c.nc.Write(buf)
+	return c.writeBufs(buf, nil)
+}
+
+// writeBufs writes a then b. If the write fails part way (a write deadline
+// passed), the rest of the frame is kept and sent before anything else, so
+// the peer never sees a truncated frame followed by a new header. wmu is
+// held.
+func (c *Conn) writeBufs(a, b []byte) error {
+	var n int64
+	var err error
+	if len(b) == 0 {
+		var m int
+		m, err = c.nc.Write(a)
+		n = int64(m)
+	} else {
+		bufs := net.Buffers{a, b}
+		n, err = bufs.WriteTo(c.nc)
+	}
+	if err != nil && n > 0 {
+		c.wtail = append(c.wtail[:0], a[min(int(n), len(a)):]...)
+		c.wtail = append(c.wtail, b[max(0, int(n)-len(a)):]...)
+		return nil // the frame is committed; the tail goes out next
+	}
+	return err
+}
+
+// flushTail sends the rest of a frame interrupted by a write deadline.
+func (c *Conn) flushTail() error {
+	if len(c.wtail) == 0 {
+		return nil
+	}
+	n, err := c.nc.Write(c.wtail)
+	c.wtail = c.wtail[:copy(c.wtail, c.wtail[n:])]
 	return err
 }
 

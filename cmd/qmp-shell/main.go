@@ -1,0 +1,301 @@
+// Command qmp-shell is an interactive shell for the QEMU Machine Protocol,
+// in the manner of qemu.qmp's qmp-shell.
+//
+//	qmp-shell [flags] [ADDRESS]
+//
+// ADDRESS is unix:/path (or a bare /path), tcp:host:port (or host:port),
+// ws://host/path or wss://host/path. With --listen ADDRESS the shell waits
+// for QEMU to connect (QEMU's -qmp unix:PATH or tcp:HOST:PORT without
+// server=on). With no address at all the shell starts a built-in QMP
+// simulator — a fake QEMU in the process — and says so on its first line.
+//
+// Input is qmp-shell syntax:
+//
+//	query-status
+//	object-add qom-type=memory-backend-ram id=mem0 size=1048576
+//	blockdev-add driver=null-co node-name=n0 read-zeroes=true
+//	x-example data.nested.key=1 flag=true list=[1,2] obj={"a":"b"}
+//	{"execute": "query-status"}
+//	transaction(
+//	  block-dirty-bitmap-add node=n0 name=b0
+//	)
+//
+// Values are JSON (1, true, "text", {…}, […]); anything else is a string.
+// Dotted keys build nested objects. -H sends each line to HMP through
+// human-monitor-command. -c runs the given commands and exits (non-zero
+// when one failed); commands are also read from a pipe. On a terminal the
+// shell edits lines, keeps history in ~/.qmp-shell_history and completes
+// command names (from query-commands) with Tab. Events are printed as they
+// arrive, each on a line starting with "event".
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/wirereactor/wirereactor/qmp"
+	"github.com/wirereactor/wirereactor/transport"
+	"github.com/wirereactor/wirereactor/transport/tcp"
+	"github.com/wirereactor/wirereactor/transport/unix"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// multiFlag collects a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, "; ") }
+func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
+
+type options struct {
+	addr     string
+	listen   string
+	hmp      bool
+	commands multiFlag
+	history  string
+	verbose  bool
+	timeout  time.Duration
+}
+
+// run is the whole program, with its streams passed in so tests can run it
+// in process. It returns the exit status.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var o options
+	fs := flag.NewFlagSet("qmp-shell", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: qmp-shell [flags] [unix:/path | tcp:host:port | ws://host/path | wss://host/path]\n"+
+			"With no address, qmp-shell talks to its built-in QMP simulator.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.listen, "listen", "", "wait for QEMU to connect on `ADDRESS` (unix:/path or tcp:host:port)")
+	fs.BoolVar(&o.hmp, "H", false, "HMP mode: send lines to human-monitor-command")
+	fs.Var(&o.commands, "c", "run `COMMAND` and exit (repeatable)")
+	fs.StringVar(&o.history, "history", defaultHistoryFile(), "history `FILE` for interactive use (empty: none)")
+	fs.BoolVar(&o.verbose, "v", false, "print each command before sending it")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "how long to wait to connect")
+	pretty := fs.Bool("p", true, "pretty-print JSON (always on; accepted for qmp-shell compatibility)")
+	_ = pretty
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	switch fs.NArg() {
+	case 0:
+	case 1:
+		o.addr = fs.Arg(0)
+	default:
+		fs.Usage()
+		return 2
+	}
+	if o.addr != "" && o.listen != "" {
+		fmt.Fprintln(stderr, "qmp-shell: give an address or --listen, not both")
+		return 2
+	}
+
+	inFile, _ := stdin.(*os.File)
+	interactive := len(o.commands) == 0 && inFile != nil && term.IsTerminal(int(inFile.Fd()))
+
+	client := qmp.NewClient(qmp.Config{Name: "qmp-shell", Logger: discardLogger()})
+	connectCtx, cancel := context.WithTimeout(ctx, o.timeout)
+	var sim *simulator
+	var dialer transport.Dialer
+	var err error
+	switch {
+	case o.listen != "":
+		dialer, err = listenDialer(o.listen, stderr)
+		cancel()
+		connectCtx, cancel = context.WithCancel(ctx) // waiting for QEMU has no deadline
+	case o.addr == "":
+		var conn net.Conn
+		sim, conn, err = startSimulator(ctx)
+		if err == nil {
+			fmt.Fprintln(stderr, "qmp-shell: no address given; talking to the built-in QMP simulator (a fake QEMU 7.2 in this process)")
+			dialer = transport.DialFunc(func(context.Context) (net.Conn, error) { return conn, nil })
+			defer sim.close()
+		}
+	default:
+		dialer, err = parseAddress(o.addr)
+	}
+	if err == nil {
+		err = client.ConnectDialer(connectCtx, dialer)
+	}
+	cancel()
+	if err != nil {
+		fmt.Fprintf(stderr, "qmp-shell: %v\n", err)
+		return 1
+	}
+	defer client.Disconnect(context.Background())
+
+	sh := &shell{c: client, hmp: o.hmp, verbose: o.verbose, out: stdout}
+	sh.events = client.Listen(qmp.ListenOptions{Queue: 1024})
+	defer sh.events.Close()
+
+	switch {
+	case len(o.commands) > 0:
+		for _, line := range o.commands {
+			if err := sh.execute(ctx, line); err != nil {
+				break
+			}
+		}
+		if sh.p.inTransaction {
+			sh.fail("qmp-shell: transaction( not closed with )\n")
+		}
+	case interactive:
+		if err := sh.interactive(ctx, inFile, stdout, o.history); err != nil {
+			fmt.Fprintf(stderr, "qmp-shell: %v\n", err)
+			return 1
+		}
+		return 0
+	default:
+		sc := bufio.NewScanner(stdin)
+		sc.Buffer(make([]byte, 64<<10), 16<<20)
+		for sc.Scan() {
+			if err := sh.execute(ctx, sc.Text()); err != nil {
+				break
+			}
+		}
+		if err := sc.Err(); err != nil {
+			sh.fail("qmp-shell: reading input: %v\n", err)
+		}
+		if sh.p.inTransaction {
+			sh.fail("qmp-shell: transaction( not closed with )\n")
+		}
+	}
+	sh.drainEvents()
+	if sh.failed {
+		return 1
+	}
+	return 0
+}
+
+// interactive runs the line editor on a terminal.
+func (sh *shell) interactive(ctx context.Context, in *os.File, out io.Writer, historyFile string) error {
+	fd := int(in.Fd())
+	state, err := term.MakeRaw(fd)
+	if err != nil {
+		return fmt.Errorf("terminal: %w", err)
+	}
+	defer term.Restore(fd, state)
+
+	t := term.NewTerminal(struct {
+		io.Reader
+		io.Writer
+	}{in, out}, sh.p.prompt())
+	if w, h, err := term.GetSize(fd); err == nil {
+		_ = t.SetSize(w, h)
+	}
+	hist := openHistory(historyFile)
+	defer hist.close()
+	t.History = hist
+	sh.out = t
+	sh.loadCommands(ctx)
+	t.AutoCompleteCallback = func(line string, pos int, key rune) (string, int, bool) {
+		if key != '\t' {
+			return "", 0, false
+		}
+		return sh.complete(line, pos)
+	}
+
+	if g := sh.c.Greeting(); g != nil {
+		sh.printf("Welcome to the QMP low-level shell!\nConnected to QEMU %s\n\n", g.Version.QEMU)
+	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sh.watchEvents(watchCtx)
+	}()
+	defer func() {
+		stopWatch()
+		<-done
+	}()
+	for {
+		t.SetPrompt(sh.p.prompt())
+		line, err := t.ReadLine()
+		if err == io.EOF {
+			sh.printf("\n")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := sh.execute(ctx, line); err != nil {
+			if errors.Is(err, errConnectionLost) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// parseAddress turns a command-line address into a dialer.
+func parseAddress(addr string) (transport.Dialer, error) {
+	switch {
+	case strings.HasPrefix(addr, "ws://"), strings.HasPrefix(addr, "wss://"):
+		return wsDialer(addr)
+	case strings.HasPrefix(addr, "unix:"), strings.HasPrefix(addr, "tcp:"), strings.HasPrefix(addr, "/"):
+		return qmp.ParseAddress(addr)
+	case strings.Contains(addr, ":"):
+		return tcp.Endpoint{Address: addr}, nil
+	}
+	return unix.Endpoint{Path: addr}, nil
+}
+
+// listenDialer is a dialer that opens a listening socket, waits for one
+// connection (QEMU in client mode) and closes the socket again.
+func listenDialer(addr string, stderr io.Writer) (transport.Dialer, error) {
+	var lo transport.ListenOpener
+	switch {
+	case strings.HasPrefix(addr, "unix:"):
+		lo = unix.Endpoint{Path: strings.TrimPrefix(addr, "unix:")}
+	case strings.HasPrefix(addr, "tcp:"):
+		lo = tcp.Endpoint{Address: strings.TrimPrefix(addr, "tcp:")}
+	case strings.HasPrefix(addr, "/"):
+		lo = unix.Endpoint{Path: addr}
+	default:
+		return nil, fmt.Errorf("--listen %q: want unix:/path or tcp:host:port", addr)
+	}
+	return transport.DialFunc(func(ctx context.Context) (net.Conn, error) {
+		ln, err := lo.Listen(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		fmt.Fprintf(stderr, "qmp-shell: waiting for QEMU to connect on %s\n", ln.Addr())
+		stop := context.AfterFunc(ctx, func() { ln.Close() })
+		defer stop()
+		conn, err := ln.Accept()
+		if err != nil && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return conn, err
+	}), nil
+}
+
+func defaultHistoryFile() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(home, ".qmp-shell_history")
+}
