@@ -99,6 +99,13 @@ type Config[T any, M action.Machine[T]] struct {
 	// (default 128); see the package documentation.
 	DeliverQueue int
 
+	// Retain, if set, is applied to every delivered value before it is
+	// queued, under the session's lock. Set it when the machine's values
+	// may alias its input (the read buffer is reused once the machine says
+	// WantMore) or its own buffers: copy what the value references, e.g.
+	// func(r reactor.Response) reactor.Response { r.Data = bytes.Clone(r.Data); return r }.
+	Retain func(v T) T
+
 	// OnInbound sees every chunk of bytes read from the stream, before the
 	// machine does. p is valid only during the call.
 	OnInbound func(p []byte)
@@ -703,10 +710,14 @@ func (l *link[T, M]) drainLocked() {
 			}
 			l.out = append(l.out, a.Bytes...)
 		case action.Deliver:
-			if cfg.OnDeliver != nil {
-				cfg.OnDeliver(a.Value)
+			v := a.Value
+			if cfg.Retain != nil {
+				v = cfg.Retain(v)
 			}
-			l.queue = append(l.queue, a.Value)
+			if cfg.OnDeliver != nil {
+				cfg.OnDeliver(v)
+			}
+			l.queue = append(l.queue, v)
 			if l.readyWaiters > 0 {
 				close(l.ready)
 				l.ready = make(chan struct{})
