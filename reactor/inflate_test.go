@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"compress/zlib"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -167,4 +168,43 @@ func readAllFlate(comp []byte) ([]byte, error) {
 	var out bytes.Buffer
 	_, err := out.ReadFrom(r)
 	return out.Bytes(), err
+}
+
+func TestZstdDecoderPushed(t *testing.T) {
+	before := runtime.NumGoroutine()
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, size := range []int{1, 1000, 300000, 1 << 20} {
+		data := testData(r, size)
+		enc := newZstdEncoder()
+		var comp []byte
+		pieces := 1 + r.IntN(4)
+		step := max(1, len(data)/pieces)
+		for off := 0; off < len(data); off += step {
+			comp = enc.encode(comp, data[off:min(len(data), off+step)])
+			comp = enc.flush(comp)
+		}
+		for _, chunk := range []int{1, 100, 32768, 1 << 22} {
+			if chunk == 1 && size > 1000 {
+				continue
+			}
+			d := &zstdDecoder{max: 1 << 22}
+			var out []byte
+			for off := 0; off < len(comp); off += chunk {
+				o, err := d.decode(comp[off:min(len(comp), off+chunk)], false)
+				require.NoError(t, err)
+				out = append(out, o...)
+			}
+			require.True(t, bytes.Equal(data, out), "size %d chunk %d: got %d bytes", size, chunk, len(out))
+		}
+	}
+	require.LessOrEqual(t, runtime.NumGoroutine(), before, "the zstd decoder and encoder start no goroutines")
+}
+
+func TestZstdDecoderCorrupt(t *testing.T) {
+	enc := newZstdEncoder()
+	comp := enc.flush(enc.encode(nil, bytes.Repeat([]byte("abcdefgh"), 1000)))
+	comp[len(comp)-5] ^= 0xff
+	d := &zstdDecoder{max: 1 << 20}
+	_, err := d.decode(comp, true)
+	require.Error(t, err)
 }
