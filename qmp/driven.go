@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,6 +70,8 @@ type Client struct {
 	cfg    Config
 	sess   *transport.Session[Received, *ClientMachine]
 	lastID atomic.Uint64
+
+	fdMu sync.Mutex // serialises ExecuteWithFiles
 
 	mu        sync.Mutex
 	calls     map[uint64]*call
@@ -346,4 +349,54 @@ func (c *Client) wait(ctx context.Context, cl *call, id uint64, cmd string, args
 		} // else the dispatcher is handing it a reply or closing it: do not reuse
 		return nil, ctx.Err()
 	}
+}
+
+// ParseListenAddress turns "unix:/path" or "tcp:host:port" into a listening
+// endpoint, for QEMU started in client mode (-qmp unix:/path without
+// server=on) that connects to us.
+func ParseListenAddress(addr string) (transport.ListenOpener, error) {
+	d, err := ParseAddress(addr)
+	if err != nil {
+		return nil, err
+	}
+	return d.(transport.ListenOpener), nil
+}
+
+// StartServer opens a listening socket at addr and returns without waiting:
+// launch QEMU pointing at it, then call Accept. The split avoids racing the
+// peer for the socket.
+func (c *Client) StartServer(ctx context.Context, addr string) error {
+	lo, err := ParseListenAddress(addr)
+	if err != nil {
+		return err
+	}
+	return c.sess.StartServer(ctx, lo)
+}
+
+// Accept waits for the peer on the socket opened by StartServer, then
+// performs the QMP handshake over that connection.
+func (c *Client) Accept(ctx context.Context) error {
+	if err := c.sess.Accept(ctx); err != nil {
+		return err
+	}
+	c.startDispatcher()
+	return nil
+}
+
+// ExecuteWithFiles is Execute with files passed to the server over a unix
+// socket (SCM_RIGHTS), for getfd and add-fd. The descriptors travel with a
+// single space written just before the command (whitespace between QMP
+// messages), and such executes are serialised so another goroutine's command
+// cannot take them. The files stay owned by the caller. It does not need the
+// oob capability.
+func (c *Client) ExecuteWithFiles(ctx context.Context, cmd string, args any, files ...*os.File) (json.RawMessage, error) {
+	c.fdMu.Lock()
+	defer c.fdMu.Unlock()
+	if err := c.sess.Exec(ctx, unix.PassFDs([]byte(" "), files...)); err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, &disconnectedError{cause: err}
+	}
+	return c.Execute(ctx, cmd, args)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -246,4 +247,92 @@ func TestDrivenClientCancel(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, ok)
 	require.NoError(t, c.Disconnect(context.Background()))
+}
+
+func TestDrivenClientPassesFilesToQEMU(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	addr, _ := qemuProcess(t)
+	c := connectClient(t, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	defer w.Close()
+
+	_, err = c.ExecuteWithFiles(ctx, "getfd", map[string]string{"fdname": "fd0"}, w)
+	require.NoError(t, err)
+	_, err = c.Execute(ctx, "closefd", map[string]string{"fdname": "fd0"})
+	require.NoError(t, err, "QEMU holds the descriptor we passed")
+
+	var added struct {
+		FDSetID int `json:"fdset-id"`
+		FD      int `json:"fd"`
+	}
+	raw, err := c.ExecuteWithFiles(ctx, "add-fd", map[string]any{"fdset-id": 7, "opaque": "pipe"}, r)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, &added))
+	require.Equal(t, 7, added.FDSetID)
+	var sets []struct {
+		FDSetID int `json:"fdset-id"`
+		FDs     []struct {
+			FD     int    `json:"fd"`
+			Opaque string `json:"opaque"`
+		} `json:"fds"`
+	}
+	require.NoError(t, c.ExecuteInto(ctx, "query-fdsets", nil, &sets))
+	require.Len(t, sets, 1)
+	require.Equal(t, 7, sets[0].FDSetID)
+	require.Equal(t, added.FD, sets[0].FDs[0].FD)
+	require.Equal(t, "pipe", sets[0].FDs[0].Opaque)
+	require.NoError(t, c.Disconnect(ctx))
+}
+
+func TestDrivenClientReverseMode(t *testing.T) {
+	// Listen first, start QEMU as the connecting side, then accept.
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	bin, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		qemuProcess(t) // skips or fails as configured
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sock := filepath.Join(t.TempDir(), "rev.sock")
+	c := NewClient(Config{Name: "reverse"})
+	require.NoError(t, c.StartServer(ctx, "unix:"+sock))
+	cmd := exec.Command(bin, "-machine", "none", "-nodefaults", "-display", "none", "-qmp", "unix:"+sock)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	require.NoError(t, c.Accept(ctx))
+	var status struct{ Status string }
+	require.NoError(t, c.ExecuteInto(ctx, "query-status", nil, &status))
+	require.Equal(t, "running", status.Status)
+	require.NoError(t, c.Disconnect(ctx))
+}
+
+func TestDrivenClientOverTCP(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	bin, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		qemuProcess(t)
+		return
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command(bin, "-machine", "none", "-nodefaults", "-display", "none", "-qmp", "tcp:"+addr+",server=on,wait=off")
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	c := connectClient(t, "tcp:"+addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	raw, err := c.Execute(ctx, "query-version", nil)
+	require.NoError(t, err)
+	require.Contains(t, string(raw), `"qemu"`)
+	require.NoError(t, c.Disconnect(ctx))
 }

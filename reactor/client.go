@@ -69,6 +69,7 @@ const (
 
 var responseKindNames = [...]string{"data", "error", "text-output", "progress"}
 
+// String returns the kind's name.
 func (k ResponseKind) String() string {
 	if int(k) < len(responseKindNames) {
 		return responseKindNames[k]
@@ -323,9 +324,19 @@ func (c *ClientReactor) onFrame(f frame.Frame) {
 		c.incoming[f.StreamID] = s
 	}
 	payload := f.Payload
-	if f.StreamFlags&frame.StreamEncoded != 0 && s.dec != nil {
+	end := f.Type == frame.TypeCommandResponse && f.Flags&frame.FlagCommandResponseEOS != 0
+	if s.dec != nil && (f.StreamFlags&frame.StreamEncoded != 0 || end) {
 		var err error
-		payload, err = s.dec.decode(payload)
+		if f.StreamFlags&frame.StreamEncoded != 0 {
+			payload, err = s.dec.decode(payload, end)
+		} else {
+			// An unencoded end of response: whatever the decoder still
+			// holds is complete now, ahead of this frame's payload.
+			var held []byte
+			if held, err = s.dec.decode(nil, true); err == nil && len(held) > 0 {
+				payload = append(held, payload...)
+			}
+		}
 		if err != nil {
 			c.fail(&ProtocolError{Message: fmt.Sprintf("error decoding %s stream %d: %v", s.dec.name(), f.StreamID, err), Err: err})
 			return

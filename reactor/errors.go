@@ -34,6 +34,7 @@ type ProtocolError struct {
 	Err     error // the underlying cause (a CBOR decoding error, …), or nil
 }
 
+// Error returns the message.
 func (e *ProtocolError) Error() string { return e.Message }
 
 // Unwrap returns ErrProtocol and the cause.
@@ -55,6 +56,7 @@ type LimitError struct {
 	RequestID uint16
 }
 
+// Error names the request and the limit.
 func (e *LimitError) Error() string {
 	return fmt.Sprintf("request %d exceeds the limit of %d %s", e.RequestID, e.Limit, e.What)
 }
@@ -68,6 +70,7 @@ type IncompleteError struct {
 	RequestIDs []uint16 // in increasing order
 }
 
+// Error lists the requests left partial.
 func (e *IncompleteError) Error() string {
 	return fmt.Sprintf("input ended with %d partially received command requests: %v", len(e.RequestIDs), e.RequestIDs)
 }

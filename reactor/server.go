@@ -56,6 +56,7 @@ const (
 
 var serverStateNames = [...]string{"initial", "protocol-settings-receiving", "idle", "command-receiving", "errored"}
 
+// String returns Mercurial's name for the state.
 func (s ServerState) String() string {
 	if int(s) < len(serverStateNames) {
 		return serverStateNames[s]
@@ -650,6 +651,7 @@ type CommandError struct {
 	Args    []any // formatting arguments, byte strings; nil for none
 }
 
+// Error returns the message (unformatted).
 func (e *CommandError) Error() string { return e.Message }
 
 // RespondObjects sends the response to request rid on stream s: objs are
