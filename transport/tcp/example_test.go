@@ -3,7 +3,6 @@ package tcp_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 
 	"github.com/wirereactor/wirereactor/transport/internal/testcert"
@@ -43,9 +42,6 @@ func Example() {
 	buf := make([]byte, 64)
 	n, _ := c.Read(buf)
 	fmt.Println(string(buf[:n]))
-	_, isTCP := c.(net.Conn)
-	fmt.Println(isTCP)
 	// Output:
 	// OVER TLS
-	// true
 }
