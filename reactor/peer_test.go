@@ -68,7 +68,7 @@ func TestMercurialClientDecodesOurResponses(t *testing.T) {
 		t.Run(enc, func(t *testing.T) {
 			s := NewServerReactor(ServerConfig{})
 			s.OnFrame(frame.Frame{StreamID: 1, StreamFlags: frame.StreamBegin, Type: frame.TypeSenderProtocolSettings,
-				Flags: frame.FlagSenderProtocolSettingsEOS,
+				Flags:   frame.FlagSenderProtocolSettingsEOS,
 				Payload: mustMarshal(map[hgcbor.Bytes]any{"contentencodings": []any{[]byte(enc)}})})
 			var out *OutputStream
 			var frames []string
