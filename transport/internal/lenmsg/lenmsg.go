@@ -117,6 +117,11 @@ func (m *Machine) Next() action.Action[string] {
 	for {
 		payload, ok := m.parse()
 		if m.err != nil {
+			if len(m.out) > 0 {
+				// Output queued before the error goes out first.
+				m.sent = true
+				return action.SendBytes[string](m.out)
+			}
 			return action.Fail[string](m.err)
 		}
 		if !ok {
