@@ -61,7 +61,10 @@ func main() {
 // multiFlag collects a repeatable string flag.
 type multiFlag []string
 
-func (m *multiFlag) String() string     { return strings.Join(*m, "; ") }
+// String implements flag.Value.
+func (m *multiFlag) String() string { return strings.Join(*m, "; ") }
+
+// Set implements flag.Value: each use adds one.
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
 type options struct {
