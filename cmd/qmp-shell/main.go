@@ -247,7 +247,7 @@ func (sh *shell) interactive(ctx context.Context, in *os.File, out io.Writer, hi
 			return err
 		}
 		if err := sh.execute(ctx, line); err != nil {
-			if errors.Is(err, errConnectionLost) {
+			if errors.Is(err, errQuit) {
 				return nil
 			}
 			return err

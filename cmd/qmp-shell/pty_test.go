@@ -158,8 +158,20 @@ func TestInteractiveQEMU(t *testing.T) {
 	term.typeKeys("option=chardev\r")
 	at = term.waitFor(at, "\"option\": \"chardev\"")
 	term.typeKeys("quit\r")
-	term.waitFor(at, "event SHUTDOWN at ")
+	at = term.waitFor(at, "event SHUTDOWN at ")
+	term.waitFor(at, "qmp-shell: the server closed the connection")
 	waitExit(t, term.cmd, 0)
+}
+
+func TestInteractiveQEMUKilled(t *testing.T) {
+	q := testpeers.StartQEMU(t)
+	term := startTerminal(t, "-history", "", "unix:"+q.Socket)
+	at := term.waitFor(0, "(QEMU) ")
+	q.Kill()
+	at = term.waitFor(at, "qmp-shell: the server closed the connection")
+	term.typeKeys("query-status\r")
+	term.waitFor(at, "qmp-shell: connection lost")
+	waitExit(t, term.cmd, 1)
 }
 
 func waitExit(t *testing.T, cmd *exec.Cmd, want int) {
