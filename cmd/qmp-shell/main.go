@@ -112,8 +112,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 2
 	}
 
+	// The line editor needs a terminal on both sides; otherwise input is
+	// read line by line and output carries no prompts or escape codes.
 	inFile, _ := stdin.(*os.File)
-	interactive := len(o.commands) == 0 && inFile != nil && term.IsTerminal(int(inFile.Fd()))
+	outFile, _ := stdout.(*os.File)
+	interactive := len(o.commands) == 0 && inFile != nil && outFile != nil &&
+		term.IsTerminal(int(inFile.Fd())) && term.IsTerminal(int(outFile.Fd()))
 
 	client := qmp.NewClient(qmp.Config{Name: "qmp-shell", Logger: discardLogger()})
 	connectCtx, cancel := context.WithTimeout(ctx, o.timeout)

@@ -199,6 +199,21 @@ func TestConsoleInChromium(t *testing.T) {
 		return err == nil && s == "no-such-command: CommandNotFound: The command no-such-command has not been found"
 	}, 30*time.Second, 100*time.Millisecond)
 
+	// A second browser client is closed at once with the reason.
+	var busy struct {
+		Result struct {
+			Value string `json:"value"`
+		} `json:"result"`
+	}
+	require.NoError(t, page.call("Runtime.evaluate", map[string]any{
+		"expression": `new Promise((resolve) => {
+			const u = new URL("/vm/vm1", location.href); u.protocol = "ws:";
+			const s = new WebSocket(u, ["binary"]);
+			s.onclose = (e) => resolve(e.code + " " + e.reason);
+		})`,
+		"awaitPromise": true, "returnByValue": true}, &busy))
+	require.Equal(t, "1013 busy: backend vm1 already has a client", busy.Result.Value)
+
 	var shot struct {
 		Data string `json:"data"`
 	}
