@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -223,7 +223,7 @@ func TestFaultInjection(t *testing.T) {
 			require.ErrorIs(t, err, qmp.ErrDisconnected)
 			require.ErrorContains(t, err, "json syntax error")
 		}},
-		{"a message that is not QMP", qmptest.Garbage([]byte(`{"hello": 1}`+"\r\n")), qmp.ClientConfig{}, func(t *testing.T, err error) {
+		{"a message that is not QMP", qmptest.Garbage([]byte(`{"hello": 1}` + "\r\n")), qmp.ClientConfig{}, func(t *testing.T, err error) {
 			require.ErrorIs(t, err, qmp.ErrProtocol)
 		}},
 		{"huge reply over the client's limit", qmptest.Huge(2 << 20), qmp.ClientConfig{MaxMessageSize: 1 << 20}, func(t *testing.T, err error) {
