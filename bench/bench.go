@@ -59,6 +59,9 @@ type Comparison struct {
 	Target string
 	// MinRatio is the smallest ratio meeting Target (0: no target).
 	MinRatio float64
+	// MaxAllocs, when set, is part of Target: our median allocations per op
+	// must not exceed it.
+	MaxAllocs float64
 	// Metric chooses what the ratio compares: "" for wall time per op,
 	// "cpu" for the process's CPU time per op. Single-threaded in-memory
 	// work is compared on CPU time: on a loaded machine wall time also
@@ -165,8 +168,8 @@ func Compare(ctx context.Context, cfg Config, c Comparison) Row {
 		}
 	}
 	row.Ratio = medianOf(row.Ratios)
-	if c.MinRatio > 0 {
-		met := row.Ratio >= c.MinRatio
+	if c.MinRatio > 0 || c.MaxAllocs > 0 {
+		met := row.Ratio >= c.MinRatio && (c.MaxAllocs == 0 || om.AllocsPerOp <= c.MaxAllocs)
 		row.Met = &met
 	}
 	return row

@@ -61,7 +61,8 @@ type scaleConns interface {
 }
 
 var scaleDrivers = []scaleDriver{
-	{"goroutine per connection (qmpconn)", connectGoroutines},
+	{"qmp.Client (transport.Session)", connectClients},
+	{"minimal goroutine per connection (qmpconn)", connectGoroutines},
 	{"one goroutine, epoll (examples/eventloop)", connectEventLoop},
 }
 
@@ -363,4 +364,77 @@ func startChildServer(ctx context.Context) (*childServer, error) {
 		return nil, fmt.Errorf("server process did not start (%q, %v); does main call bench.ServeChildIfAsked?", line, err)
 	}
 	return &childServer{path: path, stop: stop}, nil
+}
+
+// clientConns: qmp.Client, a transport.Session (read and write loops) each.
+type clientConns []*qmp.Client
+
+func connectClients(ctx context.Context, path string, n int) (scaleConns, error) {
+	conns := make(clientConns, n)
+	var next atomic.Int64
+	var firstErr atomic.Pointer[error]
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || firstErr.Load() != nil {
+					return
+				}
+				c, err := dialClient(ctx, path)
+				if err != nil {
+					firstErr.CompareAndSwap(nil, &err)
+					return
+				}
+				conns[i] = c
+			}
+		})
+	}
+	wg.Wait()
+	if p := firstErr.Load(); p != nil {
+		conns.close()
+		return nil, *p
+	}
+	return conns, nil
+}
+
+func (cs clientConns) execute(deadline time.Time) (int64, error) {
+	var total atomic.Int64
+	var firstErr atomic.Pointer[error]
+	var wg sync.WaitGroup
+	ctx := context.Background()
+	for _, c := range cs {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				if _, err := c.Execute(ctx, "query-status", nil); err != nil {
+					firstErr.CompareAndSwap(nil, &err)
+					return
+				}
+				total.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if p := firstErr.Load(); p != nil {
+		return total.Load(), *p
+	}
+	return total.Load(), nil
+}
+
+func (cs clientConns) close() {
+	ctx := context.Background()
+	for _, c := range cs {
+		if c != nil {
+			c.Disconnect(ctx)
+		}
+	}
+}
+
+// ScaleDriverNames lists the drivers the scale runs measure, in order.
+func ScaleDriverNames() []string {
+	names := make([]string, len(scaleDrivers))
+	for i, d := range scaleDrivers {
+		names[i] = d.name
+	}
+	return names
 }

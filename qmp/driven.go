@@ -64,6 +64,10 @@ type Config struct {
 // queue that never blocks the reader, so an event handler may itself execute
 // commands on the same client.
 //
+// Each connection runs three goroutines — the session's reader and writer and
+// the client's dispatcher, which routes replies to callers and events to
+// listeners — and all three end before Disconnect returns.
+//
 // A Client may connect again after a disconnect; command ids keep counting,
 // so a reply QEMU sends late to the new connection is recognised as stale and
 // dropped.

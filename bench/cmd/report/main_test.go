@@ -32,6 +32,11 @@ func TestQuickReportEndToEnd(t *testing.T) {
 	}
 	dir := t.TempDir()
 	var stdout, stderr bytes.Buffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("report:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+		}
+	})
 	code := run(context.Background(), []string{"-quick", "-out", dir}, &stdout, &stderr)
 	require.Zero(t, code, "stderr: %s", stderr.String())
 
@@ -81,7 +86,7 @@ func TestQuickReportEndToEnd(t *testing.T) {
 	require.Len(t, r.Rows, len(bench.FrameComparisons())+len(bench.ReactorComparisons())+len(bench.QMPComparisons())+len(bench.TransportComparisons()))
 
 	require.Empty(t, r.ScaleSkipped)
-	require.Len(t, r.Scale, 2*len(bench.QuickConfig().ScaleSteps))
+	require.Len(t, r.Scale, len(bench.ScaleDriverNames())*len(bench.QuickConfig().ScaleSteps))
 	for _, s := range r.Scale {
 		require.Empty(t, s.Skipped, s.Driver)
 		require.Positive(t, s.ConnectNs, s.Driver)
