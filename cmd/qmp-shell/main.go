@@ -61,7 +61,10 @@ func main() {
 // multiFlag collects a repeatable string flag.
 type multiFlag []string
 
-func (m *multiFlag) String() string     { return strings.Join(*m, "; ") }
+// String implements flag.Value.
+func (m *multiFlag) String() string { return strings.Join(*m, "; ") }
+
+// Set implements flag.Value: each use adds one.
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
 type options struct {
@@ -244,7 +247,7 @@ func (sh *shell) interactive(ctx context.Context, in *os.File, out io.Writer, hi
 			return err
 		}
 		if err := sh.execute(ctx, line); err != nil {
-			if errors.Is(err, errConnectionLost) {
+			if errors.Is(err, errQuit) {
 				return nil
 			}
 			return err

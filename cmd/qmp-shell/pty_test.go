@@ -158,8 +158,20 @@ func TestInteractiveQEMU(t *testing.T) {
 	term.typeKeys("option=chardev\r")
 	at = term.waitFor(at, "\"option\": \"chardev\"")
 	term.typeKeys("quit\r")
-	term.waitFor(at, "event SHUTDOWN at ")
+	at = term.waitFor(at, "event SHUTDOWN at ")
+	term.waitFor(at, "qmp-shell: the server closed the connection")
 	waitExit(t, term.cmd, 0)
+}
+
+func TestInteractiveQEMUKilled(t *testing.T) {
+	q := testpeers.StartQEMU(t)
+	term := startTerminal(t, "-history", "", "unix:"+q.Socket)
+	at := term.waitFor(0, "(QEMU) ")
+	q.Kill()
+	at = term.waitFor(at, "qmp-shell: the server closed the connection")
+	term.typeKeys("query-status\r")
+	term.waitFor(at, "qmp-shell: connection lost")
+	waitExit(t, term.cmd, 1)
 }
 
 func waitExit(t *testing.T, cmd *exec.Cmd, want int) {
@@ -179,5 +191,26 @@ func waitExit(t *testing.T, cmd *exec.Cmd, want int) {
 		}
 	case <-ctx.Done():
 		t.Fatal("qmp-shell did not exit")
+	}
+}
+
+// TestReadmeCommand runs the program as README.md's first command does,
+// without a terminal: with nothing to read it exits at once, cleanly.
+func TestReadmeCommand(t *testing.T) {
+	bin := testpeers.GoBuild(t, "github.com/wirereactor/wirereactor/cmd/qmp-shell")
+	for _, stdin := range []string{"", "query-status\n"} {
+		cmd := exec.Command(bin)
+		cmd.Stdin = strings.NewReader(stdin)
+		var out, errOut lockedBuffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		require.NoError(t, cmd.Start())
+		waitExit(t, cmd, 0)
+		first, _, _ := strings.Cut(errOut.String(), "\n")
+		require.Equal(t, "qmp-shell: no address given; talking to the built-in QMP simulator (a fake QEMU 7.2 in this process)", first)
+		if stdin == "" {
+			require.Empty(t, out.String())
+		} else {
+			require.Contains(t, out.String(), "\"status\": \"running\"")
+		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 // the read loop reuses while the value waits in the delivery queue.
 type ownedClient struct{ *reactor.ClientReactor }
 
+// Next returns the reactor's next action, with delivered Data copied.
 func (c ownedClient) Next() action.Action[reactor.Response] {
 	a := c.ClientReactor.Next()
 	if a.Kind == action.Deliver && a.Value.Data != nil {
@@ -38,6 +39,7 @@ type CommandError struct {
 	Args    []string
 }
 
+// Error formats the message with its arguments, as Mercurial does.
 func (e *CommandError) Error() string {
 	args := make([]any, len(e.Args))
 	for i, a := range e.Args {
