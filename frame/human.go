@@ -18,6 +18,7 @@ type HumanError struct {
 	Err    error // the underlying error, if any (e.g. from hgcbor)
 }
 
+// Error names the field and quotes what was seen there.
 func (e *HumanError) Error() string {
 	return fmt.Sprintf("frame: invalid %s %q in human frame: %s", e.Field, e.Value, e.Reason)
 }

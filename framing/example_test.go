@@ -66,6 +66,30 @@ func ExampleOutputStream_AppendCommandRequest() {
 	// frame(size=7232; request=1; stream=1; streamflags=; type=command-data; flags=eos)
 }
 
+// A large upload goes out a frame at a time, so that only one frame's worth
+// of it is in memory: the request says data follows, then each call reads
+// and appends one command-data frame, to be written before the next.
+func ExampleOutputStream_AppendCommandData() {
+	s := framing.NewOutputStream(1, framing.StreamConfig{})
+	upload := bytes.NewReader(make([]byte, 70000)) // e.g. an *os.File
+	buf, err := s.AppendCommandRequest(nil, 1, framing.CommandRequest{Name: "unbundle", DataLater: true})
+	for done := false; err == nil; {
+		printFrames(buf) // stands for writing buf to the connection
+		if done {
+			break
+		}
+		buf, done, err = s.AppendCommandData(buf[:0], 1, upload)
+	}
+	if err != nil {
+		fmt.Println(err)
+	}
+	// Output:
+	// frame(size=15; request=1; stream=1; streamflags=stream-begin; type=command-request; flags=new|have-data)
+	// frame(size=32768; request=1; stream=1; streamflags=; type=command-data; flags=continuation)
+	// frame(size=32768; request=1; stream=1; streamflags=; type=command-data; flags=continuation)
+	// frame(size=4464; request=1; stream=1; streamflags=; type=command-data; flags=eos)
+}
+
 // A server's response to a command, as Mercurial's server sends it: stream
 // settings, the {b'status': b'ok'} header, the response's CBOR data coalesced
 // into frames, and end of stream.

@@ -37,6 +37,24 @@ func FuzzDecoder(f *testing.F) {
 		if !bytes.Equal(whole, split) {
 			t.Fatalf("frames depend on split:\nwhole %x\nsplit %x", whole, split)
 		}
+		// NextFrame, which Next partly repeats for speed, agrees with it.
+		var viaNextFrame []byte
+		d := NewDecoder(DecoderConfig{MaxPayload: fuzzLimit})
+		d.Feed(data)
+		d.FeedEOF()
+		for {
+			fr, ok, err := d.NextFrame()
+			if !ok {
+				if (err == nil) != (wholeErr == nil) || err != nil && err.Error() != wholeErr.Error() {
+					t.Fatalf("NextFrame ended with %v, Next with %v", err, wholeErr)
+				}
+				break
+			}
+			viaNextFrame = fr.Append(viaNextFrame)
+		}
+		if !bytes.Equal(whole, viaNextFrame) {
+			t.Fatalf("NextFrame and Next disagree:\nNext      %x\nNextFrame %x", whole, viaNextFrame)
+		}
 		// Re-encoding the frames gives back the bytes they were read from.
 		if !bytes.HasPrefix(data, whole) {
 			t.Fatalf("re-encoded frames are not a prefix of the input:\ninput %x\nframes %x", data, whole)

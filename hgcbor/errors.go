@@ -40,6 +40,7 @@ type DecodeError struct {
 	Detail string // what was seen, e.g. "semantic tag 1"; may be empty
 }
 
+// Error describes the problem, the item and its offset.
 func (e *DecodeError) Error() string {
 	if e.Detail == "" {
 		return fmt.Sprintf("hgcbor: %v at offset %d", e.Err, e.Offset)
@@ -57,6 +58,7 @@ type EncodeError struct {
 	Detail string // what was seen; may be empty
 }
 
+// Error names the Go type and the problem.
 func (e *EncodeError) Error() string {
 	if e.Detail == "" {
 		return fmt.Sprintf("hgcbor: cannot encode %s: %v", e.Type, e.Err)

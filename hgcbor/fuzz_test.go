@@ -61,6 +61,19 @@ func FuzzHgcborDecode(f *testing.F) {
 				got = append(got, v)
 			}
 		}
+		// A small limit bounds what the Decoder holds, whatever the input.
+		small := hgcbor.Decoder{MaxBuffered: 16, MaxDepth: 4}
+		for off := 0; off < len(data); off += 5 {
+			small.Feed(data[off:min(off+5, len(data))])
+			require.LessOrEqual(t, small.Buffered(), 16)
+			for {
+				_, ok, err := small.Next()
+				if err != nil || !ok {
+					break
+				}
+			}
+		}
+
 		switch {
 		case err == nil:
 			require.NoError(t, derr)

@@ -91,7 +91,9 @@ func (d *Decoder) Next() (v any, ok bool, err error) {
 // Buffered returns how many bytes are queued but not yet decoded.
 func (d *Decoder) Buffered() int { return len(d.buf) - d.start }
 
-// InProgress reports whether an item has been partly received.
+// InProgress reports whether undecoded bytes are buffered: an item partly
+// received, or items Next has not returned yet. At the end of a stream it
+// means the input stopped inside an item.
 func (d *Decoder) InProgress() bool { return d.Buffered() > 0 }
 
 // Reset discards buffered input and any error, keeping the limits and the

@@ -14,6 +14,7 @@ import (
 	"github.com/wirereactor/wirereactor/transport"
 	"github.com/wirereactor/wirereactor/transport/tcp"
 	"github.com/wirereactor/wirereactor/transport/unix"
+	"github.com/wirereactor/wirereactor/transport/ws"
 )
 
 // ErrDisconnected is matched by errors.Is for the error of every execute
@@ -62,6 +63,10 @@ type Config struct {
 // to its own caller. It delivers events to listeners, each with a bounded
 // queue that never blocks the reader, so an event handler may itself execute
 // commands on the same client.
+//
+// Each connection runs three goroutines — the session's reader and writer and
+// the client's dispatcher, which routes replies to callers and events to
+// listeners — and all three end before Disconnect returns.
 //
 // A Client may connect again after a disconnect; command ids keep counting,
 // so a reply QEMU sends late to the new connection is recognised as stale and
@@ -121,10 +126,13 @@ func (c *Client) handshake(ctx context.Context, s *transport.Session[Received, *
 	}
 }
 
-// ParseAddress turns "unix:/path", "tcp:host:port" (or a bare "/path") into
-// a dialer.
+// ParseAddress turns "unix:/path", "tcp:host:port", "ws://host/path",
+// "wss://host/path" (or a bare "/path") into an endpoint: a transport.Dialer
+// that is also a transport.ListenOpener.
 func ParseAddress(addr string) (transport.Dialer, error) {
 	switch {
+	case strings.HasPrefix(addr, "ws://"), strings.HasPrefix(addr, "wss://"):
+		return ws.Endpoint{URL: addr}, nil
 	case strings.HasPrefix(addr, "unix:"):
 		return unix.Endpoint{Path: strings.TrimPrefix(addr, "unix:")}, nil
 	case strings.HasPrefix(addr, "tcp:"):
@@ -132,10 +140,10 @@ func ParseAddress(addr string) (transport.Dialer, error) {
 	case strings.HasPrefix(addr, "/"):
 		return unix.Endpoint{Path: addr}, nil
 	}
-	return nil, fmt.Errorf("qmp: address %q is neither unix:PATH nor tcp:HOST:PORT", addr)
+	return nil, fmt.Errorf("qmp: address %q is none of unix:PATH, tcp:HOST:PORT, ws://HOST/PATH, wss://HOST/PATH", addr)
 }
 
-// Connect dials addr ("unix:/path" or "tcp:host:port") and performs the QMP
+// Connect dials addr (see ParseAddress) and performs the QMP
 // handshake. On failure the client is idle again and the error says which
 // phase failed (a *transport.ConnectError wrapping the cause).
 func (c *Client) Connect(ctx context.Context, addr string) error {

@@ -2,15 +2,18 @@ package qmp
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/transport"
+	"github.com/wirereactor/wirereactor/transport/ws"
 )
 
 // fakeQEMU serves QMP on a unix socket with a ServerMachine, one connection
@@ -30,7 +33,12 @@ func newFakeQEMU(t testing.TB, handle func(s *ServerMachine, cmd Command)) *fake
 	path := filepath.Join(t.TempDir(), "fake.sock")
 	ln, err := net.Listen("unix", path)
 	require.NoError(t, err)
-	f := &fakeQEMU{addr: "unix:" + path, ln: ln, handle: handle}
+	return serveFakeQEMU(t, ln, "unix:"+path, handle)
+}
+
+// serveFakeQEMU serves on ln, which clients reach at addr.
+func serveFakeQEMU(t testing.TB, ln net.Listener, addr string, handle func(s *ServerMachine, cmd Command)) *fakeQEMU {
+	f := &fakeQEMU{addr: addr, ln: ln, handle: handle}
 	f.wg.Add(1)
 	go f.serve()
 	t.Cleanup(f.close)
@@ -282,4 +290,73 @@ func BenchmarkDrivenClientExecute(b *testing.B) {
 			}
 		})
 	})
+}
+
+func TestDrivenClientStaleReplyAfterReconnect(t *testing.T) {
+	// QEMU sends the reply to a command still running when its client left
+	// to the next client. Ids keep counting across connections, so the new
+	// connection does not mistake it for the reply to one of its commands.
+	var staleID []byte
+	started := make(chan struct{}, 1)
+	f := newFakeQEMU(t, func(s *ServerMachine, cmd Command) {
+		switch cmd.Name {
+		case "slow":
+			staleID = append([]byte(nil), cmd.ID...)
+			started <- struct{}{}
+			return // answered on the next connection
+		case "query-status":
+			if staleID != nil {
+				_ = s.Return(staleID, []byte(`{"stale": true}`))
+			}
+		}
+		_ = s.Return(cmd.ID, []byte(`{"fresh": true}`))
+	})
+	c := connectClient(t, f.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Execute(ctx, "slow", nil)
+		errc <- err
+	}()
+	<-started
+	require.NoError(t, c.Disconnect(ctx))
+	require.ErrorIs(t, <-errc, ErrDisconnected)
+
+	require.NoError(t, c.Connect(ctx, f.addr))
+	for range 3 {
+		got, err := c.Execute(ctx, "query-status", nil)
+		require.NoError(t, err)
+		require.Equal(t, `{"fresh": true}`, string(got))
+	}
+	var dropped uint64
+	require.NoError(t, c.sess.Do(ctx, func(m *ClientMachine) error { dropped = m.Dropped(); return nil }))
+	require.Equal(t, uint64(3), dropped, "every stale reply was dropped")
+}
+
+func TestDrivenClientOverWebSocket(t *testing.T) {
+	// QEMU's own websocket chardev never answers a command; QMP over
+	// WebSocket is served by our own servers.
+	ln, err := ws.Endpoint{URL: "ws://127.0.0.1:0/qmp"}.ListenWS(context.Background())
+	require.NoError(t, err)
+	f := serveFakeQEMU(t, ln, ln.URL(), echo)
+	c := connectClient(t, f.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				args := fmt.Sprintf(`{"g": %d, "i": %d}`, g, i)
+				got, err := c.Execute(ctx, "echo", []byte(args))
+				if !assert.NoError(t, err) || !assert.Equal(t, args, string(got)) {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, c.Disconnect(ctx))
 }

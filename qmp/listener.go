@@ -15,7 +15,8 @@ type ListenOptions struct {
 	// Names, if not empty, keeps only events with one of these names.
 	Names []string
 	// Filter, if set, keeps only events it returns true for. It runs on the
-	// client's reader: it must be quick and must not block.
+	// client's dispatcher with the client's lock held: it must be quick, must
+	// not block and must not call the Client.
 	Filter func(Event) bool
 	// Queue is the maximum number of events waiting in the listener; zero
 	// means DefaultListenerQueue. When full, the oldest event is dropped

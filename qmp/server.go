@@ -154,11 +154,19 @@ func (m *ServerMachine) handle(raw []byte) (Command, bool) {
 	}
 	var name, verb, args, id []byte
 	var bad string
+	var seen uint8 // known members met so far, to catch duplicates
+	dup := false
 	it := newMembers(raw)
 	for {
 		k, v, ok := it.next()
 		if !ok {
 			break
+		}
+		for bit, key := range [...]string{"execute", "exec-oob", "arguments", "id"} {
+			if keyIs(k, key) {
+				dup = dup || seen&(1<<bit) != 0
+				seen |= 1 << bit
+			}
 		}
 		switch {
 		case keyIs(k, "execute"), keyIs(k, "exec-oob") && m.oob:
@@ -182,6 +190,11 @@ func (m *ServerMachine) handle(raw []byte) (Command, bool) {
 				bad = "QMP input member '" + key + "' is unexpected"
 			}
 		}
+	}
+	if dup {
+		// QEMU's parser rejects the whole message, so there is no id.
+		m.appendError(nil, "GenericError", "JSON parse error, duplicate key")
+		return Command{}, false
 	}
 	if bad == "" && verb == nil {
 		bad = "QMP input lacks member 'execute'"

@@ -35,6 +35,8 @@ var protocolCases = []struct{ in, want string }{
 	{`{"execute":1,"id":9}`, `{"id": 9, "error": {"class": "GenericError", "desc": "QMP input member 'execute' must be a string"}}`},
 	{`{"execute":"query-status","exec-oob":"x","id":10}`, `{"id": 10, "error": {"class": "GenericError", "desc": "QMP input member 'execute' clashes with 'exec-oob'"}}`},
 	{`{"execute":"query-status","id":11,"extra":1}`, `{"id": 11, "error": {"class": "GenericError", "desc": "QMP input member 'extra' is unexpected"}}`},
+	{`{"execute":"query-status","id":12,"id":13}`, `{"error": {"class": "GenericError", "desc": "JSON parse error, duplicate key"}}`},
+	{`{"execute":"query-status","execute":"stop"}`, `{"error": {"class": "GenericError", "desc": "JSON parse error, duplicate key"}}`},
 	{strings.Repeat("[", 1100) + strings.Repeat("]", 1100)[:1] + `}`, ""}, // replies differ in number: not compared
 }
 

@@ -162,11 +162,15 @@ func (c *ClientReactor) Feed(p []byte) {
 // increasing by 2). With buffered sends (the default) the request waits
 // for FlushCommands; with Immediate it is queued as a Send at once.
 //
-// It returns ErrCannotIssue once a single-send client has sent. req is
-// encoded before CallCommand returns and not retained... except for a
-// buffered request, whose fields are kept until it is flushed.
+// It returns ErrCannotIssue once a single-send client has sent, and
+// ErrCannotSend when an immediate send is no longer possible. An immediate
+// request is encoded before CallCommand returns; a buffered one is kept —
+// its Args and Data still referenced — until FlushCommands encodes it.
 func (c *ClientReactor) CallCommand(req Request) (uint16, error) {
 	c.q.reclaim()
+	if c.q.err != nil {
+		return 0, fmt.Errorf("reactor: call after an error: %w", c.q.err)
+	}
 	if !c.canIssue {
 		return 0, fmt.Errorf("reactor: %w", ErrCannotIssue)
 	}
@@ -196,6 +200,9 @@ func (c *ClientReactor) CallCommand(req Request) (uint16, error) {
 // issued afterwards.
 func (c *ClientReactor) FlushCommands() error {
 	c.q.reclaim()
+	if c.q.err != nil {
+		return fmt.Errorf("reactor: flush after an error: %w", c.q.err)
+	}
 	if len(c.pending) == 0 {
 		return nil
 	}

@@ -605,6 +605,9 @@ func (r *ServerReactor) output(rid uint16) {
 }
 
 func (r *ServerReactor) checkActive(s *OutputStream, rid uint16) error {
+	if r.q.err != nil {
+		return fmt.Errorf("reactor: respond to request %d after an error: %w", rid, r.q.err)
+	}
 	if s == nil {
 		return errors.New("reactor: nil output stream")
 	}
@@ -662,8 +665,9 @@ func (e *CommandError) Error() string { return e.Message }
 // command's output generator does.
 //
 // It returns ErrNotActive (and sends nothing) when no delivered command
-// awaits a response with that id; Mercurial emits the frames and then
-// raises. objs are not retained.
+// awaits a response with that id — Mercurial emits the frames and then
+// raises — and the reactor's error once it is terminal. objs are not
+// retained.
 func (r *ServerReactor) RespondObjects(s *OutputStream, rid uint16, objs ...any) error {
 	r.q.reclaim()
 	if err := r.checkActive(s, rid); err != nil {
@@ -844,6 +848,9 @@ type TextAtom struct {
 // not end the request. It fails when the atoms do not fit in one frame.
 func (r *ServerReactor) SendTextOutput(s *OutputStream, rid uint16, atoms []TextAtom) error {
 	r.q.reclaim()
+	if r.q.err != nil {
+		return fmt.Errorf("reactor: text output after an error: %w", r.q.err)
+	}
 	if s == nil {
 		return errors.New("reactor: nil output stream")
 	}

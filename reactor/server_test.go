@@ -291,8 +291,11 @@ func TestServerOnPurposeDifferences(t *testing.T) {
 				want: []string{"error: error decoding CBOR from command request: " + decodeErrText(`\xa1`)}},
 		}},
 		{name: "differs: error is terminal", steps: []serverStep{
-			{in: "1 1 stream-begin command-request 0 ",
+			{in: "stream"},
+			{in: "1 1 stream-begin command-request new cbor:{b'name': b'x'}", want: []string{"run 1 x args={} redirect=None data=None"}},
+			{in: "1 1 0 command-request 0 ",
 				want: []string{"error: received command request frame with neither new nor continuation flags set"}},
+			{in: "respond 2 1 [b'late']", want: []string{"callerr: reactor: respond to request 1 after an error: received command request frame with neither new nor continuation flags set"}},
 			{in: "1 1 0 command-request new cbor:{b'name': b'x'}",
 				want: []string{"error: received command request frame with neither new nor continuation flags set"}},
 			{in: "eof",

@@ -45,8 +45,10 @@ func (h *history) push(line string) {
 	h.lines = append(h.lines, line)
 }
 
-// Add records a line; empty lines and repeats of the last line are skipped.
+// Add records a line without trailing blanks (Tab completion leaves one);
+// empty lines and repeats of the last line are skipped.
 func (h *history) Add(line string) {
+	line = strings.TrimRight(line, " \t")
 	if strings.TrimSpace(line) == "" || strings.ContainsAny(line, "\r\n") {
 		return
 	}

@@ -61,7 +61,10 @@ func main() {
 // multiFlag collects a repeatable string flag.
 type multiFlag []string
 
-func (m *multiFlag) String() string     { return strings.Join(*m, "; ") }
+// String implements flag.Value.
+func (m *multiFlag) String() string { return strings.Join(*m, "; ") }
+
+// Set implements flag.Value: each use adds one.
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
 type options struct {
@@ -112,8 +115,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 2
 	}
 
+	// The line editor needs a terminal on both sides; otherwise input is
+	// read line by line and output carries no prompts or escape codes.
 	inFile, _ := stdin.(*os.File)
-	interactive := len(o.commands) == 0 && inFile != nil && term.IsTerminal(int(inFile.Fd()))
+	outFile, _ := stdout.(*os.File)
+	interactive := len(o.commands) == 0 && inFile != nil && outFile != nil &&
+		term.IsTerminal(int(inFile.Fd())) && term.IsTerminal(int(outFile.Fd()))
 
 	client := qmp.NewClient(qmp.Config{Name: "qmp-shell", Logger: discardLogger()})
 	connectCtx, cancel := context.WithTimeout(ctx, o.timeout)
@@ -240,7 +247,7 @@ func (sh *shell) interactive(ctx context.Context, in *os.File, out io.Writer, hi
 			return err
 		}
 		if err := sh.execute(ctx, line); err != nil {
-			if errors.Is(err, errConnectionLost) {
+			if errors.Is(err, errQuit) {
 				return nil
 			}
 			return err

@@ -34,6 +34,9 @@ type shell struct {
 // errConnectionLost ends the input loop: the server went away.
 var errConnectionLost = errors.New("connection lost")
 
+// errQuit ends the input loop after quit: the server closes the connection.
+var errQuit = errors.New("quit")
+
 // printf writes to the output under the lock.
 func (sh *shell) printf(format string, args ...any) {
 	sh.mu.Lock()
@@ -89,6 +92,10 @@ func (sh *shell) drainEvents() {
 func (sh *shell) watchEvents(ctx context.Context) {
 	for {
 		ev, err := sh.events.Next(ctx)
+		if errors.Is(err, qmp.ErrDisconnected) {
+			// Say so now, not when the user next presses Enter.
+			sh.printf("qmp-shell: the server closed the connection\n")
+		}
 		if err != nil {
 			return
 		}
@@ -96,8 +103,9 @@ func (sh *shell) watchEvents(ctx context.Context) {
 	}
 }
 
-// execute runs one line. It returns errConnectionLost (wrapped) when the
-// session ended; other failures are printed and remembered.
+// execute runs one line. It returns errQuit after quit, errConnectionLost
+// (wrapped) when the session ended otherwise; other failures are printed
+// and remembered.
 func (sh *shell) execute(ctx context.Context, line string) error {
 	var req *request
 	if sh.hmp {
@@ -149,7 +157,7 @@ func (sh *shell) execute(ctx context.Context, line string) error {
 	case errors.Is(err, qmp.ErrDisconnected):
 		if isQuit(req, line, sh.hmp) {
 			// QEMU may close before its reply to quit is read.
-			return fmt.Errorf("%w: %v", errConnectionLost, err)
+			return errQuit
 		}
 		sh.fail("error: %v\n", err)
 		return fmt.Errorf("%w: %v", errConnectionLost, err)
@@ -162,7 +170,7 @@ func (sh *shell) execute(ctx context.Context, line string) error {
 		if json.Unmarshal(ret, &text) == nil {
 			sh.printf("%s", strings.ReplaceAll(text, "\r\n", "\n"))
 			if isQuit(req, line, sh.hmp) {
-				return errConnectionLost
+				return errQuit
 			}
 			return nil
 		}
@@ -170,7 +178,7 @@ func (sh *shell) execute(ctx context.Context, line string) error {
 	raw, _ := json.Marshal(map[string]json.RawMessage{"return": ret})
 	sh.printf("%s\n", pretty(raw))
 	if isQuit(req, line, sh.hmp) {
-		return errConnectionLost // QEMU closes the connection after quit
+		return errQuit // QEMU closes the connection after quit
 	}
 	return nil
 }

@@ -187,7 +187,11 @@ func (b *Bridge) serveVM(w http.ResponseWriter, r *http.Request, name string) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
-	if !b.acquire(name) {
+	switch b.acquire(name) {
+	case errClosing:
+		http.Error(w, "the bridge is shutting down", http.StatusServiceUnavailable)
+		return
+	case errBusy:
 		b.log().Info("refusing a second client", "backend", name, "remote", r.RemoteAddr)
 		closeBusy(w, r, fmt.Sprintf("busy: backend %s already has a client", name))
 		return
@@ -235,14 +239,23 @@ func relay(client, backend net.Conn) {
 	<-done
 }
 
-func (b *Bridge) acquire(name string) bool {
+var (
+	errBusy    = errors.New("backend busy")
+	errClosing = errors.New("bridge closing")
+)
+
+// acquire reserves backend name for one client.
+func (b *Bridge) acquire(name string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.busy[name] || b.closed {
-		return false
+	switch {
+	case b.closed:
+		return errClosing
+	case b.busy[name]:
+		return errBusy
 	}
 	b.busy[name] = true
-	return true
+	return nil
 }
 
 func (b *Bridge) release(name string) {
@@ -290,7 +303,7 @@ func (b *Bridge) Close() {
 	b.wg.Wait()
 }
 
-// closeBus completes the WebSocket handshake and at once sends a close
+// closeBusy completes the WebSocket handshake and at once sends a close
 // frame with status 1013 and reason, so a browser sees why (an HTTP error
 // before the upgrade reaches a page only as an anonymous failure).
 func closeBusy(w http.ResponseWriter, r *http.Request, reason string) {

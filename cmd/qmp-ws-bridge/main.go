@@ -40,7 +40,10 @@ func main() {
 
 type multiFlag []string
 
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+// String implements flag.Value.
+func (m *multiFlag) String() string { return strings.Join(*m, ",") }
+
+// Set implements flag.Value: each use adds one.
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
 // run is the program; it returns the exit status when ctx ends or the

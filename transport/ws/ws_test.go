@@ -423,3 +423,41 @@ func TestNetConn(t *testing.T) {
 		return c1, c2, func() { c1.Close(); c2.Close() }, nil
 	})
 }
+
+// Dialing is cancelled by the context while the server never answers the
+// upgrade request, and while it never accepts the TLS handshake.
+func TestDialCancelledDuringHandshake(t *testing.T) {
+	for _, scheme := range []string{"ws", "wss"} {
+		t.Run(scheme, func(t *testing.T) {
+			leakCheck(t)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			defer ln.Close()
+			held := make(chan net.Conn, 1)
+			go func() {
+				c, err := ln.Accept()
+				if err == nil {
+					held <- c // accepted, never answered
+				}
+			}()
+			ctx, cancel := context.WithCancel(testCtx(t))
+			go func() {
+				c := <-held
+				cancel()
+				defer c.Close()
+				_, _ = io.Copy(io.Discard, c)
+			}()
+			_, err = Endpoint{URL: scheme + "://" + ln.Addr().String() + "/"}.DialWS(ctx)
+			require.ErrorIs(t, err, context.Canceled)
+		})
+	}
+}
+
+func TestListenRejectsBadURLs(t *testing.T) {
+	for _, u := range []string{"http://127.0.0.1:0/", "wss://127.0.0.1:0/", "::bad"} {
+		_, err := Endpoint{URL: u}.Listen(context.Background())
+		require.Error(t, err, u)
+	}
+	_, err := Endpoint{URL: "ftp://x/"}.Dial(context.Background())
+	require.ErrorContains(t, err, "not ws or wss")
+}

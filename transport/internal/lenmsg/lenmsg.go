@@ -38,6 +38,8 @@ type Machine struct {
 	Bytes    int // payload bytes received
 
 	in      []byte // fed bytes not yet parsed (may alias the caller's slice)
+	skip    int    // Discard without Echo: payload bytes still to skip
+	ref     []byte // SendRef: a payload to return after out, by reference
 	partial []byte // an incomplete message carried over between Feeds (owned)
 	out     []byte // output not yet returned
 	sent    bool   // out was returned by the last Next: reset it
@@ -86,15 +88,40 @@ func (m *Machine) resetOut() {
 	}
 }
 
+// SendRef queues payload to be sent without copying it: payload must stay
+// unchanged until Next returns WantMore.
+func (m *Machine) SendRef(payload []byte) error {
+	if m.err != nil {
+		return m.err
+	}
+	m.resetOut()
+	m.out = binary.BigEndian.AppendUint32(m.out, uint32(len(payload)))
+	m.ref = payload
+	return nil
+}
+
 // Next implements action.Machine.
 func (m *Machine) Next() action.Action[string] {
 	m.resetOut()
 	if m.err != nil {
 		return action.Fail[string](m.err)
 	}
+	if len(m.out) == 0 && m.ref != nil {
+		p := m.ref
+		m.ref = nil
+		return action.SendBytes[string](p)
+	}
+	if m.Discard && !m.Echo {
+		m.sink()
+	}
 	for {
 		payload, ok := m.parse()
 		if m.err != nil {
+			if len(m.out) > 0 {
+				// Output queued before the error goes out first.
+				m.sent = true
+				return action.SendBytes[string](m.out)
+			}
 			return action.Fail[string](m.err)
 		}
 		if !ok {
@@ -113,11 +140,44 @@ func (m *Machine) Next() action.Action[string] {
 		m.sent = true
 		return action.SendBytes[string](m.out)
 	}
-	if m.eof && len(m.partial) > 0 {
+	if m.eof && (len(m.partial) > 0 || m.skip > 0) {
 		m.err = ErrTruncated
 		return action.Fail[string](m.err)
 	}
 	return action.Want[string]()
+}
+
+// sink consumes whole messages without buffering their payloads.
+func (m *Machine) sink() {
+	for len(m.in) > 0 && m.err == nil {
+		if m.skip > 0 {
+			k := min(m.skip, len(m.in))
+			m.skip -= k
+			m.Bytes += k
+			m.in = m.in[k:]
+			if m.skip == 0 {
+				m.Messages++
+			}
+			continue
+		}
+		if len(m.partial)+len(m.in) < 4 {
+			m.partial = append(m.partial, m.in...)
+			m.in = nil
+			return
+		}
+		k := 4 - len(m.partial)
+		m.partial = append(m.partial, m.in[:k]...)
+		m.in = m.in[k:]
+		n := int(binary.BigEndian.Uint32(m.partial))
+		m.partial = m.partial[:0]
+		if n > m.max() {
+			m.err = &TooLongError{Len: n, Max: m.max()}
+			return
+		}
+		if m.skip = n; n == 0 {
+			m.Messages++
+		}
+	}
 }
 
 // parse returns the next complete payload, zero-copy when it lies whole in

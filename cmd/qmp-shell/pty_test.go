@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/wirereactor/wirereactor/cmd/internal/testpeers"
+)
+
+// openPTY returns a pseudo-terminal's controlling side and its terminal.
+func openPTY(t *testing.T) (ptmx, tty *os.File) {
+	t.Helper()
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	require.NoError(t, err)
+	fd := int(ptmx.Fd())
+	require.NoError(t, unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0))
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	require.NoError(t, err)
+	tty, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	require.NoError(t, err)
+	require.NoError(t, unix.IoctlSetWinsize(int(tty.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 120}))
+	return ptmx, tty
+}
+
+// terminal is a running qmp-shell on a pseudo-terminal, seen as a person
+// sees it.
+type terminal struct {
+	t      *testing.T
+	ptmx   *os.File
+	screen *lockedBuffer
+	cmd    *exec.Cmd
+	read   chan struct{}
+}
+
+func startTerminal(t *testing.T, args ...string) *terminal {
+	bin := testpeers.GoBuild(t, "github.com/wirereactor/wirereactor/cmd/qmp-shell")
+	ptmx, tty := openPTY(t)
+	cmd := exec.Command(bin, args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	cmd.Env = append(os.Environ(), "TERM=xterm")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	require.NoError(t, cmd.Start())
+	tty.Close()
+	term := &terminal{t: t, ptmx: ptmx, screen: &lockedBuffer{}, cmd: cmd, read: make(chan struct{})}
+	go func() {
+		defer close(term.read)
+		buf := make([]byte, 4096)
+		for {
+			n, err := ptmx.Read(buf)
+			term.screen.Write(buf[:n])
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		ptmx.Close()
+		<-term.read
+	})
+	return term
+}
+
+// waitFor waits until the screen shows want after offset from, and returns
+// the offset just past it.
+func (term *terminal) waitFor(from int, want string) int {
+	term.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s := term.screen.String()
+		if i := strings.Index(s[from:], want); i >= 0 {
+			return from + i + len(want)
+		}
+		if time.Now().After(deadline) {
+			term.t.Fatalf("the terminal did not show %q; it shows:\n%s", want, s[from:])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (term *terminal) typeKeys(s string) {
+	term.t.Helper()
+	_, err := term.ptmx.Write([]byte(s))
+	require.NoError(term.t, err)
+}
+
+func TestInteractiveSimulator(t *testing.T) {
+	history := filepath.Join(t.TempDir(), "history")
+	require.NoError(t, os.WriteFile(history, []byte("query-version\n"), 0o600))
+	term := startTerminal(t, "-history", history)
+
+	at := term.waitFor(0, "qmp-shell: no address given; talking to the built-in QMP simulator")
+	at = term.waitFor(at, "Connected to QEMU 7.2.0")
+	at = term.waitFor(at, "(QEMU) ")
+
+	// Tab completes a unique prefix from query-commands.
+	term.typeKeys("query-sta\t")
+	at = term.waitFor(at, "query-status ")
+	term.typeKeys("\r")
+	at = term.waitFor(at, "\"status\": \"running\"")
+	at = term.waitFor(at, "(QEMU) ")
+
+	// Events are shown, clearly marked, before the reply.
+	term.typeKeys("stop\r")
+	at = term.waitFor(at, "event STOP at ")
+	at = term.waitFor(at, "\"return\": {}")
+	at = term.waitFor(at, "(QEMU) ")
+
+	// Up arrow twice recalls the line before the last one; further up is
+	// the history loaded from the file.
+	term.typeKeys("\x1b[A\x1b[A\r")
+	at = term.waitFor(at, "\"status\": \"paused\"")
+	term.typeKeys("\x1b[A\x1b[A\x1b[A\x1b[A\r")
+	at = term.waitFor(at, "\"package\": \"wirereactor simulator\"")
+
+	// Errors show class and description.
+	term.typeKeys("nope\r")
+	at = term.waitFor(at, "\"class\": \"CommandNotFound\"")
+
+	// transaction( switches the prompt.
+	term.typeKeys("transaction(\r")
+	at = term.waitFor(at, "TRANS> ")
+	term.typeKeys(")\r")
+	at = term.waitFor(at, "The command transaction has not been found")
+	term.waitFor(at, "(QEMU) ")
+
+	// Ctrl-D leaves with status 0.
+	term.typeKeys("\x04")
+	waitExit(t, term.cmd, 0)
+
+	b, err := os.ReadFile(history)
+	require.NoError(t, err)
+	require.Equal(t, "query-version\nquery-status\nstop\nquery-status\nquery-version\nnope\ntransaction(\n)\n", string(b),
+		"typed lines are appended; recalled ones are not repeated in a row")
+}
+
+func TestInteractiveQEMU(t *testing.T) {
+	q := testpeers.StartQEMU(t)
+	term := startTerminal(t, "-history", "", "unix:"+q.Socket)
+	at := term.waitFor(0, "Connected to QEMU 7.2.")
+	at = term.waitFor(at, "(QEMU) ")
+	// query-command-line-options is the only command starting so: a
+	// unique completion from QEMU's own query-commands.
+	term.typeKeys("query-command-l\t")
+	at = term.waitFor(at, "query-command-line-options ")
+	term.typeKeys("option=chardev\r")
+	at = term.waitFor(at, "\"option\": \"chardev\"")
+	term.typeKeys("quit\r")
+	at = term.waitFor(at, "event SHUTDOWN at ")
+	term.waitFor(at, "qmp-shell: the server closed the connection")
+	waitExit(t, term.cmd, 0)
+}
+
+func TestInteractiveQEMUKilled(t *testing.T) {
+	q := testpeers.StartQEMU(t)
+	term := startTerminal(t, "-history", "", "unix:"+q.Socket)
+	at := term.waitFor(0, "(QEMU) ")
+	q.Kill()
+	at = term.waitFor(at, "qmp-shell: the server closed the connection")
+	term.typeKeys("query-status\r")
+	term.waitFor(at, "qmp-shell: connection lost")
+	waitExit(t, term.cmd, 1)
+}
+
+func waitExit(t *testing.T, cmd *exec.Cmd, want int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- cmd.Wait() }()
+	select {
+	case err := <-errc:
+		var ee *exec.ExitError
+		if want == 0 {
+			require.NoError(t, err)
+		} else {
+			require.True(t, errors.As(err, &ee))
+			require.Equal(t, want, ee.ExitCode())
+		}
+	case <-ctx.Done():
+		t.Fatal("qmp-shell did not exit")
+	}
+}
+
+// TestReadmeCommand runs the program as README.md's first command does,
+// without a terminal: with nothing to read it exits at once, cleanly.
+func TestReadmeCommand(t *testing.T) {
+	bin := testpeers.GoBuild(t, "github.com/wirereactor/wirereactor/cmd/qmp-shell")
+	for _, stdin := range []string{"", "query-status\n"} {
+		cmd := exec.Command(bin)
+		cmd.Stdin = strings.NewReader(stdin)
+		var out, errOut lockedBuffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		require.NoError(t, cmd.Start())
+		waitExit(t, cmd, 0)
+		first, _, _ := strings.Cut(errOut.String(), "\n")
+		require.Equal(t, "qmp-shell: no address given; talking to the built-in QMP simulator (a fake QEMU 7.2 in this process)", first)
+		if stdin == "" {
+			require.Empty(t, out.String())
+		} else {
+			require.Contains(t, out.String(), "\"status\": \"running\"")
+		}
+	}
+}

@@ -1,0 +1,263 @@
+package qmptest
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"time"
+
+	"github.com/wirereactor/wirereactor/qmp"
+	"github.com/wirereactor/wirereactor/transport"
+	"github.com/wirereactor/wirereactor/transport/unix"
+)
+
+// flushTimeout bounds the flush of a connection that ends while the server
+// keeps running.
+const flushTimeout = 5 * time.Second
+
+// conn is one client connection: a session and the goroutine that executes
+// its commands in order.
+type conn struct {
+	s          *Server
+	sess       *transport.Session[qmp.Command, *qmp.ServerMachine]
+	ctx        context.Context // the server's, carrying the conn for handlers
+	after      []pendingEvent  // EmitAfter's events for the current command
+	closeAfter bool            // CloseAfterReply was called
+}
+
+type pendingEvent struct {
+	name string
+	data []byte
+}
+
+type connKey struct{}
+
+func connFrom(ctx context.Context) *conn {
+	c, _ := ctx.Value(connKey{}).(*conn)
+	return c
+}
+
+// startConn registers nc and starts serving it; it reports false (having
+// closed nc) when the server is closed. With releaseTurn the connection
+// gives the one-client turn back when it ends.
+func (s *Server) startConn(nc net.Conn, releaseTurn bool) bool {
+	c := &conn{s: s}
+	c.ctx = context.WithValue(s.ctx, connKey{}, c)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		nc.Close()
+		return false
+	}
+	s.served++
+	n := s.served
+	c.sess = transport.New(transport.Config[qmp.Command, *qmp.ServerMachine]{
+		NewMachine:     func() *qmp.ServerMachine { return qmp.NewServerMachine(s.mcfg) },
+		Handshake:      sendGreeting,
+		Name:           "qmptest#" + itoa(n),
+		Logger:         s.cfg.Logger,
+		ReadBufferSize: s.cfg.ReadBufferSize,
+		DeliverQueue:   32,
+	})
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		if releaseTurn {
+			defer func() { <-s.turn }()
+		}
+		c.run(nc)
+	}()
+	return true
+}
+
+// sendGreeting pushes the machine's greeting out (Do drains the machine).
+func sendGreeting(ctx context.Context, sess *transport.Session[qmp.Command, *qmp.ServerMachine]) error {
+	return sess.Do(ctx, func(*qmp.ServerMachine) error { return nil })
+}
+
+func (c *conn) run(nc net.Conn) {
+	s := c.s
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+	if err := c.sess.Start(s.ctx, nc); err != nil {
+		return
+	}
+	for !c.closeAfter {
+		cmd, err := c.sess.Recv(s.ctx)
+		if err != nil {
+			break
+		}
+		if !s.cfg.MultiClient {
+			c.sendStale()
+		}
+		c.execute(cmd)
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, flushTimeout)
+	defer cancel()
+	_ = c.sess.Disconnect(ctx)
+}
+
+// sendStale sends the replies whose client left before they were ready, as
+// QEMU sends them to its next client.
+func (c *conn) sendStale() {
+	s := c.s
+	s.mu.Lock()
+	stale := s.stale
+	s.stale = nil
+	s.mu.Unlock()
+	for _, r := range stale {
+		_ = c.sess.Do(s.ctx, r.reply)
+	}
+}
+
+// execute runs one command's handler and queues its reply.
+func (c *conn) execute(cmd qmp.Command) {
+	s := c.s
+	c.after = c.after[:0]
+	var reply func(m *qmp.ServerMachine) error
+	h := s.handler(cmd.Name)
+	if h == nil {
+		reply = errorReply(cmd.ID, "CommandNotFound", "The command "+cmd.Name+" has not been found")
+	} else {
+		res, err := h(c.ctx, cmd.Arguments)
+		var qe *Error
+		switch {
+		case errors.Is(err, ErrNoReply):
+		case errors.Is(err, ErrDropConnection):
+			_ = c.sess.Exec(s.ctx, func(net.Conn) error { return ErrDropConnection })
+			c.closeAfter = true
+			return
+		case errors.As(err, &qe):
+			reply = errorReply(cmd.ID, qe.Class, qe.Desc)
+		case err != nil:
+			reply = errorReply(cmd.ID, "GenericError", err.Error())
+		default:
+			raw, err := encode(res, true)
+			if err != nil {
+				reply = errorReply(cmd.ID, "GenericError", err.Error())
+			} else {
+				reply = func(m *qmp.ServerMachine) error { return m.Return(cmd.ID, raw) }
+			}
+		}
+	}
+	if reply != nil {
+		if err := c.sess.Do(s.ctx, reply); err != nil && s.ctx.Err() == nil && !s.cfg.MultiClient {
+			// The client left while the command ran: like QEMU, answer
+			// the next client.
+			s.mu.Lock()
+			s.stale = append(s.stale, staleReply{reply: reply})
+			s.mu.Unlock()
+		}
+	}
+	for _, ev := range c.after {
+		s.emitRaw(ev.name, ev.data)
+	}
+	if c.closeAfter {
+		_ = c.sess.Exec(s.ctx, func(nc net.Conn) error { return errQuit })
+	}
+}
+
+var errQuit = errors.New("qmptest: connection closed after the reply")
+
+func errorReply(id []byte, class, desc string) func(m *qmp.ServerMachine) error {
+	return func(m *qmp.ServerMachine) error { return m.ReturnError(id, class, desc) }
+}
+
+// drop closes the connection at once.
+func (c *conn) drop() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = c.sess.Disconnect(ctx)
+}
+
+// Emit sends an event from inside a handler, before the command's reply: to
+// every negotiated client, as Server.Emit does. data is nil, raw JSON or a
+// value to encode. Outside a handler it is Server.Emit of no server and
+// fails.
+func Emit(ctx context.Context, name string, data any) error {
+	c := connFrom(ctx)
+	if c == nil {
+		return errNotInHandler
+	}
+	return c.s.Emit(name, data)
+}
+
+// EmitAfter queues an event to be sent, to every negotiated client, right
+// after the reply of the command whose handler calls it.
+func EmitAfter(ctx context.Context, name string, data any) error {
+	c := connFrom(ctx)
+	if c == nil {
+		return errNotInHandler
+	}
+	raw, err := encode(data, false)
+	if err != nil {
+		return err
+	}
+	c.after = append(c.after, pendingEvent{name: name, data: raw})
+	return nil
+}
+
+// CloseAfterReply makes the connection close once the reply of the command
+// whose handler calls it (and the events queued with EmitAfter) is written —
+// what quit does.
+func CloseAfterReply(ctx context.Context) error {
+	c := connFrom(ctx)
+	if c == nil {
+		return errNotInHandler
+	}
+	c.closeAfter = true
+	return nil
+}
+
+// WriteRaw writes p to the client exactly as given, after everything queued
+// before it — for fault injection: garbage, a huge message, half a message.
+// p is not retained after WriteRaw returns.
+func WriteRaw(ctx context.Context, p []byte) error {
+	c := connFrom(ctx)
+	if c == nil {
+		return errNotInHandler
+	}
+	return c.sess.Exec(c.s.ctx, func(nc net.Conn) error {
+		_, err := nc.Write(p)
+		return err
+	})
+}
+
+// ReceivedFiles takes the descriptors the client passed on a unix socket so
+// far (see qmp.Client.ExecuteWithFiles); the caller owns them. On other
+// transports it returns none.
+func ReceivedFiles(ctx context.Context) []*os.File {
+	c := connFrom(ctx)
+	if c == nil {
+		return nil
+	}
+	var files []*os.File
+	_ = c.sess.Exec(c.s.ctx, func(nc net.Conn) error {
+		if uc, ok := nc.(*unix.Conn); ok {
+			files = uc.TakeFDs()
+		}
+		return nil
+	})
+	return files
+}
+
+var errNotInHandler = errors.New("qmptest: not called from a handler's context")
+
+func itoa(n int) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			return string(b[i:])
+		}
+	}
+}

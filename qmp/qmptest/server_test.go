@@ -1,0 +1,207 @@
+package qmptest_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/wirereactor/wirereactor/qmp"
+	"github.com/wirereactor/wirereactor/qmp/qmptest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func connect(t *testing.T, addr string) *qmp.Client {
+	t.Helper()
+	c := qmp.NewClient(qmp.Config{Name: t.Name()})
+	require.NoError(t, c.Connect(testCtx(t), addr))
+	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
+	return c
+}
+
+// rawConn is a line-oriented client that sees exactly what the server
+// writes.
+type rawConn struct {
+	t  *testing.T
+	nc net.Conn
+	r  *bufio.Reader
+}
+
+func dialRaw(t *testing.T, s *qmptest.Server, negotiate bool) *rawConn {
+	t.Helper()
+	nc, err := net.Dial("unix", strings.TrimPrefix(s.Addr(), "unix:"))
+	require.NoError(t, err)
+	t.Cleanup(func() { nc.Close() })
+	rc := &rawConn{t: t, nc: nc, r: bufio.NewReaderSize(nc, 1<<20)}
+	require.Contains(t, rc.line(), `{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}`)
+	if negotiate {
+		require.Equal(t, `{"return": {}, "id": 0}`, rc.exec(`{"execute": "qmp_capabilities", "id": 0}`))
+	}
+	return rc
+}
+
+func (rc *rawConn) line() string {
+	rc.t.Helper()
+	require.NoError(rc.t, rc.nc.SetReadDeadline(time.Now().Add(10*time.Second)))
+	l, err := rc.r.ReadString('\n')
+	require.NoError(rc.t, err)
+	return strings.TrimSuffix(l, "\r\n")
+}
+
+// exec sends msg and returns the next line.
+func (rc *rawConn) exec(msg string) string {
+	rc.t.Helper()
+	_, err := rc.nc.Write([]byte(msg + "\n"))
+	require.NoError(rc.t, err)
+	return rc.line()
+}
+
+// withoutTimestamp blanks an event's timestamp.
+func withoutTimestamp(line string) string {
+	if i := strings.Index(line, `"event"`); strings.HasPrefix(line, `{"timestamp"`) && i > 0 {
+		return "{" + line[i:]
+	}
+	return line
+}
+
+func TestDefaultCommandsAnswerAsQEMU(t *testing.T) {
+	s := qmptest.StartUnix(t, qmptest.Config{Name: "vm1"})
+	rc := dialRaw(t, s, true)
+	// Each step: the command sent, then every line expected back (events
+	// without their timestamps), as QEMU 7.2 writes them.
+	steps := []struct {
+		send string
+		want []string
+	}{
+		{`{"execute": "query-status", "id": 1}`, []string{`{"return": {"status": "running", "singlestep": false, "running": true}, "id": 1}`}},
+		{`{"execute": "stop", "id": 2}`, []string{`{"event": "STOP"}`, `{"return": {}, "id": 2}`}},
+		{`{"execute": "stop", "id": 3}`, []string{`{"return": {}, "id": 3}`}},
+		{`{"execute": "query-status", "id": 4}`, []string{`{"return": {"status": "paused", "singlestep": false, "running": false}, "id": 4}`}},
+		{`{"execute": "human-monitor-command", "arguments": {"command-line": "info status"}, "id": 5}`, []string{`{"return": "VM status: paused\r\n", "id": 5}`}},
+		{`{"execute": "cont", "id": "x"}`, []string{`{"event": "RESUME"}`, `{"return": {}, "id": "x"}`}},
+		{`{"execute": "cont", "id": 6}`, []string{`{"return": {}, "id": 6}`}},
+		{`{"execute": "human-monitor-command", "arguments": {"command-line": "stop"}, "id": 7}`, []string{`{"event": "STOP"}`, `{"return": "", "id": 7}`}},
+		{`{"execute": "human-monitor-command", "arguments": {"command-line": "c"}, "id": 8}`, []string{`{"event": "RESUME"}`, `{"return": "", "id": 8}`}},
+		{`{"execute": "human-monitor-command", "arguments": {"command-line": "info status"}, "id": 9}`, []string{`{"return": "VM status: running\r\n", "id": 9}`}},
+		{`{"execute": "human-monitor-command", "arguments": {"command-line": "info version"}, "id": 10}`, []string{`{"return": "7.2.0wirereactor\r\n", "id": 10}`}},
+		{`{"execute": "human-monitor-command", "arguments": {"command-line": "info name"}, "id": 11}`, []string{`{"return": "vm1\r\n", "id": 11}`}},
+		{`{"execute": "human-monitor-command", "arguments": {"command-line": "foo bar"}, "id": 12}`, []string{`{"return": "unknown command: 'foo'\r\n", "id": 12}`}},
+		{`{"execute": "human-monitor-command", "id": 13}`, []string{`{"id": 13, "error": {"class": "GenericError", "desc": "Parameter 'command-line' is missing"}}`}},
+		{`{"execute": "human-monitor-command", "arguments": {"command-line": 1}, "id": 14}`, []string{`{"id": 14, "error": {"class": "GenericError", "desc": "Invalid parameter type for 'command-line', expected: string"}}`}},
+		{`{"execute": "query-version", "id": 15}`, []string{`{"return": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": "wirereactor"}, "id": 15}`}},
+		{`{"execute": "query-name", "id": 16}`, []string{`{"return": {"name": "vm1"}, "id": 16}`}},
+		{`{"execute": "query-name", "arguments": {"x": 1}, "id": 17}`, []string{`{"id": 17, "error": {"class": "GenericError", "desc": "Parameter 'x' is unexpected"}}`}},
+		{`{"execute": "no-such-command", "id": 18}`, []string{`{"id": 18, "error": {"class": "CommandNotFound", "desc": "The command no-such-command has not been found"}}`}},
+		{`{"execute": "getfd", "arguments": {"fdname": "fd0"}, "id": 19}`, []string{`{"id": 19, "error": {"class": "GenericError", "desc": "No file descriptor supplied via SCM_RIGHTS"}}`}},
+		{`{"execute": "closefd", "arguments": {"fdname": "fd0"}, "id": 20}`, []string{`{"id": 20, "error": {"class": "GenericError", "desc": "File descriptor named 'fd0' not found"}}`}},
+		{`{"execute": "query-fdsets", "id": 21}`, []string{`{"return": [], "id": 21}`}},
+		{`{"execute": "system_powerdown", "id": 22}`, []string{`{"event": "POWERDOWN"}`, `{"return": {}, "id": 22}`}},
+		{`{"execute": "qmp_capabilities", "id": 23}`, []string{`{"id": 23, "error": {"class": "CommandNotFound", "desc": "Capabilities negotiation is already complete, command ignored"}}`}},
+		{`{"execute": "quit", "id": 24}`, []string{`{"event": "SHUTDOWN", "data": {"guest": false, "reason": "host-qmp-quit"}}`, `{"return": {}, "id": 24}`}},
+	}
+	for _, st := range steps {
+		got := []string{withoutTimestamp(rc.exec(st.send))}
+		for len(got) < len(st.want) {
+			got = append(got, withoutTimestamp(rc.line()))
+		}
+		require.Equal(t, st.want, got, st.send)
+	}
+	// quit closes the connection after the reply.
+	_, err := rc.r.ReadString('\n')
+	require.ErrorIs(t, err, io.EOF, "connection closed after quit")
+}
+
+func TestHandlersAndErrors(t *testing.T) {
+	s := qmptest.StartUnix(t, qmptest.Config{})
+	s.Handle("echo", qmptest.Echo)
+	s.Handle("typed", func(ctx context.Context, args json.RawMessage) (any, error) {
+		var in struct{ N int }
+		if err := json.Unmarshal(args, &in); err != nil {
+			return nil, err
+		}
+		return struct {
+			Double int `json:"double"`
+		}{2 * in.N}, nil
+	})
+	s.Handle("fail", qmptest.Fail("DeviceNotFound", "Device 'net0' not found"))
+	s.Handle("plain-error", func(context.Context, json.RawMessage) (any, error) { return nil, errors.New("it broke") })
+	s.Handle("bad-result", qmptest.Reply(json.RawMessage(`{nope`)))
+	s.Handle("removed", qmptest.Echo)
+	s.Handle("removed", nil)
+	s.Handle("stop", qmptest.Reply("overridden"))
+	c := connect(t, s.Addr())
+	ctx := testCtx(t)
+
+	tests := []struct {
+		cmd       string
+		args      any
+		want      string
+		wantClass string
+		wantDesc  string
+	}{
+		{cmd: "echo", args: map[string]int{"a": 1}, want: `{"a":1}`},
+		{cmd: "echo", want: `{}`},
+		{cmd: "typed", args: map[string]int{"n": 21}, want: `{"double":42}`},
+		{cmd: "stop", want: `"overridden"`},
+		{cmd: "fail", wantClass: "DeviceNotFound", wantDesc: "Device 'net0' not found"},
+		{cmd: "plain-error", wantClass: "GenericError", wantDesc: "it broke"},
+		{cmd: "bad-result", wantClass: "GenericError", wantDesc: "qmptest: result is not valid JSON"},
+		{cmd: "removed", wantClass: "CommandNotFound", wantDesc: "The command removed has not been found"},
+	}
+	for _, tt := range tests {
+		got, err := c.Execute(ctx, tt.cmd, tt.args)
+		if tt.wantClass != "" {
+			var ee *qmp.ExecuteError
+			require.ErrorAs(t, err, &ee, tt.cmd)
+			require.Equal(t, qmp.ErrorInfo{Class: tt.wantClass, Desc: tt.wantDesc}, ee.Info, tt.cmd)
+			continue
+		}
+		require.NoError(t, err, tt.cmd)
+		require.JSONEq(t, tt.want, string(got), tt.cmd)
+	}
+
+	var cmds []struct{ Name string }
+	require.NoError(t, c.ExecuteInto(ctx, "query-commands", nil, &cmds))
+	var names []string
+	for _, n := range cmds {
+		names = append(names, n.Name)
+	}
+	require.Subset(t, names, []string{"echo", "typed", "query-status", "quit", "qmp_capabilities", "getfd"})
+	require.NotContains(t, names, "removed")
+	require.Equal(t, len(s.Commands())+1, len(names))
+}
+
+func TestEventsBeforeAndAfterTheReply(t *testing.T) {
+	s := qmptest.StartUnix(t, qmptest.Config{Now: func() time.Time { return time.Unix(1700000000, 123456000) }})
+	s.Handle("job", func(ctx context.Context, args json.RawMessage) (any, error) {
+		require.NoError(t, qmptest.Emit(ctx, "JOB_STARTED", map[string]string{"id": "j1"}))
+		require.NoError(t, qmptest.EmitAfter(ctx, "JOB_DONE", nil))
+		return nil, nil
+	})
+	rc := dialRaw(t, s, true)
+	require.Equal(t, `{"timestamp": {"seconds": 1700000000, "microseconds": 123456}, "event": "JOB_STARTED", "data": {"id":"j1"}}`,
+		rc.exec(`{"execute": "job", "id": 1}`))
+	require.Equal(t, `{"return": {}, "id": 1}`, rc.line())
+	require.Equal(t, `{"timestamp": {"seconds": 1700000000, "microseconds": 123456}, "event": "JOB_DONE"}`, rc.line())
+
+	// Server.Emit from outside a handler.
+	require.NoError(t, s.Emit("TICK", json.RawMessage(`{"n": 1}`)))
+	require.Equal(t, `{"timestamp": {"seconds": 1700000000, "microseconds": 123456}, "event": "TICK", "data": {"n": 1}}`, rc.line())
+	require.Error(t, s.Emit("BAD", json.RawMessage(`{`)))
+	require.Error(t, qmptest.Emit(context.Background(), "X", nil), "not in a handler")
+}

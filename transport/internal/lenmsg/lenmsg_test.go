@@ -1,0 +1,107 @@
+package lenmsg
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/wirereactor/wirereactor/action"
+)
+
+// run feeds data in chunks of size step and returns delivered messages,
+// the bytes sent, and the error, if any.
+func run(m *Machine, data []byte, step int) (msgs []string, sent []byte, err error) {
+	drain := func() bool {
+		for {
+			a := m.Next()
+			switch a.Kind {
+			case action.WantMore:
+				return true
+			case action.Send:
+				sent = append(sent, a.Bytes...)
+			case action.Deliver:
+				msgs = append(msgs, a.Value)
+			case action.Error:
+				err = a.Err
+				return false
+			}
+		}
+	}
+	for len(data) > 0 {
+		k := min(step, len(data))
+		m.Feed(data[:k])
+		data = data[k:]
+		if !drain() {
+			return
+		}
+	}
+	m.FeedEOF()
+	drain()
+	return
+}
+
+func TestMachine(t *testing.T) {
+	wire := Append(nil, []byte("one"))
+	wire = Append(wire, nil)
+	wire = Append(wire, []byte("three"))
+	tests := []struct {
+		name    string
+		data    []byte
+		max     int
+		want    []string
+		wantErr error
+	}{
+		{"messages", wire, 0, []string{"one", "", "three"}, nil},
+		{"truncated", wire[:len(wire)-1], 0, []string{"one", ""}, ErrTruncated},
+		{"too long", wire, 4, []string{"one", ""}, &TooLongError{Len: 5, Max: 4}},
+	}
+	for _, tt := range tests {
+		for _, step := range []int{1, 2, 3, 5, 100} {
+			msgs, sent, err := run(&Machine{Max: tt.max, Echo: true}, tt.data, step)
+			require.Equal(t, tt.want, msgs, "%s step %d", tt.name, step)
+			var echoed []byte
+			for _, m := range tt.want {
+				echoed = Append(echoed, []byte(m))
+			}
+			require.Equal(t, echoed, sent)
+			if tt.wantErr == nil {
+				require.NoError(t, err)
+			} else {
+				require.Equal(t, tt.wantErr.Error(), err.Error())
+			}
+		}
+	}
+}
+
+// FuzzMachine checks that chunking never changes what is delivered, and
+// that the discarding sink counts the same messages.
+func FuzzMachine(f *testing.F) {
+	f.Add(Append(Append(nil, []byte("a")), []byte("bc")), 1)
+	f.Add([]byte{0, 0, 0, 2, 'x'}, 3)
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff}, 2)
+	f.Fuzz(func(t *testing.T, data []byte, step int) {
+		if step <= 0 || step > 64 {
+			step = 7
+		}
+		whole, _, errWhole := run(&Machine{Max: 64}, data, len(data)+1)
+		chunked, _, errChunked := run(&Machine{Max: 64}, data, step)
+		if len(whole) != len(chunked) || (errWhole == nil) != (errChunked == nil) {
+			t.Fatalf("whole %q (%v) vs chunked %q (%v)", whole, errWhole, chunked, errChunked)
+		}
+		for i := range whole {
+			if whole[i] != chunked[i] {
+				t.Fatalf("message %d: %q vs %q", i, whole[i], chunked[i])
+			}
+		}
+		sink := &Machine{Max: 64, Discard: true}
+		_, _, errSink := run(sink, data, step)
+		if sink.Messages != len(whole) || (errSink == nil) != (errWhole == nil) {
+			t.Fatalf("sink counted %d (%v), want %d (%v)", sink.Messages, errSink, len(whole), errWhole)
+		}
+		var tl *TooLongError
+		if errWhole != nil && !errors.Is(errWhole, ErrTruncated) && !errors.As(errWhole, &tl) {
+			t.Fatalf("unexpected error %v", errWhole)
+		}
+	})
+}
