@@ -25,6 +25,20 @@
 // fill and the peer is pushed back. Both limits are soft by at most what one
 // machine call produces (the output of one read of at most
 // Config.ReadBufferSize bytes, or of one Do), so memory stays bounded.
+// Delivered values are queued as the machine returns them; if they alias
+// the machine's input or buffers, copy them with Config.Retain.
+//
+// # How a session ends
+//
+// The first of these is the root cause, kept and returned by Disconnect
+// (and by Recv and Do once the queue is drained): a machine's Error action;
+// a read or write error; the peer closing the stream, which is
+// ErrPeerClosed (errors.Is io.EOF) unless the machine reports a partial
+// message from FeedEOF as its own error. Errors caused by the session
+// closing the stream itself are never reported. The session then stops at
+// once: output still queued is dropped, so a peer that half-closes its
+// side after its last request does not get the answers. A clean local
+// Disconnect flushes queued output first.
 package transport
 
 import (

@@ -147,12 +147,18 @@ func (c *conn) execute(cmd qmp.Command) {
 		}
 	}
 	if reply != nil {
-		if err := c.sess.Do(s.ctx, reply); err != nil && s.ctx.Err() == nil && !s.cfg.MultiClient {
-			// The client left while the command ran: like QEMU, answer
-			// the next client.
-			s.mu.Lock()
-			s.stale = append(s.stale, staleReply{reply: reply})
-			s.mu.Unlock()
+		if c.sess.State() != transport.Running {
+			if s.ctx.Err() == nil && !s.cfg.MultiClient {
+				// The client left while the command ran: like QEMU,
+				// answer the next client.
+				s.mu.Lock()
+				s.stale = append(s.stale, staleReply{reply: reply})
+				s.mu.Unlock()
+			}
+		} else {
+			// A failure means the client left meanwhile: QEMU loses
+			// replies already on their way.
+			_ = c.sess.Do(s.ctx, reply)
 		}
 	}
 	for _, ev := range c.after {
@@ -245,6 +251,28 @@ func ReceivedFiles(ctx context.Context) []*os.File {
 		return nil
 	})
 	return files
+}
+
+// WaitClientGone blocks until the client that sent the command whose
+// handler calls it has disconnected, or ctx ends (ctx's error). A handler
+// uses it to answer only after its client left — the reply then goes to the
+// next client, as QEMU does with a command that outlives its client.
+func WaitClientGone(ctx context.Context) error {
+	c := connFrom(ctx)
+	if c == nil {
+		return errNotInHandler
+	}
+	for {
+		changed := c.sess.Changed()
+		if c.sess.State() != transport.Running {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 var errNotInHandler = errors.New("qmptest: not called from a handler's context")

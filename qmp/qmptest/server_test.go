@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/wirereactor/wirereactor/qmp"
 	"github.com/wirereactor/wirereactor/qmp/qmptest"
+	"github.com/wirereactor/wirereactor/transport"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -204,4 +206,302 @@ func TestEventsBeforeAndAfterTheReply(t *testing.T) {
 	require.Equal(t, `{"timestamp": {"seconds": 1700000000, "microseconds": 123456}, "event": "TICK", "data": {"n": 1}}`, rc.line())
 	require.Error(t, s.Emit("BAD", json.RawMessage(`{`)))
 	require.Error(t, qmptest.Emit(context.Background(), "X", nil), "not in a handler")
+}
+
+func TestFaultInjection(t *testing.T) {
+	tests := []struct {
+		name    string
+		handler qmptest.HandlerFunc
+		cfg     qmp.ClientConfig
+		check   func(t *testing.T, err error)
+	}{
+		{"drop mid-command", qmptest.Drop, qmp.ClientConfig{}, func(t *testing.T, err error) {
+			require.ErrorIs(t, err, qmp.ErrDisconnected)
+			require.ErrorIs(t, err, io.EOF, "the root cause is the closed stream")
+		}},
+		{"garbage", qmptest.Garbage([]byte("}}} not json\r\n")), qmp.ClientConfig{}, func(t *testing.T, err error) {
+			require.ErrorIs(t, err, qmp.ErrDisconnected)
+			require.ErrorContains(t, err, "json syntax error")
+		}},
+		{"a message that is not QMP", qmptest.Garbage([]byte(`{"hello": 1}` + "\r\n")), qmp.ClientConfig{}, func(t *testing.T, err error) {
+			require.ErrorIs(t, err, qmp.ErrProtocol)
+		}},
+		{"huge reply over the client's limit", qmptest.Huge(2 << 20), qmp.ClientConfig{MaxMessageSize: 1 << 20}, func(t *testing.T, err error) {
+			require.ErrorIs(t, err, qmp.ErrDisconnected)
+			require.ErrorContains(t, err, "1048576")
+		}},
+		{"half a message, then the end", func(ctx context.Context, _ json.RawMessage) (any, error) {
+			require.NoError(t, qmptest.WriteRaw(ctx, []byte(`{"return": {}, "i`)))
+			return nil, qmptest.ErrDropConnection
+		}, qmp.ClientConfig{}, func(t *testing.T, err error) {
+			require.ErrorIs(t, err, qmp.ErrDisconnected)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := qmptest.StartUnix(t, qmptest.Config{})
+			s.Handle("fault", tt.handler)
+			c := qmp.NewClient(qmp.Config{Machine: tt.cfg})
+			ctx := testCtx(t)
+			require.NoError(t, c.Connect(ctx, s.Addr()))
+			_, err := c.Execute(ctx, "fault", nil)
+			tt.check(t, err)
+			require.Error(t, c.Disconnect(ctx), "the session broke")
+
+			// The server goes on serving the next client.
+			require.NoError(t, c.Connect(ctx, s.Addr()))
+			_, err = c.Execute(ctx, "query-status", nil)
+			require.NoError(t, err)
+			require.NoError(t, c.Disconnect(ctx))
+		})
+	}
+}
+
+func TestHugeReplyWithinTheLimit(t *testing.T) {
+	s := qmptest.StartUnix(t, qmptest.Config{SchemaSize: 300_000})
+	s.Handle("huge", qmptest.Huge(3<<20))
+	c := connect(t, s.Addr())
+	ctx := testCtx(t)
+	got, err := c.Execute(ctx, "huge", nil)
+	require.NoError(t, err)
+	require.Len(t, got, 3<<20+2)
+
+	schema, err := c.Execute(ctx, "query-qmp-schema", nil)
+	require.NoError(t, err)
+	require.InDelta(t, 300_000, len(schema), 1000)
+	var entries []struct {
+		Name     string `json:"name"`
+		MetaType string `json:"meta-type"`
+	}
+	require.NoError(t, json.Unmarshal(schema, &entries))
+	require.Contains(t, entries, struct {
+		Name     string `json:"name"`
+		MetaType string `json:"meta-type"`
+	}{"query-status", "command"})
+}
+
+func TestSlowAndHangingCommands(t *testing.T) {
+	s := qmptest.StartUnix(t, qmptest.Config{})
+	s.Handle("slow", qmptest.Slow(50*time.Millisecond, qmptest.Reply("late")))
+	s.Handle("hang", qmptest.Hang)
+	c := connect(t, s.Addr())
+	ctx := testCtx(t)
+
+	got, err := c.Execute(ctx, "slow", nil)
+	require.NoError(t, err)
+	require.Equal(t, `"late"`, string(got))
+
+	short, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
+	defer cancel()
+	_, err = c.Execute(short, "hang", nil)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	// The connection still works; commands run in order after the hang.
+	_, err = c.Execute(ctx, "query-status", nil)
+	require.NoError(t, err)
+}
+
+// A reply to a command still running when its client left goes to the next
+// client, as QEMU does; qmp.Client recognises it as stale and drops it.
+func TestStaleReplyGoesToTheNextClient(t *testing.T) {
+	s := qmptest.StartUnix(t, qmptest.Config{})
+	started := make(chan struct{})
+	s.Handle("slow", func(ctx context.Context, _ json.RawMessage) (any, error) {
+		close(started)
+		return "stale", qmptest.WaitClientGone(ctx)
+	})
+	ctx := testCtx(t)
+	c := qmp.NewClient(qmp.Config{})
+	require.NoError(t, c.Connect(ctx, s.Addr()))
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Execute(ctx, "slow", nil)
+		errc <- err
+	}()
+	<-started
+	require.NoError(t, c.Disconnect(ctx))
+	require.ErrorIs(t, <-errc, qmp.ErrDisconnected)
+
+	// A raw client sees the stale reply (with the old id) before its own.
+	rc := dialRaw(t, s, true)
+	require.Equal(t, `{"return": "stale", "id": 2}`, rc.exec(`{"execute": "query-name", "id": "mine"}`))
+	require.Equal(t, `{"return": {}, "id": "mine"}`, rc.line())
+}
+
+func TestStaleReplyIsDroppedByTheClient(t *testing.T) {
+	s := qmptest.StartUnix(t, qmptest.Config{})
+	started := make(chan struct{})
+	s.Handle("slow", func(ctx context.Context, _ json.RawMessage) (any, error) {
+		close(started)
+		return "stale", qmptest.WaitClientGone(ctx)
+	})
+	ctx := testCtx(t)
+	c := qmp.NewClient(qmp.Config{})
+	require.NoError(t, c.Connect(ctx, s.Addr()))
+	go func() { _, _ = c.Execute(ctx, "slow", nil) }()
+	<-started
+	require.NoError(t, c.Disconnect(ctx))
+
+	require.NoError(t, c.Connect(ctx, s.Addr()))
+	defer c.Disconnect(ctx)
+	got, err := c.Execute(ctx, "query-name", nil)
+	require.NoError(t, err)
+	require.Equal(t, `{}`, string(got))
+	var dropped uint64
+	require.NoError(t, c.Session().Do(ctx, func(m *qmp.ClientMachine) error { dropped = m.Dropped(); return nil }))
+	require.Equal(t, uint64(1), dropped)
+}
+
+func TestOneClientAtATime(t *testing.T) {
+	s := qmptest.StartUnix(t, qmptest.Config{})
+	ctx := testCtx(t)
+	first := connect(t, s.Addr())
+
+	second := qmp.NewClient(qmp.Config{})
+	connected := make(chan error, 1)
+	go func() { connected <- second.Connect(ctx, s.Addr()) }()
+	select {
+	case err := <-connected:
+		t.Fatalf("second client connected while the first was served: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	require.Equal(t, 1, s.Connections())
+	require.NoError(t, first.Disconnect(ctx))
+	require.NoError(t, <-connected, "the second client is served once the first left")
+	_, err := second.Execute(ctx, "query-status", nil)
+	require.NoError(t, err)
+	require.NoError(t, second.Disconnect(ctx))
+	require.Equal(t, 2, s.Served())
+}
+
+func TestMultiClientBroadcastsEvents(t *testing.T) {
+	s := qmptest.StartUnix(t, qmptest.Config{MultiClient: true})
+	ctx := testCtx(t)
+	var clients []*qmp.Client
+	var listeners []*qmp.Listener
+	for range 3 {
+		c := connect(t, s.Addr())
+		clients = append(clients, c)
+		listeners = append(listeners, c.Listen(qmp.ListenOptions{Names: []string{"STOP"}}))
+	}
+	require.Equal(t, 3, s.Connections())
+	_, err := clients[1].Execute(ctx, "stop", nil)
+	require.NoError(t, err)
+	for _, l := range listeners {
+		ev, err := l.Next(ctx)
+		require.NoError(t, err)
+		require.Equal(t, "STOP", ev.Name)
+	}
+	var status struct{ Status string }
+	require.NoError(t, clients[2].ExecuteInto(ctx, "query-status", nil, &status))
+	require.Equal(t, "paused", status.Status, "one VM, whoever asks")
+
+	s.DropConnections()
+	for _, c := range clients {
+		require.NoError(t, c.Session().WaitState(ctx, transport.Disconnecting))
+	}
+}
+
+func TestCloseJoinsEverything(t *testing.T) {
+	// goleak (TestMain) checks nothing outlives Close, with clients
+	// connected and a handler blocked.
+	s := qmptest.NewServer(qmptest.Config{MultiClient: true})
+	started := make(chan struct{}, 2)
+	s.Handle("block", func(ctx context.Context, _ json.RawMessage) (any, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	ctx := testCtx(t)
+	require.NoError(t, s.Start(ctx, "tcp:127.0.0.1:0"))
+	require.True(t, strings.HasPrefix(s.Addr(), "tcp:127.0.0.1:"), s.Addr())
+	var errs []chan error
+	for range 2 {
+		c := connect(t, s.Addr())
+		errc := make(chan error, 1)
+		go func() {
+			_, err := c.Execute(ctx, "block", nil)
+			errc <- err
+		}()
+		errs = append(errs, errc)
+		<-started
+	}
+	require.NoError(t, s.Close())
+	for _, errc := range errs {
+		require.ErrorIs(t, <-errc, qmp.ErrDisconnected)
+	}
+	require.ErrorIs(t, s.Start(ctx, "tcp:127.0.0.1:0"), qmptest.ErrServerClosed)
+	require.NoError(t, s.Close(), "idempotent")
+}
+
+func TestServeConnOverAPipe(t *testing.T) {
+	s := qmptest.NewServer(qmptest.Config{})
+	defer s.Close()
+	client, server := net.Pipe()
+	require.NoError(t, s.ServeConn(server))
+	c := qmp.NewClient(qmp.Config{})
+	ctx := testCtx(t)
+	require.NoError(t, c.ConnectDialer(ctx, transport.DialFunc(func(context.Context) (net.Conn, error) { return client, nil })))
+	got, err := c.Execute(ctx, "query-status", nil)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"status": "running", "singlestep": false, "running": true}`, string(got))
+	require.NoError(t, c.Disconnect(ctx))
+}
+
+func TestFilesPassedOverUnix(t *testing.T) {
+	s := qmptest.StartUnix(t, qmptest.Config{})
+	c := connect(t, s.Addr())
+	ctx := testCtx(t)
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	defer w.Close()
+
+	_, err = c.ExecuteWithFiles(ctx, "getfd", map[string]string{"fdname": "fd0"}, w)
+	require.NoError(t, err)
+	got := s.FD("fd0")
+	require.NotNil(t, got)
+	// The server holds a duplicate of our pipe's write end.
+	_, err = got.Write([]byte("hi"))
+	require.NoError(t, err)
+	buf := make([]byte, 2)
+	_, err = io.ReadFull(r, buf)
+	require.NoError(t, err)
+	require.Equal(t, "hi", string(buf))
+	_, err = c.Execute(ctx, "closefd", map[string]string{"fdname": "fd0"})
+	require.NoError(t, err)
+	require.Nil(t, s.FD("fd0"))
+
+	var added struct {
+		FDSetID int `json:"fdset-id"`
+		FD      int `json:"fd"`
+	}
+	raw, err := c.ExecuteWithFiles(ctx, "add-fd", map[string]any{"fdset-id": 7, "opaque": "pipe"}, r)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, &added))
+	require.Equal(t, 7, added.FDSetID)
+	raw, err = c.ExecuteWithFiles(ctx, "add-fd", nil, r)
+	require.NoError(t, err)
+	var second struct {
+		FDSetID int `json:"fdset-id"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &second))
+	require.Equal(t, 0, second.FDSetID, "the lowest unused id")
+	var sets []struct {
+		FDSetID int `json:"fdset-id"`
+		FDs     []struct {
+			FD     int    `json:"fd"`
+			Opaque string `json:"opaque"`
+		} `json:"fds"`
+	}
+	require.NoError(t, c.ExecuteInto(ctx, "query-fdsets", nil, &sets))
+	require.Len(t, sets, 2)
+	require.Equal(t, 7, sets[0].FDSetID)
+	require.Equal(t, added.FD, sets[0].FDs[0].FD)
+	require.Equal(t, "pipe", sets[0].FDs[0].Opaque)
+	require.Equal(t, 0, sets[1].FDSetID, "the lowest unused id")
+
+	_, err = c.Execute(ctx, "getfd", map[string]string{"fdname": "fd1"})
+	var ee *qmp.ExecuteError
+	require.ErrorAs(t, err, &ee)
+	require.Equal(t, "No file descriptor supplied via SCM_RIGHTS", ee.Info.Desc)
 }

@@ -461,3 +461,56 @@ func TestListenRejectsBadURLs(t *testing.T) {
 	_, err := Endpoint{URL: "ftp://x/"}.Dial(context.Background())
 	require.ErrorContains(t, err, "not ws or wss")
 }
+
+// A ping arriving while a long Write is blocked is answered right after the
+// frame being written, without the reader waiting for the writer.
+func TestPingAnsweredDuringBlockedWrite(t *testing.T) {
+	leakCheck(t)
+	c, s := pair(t, Endpoint{URL: "ws://127.0.0.1:0/", MaxFrameSize: 64 << 10})
+	readerDone := make(chan error, 1)
+	go func() {
+		_, err := s.Read(make([]byte, 10))
+		readerDone <- err
+	}()
+	writeDone := make(chan error, 1)
+	go func() {
+		_, err := s.Write(make([]byte, 32<<20)) // blocks: the client is not reading yet
+		writeDone <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	writeRaw(t, c, 0x89, []byte("ping"), 4)
+	time.Sleep(50 * time.Millisecond) // the server's reader queues the pong
+
+	// Read raw frames until the pong shows up among the data frames.
+	r := bufio.NewReaderSize(c.nc, 64<<10)
+	for frames := 0; ; frames++ {
+		require.Less(t, frames, 1000, "no pong")
+		var h [2]byte
+		_, err := io.ReadFull(r, h[:])
+		require.NoError(t, err)
+		n := int64(h[1] & 0x7f)
+		switch n {
+		case 126:
+			var ext [2]byte
+			_, err = io.ReadFull(r, ext[:])
+			n = int64(binary.BigEndian.Uint16(ext[:]))
+		case 127:
+			var ext [8]byte
+			_, err = io.ReadFull(r, ext[:])
+			n = int64(binary.BigEndian.Uint64(ext[:]))
+		}
+		require.NoError(t, err)
+		if h[0] == 0x8A {
+			p := make([]byte, n)
+			_, err = io.ReadFull(r, p)
+			require.NoError(t, err)
+			require.Equal(t, "ping", string(p))
+			break
+		}
+		_, err = io.CopyN(io.Discard, r, n)
+		require.NoError(t, err)
+	}
+	s.nc.Close()
+	<-writeDone
+	<-readerDone
+}
