@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -147,7 +148,7 @@ func recordQEMUVersion(bin string) {
 		out, err := exec.Command(bin, "--version").Output()
 		if err == nil {
 			line, _, _ := bytes.Cut(out, []byte("\n"))
-			recordPeer("QEMU", string(line))
+			recordPeer("QEMU", strings.TrimPrefix(string(line), "QEMU emulator version "))
 		}
 	})
 }

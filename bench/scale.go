@@ -80,12 +80,13 @@ func RunScale(ctx context.Context, cfg Config) ([]ScaleRow, string) {
 		dur = 200 * time.Millisecond
 	}
 	var rows []ScaleRow
+	baseline := runtime.NumGoroutine()
 	for _, n := range cfg.ScaleSteps {
 		for _, d := range scaleDrivers {
 			if ctx.Err() != nil {
 				return rows, "cancelled"
 			}
-			row := scaleOnce(ctx, d, n, dur)
+			row := scaleOnce(ctx, d, n, dur, baseline)
 			cfg.logf("  %s, %d connections: connect %v, %.1f KiB/conn, %.0f executes/s %s",
 				d.name, n, time.Duration(row.ConnectNs).Round(time.Millisecond), row.BytesPerConn/1024, row.ExecutesPerSec, row.Skipped)
 			rows = append(rows, row)
@@ -94,7 +95,7 @@ func RunScale(ctx context.Context, cfg Config) ([]ScaleRow, string) {
 	return rows, ""
 }
 
-func scaleOnce(ctx context.Context, d scaleDriver, n int, dur time.Duration) ScaleRow {
+func scaleOnce(ctx context.Context, d scaleDriver, n int, dur time.Duration, baseline int) ScaleRow {
 	row := ScaleRow{Driver: d.name, Conns: n}
 	srv, err := startChildServer(ctx)
 	if err != nil {
@@ -104,6 +105,7 @@ func scaleOnce(ctx context.Context, d scaleDriver, n int, dur time.Duration) Sca
 	defer srv.stop()
 	path := srv.path
 
+	settle(baseline)
 	g0 := runtime.NumGoroutine()
 	m0 := liveBytes()
 	start := time.Now()
@@ -126,6 +128,14 @@ func scaleOnce(ctx context.Context, d scaleDriver, n int, dur time.Duration) Sca
 	row.Executes = done
 	row.ExecutesPerSec = float64(done) / time.Since(start).Seconds()
 	return row
+}
+
+// settle waits (up to 5 s) for the goroutines of an earlier step to exit,
+// so their stacks and buffers are not counted against the next one.
+func settle(baseline int) {
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > baseline && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // liveBytes is the live heap plus goroutine stacks after a full GC.

@@ -1,6 +1,7 @@
 package reactor
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -222,5 +223,36 @@ func FuzzClientFrames(f *testing.F) {
 				return
 			}
 		}
+	})
+}
+
+// FuzzFastRequest checks the fast command-request decoder against the
+// general path: whenever it accepts a payload, the general path delivers
+// the same command.
+func FuzzFastRequest(f *testing.F) {
+	for _, lit := range []string{
+		"{b'name': b'heads'}",
+		"{b'name': b'x', b'args': {b'a': [1, b'2', None]}, b'redirect': {b't': [b'a']}}",
+		"{b'args': {}, b'name': b'" + strings.Repeat("n", 300) + "'}",
+		"{b'name': b'x', b'other': 1}",
+	} {
+		f.Add(ffs("1 1 0 command-request new cbor:" + lit).Payload)
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		fast, ok := fastRequest(1, payload, nil)
+		if !ok {
+			return
+		}
+		// Decode as runCommand's general path does.
+		values, err := decodeAll(payload)
+		require.NoError(t, err)
+		m := values[0].(map[any]any)
+		require.Equal(t, string(m[hgcbor.Bytes("name")].([]byte)), fast.Name)
+		args, ok := m[hgcbor.Bytes("args")]
+		if !ok {
+			args = map[any]any{}
+		}
+		require.Equal(t, py(args), py(fast.Args))
+		require.Equal(t, py(m[hgcbor.Bytes("redirect")]), py(fast.Redirect))
 	})
 }

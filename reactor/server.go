@@ -109,6 +109,7 @@ type ServerReactor struct {
 	deferredIDs []uint16
 	eof         bool
 	in          byteInput
+	scratch     []byte // CBOR encoding space, reused across responses
 }
 
 // NewServerReactor returns a server reactor configured by cfg.
@@ -500,6 +501,11 @@ func (r *ServerReactor) runCommand(rid uint16, payload, data []byte) {
 	} else {
 		r.state = StateIdle
 	}
+	if cmd, ok := fastRequest(rid, payload, data); ok {
+		r.active.add(rid)
+		r.q.deliver(cmd)
+		return
+	}
 	values, err := decodeAll(payload)
 	if err != nil {
 		// Mercurial lets the decoding exception escape the reactor.
@@ -680,9 +686,11 @@ func (r *ServerReactor) RespondObjects(s *OutputStream, rid uint16, objs ...any)
 }
 
 func (r *ServerReactor) appendResponse(dst []byte, s *OutputStream, rid uint16, objs []any) []byte {
-	em := emitter{s: s, rid: rid, max: r.cfg.MaxFramePayload, out: dst}
+	em := emitter{s: s, rid: rid, max: r.cfg.MaxFramePayload, out: dst, pend: s.pend[:0]}
+	defer func() { s.pend = em.pend[:0] }()
 	emitted, alternate := false, false
-	var scratch []byte
+	scratch := r.scratch[:0]
+	defer func() { r.scratch = scratch[:0] }()
 	for _, o := range objs {
 		switch o := o.(type) {
 		case *CommandError:
@@ -886,4 +894,87 @@ func (r *ServerReactor) SendTextOutput(s *OutputStream, rid uint16, atoms []Text
 		r.q.sent()
 	}
 	return nil
+}
+
+// fastRequest decodes the usual command request — one definite-length map
+// with byte-string keys name, args and redirect, nothing after it — without
+// building the envelope map. Anything else (other keys, repeated keys,
+// trailing items, indefinite lengths, a value of the wrong kind) is left to
+// the general path, which gives Mercurial's exact answers.
+func fastRequest(rid uint16, payload, data []byte) (Command, bool) {
+	if len(payload) == 0 || payload[0]>>5 != 5 || payload[0]&0x1f > 3 {
+		return Command{}, false
+	}
+	n := int(payload[0] & 0x1f)
+	p := payload[1:]
+	var name []byte
+	var seen [3]bool
+	cmd := Command{RequestID: rid, Data: data}
+	for range n {
+		if len(p) == 0 || p[0]>>5 != 2 || p[0]&0x1f >= 24 {
+			return Command{}, false
+		}
+		kl := int(p[0] & 0x1f)
+		if len(p) < 1+kl {
+			return Command{}, false
+		}
+		key := string(p[1 : 1+kl]) // no allocation: used only in the switch
+		p = p[1+kl:]
+		switch key {
+		case "name":
+			if seen[0] || len(p) == 0 || p[0]>>5 != 2 {
+				return Command{}, false
+			}
+			seen[0] = true
+			ai := p[0] & 0x1f
+			var l, h int
+			switch {
+			case ai < 24:
+				l, h = int(ai), 1
+			case ai == 24 && len(p) >= 2:
+				l, h = int(p[1]), 2
+			case ai == 25 && len(p) >= 3:
+				l, h = int(p[1])<<8|int(p[2]), 3
+			default:
+				return Command{}, false
+			}
+			if len(p) < h+l {
+				return Command{}, false
+			}
+			name, p = p[h:h+l], p[h+l:]
+		case "args", "redirect":
+			i := 1
+			if key == "redirect" {
+				i = 2
+			}
+			if seen[i] {
+				return Command{}, false
+			}
+			seen[i] = true
+			v, rest, err := hgcbor.UnmarshalFirst(p)
+			if err != nil || checkNoText(v) != nil {
+				return Command{}, false
+			}
+			p = rest
+			if i == 1 {
+				m, ok := v.(map[any]any)
+				if !ok {
+					return Command{}, false
+				}
+				cmd.Args = m
+			} else {
+				cmd.Redirect = v
+			}
+		default:
+			return Command{}, false
+		}
+	}
+	if len(p) != 0 || !seen[0] {
+		return Command{}, false
+	}
+	if cmd.Args == nil {
+		cmd.Args = map[any]any{}
+	}
+	cmd.Name = string(name)
+	return cmd, true
 }

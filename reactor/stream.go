@@ -128,6 +128,7 @@ type OutputStream struct {
 	enc          encoder
 	identity     bool // enc is the identity encoder: skip the copy
 	scratch      []byte
+	pend         []byte // the emitter's coalescing buffer, kept for reuse
 }
 
 // ID returns the stream id (even, from 2).

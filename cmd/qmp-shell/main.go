@@ -75,6 +75,7 @@ type options struct {
 	history  string
 	verbose  bool
 	timeout  time.Duration
+	skipNeg  bool
 }
 
 // run is the whole program, with its streams passed in so tests can run it
@@ -93,6 +94,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.Var(&o.commands, "c", "run `COMMAND` and exit (repeatable)")
 	fs.StringVar(&o.history, "history", defaultHistoryFile(), "history `FILE` for interactive use (empty: none)")
 	fs.BoolVar(&o.verbose, "v", false, "print each command before sending it")
+	fs.BoolVar(&o.skipNeg, "N", false, "skip qmp_capabilities (for qemu-ga or an already negotiated monitor)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "how long to wait to connect")
 	pretty := fs.Bool("p", true, "pretty-print JSON (always on; accepted for qmp-shell compatibility)")
 	_ = pretty
@@ -122,7 +124,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	interactive := len(o.commands) == 0 && inFile != nil && outFile != nil &&
 		term.IsTerminal(int(inFile.Fd())) && term.IsTerminal(int(outFile.Fd()))
 
-	client := qmp.NewClient(qmp.Config{Name: "qmp-shell", Logger: discardLogger()})
+	client := qmp.NewClient(qmp.Config{Name: "qmp-shell", Logger: discardLogger(),
+		Machine: qmp.ClientConfig{SkipNegotiation: o.skipNeg}})
 	connectCtx, cancel := context.WithTimeout(ctx, o.timeout)
 	var sim *simulator
 	var dialer transport.Dialer

@@ -100,7 +100,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	r := bench.Run(ctx, cfg, sec)
-	r.Command = strings.TrimSpace("go run ./bench/cmd/report " + strings.Join(args, " "))
+	// The command that reproduces the figures: the arguments minus -v,
+	// which only changes the logging.
+	var kept []string
+	for _, a := range args {
+		if a != "-v" && a != "--v" {
+			kept = append(kept, a)
+		}
+	}
+	r.Command = strings.TrimSpace("go run ./bench/cmd/report " + strings.Join(kept, " "))
 	if err := r.WriteText(stdout); err != nil {
 		fmt.Fprintln(stderr, "report:", err)
 		return 1
