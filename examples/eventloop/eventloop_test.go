@@ -5,23 +5,23 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/wirereactor/wirereactor/examples/eventloop"
-	"github.com/wirereactor/wirereactor/internal/qmpfake"
 	"github.com/wirereactor/wirereactor/qmp"
+	"github.com/wirereactor/wirereactor/qmp/qmptest"
 )
 
+// statusReply is what qmptest, like an idle QEMU, answers to query-status.
+const statusReply = `{"status": "running", "singlestep": false, "running": true}`
+
 func serve(t testing.TB) string {
-	path := filepath.Join(t.TempDir(), "qmp.sock")
-	ln, err := net.Listen("unix", path)
-	require.NoError(t, err)
-	s := qmpfake.Serve(ln)
-	t.Cleanup(func() { s.Close() })
-	return path
+	s := qmptest.StartUnix(t, qmptest.Config{MultiClient: true, Name: "vm1"})
+	return strings.TrimPrefix(s.Addr(), "unix:")
 }
 
 // TestEveryReplyReachesItsCaller drives many connections from one goroutine,
@@ -53,9 +53,9 @@ func TestEveryReplyReachesItsCaller(t *testing.T) {
 				for j := range tt.cmds {
 					// Alternate commands so a reply handed to the wrong
 					// callback shows.
-					cmd, want := "query-status", qmpfake.StatusReply
+					cmd, want := "query-status", statusReply
 					if j%2 == 1 {
-						cmd, want = "stop", "{}"
+						cmd, want = "query-name", `{"name": "vm1"}`
 					}
 					k := key{id, j}
 					require.NoError(t, l.Execute(id, cmd, nil, func(r qmp.Response, err error) {
@@ -86,7 +86,9 @@ func TestPendingCallbacksFailWhenTheServerGoes(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "qmp.sock")
 	ln, err := net.Listen("unix", path)
 	require.NoError(t, err)
-	s := qmpfake.Serve(ln)
+	s := qmptest.NewServer(qmptest.Config{})
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
 	l, err := eventloop.New()
 	require.NoError(t, err)
 	defer l.Close()
@@ -97,6 +99,7 @@ func TestPendingCallbacksFailWhenTheServerGoes(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.NoError(t, s.Close())
+	require.ErrorIs(t, <-served, qmptest.ErrServerClosed)
 	var failed error
 	// The server is gone: the command is written (or not) and the
 	// connection's end reaches its callback.
@@ -113,7 +116,8 @@ func Example() {
 	dir := exampleDir()
 	defer os.RemoveAll(dir)
 	ln, _ := net.Listen("unix", filepath.Join(dir, "qmp.sock"))
-	server := qmpfake.Serve(ln)
+	server := qmptest.NewServer(qmptest.Config{MultiClient: true})
+	go server.Serve(ln)
 	defer server.Close()
 
 	l, _ := eventloop.New()
