@@ -85,16 +85,11 @@ func (k ResponseKind) String() string {
 type Response struct {
 	RequestID uint16
 	Kind      ResponseKind
+	Data      []byte
 	More      bool // ResponseData: the continuation flag (more data follows)
 	EOS       bool // ResponseData: the end of this request's response
-	Data      []byte
-	Error     *ErrorResponse // ResponseError
-}
-
-// ErrorResponse is the content of an error-response frame.
-type ErrorResponse struct {
-	Type    string // "server", …
-	Message any    // the decoded "message" value: a list of {msg, args} atoms
+	ErrorType string
+	ErrorMsg  any // ResponseError: the decoded "message" value (a list of atoms)
 }
 
 // ClientReactor is the client side of Mercurial's unified frame protocol as
@@ -392,8 +387,8 @@ func (c *ClientReactor) onFrame(f frame.Frame) {
 			c.fail(protoErr("error response frame has no type"))
 			return
 		}
-		c.q.deliver(Response{RequestID: f.RequestID, Kind: ResponseError,
-			Error: &ErrorResponse{Type: string(typ), Message: m[hgcbor.Bytes("message")]}})
+		c.q.deliver(Response{RequestID: f.RequestID, Kind: ResponseError, ErrorType: string(typ),
+			ErrorMsg: m[hgcbor.Bytes("message")]})
 	case frame.TypeTextOutput:
 		c.q.deliver(Response{RequestID: f.RequestID, Kind: ResponseTextOutput, Data: payload})
 	case frame.TypeProgress:

@@ -51,7 +51,12 @@ func init() {
 			if s.running {
 				status = "running"
 			}
-			return map[string]any{"status": status, "singlestep": false, "running": s.running}, nil, "", ""
+			// QEMU's member order.
+			return struct {
+				Status     string `json:"status"`
+				Singlestep bool   `json:"singlestep"`
+				Running    bool   `json:"running"`
+			}{status, false, s.running}, nil, "", ""
 		},
 		"stop": func(s *simulator, _ json.RawMessage) (any, []simEvent, string, string) {
 			s.mu.Lock()
