@@ -23,8 +23,7 @@ type queue[T any] struct {
 type item[T any] struct {
 	kind  action.Kind
 	end   int // Send: end offset in out
-	value T
-	err   error
+	value T   // Deliver; an Error item's error is q.err
 }
 
 // reclaim drops output the caller has already been given. Every reactor
@@ -72,7 +71,7 @@ func (q *queue[T]) fail(err error) {
 		return
 	}
 	q.err = err
-	q.items = append(q.items, item[T]{kind: action.Error, err: err})
+	q.items = append(q.items, item[T]{kind: action.Error})
 }
 
 func (q *queue[T]) next() action.Action[T] {
@@ -85,22 +84,27 @@ func (q *queue[T]) next() action.Action[T] {
 		q.head = 0
 		return action.Want[T]()
 	}
-	it := q.items[q.head]
-	q.items[q.head] = item[T]{} // drop references held by the value
+	it := &q.items[q.head]
 	q.head++
-	if q.head == len(q.items) {
-		q.items, q.head = q.items[:0], 0
-	}
+	var a action.Action[T]
 	switch it.kind {
 	case action.Send:
 		q.handed = it.end
-		return action.SendBytes[T](q.out[:it.end])
+		a = action.Action[T]{Kind: action.Send, Bytes: q.out[:it.end]}
 	case action.Deliver:
-		return action.DeliverValue(it.value)
+		a = action.Action[T]{Kind: action.Deliver, Value: it.value}
 	default:
 		q.failed = true
-		return action.Fail[T](it.err)
+		a = action.Action[T]{Kind: action.Error, Err: q.err}
 	}
+	if q.head == len(q.items) {
+		// Drained: start over at the front. Slots keep their last values
+		// until overwritten, so clear the one handed out to drop its
+		// references (the others were cleared when taken).
+		q.items, q.head = q.items[:0], 0
+	}
+	*it = item[T]{}
+	return a
 }
 
 // pending reports whether an action is waiting to be taken.

@@ -723,3 +723,26 @@ func TestSessionConsume(t *testing.T) {
 	require.ErrorIs(t, err, transport.ErrPeerClosed)
 	require.ErrorIs(t, s.Disconnect(ctx), transport.ErrPeerClosed)
 }
+
+// A peer that sends and hangs up at once: the session is still
+// established, its message is delivered, then the root cause is reported.
+func TestSessionPeerSendsAndClosesAtOnce(t *testing.T) {
+	leakCheck(t)
+	ctx := testCtx(t)
+	for range 50 {
+		s := newSession(cfg{})
+		a, b := net.Pipe()
+		go func() {
+			_, _ = b.Write(lenmsg.Append(nil, []byte("last words")))
+			b.Close()
+		}()
+		require.NoError(t, s.Start(ctx, a))
+		v, err := s.Recv(ctx)
+		require.NoError(t, err)
+		require.Equal(t, "last words", v)
+		_, err = s.Recv(ctx)
+		require.ErrorIs(t, err, transport.ErrPeerClosed)
+		require.NoError(t, s.WaitState(ctx, transport.Disconnecting))
+		require.ErrorIs(t, s.Disconnect(ctx), transport.ErrPeerClosed)
+	}
+}
