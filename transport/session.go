@@ -391,16 +391,17 @@ func (s *Session[T, M]) establish(ctx context.Context, nc net.Conn) error {
 		herr = hs(ctx, s)
 	}
 	s.mu.Lock()
-	if herr == nil && l.stopped {
-		// The stream broke during or right after the handshake.
-		herr = l.endErrLocked()
-	}
 	if herr == nil && ctx.Err() != nil {
 		herr = ctx.Err()
 	}
 	if herr == nil {
 		s.endConnectingLocked()
 		s.setStateLocked(Running)
+		if l.stopped {
+			// The stream broke right after the handshake: the session was
+			// established, and is now over; Disconnect reports why.
+			s.setStateLocked(Disconnecting)
+		}
 		s.mu.Unlock()
 		s.log.Debug("running", "peer", nc.RemoteAddr())
 		return nil

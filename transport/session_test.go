@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -639,5 +640,79 @@ func TestSessionReconnects(t *testing.T) {
 		_, err = s.Recv(ctx)
 		var se *transport.StateError
 		require.ErrorAs(t, err, &se)
+	}
+}
+
+// The connecting call's own context bounds the handshake.
+func TestSessionHandshakeDeadline(t *testing.T) {
+	leakCheck(t)
+	s := newSession(cfg{Handshake: func(ctx context.Context, s *sess) error {
+		_, err := s.Recv(ctx) // the peer never greets
+		return err
+	}})
+	a, b := net.Pipe()
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	err := s.Start(ctx, a)
+	var ce *transport.ConnectError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, "handshake", ce.Phase)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Equal(t, transport.Idle, s.State())
+}
+
+// Logs carry the connection's name.
+func TestSessionLogsName(t *testing.T) {
+	leakCheck(t)
+	var buf strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s := newSession(cfg{Name: "vm1-qmp", Logger: logger})
+	peer := startPipe(t, s)
+	peer.Close()
+	require.NoError(t, s.WaitState(testCtx(t), transport.Disconnecting))
+	require.ErrorIs(t, s.Disconnect(testCtx(t)), transport.ErrPeerClosed)
+	mu.Lock()
+	defer mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	require.NotEmpty(t, lines)
+	for _, line := range lines {
+		require.Contains(t, line, "session=vm1-qmp")
+	}
+	require.Contains(t, buf.String(), "from=running to=disconnecting")
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(p)
+}
+
+// A peer that sends and hangs up at once: the session is still
+// established, its message is delivered, then the root cause is reported.
+func TestSessionPeerSendsAndClosesAtOnce(t *testing.T) {
+	leakCheck(t)
+	ctx := testCtx(t)
+	for range 50 {
+		s := newSession(cfg{})
+		a, b := net.Pipe()
+		go func() {
+			_, _ = b.Write(lenmsg.Append(nil, []byte("last words")))
+			b.Close()
+		}()
+		require.NoError(t, s.Start(ctx, a))
+		v, err := s.Recv(ctx)
+		require.NoError(t, err)
+		require.Equal(t, "last words", v)
+		_, err = s.Recv(ctx)
+		require.ErrorIs(t, err, transport.ErrPeerClosed)
+		require.NoError(t, s.WaitState(ctx, transport.Disconnecting))
+		require.ErrorIs(t, s.Disconnect(ctx), transport.ErrPeerClosed)
 	}
 }

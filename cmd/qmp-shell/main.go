@@ -76,6 +76,7 @@ type options struct {
 	verbose  bool
 	timeout  time.Duration
 	skipNeg  bool
+	tlsCA    string
 }
 
 // run is the whole program, with its streams passed in so tests can run it
@@ -94,6 +95,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.Var(&o.commands, "c", "run `COMMAND` and exit (repeatable)")
 	fs.StringVar(&o.history, "history", defaultHistoryFile(), "history `FILE` for interactive use (empty: none)")
 	fs.BoolVar(&o.verbose, "v", false, "print each command before sending it")
+	fs.StringVar(&o.tlsCA, "tls-ca", "", "trust the certificates in PEM `FILE` for wss:// (instead of the system's)")
 	fs.BoolVar(&o.skipNeg, "N", false, "skip qmp_capabilities (for qemu-ga or an already negotiated monitor)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "how long to wait to connect")
 	pretty := fs.Bool("p", true, "pretty-print JSON (always on; accepted for qmp-shell compatibility)")
@@ -144,7 +146,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			defer sim.close()
 		}
 	default:
-		dialer, err = parseAddress(o.addr)
+		dialer, err = parseAddress(o.addr, o.tlsCA)
 	}
 	if err == nil {
 		err = client.ConnectDialer(connectCtx, dialer)
@@ -259,10 +261,10 @@ func (sh *shell) interactive(ctx context.Context, in *os.File, out io.Writer, hi
 }
 
 // parseAddress turns a command-line address into a dialer.
-func parseAddress(addr string) (transport.Dialer, error) {
+func parseAddress(addr, caFile string) (transport.Dialer, error) {
 	switch {
 	case strings.HasPrefix(addr, "ws://"), strings.HasPrefix(addr, "wss://"):
-		return wsDialer(addr)
+		return wsDialer(addr, caFile)
 	case strings.HasPrefix(addr, "unix:"), strings.HasPrefix(addr, "tcp:"), strings.HasPrefix(addr, "/"):
 		return qmp.ParseAddress(addr)
 	case strings.Contains(addr, ":"):

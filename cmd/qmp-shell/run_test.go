@@ -39,13 +39,13 @@ func TestSimulatorOneShot(t *testing.T) {
 		want     string
 	}{
 		{"query-status", []string{"-c", "query-status"}, 0,
-			"{\n    \"return\": {\n        \"running\": true,\n        \"singlestep\": false,\n        \"status\": \"running\"\n    }\n}\n"},
+			"{\n    \"return\": {\n        \"status\": \"running\",\n        \"singlestep\": false,\n        \"running\": true\n    }\n}\n"},
 		{"stop raises STOP before its reply", []string{"-c", "stop", "-c", "query-status"}, 0,
-			"event STOP\n{\n    \"return\": {}\n}\n{\n    \"return\": {\n        \"running\": false,\n        \"singlestep\": false,\n        \"status\": \"paused\"\n    }\n}\n"},
+			"event STOP\n{\n    \"return\": {}\n}\n{\n    \"return\": {\n        \"status\": \"paused\",\n        \"singlestep\": false,\n        \"running\": false\n    }\n}\n"},
 		{"event data", []string{"-c", "system_reset"}, 0,
 			"event RESET: {\"guest\":false,\"reason\":\"host-qmp-system-reset\"}\n{\n    \"return\": {}\n}\n"},
 		{"unknown command fails", []string{"-c", "query-status", "-c", "no-such-command"}, 1,
-			"{\n    \"return\": {\n        \"running\": true,\n        \"singlestep\": false,\n        \"status\": \"running\"\n    }\n}\n" +
+			"{\n    \"return\": {\n        \"status\": \"running\",\n        \"singlestep\": false,\n        \"running\": true\n    }\n}\n" +
 				"{\n    \"error\": {\n        \"class\": \"CommandNotFound\",\n        \"desc\": \"The command no-such-command has not been found\"\n    }\n}\n"},
 		{"bad arguments", []string{"-c", "human-monitor-command"}, 1,
 			"{\n    \"error\": {\n        \"class\": \"GenericError\",\n        \"desc\": \"Parameter 'command-line' is missing\"\n    }\n}\n"},
@@ -85,7 +85,7 @@ func TestSimulatorPiped(t *testing.T) {
 	code, out, _ := runShell(t, input)
 	require.Equal(t, 0, code)
 	out = timestamps.ReplaceAllString(out, "")
-	require.True(t, strings.HasPrefix(out, "event STOP\n{\n    \"return\": {}\n}\n{\n    \"return\": {\n        \"running\": false,"), out)
+	require.True(t, strings.HasPrefix(out, "event STOP\n{\n    \"return\": {}\n}\n{\n    \"return\": {\n        \"status\": \"paused\","), out)
 	require.Contains(t, out, "event RESUME\n{\n    \"return\": {}\n}\n")
 
 	// The last reply is the command list, and it is what query-commands

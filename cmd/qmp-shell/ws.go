@@ -1,6 +1,9 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
 	"net/http"
 	"os"
 
@@ -10,11 +13,23 @@ import (
 
 // wsDialer dials QMP over WebSocket (through qmp-ws-bridge, or any server
 // carrying QMP in binary frames). A bearer token for the bridge is taken
-// from $QMP_BRIDGE_TOKEN.
-func wsDialer(addr string) (transport.Dialer, error) {
+// from $QMP_BRIDGE_TOKEN; caFile, if set, is a PEM file of the certificates
+// trusted for wss:// instead of the system's.
+func wsDialer(addr, caFile string) (transport.Dialer, error) {
 	ep := ws.Endpoint{URL: addr}
 	if tok := os.Getenv("QMP_BRIDGE_TOKEN"); tok != "" {
 		ep.Header = http.Header{"Authorization": {"Bearer " + tok}}
+	}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--tls-ca %s: no PEM certificate in the file", caFile)
+		}
+		ep.TLS = &tls.Config{RootCAs: pool}
 	}
 	return ep, nil
 }

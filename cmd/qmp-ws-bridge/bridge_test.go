@@ -301,6 +301,14 @@ func TestProgramTLSAndSignals(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "running", queryStatus(t, c))
 
+	// qmp-shell through wss://, trusting the bridge's certificate.
+	shell := exec.Command(testpeers.GoBuild(t, "github.com/wirereactor/wirereactor/cmd/qmp-shell"),
+		"--tls-ca", certFile, "-c", "query-name", "wss://"+host+"/vm/vm1")
+	// The backend is busy with c: the shell is told so and fails.
+	out, err := shell.CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), `status 1013 "busy: backend vm1 already has a client"`)
+
 	// SIGTERM: the client is disconnected (with a close frame), the
 	// program stops cleanly.
 	require.NoError(t, rb.cmd.Process.Signal(syscall.SIGTERM))
@@ -323,6 +331,22 @@ func TestProgramTLSAndSignals(t *testing.T) {
 	require.Eventually(t, func() bool { return direct.Connect(ctx, "unix:"+q.Socket) == nil }, 10*time.Second, 20*time.Millisecond)
 	require.Equal(t, "running", queryStatus(t, direct))
 	require.NoError(t, direct.Disconnect(context.Background()))
+}
+
+func TestProgramQMPShellWSS(t *testing.T) {
+	q := testpeers.StartQEMU(t)
+	certFile, keyFile, _ := selfSigned(t)
+	_, host := startProgram(t, "--backend", "vm1=unix:"+q.Socket, "--tls-cert", certFile, "--tls-key", keyFile)
+	shell := testpeers.GoBuild(t, "github.com/wirereactor/wirereactor/cmd/qmp-shell")
+
+	out, err := exec.Command(shell, "--tls-ca", certFile, "-c", "query-status", "wss://"+host+"/vm/vm1").CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.Contains(t, string(out), `"status": "running"`)
+
+	// Without trusting the certificate the connection is refused.
+	out, err = exec.Command(shell, "-c", "query-status", "wss://"+host+"/vm/vm1").CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "certificate")
 }
 
 func TestProgramFlags(t *testing.T) {

@@ -1,27 +1,30 @@
 package eventloop_test
 
 import (
+	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/wirereactor/wirereactor/examples/eventloop"
-	"github.com/wirereactor/wirereactor/internal/qmpfake"
 	"github.com/wirereactor/wirereactor/qmp"
+	"github.com/wirereactor/wirereactor/qmp/qmptest"
 )
 
+// statusReply is what query-status returns from a running VM.
+const statusReply = `{"status": "running", "singlestep": false, "running": true}`
+
+// serve starts a fake QEMU serving many clients at once; stop answers
+// without pausing, so query-status keeps its reply whatever the order.
 func serve(t testing.TB) string {
-	path := filepath.Join(t.TempDir(), "qmp.sock")
-	ln, err := net.Listen("unix", path)
-	require.NoError(t, err)
-	s := qmpfake.Serve(ln)
-	t.Cleanup(func() { s.Close() })
-	return path
+	s := qmptest.StartUnix(t, qmptest.Config{MultiClient: true})
+	s.Handle("stop", qmptest.Reply(nil))
+	return strings.TrimPrefix(s.Addr(), "unix:")
 }
 
 // TestEveryReplyReachesItsCaller drives many connections from one goroutine,
@@ -53,7 +56,7 @@ func TestEveryReplyReachesItsCaller(t *testing.T) {
 				for j := range tt.cmds {
 					// Alternate commands so a reply handed to the wrong
 					// callback shows.
-					cmd, want := "query-status", qmpfake.StatusReply
+					cmd, want := "query-status", statusReply
 					if j%2 == 1 {
 						cmd, want = "stop", "{}"
 					}
@@ -83,10 +86,9 @@ func TestEveryReplyReachesItsCaller(t *testing.T) {
 // commands: every callback hears about it.
 func TestPendingCallbacksFailWhenTheServerGoes(t *testing.T) {
 	defer goleak.VerifyNone(t)
+	s := qmptest.NewServer(qmptest.Config{MultiClient: true})
 	path := filepath.Join(t.TempDir(), "qmp.sock")
-	ln, err := net.Listen("unix", path)
-	require.NoError(t, err)
-	s := qmpfake.Serve(ln)
+	require.NoError(t, s.Start(context.Background(), "unix:"+path))
 	l, err := eventloop.New()
 	require.NoError(t, err)
 	defer l.Close()
@@ -112,16 +114,19 @@ func TestPendingCallbacksFailWhenTheServerGoes(t *testing.T) {
 func Example() {
 	dir := exampleDir()
 	defer os.RemoveAll(dir)
-	ln, _ := net.Listen("unix", filepath.Join(dir, "qmp.sock"))
-	server := qmpfake.Serve(ln)
+	path := filepath.Join(dir, "qmp.sock")
+	server := qmptest.NewServer(qmptest.Config{MultiClient: true})
 	defer server.Close()
+	if err := server.Start(context.Background(), "unix:"+path); err != nil {
+		panic(err)
+	}
 
 	l, _ := eventloop.New()
 	defer l.Close()
 	const conns = 100
 	replies := 0
 	for range conns {
-		id, err := l.Dial(ln.Addr().String())
+		id, err := l.Dial(path)
 		if err != nil {
 			panic(err)
 		}
