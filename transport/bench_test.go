@@ -22,9 +22,13 @@ import (
 
 // Benchmarks put a Session beside a raw connection of the same kind doing
 // the same work in the same run; the ratio of their MB/s (or ns/op) is the
-// figure. Run with:
+// figure. On a shared machine, interleave runs and take the median of the
+// per-run ratios:
 //
-//	go test -run='^$' -bench=. -benchtime=2s ./transport/
+//	for i in 1 2 3 4 5; do
+//		go test -run='^$' -bench=Bulk -benchtime=3000x ./transport/
+//		go test -run='^$' -bench=RoundTrip -benchtime=20000x ./transport/
+//	done
 //
 // "raw" for ws is golang.org/x/net/websocket on both ends; "session" is a
 // Session over this project's ws.Conn.
