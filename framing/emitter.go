@@ -17,6 +17,7 @@ type ResponseEmitter struct {
 	requestID uint16
 	buf       []byte // coalesced data, at most s.split bytes
 	encoded   []byte // encoder output for the chunk being sent
+	unencoded bool   // see Unencoded
 }
 
 // NewResponseEmitter returns an emitter of response data for requestID on s.
@@ -27,8 +28,14 @@ func NewResponseEmitter(s *OutputStream, requestID uint16) *ResponseEmitter {
 // Reset makes e emit for requestID on s, dropping anything buffered and
 // keeping its buffers' capacity.
 func (e *ResponseEmitter) Reset(s *OutputStream, requestID uint16) {
-	e.s, e.requestID, e.buf = s, requestID, e.buf[:0]
+	e.s, e.requestID, e.buf, e.unencoded = s, requestID, e.buf[:0], false
 }
+
+// Unencoded makes e send data as it is, in frames without the encoded
+// stream flag, which need no stream settings: for a stream left without a
+// content encoding. (Mercurial's emitter always encodes, and raises on a
+// stream without settings.) Reset undoes it.
+func (e *ResponseEmitter) Unencoded() { e.unencoded = true }
 
 // Buffered returns how many bytes of data wait for Flush or more data.
 func (e *ResponseEmitter) Buffered() int { return len(e.buf) }
@@ -46,7 +53,7 @@ func (e *ResponseEmitter) Buffered() int { return len(e.buf) }
 // the stream's settings were sent fails with ErrNoStreamSettings, as in
 // Mercurial.
 func (e *ResponseEmitter) Send(dst, data []byte) ([]byte, error) {
-	if e.s.enc != nil {
+	if e.s.enc != nil && !e.unencoded {
 		e.encoded = e.s.enc.Encode(e.encoded[:0], data)
 		data = e.encoded
 	}
@@ -60,7 +67,7 @@ func (e *ResponseEmitter) Send(dst, data []byte) ([]byte, error) {
 			return dst, err
 		}
 		return e.s.appendSplit(dst, e.requestID, frame.TypeCommandResponse,
-			frame.FlagCommandResponseContinuation, frame.FlagCommandResponseContinuation, data, true)
+			frame.FlagCommandResponseContinuation, frame.FlagCommandResponseContinuation, data, !e.unencoded)
 	}
 	if len(e.buf)+len(data) < max {
 		e.buf = append(e.buf, data...)
@@ -81,7 +88,7 @@ func (e *ResponseEmitter) Flush(dst []byte) ([]byte, error) {
 		return dst, nil
 	}
 	dst, err := e.s.AppendFrame(dst, e.requestID, frame.TypeCommandResponse,
-		frame.FlagCommandResponseContinuation, e.buf, true)
+		frame.FlagCommandResponseContinuation, e.buf, !e.unencoded)
 	if err != nil {
 		return dst, err
 	}

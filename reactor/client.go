@@ -6,6 +6,7 @@ import (
 
 	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/frame"
+	"github.com/wirereactor/wirereactor/framing"
 	"github.com/wirereactor/wirereactor/hgcbor"
 )
 
@@ -106,7 +107,7 @@ type ClientReactor struct {
 	canSend         bool
 	settingsSent    bool
 	nextRequestID   uint16
-	out             OutputStream
+	out             *framing.OutputStream
 	pending         []Request
 	pendingIDs      []uint16
 	active          idSet
@@ -135,8 +136,8 @@ func NewClientReactor(cfg ClientConfig) *ClientReactor {
 		canIssue:        true,
 		canSend:         true,
 		nextRequestID:   1,
-		out:             OutputStream{id: 1},
 		settingsBuffers: make(map[uint8][]byte),
+		out:             framing.NewOutputStream(1, streamConfig(cfg.MaxFramePayload)),
 	}
 }
 
@@ -262,7 +263,9 @@ func (c *ClientReactor) appendRequest(dst []byte, rid uint16, req Request) ([]by
 			encs[i] = []byte(e)
 		}
 		settings := mustMarshal(map[hgcbor.Bytes]any{"contentencodings": encs})
-		dst = c.out.appendFrame(dst, rid, frame.TypeSenderProtocolSettings, frame.FlagSenderProtocolSettingsEOS, settings, false)
+		if dst, err = c.out.AppendFrame(dst, rid, frame.TypeSenderProtocolSettings, frame.FlagSenderProtocolSettingsEOS, settings, false); err != nil {
+			return dst, err
+		}
 	}
 	max := c.cfg.MaxFramePayload
 	for off := 0; ; {
@@ -279,7 +282,9 @@ func (c *ClientReactor) appendRequest(dst []byte, rid uint16, req Request) ([]by
 		if n == max && off < len(payload) {
 			fl |= frame.FlagCommandRequestMoreFrames
 		}
-		dst = c.out.appendFrame(dst, rid, frame.TypeCommandRequest, fl, chunk, false)
+		if dst, err = c.out.AppendFrame(dst, rid, frame.TypeCommandRequest, fl, chunk, false); err != nil {
+			return dst, err
+		}
 		if fl&frame.FlagCommandRequestMoreFrames == 0 {
 			break
 		}
@@ -296,7 +301,9 @@ func (c *ClientReactor) appendRequest(dst []byte, rid uint16, req Request) ([]by
 			if n == frame.DefaultMaxPayload {
 				fl = frame.FlagCommandDataContinuation
 			}
-			dst = c.out.appendFrame(dst, rid, frame.TypeCommandData, fl, chunk, false)
+			if dst, err = c.out.AppendFrame(dst, rid, frame.TypeCommandData, fl, chunk, false); err != nil {
+				return dst, err
+			}
 			if fl == frame.FlagCommandDataEOS {
 				break
 			}

@@ -180,8 +180,8 @@ func TestZstdDecoderPushed(t *testing.T) {
 		pieces := 1 + r.IntN(4)
 		step := max(1, len(data)/pieces)
 		for off := 0; off < len(data); off += step {
-			comp = enc.encode(comp, data[off:min(len(data), off+step)])
-			comp = enc.flush(comp)
+			comp = enc.Encode(comp, data[off:min(len(data), off+step)])
+			comp = enc.Flush(comp)
 		}
 		for _, chunk := range []int{1, 100, 32768, 1 << 22} {
 			if chunk == 1 && size > 1000 {
@@ -202,7 +202,7 @@ func TestZstdDecoderPushed(t *testing.T) {
 
 func TestZstdDecoderCorrupt(t *testing.T) {
 	enc := newZstdEncoder()
-	comp := enc.flush(enc.encode(nil, bytes.Repeat([]byte("abcdefgh"), 1000)))
+	comp := enc.Flush(enc.Encode(nil, bytes.Repeat([]byte("abcdefgh"), 1000)))
 	comp[len(comp)-5] ^= 0xff
 	d := &zstdDecoder{max: 1 << 20}
 	_, err := d.decode(comp, true)

@@ -588,13 +588,13 @@ func (r *ServerReactor) onEOF() {
 // the client advertised (identity when the client sent no protocol
 // settings); when there is none, responses go out unencoded.
 func (r *ServerReactor) NewOutputStream() *OutputStream {
-	s := &OutputStream{id: r.nextStream}
+	s := newOutputStream(r.nextStream, r.cfg.MaxFramePayload)
 	r.nextStream += 2
 	for _, name := range r.cfg.Encodings {
 		if slices.Contains(r.encodings, name) {
 			if enc := newEncoder(name); enc != nil {
-				s.enc, s.encoding = enc, name
-				_, s.identity = enc.(identityEncoder)
+				s.fs.SetEncoder(enc)
+				s.encoding = name
 				break
 			}
 		}
@@ -689,78 +689,101 @@ func (r *ServerReactor) RespondObjects(s *OutputStream, rid uint16, objs ...any)
 }
 
 func (r *ServerReactor) appendResponse(dst []byte, s *OutputStream, rid uint16, objs []any) []byte {
-	em := emitter{s: s, rid: rid, max: r.cfg.MaxFramePayload, out: dst, pend: s.pend[:0]}
-	defer func() { s.pend = em.pend[:0] }()
+	out, err := r.appendObjects(dst, s, rid, objs)
+	if err != nil {
+		// Only a frame over the stream's hard limit fails; the frames
+		// before it stay, and the response ends with a server error.
+		return appendErrorFrame(out, s, rid, err.Error(), "server")
+	}
+	return out
+}
+
+// appendObjects appends the frames of a response made of objs.
+func (r *ServerReactor) appendObjects(dst []byte, s *OutputStream, rid uint16, objs []any) (_ []byte, err error) {
+	em := s.emitter(rid)
 	emitted, alternate := false, false
 	scratch := r.scratch[:0]
 	defer func() { r.scratch = scratch[:0] }()
 	for _, o := range objs {
 		switch o := o.(type) {
 		case *CommandError:
-			return appendCommandError(em.out, s, rid, o.Message, o.Args)
+			return appendCommandError(dst, s, rid, o.Message, o.Args)
 		case error:
-			return appendErrorFrame(em.out, s, rid, o.Error(), "server")
+			return appendErrorFrame(dst, s, rid, o.Error(), "server"), nil
 		case *AlternateLocation:
 			if emitted {
-				return appendErrorFrame(em.out, s, rid, "alternatelocationresponse seen after initial output object", "server")
+				return appendErrorFrame(dst, s, rid, "alternatelocationresponse seen after initial output object", "server"), nil
 			}
-			em.out = s.appendSettings(em.out, rid)
+			if dst, err = s.fs.AppendStreamSettings(dst, rid); err != nil {
+				return dst, err
+			}
 			v, err := o.value()
 			var payload []byte
 			if err == nil {
 				payload, err = hgcbor.Append(scratch[:0], v)
 			}
 			if err != nil {
-				return appendErrorFrame(em.out, s, rid, err.Error(), "server")
+				return appendErrorFrame(dst, s, rid, err.Error(), "server"), nil
 			}
-			encoded := s.settingsSent
+			// Framed on its own, even when the encoder held it all back,
+			// as Mercurial's createalternatelocationresponseframe does.
+			encoded := s.fs.SettingsSent()
 			if encoded {
-				payload = s.encode(payload)
+				payload = s.fs.Encode(nil, payload)
 			}
-			em.out = s.appendFrame(em.out, rid, frame.TypeCommandResponse, frame.FlagCommandResponseContinuation, payload, encoded)
+			if dst, err = s.fs.AppendFrame(dst, rid, frame.TypeCommandResponse, frame.FlagCommandResponseContinuation, payload, encoded); err != nil {
+				return dst, err
+			}
 			alternate, emitted = true, true
 			continue
 		}
 		if alternate {
-			return appendErrorFrame(em.out, s, rid, "object follows alternatelocationresponse", "server")
+			return appendErrorFrame(dst, s, rid, "object follows alternatelocationresponse", "server"), nil
 		}
 		if !emitted {
-			em.out = s.appendSettings(em.out, rid)
-			ok := okPayload
-			if s.settingsSent {
-				if p := s.encode(ok); len(p) > 0 {
-					em.out = s.appendFrame(em.out, rid, frame.TypeCommandResponse, frame.FlagCommandResponseContinuation, p, true)
-				}
-			} else {
-				em.out = s.appendFrame(em.out, rid, frame.TypeCommandResponse, frame.FlagCommandResponseContinuation, ok, false)
+			if dst, err = s.fs.AppendStreamSettings(dst, rid); err != nil {
+				return dst, err
+			}
+			// Mercurial sends the status in a frame of its own.
+			if dst, err = em.Send(dst, okPayload); err != nil {
+				return dst, err
+			}
+			if dst, err = em.Flush(dst); err != nil {
+				return dst, err
 			}
 			emitted = true
 		}
 		switch o := o.(type) {
 		case EncodedResponse:
-			em.send(o)
+			dst, err = em.Send(dst, o)
 		case IndefiniteBytes:
-			em.send([]byte{0x5f})
+			dst, err = em.Send(dst, []byte{0x5f})
 			for _, c := range o {
 				var h [9]byte
-				em.send(hgcbor.AppendHead(h[:0], 2, uint64(len(c))))
-				em.send(c)
+				if err == nil {
+					dst, err = em.Send(dst, hgcbor.AppendHead(h[:0], 2, uint64(len(c))))
+				}
+				if err == nil {
+					dst, err = em.Send(dst, c)
+				}
 			}
-			em.send([]byte{0xff})
+			if err == nil {
+				dst, err = em.Send(dst, []byte{0xff})
+			}
 		default:
-			var err error
-			scratch, err = hgcbor.Append(scratch[:0], o)
-			if err != nil {
-				return appendErrorFrame(em.out, s, rid, err.Error(), "server")
+			if scratch, err = hgcbor.Append(scratch[:0], o); err != nil {
+				return appendErrorFrame(dst, s, rid, err.Error(), "server"), nil
 			}
-			em.sendCBOR(scratch)
+			dst, err = sendCBOR(dst, em, scratch)
+		}
+		if err != nil {
+			return dst, err
 		}
 	}
-	em.flushPending()
-	if emitted {
-		em.out = s.appendEOS(em.out, rid, r.cfg.MaxFramePayload)
+	if dst, err = em.Flush(dst); err != nil || !emitted {
+		return dst, err
 	}
-	return em.out
+	return s.fs.AppendResponseEOS(dst, rid)
 }
 
 var okPayload = mustMarshal(map[hgcbor.Bytes]any{"status": hgcbor.Bytes("ok")})
@@ -800,24 +823,40 @@ func (a *AlternateLocation) value() (any, error) {
 	return map[hgcbor.Bytes]any{"status": hgcbor.Bytes("redirect"), "location": hgcbor.RawMessage(loc)}, nil
 }
 
-func appendCommandError(dst []byte, s *OutputStream, rid uint16, msg string, args []any) []byte {
+// appendCommandError appends a command error; it fails, appending nothing,
+// when the error does not fit in a frame.
+func appendCommandError(dst []byte, s *OutputStream, rid uint16, msg string, args []any) ([]byte, error) {
 	e := map[hgcbor.Bytes]any{"message": []byte(msg)}
 	if len(args) > 0 {
 		e["args"] = args
 	}
 	payload, err := hgcbor.Marshal(map[hgcbor.Bytes]any{"status": hgcbor.Bytes("error"), "error": e})
 	if err != nil {
-		return appendErrorFrame(dst, s, rid, err.Error(), "server")
+		return appendErrorFrame(dst, s, rid, err.Error(), "server"), nil
 	}
-	return s.appendFrame(dst, rid, frame.TypeCommandResponse, frame.FlagCommandResponseEOS, payload, false)
+	return s.appendFrame(dst, rid, frame.TypeCommandResponse, frame.FlagCommandResponseEOS, payload)
 }
 
+// errorFrameOverhead bounds what an error-response payload adds to its
+// message: the map, its keys and the error type.
+const errorFrameOverhead = 64
+
+// appendErrorFrame appends an error-response frame. Unlike Mercurial, which
+// sends a frame whose length its own peer misreads, it cuts a message too
+// long for one frame to fit.
 func appendErrorFrame(dst []byte, s *OutputStream, rid uint16, msg, typ string) []byte {
+	if max := s.fs.MaxFramePayload() - errorFrameOverhead; len(msg) > max {
+		msg = msg[:max]
+	}
 	payload := mustMarshal(map[hgcbor.Bytes]any{
 		"type":    []byte(typ),
 		"message": []any{map[hgcbor.Bytes]any{"msg": []byte(msg)}},
 	})
-	return s.appendFrame(dst, rid, frame.TypeErrorResponse, 0, payload, false)
+	out, err := s.appendFrame(dst, rid, frame.TypeErrorResponse, 0, payload)
+	if err != nil {
+		panic("reactor: error frame does not fit: " + err.Error()) // the message was cut to fit
+	}
+	return out
 }
 
 // RespondServerError ends request rid with an error-response frame of type
@@ -842,7 +881,11 @@ func (r *ServerReactor) RespondCommandError(s *OutputStream, rid uint16, msg str
 		return err
 	}
 	dst := r.outBuf()
-	*dst = appendCommandError(*dst, s, rid, msg, args)
+	out, err := appendCommandError(*dst, s, rid, msg, args)
+	if err != nil {
+		return fmt.Errorf("reactor: command error for request %d: %w", rid, err)
+	}
+	*dst = out
 	r.output(rid)
 	return nil
 }
@@ -892,7 +935,7 @@ func (r *ServerReactor) SendTextOutput(s *OutputStream, rid uint16, atoms []Text
 		return fmt.Errorf("reactor: text output of %d bytes does not fit in one frame", len(payload))
 	}
 	dst := r.outBuf()
-	*dst = s.appendFrame(*dst, rid, frame.TypeTextOutput, 0, payload, false)
+	*dst, _ = s.appendFrame(*dst, rid, frame.TypeTextOutput, 0, payload) // fits: checked above
 	if !(r.cfg.DeferOutput && !r.eof) {
 		r.q.sent()
 	}
