@@ -451,3 +451,42 @@ func TestCommandDataLater(t *testing.T) {
 		require.Equal(t, whole, out, "size %d", size)
 	}
 }
+
+// An unencoded emitter sends data as it is, without stream settings and
+// without the encoded flag, even when the stream has an encoder; Reset
+// makes it encode again.
+func TestResponseEmitterUnencoded(t *testing.T) {
+	s := NewOutputStream(2, StreamConfig{MaxFramePayload: 4})
+	e := NewResponseEmitter(s, 1)
+	_, err := e.Send(nil, []byte("x"))
+	require.NoError(t, err)
+	_, err = e.Flush(nil)
+	require.ErrorIs(t, err, ErrNoStreamSettings, "Mercurial's behaviour by default")
+
+	e.Reset(s, 1)
+	e.Unencoded()
+	out, err := e.Send(nil, []byte("ab"))
+	require.NoError(t, err)
+	out, err = e.Send(out, []byte("cdefghi"))
+	require.NoError(t, err)
+	out, err = e.Flush(out)
+	require.NoError(t, err)
+	requireHuman(t, decodeFrames(t, out),
+		"1 2 stream-begin command-response continuation ab",
+		"1 2 0 command-response continuation cdef",
+		"1 2 0 command-response continuation ghi")
+
+	s.SetEncoder(identityEncoder{})
+	e.Unencoded()
+	out, err = e.Send(nil, []byte("j"))
+	require.NoError(t, err)
+	out, err = e.Flush(out)
+	require.NoError(t, err)
+	requireHuman(t, decodeFrames(t, out), "1 2 0 command-response continuation j")
+
+	e.Reset(s, 1)
+	_, err = e.Send(nil, []byte("k"))
+	require.NoError(t, err)
+	_, err = e.Flush(nil)
+	require.ErrorIs(t, err, ErrNoStreamSettings, "Reset undoes Unencoded")
+}

@@ -118,17 +118,34 @@ func serverCycle() func(n int) {
 	}
 }
 
-// clientFrames: a decoded command-response continuation frame handed to a
-// client reactor until it delivers the response data, not CBOR-decoded —
-// the client hands the payload on, as Mercurial's responsedata does.
-func clientFrames() func(n int) {
+// responseClient returns a client reactor with request 1 active and its
+// response stream begun, by a frame handed over decoded or as bytes.
+func responseClient(asBytes bool) *ClientReactor {
 	c := NewClientReactor(ClientConfig{MultipleSends: true, Immediate: true})
 	if _, err := c.CallCommand(Request{Name: "heads"}); err != nil {
 		panic(err)
 	}
 	drain(c.Next)
-	c.OnFrame(ffs("1 2 stream-begin command-response continuation " + benchResponse))
+	first := "1 2 stream-begin command-response continuation " + benchResponse
+	if asBytes {
+		c.Feed(frameBytes(first))
+	} else {
+		c.OnFrame(ffs(first))
+	}
 	drain(c.Next)
+	return c
+}
+
+func frameSize(human string) int {
+	f := ffs(human)
+	return f.Size()
+}
+
+// clientFrames: a decoded command-response continuation frame handed to a
+// client reactor until it delivers the response data, not CBOR-decoded —
+// the client hands the payload on, as Mercurial's responsedata does.
+func clientFrames() func(n int) {
+	c := responseClient(false)
 	f := ffs("1 2 0 command-response continuation " + benchResponse)
 	return func(n int) {
 		for i := 0; i < n; i++ {
@@ -142,13 +159,7 @@ func clientFrames() func(n int) {
 
 // clientFramesFeed: clientFrames through bytes and the frame decoder.
 func clientFramesFeed() func(n int) {
-	c := NewClientReactor(ClientConfig{MultipleSends: true, Immediate: true})
-	if _, err := c.CallCommand(Request{Name: "heads"}); err != nil {
-		panic(err)
-	}
-	drain(c.Next)
-	c.Feed(frameBytes("1 2 stream-begin command-response continuation " + benchResponse))
-	drain(c.Next)
+	c := responseClient(true)
 	wire := frameBytes("1 2 0 command-response continuation " + benchResponse)
 	return func(n int) {
 		for i := 0; i < n; i++ {
@@ -161,11 +172,6 @@ func clientFramesFeed() func(n int) {
 			}
 		}
 	}
-}
-
-func frameSize(human string) int {
-	f := ffs(human)
-	return f.Size()
 }
 
 func runWorkload(b *testing.B, w workload, bytesPerOp int) {

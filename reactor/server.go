@@ -678,12 +678,25 @@ func (e *CommandError) Error() string { return e.Message }
 // raises — and the reactor's error once it is terminal. objs are not
 // retained.
 func (r *ServerReactor) RespondObjects(s *OutputStream, rid uint16, objs ...any) error {
+	return r.respond(s, rid, func(dst []byte) ([]byte, error) {
+		return r.appendResponse(dst, s, rid, objs), nil
+	})
+}
+
+// respond checks that request rid awaits a response, appends the frames
+// build makes to the output, and ends the request. When build fails,
+// nothing is sent and the request stays active.
+func (r *ServerReactor) respond(s *OutputStream, rid uint16, build func(dst []byte) ([]byte, error)) error {
 	r.q.reclaim()
 	if err := r.checkActive(s, rid); err != nil {
 		return err
 	}
 	dst := r.outBuf()
-	*dst = r.appendResponse(*dst, s, rid, objs)
+	out, err := build(*dst)
+	if err != nil {
+		return fmt.Errorf("reactor: respond to request %d: %w", rid, err)
+	}
+	*dst = out
 	r.output(rid)
 	return nil
 }
@@ -862,32 +875,18 @@ func appendErrorFrame(dst []byte, s *OutputStream, rid uint16, msg, typ string) 
 // RespondServerError ends request rid with an error-response frame of type
 // "server" carrying msg.
 func (r *ServerReactor) RespondServerError(s *OutputStream, rid uint16, msg string) error {
-	r.q.reclaim()
-	if err := r.checkActive(s, rid); err != nil {
-		return err
-	}
-	dst := r.outBuf()
-	*dst = appendErrorFrame(*dst, s, rid, msg, "server")
-	r.output(rid)
-	return nil
+	return r.respond(s, rid, func(dst []byte) ([]byte, error) {
+		return appendErrorFrame(dst, s, rid, msg, "server"), nil
+	})
 }
 
 // RespondCommandError ends request rid with a command error: a
 // command-response frame {status: error, error: {message, args}}. args are
 // formatting arguments (byte strings); nil for none.
 func (r *ServerReactor) RespondCommandError(s *OutputStream, rid uint16, msg string, args []any) error {
-	r.q.reclaim()
-	if err := r.checkActive(s, rid); err != nil {
-		return err
-	}
-	dst := r.outBuf()
-	out, err := appendCommandError(*dst, s, rid, msg, args)
-	if err != nil {
-		return fmt.Errorf("reactor: command error for request %d: %w", rid, err)
-	}
-	*dst = out
-	r.output(rid)
-	return nil
+	return r.respond(s, rid, func(dst []byte) ([]byte, error) {
+		return appendCommandError(dst, s, rid, msg, args)
+	})
 }
 
 // TextAtom is one piece of text output for people: a formatting string
