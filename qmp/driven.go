@@ -64,9 +64,12 @@ type Config struct {
 // queue that never blocks the reader, so an event handler may itself execute
 // commands on the same client.
 //
-// Each connection runs three goroutines — the session's reader and writer and
-// the client's dispatcher, which routes replies to callers and events to
-// listeners — and all three end before Disconnect returns.
+// Replies and events are routed on the session's read loop as the machine
+// delivers them (transport.Config.Consume): a reply goes straight from the
+// reader to its caller. Each connection runs three goroutines — the
+// session's reader and writer, and a watcher that fails pending executes and
+// ends listeners when the session ends — and all three end before
+// Disconnect returns.
 //
 // A Client may connect again after a disconnect; command ids keep counting,
 // so a reply QEMU sends late to the new connection is recognised as stale and
@@ -82,11 +85,13 @@ type Client struct {
 	calls     map[uint64]*call
 	listeners map[*Listener]struct{}
 	greeting  *Greeting
-	done      chan struct{} // closed when the current connection's dispatcher ends
+	ready     chan struct{} // closed when the current connection's handshake is over
+	done      chan struct{} // closed when the current connection's watcher ends
+	endErr    error         // why the last connection ended, set before done closes
 }
 
 type call struct {
-	reply chan Received // buffered: the dispatcher never blocks on it
+	reply chan Received // buffered: the reader never blocks on it
 	err   error         // set before reply is closed on disconnect
 }
 
@@ -101,28 +106,85 @@ func NewClient(cfg Config) *Client {
 		NewMachine: func() *ClientMachine {
 			mc := c.cfg.Machine
 			mc.IDBase = c.lastID.Load()
+			// A new connection: its handshake has not finished. (The
+			// machine is made before the read loop starts, so the
+			// channel exists before KindReady can be consumed.)
+			c.mu.Lock()
+			c.ready = make(chan struct{})
+			c.mu.Unlock()
 			return NewClientMachine(mc)
 		},
 		Handshake: c.handshake,
+		Consume:   c.consume,
 	})
 	return c
 }
 
-// handshake waits until the machine reports the handshake finished.
+// handshake starts the connection's watcher and waits until the machine
+// reports the handshake finished, or the session ends.
 func (c *Client) handshake(ctx context.Context, s *transport.Session[Received, *ClientMachine]) error {
+	done := make(chan struct{})
+	c.mu.Lock()
+	c.done = done
+	ready := c.ready
+	c.mu.Unlock()
+	go c.watch(done)
+	select {
+	case <-ready:
+		return nil
+	case <-done:
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.endErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// watch waits for the end of the session (Recv returns nothing else, as
+// values go to consume), then fails pending executes and ends listeners.
+func (c *Client) watch(done chan struct{}) {
+	defer close(done)
 	for {
-		r, err := s.Recv(ctx)
-		if err != nil {
-			return err
-		}
-		switch r.Kind {
-		case KindGreeting:
+		if _, err := c.sess.Recv(context.Background()); err != nil {
 			c.mu.Lock()
-			c.greeting = r.Greeting
+			c.endErr = err
 			c.mu.Unlock()
-		case KindReady:
-			return nil
+			c.endAll(err)
+			return
 		}
+	}
+}
+
+// consume routes what the machine delivers. It runs on the session's read
+// loop (or a Do caller) with the session's lock held: nothing here blocks.
+func (c *Client) consume(r Received) {
+	switch r.Kind {
+	case KindGreeting:
+		c.mu.Lock()
+		c.greeting = r.Greeting
+		c.mu.Unlock()
+	case KindReady:
+		c.mu.Lock()
+		close(c.ready)
+		c.mu.Unlock()
+	case KindReply:
+		c.mu.Lock()
+		cl := c.calls[r.ID]
+		delete(c.calls, r.ID)
+		c.mu.Unlock()
+		if cl != nil {
+			cl.reply <- r // buffered, and one reply per id: never blocks
+		}
+	case KindEvent:
+		c.mu.Lock()
+		for l := range c.listeners {
+			l.offer(r.Event)
+		}
+		c.mu.Unlock()
+	case KindIDLessError:
+		c.log().Warn("qmp: error without id while no command was pending",
+			"class", r.Response.Error.Class, "desc", r.Response.Error.Desc)
 	}
 }
 
@@ -156,49 +218,20 @@ func (c *Client) Connect(ctx context.Context, addr string) error {
 
 // ConnectDialer is Connect with any transport.Dialer.
 func (c *Client) ConnectDialer(ctx context.Context, d transport.Dialer) error {
-	if err := c.sess.Connect(ctx, d); err != nil {
-		return err
+	err := c.sess.Connect(ctx, d)
+	if err != nil {
+		c.joinWatcher()
 	}
-	c.startDispatcher()
-	return nil
+	return err
 }
 
-func (c *Client) startDispatcher() {
-	done := make(chan struct{})
+// joinWatcher waits for the current (or last) connection's watcher.
+func (c *Client) joinWatcher() {
 	c.mu.Lock()
-	c.done = done
+	done := c.done
 	c.mu.Unlock()
-	go c.dispatch(done)
-}
-
-// dispatch routes what the machine delivers until the session ends.
-func (c *Client) dispatch(done chan struct{}) {
-	defer close(done)
-	for {
-		r, err := c.sess.Recv(context.Background())
-		if err != nil {
-			c.endAll(err)
-			return
-		}
-		switch r.Kind {
-		case KindReply:
-			c.mu.Lock()
-			cl := c.calls[r.ID]
-			delete(c.calls, r.ID)
-			c.mu.Unlock()
-			if cl != nil {
-				cl.reply <- r
-			}
-		case KindEvent:
-			c.mu.Lock()
-			for l := range c.listeners {
-				l.offer(r.Event)
-			}
-			c.mu.Unlock()
-		case KindIDLessError:
-			c.log().Warn("qmp: error without id while no command was pending",
-				"class", r.Response.Error.Class, "desc", r.Response.Error.Desc)
-		}
+	if done != nil {
+		<-done
 	}
 }
 
@@ -247,12 +280,7 @@ func (c *Client) Session() *transport.Session[Received, *ClientMachine] { return
 // and listeners end. It returns the error that broke the session, if any.
 func (c *Client) Disconnect(ctx context.Context) error {
 	err := c.sess.Disconnect(ctx)
-	c.mu.Lock()
-	done := c.done
-	c.mu.Unlock()
-	if done != nil {
-		<-done
-	}
+	c.joinWatcher()
 	return err
 }
 
@@ -354,7 +382,7 @@ func (c *Client) wait(ctx context.Context, cl *call, id uint64, cmd string, args
 		if pending {
 			_ = c.sess.Do(context.Background(), func(m *ClientMachine) error { m.Cancel(id); return nil })
 			callPool.Put(cl)
-		} // else the dispatcher is handing it a reply or closing it: do not reuse
+		} // else the reader is handing it a reply or the watcher closing it: do not reuse
 		return nil, ctx.Err()
 	}
 }
@@ -384,11 +412,11 @@ func (c *Client) StartServer(ctx context.Context, addr string) error {
 // Accept waits for the peer on the socket opened by StartServer, then
 // performs the QMP handshake over that connection.
 func (c *Client) Accept(ctx context.Context) error {
-	if err := c.sess.Accept(ctx); err != nil {
-		return err
+	err := c.sess.Accept(ctx)
+	if err != nil {
+		c.joinWatcher()
 	}
-	c.startDispatcher()
-	return nil
+	return err
 }
 
 // ExecuteWithFiles is Execute with files passed to the server over a unix

@@ -130,6 +130,16 @@ type Config[T any, M action.Machine[T]] struct {
 	// OnDeliver sees every delivered value as it is queued for Recv, under
 	// the same rules as OnOutbound.
 	OnDeliver func(v T)
+
+	// Consume, if set, takes every delivered value instead of the Recv
+	// queue, on the goroutine that ran the machine (the read loop, or a Do
+	// caller), right after Retain and OnDeliver. It runs with the session's
+	// lock held: it must not block or call the session. Recv then returns
+	// nothing but the end of the session (its root cause, as usual), and
+	// DeliverQueue does not apply. It saves a goroutine hop per value for
+	// an application that only routes them, e.g. to per-request buffered
+	// channels.
+	Consume func(v T)
 }
 
 // Session drives one machine over one connection at a time, with qemu.qmp's
@@ -731,6 +741,10 @@ func (l *link[T, M]) drainLocked() {
 			}
 			if cfg.OnDeliver != nil {
 				cfg.OnDeliver(v)
+			}
+			if cfg.Consume != nil {
+				cfg.Consume(v)
+				continue
 			}
 			l.queue = append(l.queue, v)
 			if l.readyWaiters > 0 {

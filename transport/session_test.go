@@ -694,6 +694,36 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	return w.w.Write(p)
 }
 
+func TestSessionConsume(t *testing.T) {
+	leakCheck(t)
+	ctx := testCtx(t)
+	consumed := make(chan string, 300)
+	s := newSession(cfg{
+		DeliverQueue:   2, // would stop the reader if values were queued
+		ReadBufferSize: 64,
+		Consume:        func(v string) { consumed <- v },
+	})
+	peer := startPipe(t, s)
+	const total = 200
+	go func() {
+		for i := range total {
+			_, _ = peer.Write(lenmsg.Append(nil, []byte(strings.Repeat("x", i%20))))
+		}
+	}()
+	for i := range total {
+		require.Equal(t, strings.Repeat("x", i%20), <-consumed, "values go to Consume, in order")
+	}
+	// Recv sees no value, only the end of the session.
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	_, err := s.Recv(short)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.NoError(t, peer.Close())
+	_, err = s.Recv(ctx)
+	require.ErrorIs(t, err, transport.ErrPeerClosed)
+	require.ErrorIs(t, s.Disconnect(ctx), transport.ErrPeerClosed)
+}
+
 // A peer that sends and hangs up at once: the session is still
 // established, its message is delivered, then the root cause is reported.
 func TestSessionPeerSendsAndClosesAtOnce(t *testing.T) {

@@ -1,0 +1,182 @@
+package qmp_test
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wirereactor/wirereactor/qmp"
+	"github.com/wirereactor/wirereactor/qmp/qmptest"
+)
+
+// The benchmarks of issue 5 item 10: qmp.Client's Execute beside a minimal
+// hand-written client (bufio: write a line, read a line) against the same
+// server in the same run, so their ratio survives a loaded machine.
+//
+//	go test -run='^$' -bench=BenchmarkExecute -benchtime=2s -count=5 ./qmp
+//
+// Against qmptest the server runs in this process, so allocs/op and the CPU
+// figure include it; against QEMU they are the client's alone.
+
+// minimalClient is the floor to compare with: one connection, one command
+// line written, one reply line read, nothing else.
+type minimalClient struct {
+	nc net.Conn
+	r  *bufio.Reader
+}
+
+func dialMinimal(b *testing.B, path string) *minimalClient {
+	b.Helper()
+	var nc net.Conn
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if nc, err = net.Dial("unix", path); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := &minimalClient{nc: nc, r: bufio.NewReaderSize(nc, 64<<10)}
+	m.line(b) // greeting
+	m.exec(b, []byte(`{"execute": "qmp_capabilities"}`+"\n"))
+	return m
+}
+
+func (m *minimalClient) line(b *testing.B) []byte {
+	l, err := m.r.ReadSlice('\n')
+	if err != nil {
+		b.Fatal(err)
+	}
+	return l
+}
+
+func (m *minimalClient) exec(b *testing.B, cmd []byte) []byte {
+	if _, err := m.nc.Write(cmd); err != nil {
+		b.Fatal(err)
+	}
+	return m.line(b)
+}
+
+// cpuTime returns the CPU time (user + system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports CPU time per operation since start.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+}
+
+var statusCmd = []byte(`{"execute": "query-status", "id": 1}` + "\n")
+
+func benchMinimal(b *testing.B, path string) {
+	m := dialMinimal(b, path)
+	defer m.nc.Close()
+	b.ReportAllocs()
+	start := cpuTime()
+	b.ResetTimer()
+	for b.Loop() {
+		if l := m.exec(b, statusCmd); !strings.Contains(string(l[:10]), "return") {
+			b.Fatalf("reply %q", l)
+		}
+	}
+	reportCPU(b, start)
+}
+
+func benchClient(b *testing.B, addr string) {
+	ctx := context.Background()
+	c := qmp.NewClient(qmp.Config{})
+	if err := c.Connect(ctx, addr); err != nil {
+		b.Fatal(err)
+	}
+	defer c.Disconnect(ctx)
+	b.ReportAllocs()
+	start := cpuTime()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := c.Execute(ctx, "query-status", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportCPU(b, start)
+}
+
+func benchClientParallel(b *testing.B, addr string, goroutines int) {
+	ctx := context.Background()
+	c := qmp.NewClient(qmp.Config{})
+	if err := c.Connect(ctx, addr); err != nil {
+		b.Fatal(err)
+	}
+	defer c.Disconnect(ctx)
+	b.ReportAllocs()
+	start := cpuTime()
+	b.ResetTimer()
+	// RunParallel starts parallelism × GOMAXPROCS goroutines.
+	b.SetParallelism((goroutines + max(1, runtimeProcs()) - 1) / max(1, runtimeProcs()))
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Execute(ctx, "query-status", nil); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	reportCPU(b, start)
+}
+
+func BenchmarkExecuteQMPTest(b *testing.B) {
+	dir, err := os.MkdirTemp("", "qmpbench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "qmp.sock")
+	s := qmptest.NewServer(qmptest.Config{MultiClient: true})
+	defer s.Close()
+	if err := s.Start(context.Background(), "unix:"+path); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("sequential/minimal", func(b *testing.B) { benchMinimal(b, path) })
+	b.Run("sequential/client", func(b *testing.B) { benchClient(b, s.Addr()) })
+	b.Run("8-goroutines/client", func(b *testing.B) { benchClientParallel(b, s.Addr(), 8) })
+}
+
+func BenchmarkExecuteQEMU(b *testing.B) {
+	bin, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		if os.Getenv("WIREREACTOR_REQUIRE_PEERS") == "1" {
+			b.Fatalf("qemu-system-x86_64 is required (WIREREACTOR_REQUIRE_PEERS=1): %v", err)
+		}
+		b.Skip("qemu-system-x86_64 not installed")
+	}
+	dir, err := os.MkdirTemp("", "qmpbench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "qmp.sock")
+	cmd := exec.Command(bin, "-machine", "none", "-nodefaults", "-display", "none",
+		"-qmp", "unix:"+path+",server=on,wait=off")
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	// QEMU serves one client at a time: each sub-benchmark connects and
+	// leaves in turn.
+	b.Run("sequential/minimal", func(b *testing.B) { benchMinimal(b, path) })
+	b.Run("sequential/client", func(b *testing.B) { benchClient(b, "unix:"+path) })
+	b.Run("8-goroutines/client", func(b *testing.B) { benchClientParallel(b, "unix:"+path, 8) })
+}
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
