@@ -128,7 +128,7 @@ type Row struct {
 	Note    string    `json:"note,omitempty"`
 }
 
-// Value returns the figure a row's ratio is made of for s.
+// value returns the figure a row's ratio is made of for s.
 func (r Row) value(s Sample) float64 {
 	if r.Metric == "cpu" {
 		return s.CPUNsPerOp

@@ -22,13 +22,12 @@ import (
 	"time"
 
 	"github.com/wirereactor/wirereactor/action"
-	"github.com/wirereactor/wirereactor/internal/qmpfake"
 	"github.com/wirereactor/wirereactor/qmp"
 )
 
 // QMPComparisons measures executes: the sans-IO machines pumped in memory,
-// then over unix sockets against an in-process server (qmpfake, the stand-in
-// for qmp/qmptest) and against real QEMU, each beside a minimal hand-written
+// then over unix sockets against an in-process qmp/qmptest server and
+// against real QEMU, each beside a minimal hand-written
 // bufio client (write a line, read a line).
 //
 // Our side is qmp.Client (over transport.Session).
@@ -40,18 +39,18 @@ func QMPComparisons() []Comparison {
 			Ours:   Side{"qmp.ClientMachine+ServerMachine", goSide(benchMachinePump)},
 			Peer:   Side{"encoding/json pump", goSide(benchJSONPump)},
 			Metric: "cpu"},
-		{Group: "qmp", Name: "fake server, sequential",
+		{Group: "qmp", Name: "qmptest, sequential",
 			Ours:   Side{"qmp.Client", socketSide(fake, benchOursParallel(1))},
 			Peer:   Side{"bufio client", socketSide(fake, benchBufioParallel(1))},
 			Target: "≥ 0.85", MinRatio: 0.85},
-		{Group: "qmp", Name: "fake server, 8 goroutines",
+		{Group: "qmp", Name: "qmptest, 8 goroutines",
 			Ours: Side{"qmp.Client", socketSide(fake, benchOursParallel(8))},
 			Peer: Side{"bufio client (mutex)", socketSide(fake, benchBufioParallel(8))}},
-		{Group: "qmp", Name: "fake server, 8 goroutines vs our sequential",
+		{Group: "qmp", Name: "qmptest, 8 goroutines vs our sequential",
 			Ours:   Side{"qmp.Client 8 goroutines", socketSide(fake, benchOursParallel(8))},
 			Peer:   Side{"qmp.Client sequential", socketSide(fake, benchOursParallel(1))},
 			Target: "≥ 4", MinRatio: 4},
-		{Group: "qmp", Name: "fake server, pipelined batches of 64",
+		{Group: "qmp", Name: "qmptest, pipelined batches of 64",
 			Ours: Side{"qmp.Client", socketSide(fake, benchOursBatch(64))},
 			Peer: Side{"bufio client, 64 lines then 64 reads", socketSide(fake, benchBufioBatch(64))}},
 		{Group: "qmp", Name: "QEMU, sequential",
@@ -90,7 +89,7 @@ func startFake() (target, error) {
 		os.RemoveAll(dir)
 		return target{}, err
 	}
-	s := qmpfake.Serve(ln)
+	s := serveQMP(ln)
 	return target{path: path, stop: func() { s.Close(); os.RemoveAll(dir) }}, nil
 }
 
@@ -344,7 +343,7 @@ func benchBufioBatch(n int) func(b *testing.B, path string) {
 func benchMachinePump(b *testing.B) {
 	c := qmp.NewClientMachine(qmp.ClientConfig{})
 	s := qmp.NewServerMachine(qmp.ServerConfig{})
-	status := []byte(qmpfake.StatusReply)
+	status := []byte(statusReply)
 	var toServer, toClient []byte
 	pump := func() (replies int) {
 		for len(toServer) > 0 || len(toClient) > 0 {
@@ -423,7 +422,7 @@ func benchJSONPump(b *testing.B) {
 		Error  *qmp.ErrorInfo  `json:"error,omitempty"`
 		ID     json.RawMessage `json:"id,omitempty"`
 	}
-	status := json.RawMessage(qmpfake.StatusReply)
+	status := json.RawMessage(statusReply)
 	id := 0
 	b.ReportAllocs()
 	for b.Loop() {

@@ -236,7 +236,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	if r.ScaleSkipped != "" {
 		fmt.Fprintf(&b, "Scale: skipped: %s\n", r.ScaleSkipped)
 	} else if len(r.Scale) > 0 {
-		b.WriteString("Scale: N QMP client connections in the report's process to one qmpfake server in a child process; client memory (live heap + stacks) per idle connection, target ≤ 16 KiB. The memory figure has a noise floor of about ±2 KiB per connection at 100 connections (the runtime reuses stacks and heap an earlier step freed); read the 1,000 and 10,000 rows.\n\n")
+		b.WriteString("Scale: N QMP client connections in the report's process to one qmp/qmptest server in a child process; client memory (live heap + stacks) per idle connection, target ≤ 16 KiB. The memory figure has a noise floor of about ±2 KiB per connection at 100 connections (the runtime reuses stacks and heap an earlier step freed); read the 1,000 and 10,000 rows.\n\n")
 		b.WriteString("| scale: driver | connections | connect all | client memory per connection | goroutines | executes/s |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, s := range r.Scale {
 			if s.Skipped != "" {

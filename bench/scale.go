@@ -17,12 +17,11 @@ import (
 
 	"github.com/wirereactor/wirereactor/bench/internal/qmpconn"
 	"github.com/wirereactor/wirereactor/examples/eventloop"
-	"github.com/wirereactor/wirereactor/internal/qmpfake"
 	"github.com/wirereactor/wirereactor/qmp"
 )
 
 // ScaleRow is one scale measurement: N client connections in this process
-// to one server (qmpfake) in a child process.
+// to one qmp/qmptest server in a child process.
 //
 // The server runs apart because both ends of 10,000 connections need
 // 20,000 descriptors, more than this machine's hard limit lets one process
@@ -309,7 +308,7 @@ func (lc *loopConns) close() { lc.l.Close() }
 const childServerEnv = "WIREREACTOR_BENCH_QMPSERVER"
 
 // ServeChildIfAsked turns this process into the scale runs' QMP server when
-// it was started as one (the report re-executes itself): it serves qmpfake
+// it was started as one (the report re-executes itself): it serves qmptest
 // on the socket named in the environment until its stdin closes, then
 // exits. Programs that run RunScale call it first thing in main (and
 // TestMain).
@@ -323,7 +322,7 @@ func ServeChildIfAsked() {
 		fmt.Fprintln(os.Stderr, "qmp server:", err)
 		os.Exit(1)
 	}
-	s := qmpfake.Serve(ln)
+	s := serveQMP(ln)
 	fmt.Println("ready")
 	io.Copy(io.Discard, os.Stdin)
 	s.Close()

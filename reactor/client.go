@@ -142,8 +142,10 @@ func NewClientReactor(cfg ClientConfig) *ClientReactor {
 
 // Next returns the next action. Call it until it returns WantMore or Error.
 func (c *ClientReactor) Next() action.Action[Response] {
-	c.q.reclaim()
-	pump(&c.q, &c.in, c.onFrame, c.onEOF)
+	if !c.q.pending() && (c.in.used || c.in.eofPending) {
+		c.q.reclaim()
+		pump(&c.q, &c.in, c.onFrame, c.onEOF)
+	}
 	return c.q.next()
 }
 

@@ -142,8 +142,10 @@ func (r *ServerReactor) State() ServerState { return r.state }
 
 // Next returns the next action. Call it until it returns WantMore or Error.
 func (r *ServerReactor) Next() action.Action[Command] {
-	r.q.reclaim()
-	pump(&r.q, &r.in, r.onFrame, r.onEOF)
+	if !r.q.pending() && (r.in.used || r.in.eofPending) {
+		r.q.reclaim()
+		pump(&r.q, &r.in, r.onFrame, r.onEOF)
+	}
 	return r.q.next()
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wirereactor/wirereactor/cmd/internal/testpeers"
+	"github.com/wirereactor/wirereactor/qmp/qmptest"
 )
 
 func TestQEMUOneShot(t *testing.T) {
@@ -97,25 +98,59 @@ func TestQEMUListen(t *testing.T) {
 	defer os.RemoveAll(dir)
 	sock := filepath.Join(dir, "qmp.sock")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	var out bytes.Buffer
-	var errOut lockedBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"--listen", "unix:" + sock, "-c", "query-status", "-c", "quit"}, strings.NewReader(""), &out, &errOut)
-	}()
-	require.Eventually(t, func() bool { return strings.Contains(errOut.String(), "waiting for QEMU to connect on "+sock) },
-		20*time.Second, 10*time.Millisecond)
+	tests := []struct {
+		name   string
+		listen string
+		// qemuAddr turns the address the shell says it waits on into
+		// QEMU's -qmp argument (client mode: no server=on).
+		qemuAddr func(waitingOn string) string
+	}{
+		{"unix", "unix:" + sock, func(string) string { return "unix:" + sock }},
+		{"tcp", "tcp:127.0.0.1:0", func(w string) string { return "tcp:" + w }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			var out bytes.Buffer
+			var errOut lockedBuffer
+			done := make(chan int, 1)
+			go func() {
+				done <- run(ctx, []string{"--listen", tt.listen, "-c", "query-status", "-c", "quit"}, strings.NewReader(""), &out, &errOut)
+			}()
+			const waiting = "qmp-shell: waiting for QEMU to connect on "
+			var on string
+			require.Eventually(t, func() bool {
+				s := errOut.String()
+				i := strings.Index(s, waiting)
+				if i < 0 || !strings.Contains(s[i:], "\n") {
+					return false
+				}
+				on, _, _ = strings.Cut(s[i+len(waiting):], "\n")
+				return true
+			}, 20*time.Second, 10*time.Millisecond)
 
-	// QEMU in client mode: it connects to our socket.
-	qemu := exec.CommandContext(ctx, bin, "-machine", "none", "-nodefaults", "-display", "none", "-qmp", "unix:"+sock)
-	var qemuErr bytes.Buffer
-	qemu.Stderr = &qemuErr
-	require.NoError(t, qemu.Start())
-	code := <-done
-	require.NoError(t, qemu.Wait(), qemuErr.String()) // quit made it exit
-	require.Equal(t, 0, code, errOut.String())
-	require.Contains(t, out.String(), "\"status\": \"running\"")
-	require.Contains(t, out.String(), "event SHUTDOWN at ")
+			qemu := exec.CommandContext(ctx, bin, "-machine", "none", "-nodefaults", "-display", "none", "-qmp", tt.qemuAddr(on))
+			var qemuErr bytes.Buffer
+			qemu.Stderr = &qemuErr
+			require.NoError(t, qemu.Start())
+			code := <-done
+			require.NoError(t, qemu.Wait(), qemuErr.String()) // quit made it exit
+			require.Equal(t, 0, code, errOut.String())
+			require.Contains(t, out.String(), "\"status\": \"running\"")
+			require.Contains(t, out.String(), "event SHUTDOWN at ")
+		})
+	}
+}
+
+func TestQMPOverWebSocket(t *testing.T) {
+	srv := qmptest.NewServer(qmptest.Config{Name: "ws-vm"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, srv.Start(ctx, "ws://127.0.0.1:0/qmp"))
+	defer srv.Close()
+	require.True(t, strings.HasPrefix(srv.Addr(), "ws://"), srv.Addr())
+	code, out, errOut := runShell(t, "", "-c", "query-name", "-c", "stop", srv.Addr())
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "{\n    \"return\": {\n        \"name\": \"ws-vm\"\n    }\n}\nevent STOP\n{\n    \"return\": {}\n}\n", timestamps.ReplaceAllString(out, ""))
 }
