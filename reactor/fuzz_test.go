@@ -235,6 +235,8 @@ func FuzzFastRequest(f *testing.F) {
 		"{b'name': b'x', b'args': {b'a': [1, b'2', None]}, b'redirect': {b't': [b'a']}}",
 		"{b'args': {}, b'name': b'" + strings.Repeat("n", 300) + "'}",
 		"{b'name': b'x', b'other': 1}",
+		"{b'args': {b'foo': b'bar', b'': b'', b'k': b'" + strings.Repeat("v", 30) + "'}, b'name': b'heads'}",
+		"{b'args': {b'a': b'1', b'a': b'2'}, b'name': b'heads'}",
 	} {
 		f.Add(ffs("1 1 0 command-request new cbor:" + lit).Payload)
 	}

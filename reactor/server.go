@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"unsafe"
 
 	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/frame"
@@ -953,6 +954,12 @@ func fastRequest(rid uint16, payload, data []byte) (Command, bool) {
 				return Command{}, false
 			}
 			seen[i] = true
+			if i == 1 {
+				if m, rest, ok := fastArgs(p); ok {
+					cmd.Args, p = m, rest
+					continue
+				}
+			}
 			v, rest, err := hgcbor.UnmarshalFirst(p)
 			if err != nil || checkNoText(v) != nil {
 				return Command{}, false
@@ -979,4 +986,63 @@ func fastRequest(rid uint16, payload, data []byte) (Command, bool) {
 	}
 	cmd.Name = string(name)
 	return cmd, true
+}
+
+// shortBytesHead reads the head of a definite byte string shorter than 256
+// bytes at the start of p, returning its length and the head's size.
+func shortBytesHead(p []byte) (n, head int, ok bool) {
+	if len(p) == 0 || p[0]>>5 != 2 {
+		return 0, 0, false
+	}
+	switch ai := p[0] & 0x1f; {
+	case ai < 24:
+		n, head = int(ai), 1
+	case ai == 24 && len(p) >= 2:
+		n, head = int(p[1]), 2
+	default:
+		return 0, 0, false
+	}
+	return n, head, len(p) >= head+n
+}
+
+// fastArgs decodes the usual command arguments — a definite map of fewer
+// than 24 entries, short byte-string keys to short byte-string values — at
+// the start of p, with one allocation for all their bytes instead of one
+// per string, and no walk looking for text strings afterwards. It returns
+// the map and what follows it; ok is false for any other shape, which the
+// general decoder handles. Like hgcbor, a repeated key keeps its last value.
+//
+// Keys are strings over the shared allocation: safe, because no []byte
+// ever covers their bytes; each value has its capacity cut to its length,
+// so appending to one cannot overwrite the next.
+func fastArgs(p []byte) (m map[any]any, rest []byte, ok bool) {
+	if len(p) == 0 || p[0]>>5 != 5 || p[0]&0x1f >= 24 {
+		return nil, nil, false
+	}
+	entries := int(p[0] & 0x1f)
+	total, off := 0, 1
+	for range 2 * entries {
+		n, h, ok := shortBytesHead(p[off:])
+		if !ok {
+			return nil, nil, false
+		}
+		total += n
+		off += h + n
+	}
+	arena := make([]byte, 0, total)
+	m = make(map[any]any, entries)
+	off = 1
+	for range entries {
+		n, h, _ := shortBytesHead(p[off:])
+		start := len(arena)
+		arena = append(arena, p[off+h:off+h+n]...)
+		key := hgcbor.Bytes(unsafe.String(unsafe.SliceData(arena[start:]), n))
+		off += h + n
+		n, h, _ = shortBytesHead(p[off:])
+		start = len(arena)
+		arena = append(arena, p[off+h:off+h+n]...)
+		m[key] = arena[start : start+n : start+n]
+		off += h + n
+	}
+	return m, p[off:], true
 }
