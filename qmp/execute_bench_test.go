@@ -21,10 +21,14 @@ import (
 // hand-written client (bufio: write a line, read a line) against the same
 // server in the same run, so their ratio survives a loaded machine.
 //
-//	go test -run='^$' -bench=BenchmarkExecute -benchtime=2s -count=5 ./qmp
+// BenchmarkExecute* give rates (sequential, and 8 goroutines pipelined on one
+// connection) and allocations; BenchmarkPaired* alternate the two clients in
+// chunks of 32 executes, so the ratios hold on a loaded machine:
+//
+//	go test -run='^$' -bench='BenchmarkExecute|BenchmarkPaired' -benchtime=2000x ./qmp
 //
 // Against qmptest the server runs in this process, so allocs/op and the CPU
-// figure include it; against QEMU they are the client's alone.
+// figures include it; against QEMU they are the client's alone.
 
 // minimalClient is the floor to compare with: one connection, one command
 // line written, one reply line read, nothing else.
@@ -180,3 +184,92 @@ func BenchmarkExecuteQEMU(b *testing.B) {
 }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+// benchPaired runs the minimal client and qmp.Client in alternating chunks
+// of 32 executes on two connections to the same server, so both see the
+// same machine load, and reports each one's wall and CPU time per execute
+// and their ratios (client ÷ minimal: below 1/0.85 = 1.18 for wall time
+// meets "≥ 0.85× the minimal client's rate").
+func benchPaired(b *testing.B, minimalPath, clientAddr string) {
+	m := dialMinimal(b, minimalPath)
+	defer m.nc.Close()
+	ctx := context.Background()
+	c := qmp.NewClient(qmp.Config{})
+	if err := c.Connect(ctx, clientAddr); err != nil {
+		b.Fatal(err)
+	}
+	defer c.Disconnect(ctx)
+	const chunk = 32
+	var wall, cpu [2]time.Duration
+	var n [2]int
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += chunk {
+		k := min(chunk, b.N-i)
+		for who := range 2 {
+			t0, c0 := time.Now(), cpuTime()
+			for range k {
+				if who == 0 {
+					if l := m.exec(b, statusCmd); l[2] != 'r' {
+						b.Fatalf("reply %q", l)
+					}
+				} else if _, err := c.Execute(ctx, "query-status", nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			wall[who] += time.Since(t0)
+			cpu[who] += cpuTime() - c0
+			n[who] += k
+		}
+	}
+	b.ReportMetric(float64(wall[0])/float64(n[0]), "minimal-ns/exec")
+	b.ReportMetric(float64(wall[1])/float64(n[1]), "client-ns/exec")
+	b.ReportMetric(float64(wall[1])/float64(wall[0]), "wall-ratio")
+	b.ReportMetric(float64(cpu[0])/float64(n[0]), "minimal-cpu-ns/exec")
+	b.ReportMetric(float64(cpu[1])/float64(n[1]), "client-cpu-ns/exec")
+	b.ReportMetric(float64(cpu[1])/float64(cpu[0]), "cpu-ratio")
+}
+
+func BenchmarkPairedQMPTest(b *testing.B) {
+	dir, err := os.MkdirTemp("", "qmpbench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "qmp.sock")
+	s := qmptest.NewServer(qmptest.Config{MultiClient: true})
+	defer s.Close()
+	if err := s.Start(context.Background(), "unix:"+path); err != nil {
+		b.Fatal(err)
+	}
+	benchPaired(b, path, s.Addr())
+}
+
+// BenchmarkPairedQEMU gives QEMU two QMP monitors, one per client.
+func BenchmarkPairedQEMU(b *testing.B) {
+	bin, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		if os.Getenv("WIREREACTOR_REQUIRE_PEERS") == "1" {
+			b.Fatalf("qemu-system-x86_64 is required (WIREREACTOR_REQUIRE_PEERS=1): %v", err)
+		}
+		b.Skip("qemu-system-x86_64 not installed")
+	}
+	dir, err := os.MkdirTemp("", "qmpbench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	a, c := filepath.Join(dir, "a.sock"), filepath.Join(dir, "c.sock")
+	cmd := exec.Command(bin, "-machine", "none", "-nodefaults", "-display", "none",
+		"-qmp", "unix:"+a+",server=on,wait=off", "-qmp", "unix:"+c+",server=on,wait=off")
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(c); err == nil {
+			break
+		}
+	}
+	benchPaired(b, a, "unix:"+c)
+}

@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 
 	"golang.org/x/net/websocket"
 
+	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/transport"
 	"github.com/wirereactor/wirereactor/transport/internal/lenmsg"
 	"github.com/wirereactor/wirereactor/transport/tcp"
@@ -159,13 +161,18 @@ func BenchmarkBulk(b *testing.B) {
 			c, s := tr.pair(true)(b)
 			done := make(chan int64, 1)
 			go func() {
+				// The same framing work as the session's machine: split
+				// the stream into length-prefixed messages and count them.
+				var sink lenmsg.Machine
+				sink.Discard = true
 				buf := make([]byte, transport.DefaultReadBufferSize)
-				var n int64
 				for {
 					k, err := s.Read(buf)
-					n += int64(k)
+					sink.Feed(buf[:k])
+					for sink.Next().Kind != action.WantMore {
+					}
 					if err != nil {
-						done <- n
+						done <- int64(sink.Messages)
 						return
 					}
 				}
@@ -179,8 +186,8 @@ func BenchmarkBulk(b *testing.B) {
 				}
 			}
 			c.Close()
-			if n := <-done; n != int64(b.N)*bulkMsg {
-				b.Fatalf("received %d bytes, want %d", n, int64(b.N)*bulkMsg)
+			if n := <-done; n != int64(b.N) {
+				b.Fatalf("received %d messages, want %d", n, b.N)
 			}
 		})
 		b.Run(tr.name+"/session", func(b *testing.B) {
@@ -228,11 +235,15 @@ func BenchmarkRoundTrip(b *testing.B) {
 		b.Run(tr.name+"/raw", func(b *testing.B) {
 			c, s := tr.pair(true)(b)
 			go func() {
+				// The same framing work as the session's echo machine:
+				// parse whole messages and write each one back.
+				echo := lenmsg.Machine{Echo: true, Discard: true}
 				buf := make([]byte, transport.DefaultReadBufferSize)
 				for {
 					n, err := s.Read(buf)
-					if n > 0 {
-						if _, err := s.Write(buf[:n]); err != nil {
+					echo.Feed(buf[:n])
+					for a := echo.Next(); a.Kind == action.Send; a = echo.Next() {
+						if _, err := s.Write(a.Bytes); err != nil {
 							return
 						}
 					}
@@ -248,7 +259,12 @@ func BenchmarkRoundTrip(b *testing.B) {
 				if _, err := c.Write(wire); err != nil {
 					b.Fatal(err)
 				}
-				if _, err := io.ReadFull(c, reply); err != nil {
+				// Header, then the payload it announces.
+				if _, err := io.ReadFull(c, reply[:4]); err != nil {
+					b.Fatal(err)
+				}
+				n := binary.BigEndian.Uint32(reply)
+				if _, err := io.ReadFull(c, reply[4:4+n]); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -225,3 +225,34 @@ func TestConsoleInChromium(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, png, 0o644))
 	t.Logf("screenshot: %s", path)
 }
+
+func TestConsoleTokenInChromium(t *testing.T) {
+	q := testpeers.StartQEMU(t)
+	_ = testpeers.Chromium(t)
+	b, err := NewBridge(Config{Backends: map[string]string{"vm1": "unix:" + q.Socket}, Console: true, Token: "t0k",
+		Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	srv := httptest.NewServer(b)
+	defer func() {
+		srv.Close()
+		b.Close()
+	}()
+
+	// A browser cannot set headers on a WebSocket: the page passes the
+	// token as access_token, for the backend list and the connection.
+	page := startChromium(t, srv.URL+"/?vm=vm1&access_token=t0k&run=query-status")
+	require.Eventually(t, func() bool {
+		s, err := page.evaluate(`document.getElementById("status").textContent + "|" +
+			[...document.querySelectorAll("pre.reply")].map(p => p.textContent).join("")`)
+		return err == nil && strings.HasPrefix(s, "connected to vm1|") && strings.Contains(s, `"status": "running"`)
+	}, 60*time.Second, 100*time.Millisecond)
+
+	// With a wrong token the upgrade is refused (401): the browser reports
+	// an abnormal closure, 1006, and the page shows it.
+	_, err = page.evaluate(`document.getElementById("token").value = "wrong"; document.getElementById("connect").click(); ""`)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		s, err := page.evaluate(`document.getElementById("status").textContent`)
+		return err == nil && s == "closed (1006)"
+	}, 30*time.Second, 100*time.Millisecond)
+}

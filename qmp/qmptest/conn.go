@@ -138,11 +138,16 @@ func (c *conn) execute(cmd qmp.Command) {
 		case err != nil:
 			reply = errorReply(cmd.ID, "GenericError", err.Error())
 		default:
-			raw, err := encode(res, true)
+			raw, err := encodeResult(res)
 			if err != nil {
 				reply = errorReply(cmd.ID, "GenericError", err.Error())
 			} else {
-				reply = func(m *qmp.ServerMachine) error { return m.Return(cmd.ID, raw) }
+				reply = func(m *qmp.ServerMachine) error {
+					if m.Return(cmd.ID, raw) != nil { // Return validates raw
+						return m.ReturnError(cmd.ID, "GenericError", "qmptest: result is not valid JSON")
+					}
+					return nil
+				}
 			}
 		}
 	}
@@ -201,7 +206,7 @@ func EmitAfter(ctx context.Context, name string, data any) error {
 	if c == nil {
 		return errNotInHandler
 	}
-	raw, err := encode(data, false)
+	raw, err := encodeEvent(data)
 	if err != nil {
 		return err
 	}

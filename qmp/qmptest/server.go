@@ -421,7 +421,7 @@ func (s *Server) Close() error {
 // as is, anything else is encoded) to every client that finished
 // negotiation, as QEMU broadcasts events to every monitor.
 func (s *Server) Emit(name string, data any) error {
-	raw, err := encode(data, false)
+	raw, err := encodeEvent(data)
 	if err != nil {
 		return err
 	}
@@ -476,32 +476,45 @@ func (s *Server) FD(name string) *os.File {
 	return s.fds[name]
 }
 
-// encode turns a handler's result or an event's data into raw JSON; nil is
-// nil (meaning {} for a result, no data for an event).
-func encode(v any, result bool) ([]byte, error) {
-	var raw []byte
+// encodeResult turns a handler's result into raw JSON, nil meaning {}.
+// Raw results are not validated here: ServerMachine.Return does it.
+func encodeResult(v any) ([]byte, error) {
 	switch x := v.(type) {
 	case nil:
 		return nil, nil
 	case json.RawMessage:
-		raw = x
+		return x, nil
 	case []byte:
-		raw = x
-	default:
-		b, err := json.Marshal(v)
-		if err != nil {
-			return nil, fmt.Errorf("qmptest: encoding %T: %w", v, err)
-		}
-		return b, nil
+		return x, nil
 	}
-	if !json.Valid(raw) {
-		what := "event data"
-		if result {
-			what = "result"
-		}
-		return nil, fmt.Errorf("qmptest: %s is not valid JSON", what)
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("qmptest: encoding %T: %w", v, err)
 	}
-	return raw, nil
+	return b, nil
+}
+
+// encodeEvent turns an event's data into raw JSON, nil meaning none.
+func encodeEvent(v any) ([]byte, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case json.RawMessage:
+		if x == nil {
+			return nil, nil
+		}
+		if !json.Valid(x) {
+			return nil, errors.New("qmptest: event data is not valid JSON")
+		}
+		return x, nil
+	case []byte:
+		return encodeEvent(json.RawMessage(x))
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("qmptest: encoding %T: %w", v, err)
+	}
+	return b, nil
 }
 
 // StartUnix starts a server on a unix socket in a fresh temporary directory
