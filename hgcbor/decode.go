@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // DefaultMaxDepth is how deeply collections may nest when no other limit is
@@ -57,7 +58,42 @@ type decoder struct {
 	off      int
 	base     int // added to offsets in errors
 	maxDepth int
+	arena    []byte // backs the decoded short strings; see copyString
 }
+
+// Strings of up to arenaMaxString bytes are copied into a shared arena of up
+// to arenaChunk bytes, one allocation for many strings instead of one each.
+const (
+	arenaMaxString = 64
+	arenaChunk     = 1024
+)
+
+// copyString copies p, a string just decoded, to memory of its own. A short
+// one goes to the arena, with its capacity cut to its length so that
+// appending to one value cannot overwrite the next. A new arena is at most
+// what the rest of the input can still fill, so the arenas of a decode add
+// up to at most the input's size plus one chunk. Arena memory is never
+// written after it is handed out, so strings may point into it too
+// (unsafe.String in item); a value kept alive keeps its arena alive, a
+// bounded cost.
+func (d *decoder) copyString(p []byte) []byte {
+	n := len(p)
+	if n == 0 {
+		return []byte{}
+	}
+	if n > arenaMaxString {
+		return append(make([]byte, 0, n), p...)
+	}
+	if cap(d.arena)-len(d.arena) < n {
+		d.arena = make([]byte, 0, min(arenaChunk, n+len(d.data)-d.off))
+	}
+	start := len(d.arena)
+	d.arena = append(d.arena, p...)
+	return d.arena[start : start+n : start+n]
+}
+
+// stringOf returns b, a copy no []byte will ever alias, as a string.
+func stringOf(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func (d *decoder) fail(at int, err error, detail string) error {
 	return &DecodeError{Offset: d.base + at, Err: err, Detail: detail}
@@ -133,17 +169,19 @@ func (d *decoder) item(depth int, asKey bool) (any, error) {
 			}
 			return p, nil
 		}
-		// p aliases the input: convert or copy it exactly once.
+		// p aliases the input: copy it exactly once.
 		p, err := d.definiteString(start, major, arg)
-		switch {
-		case err != nil:
+		if err != nil {
 			return nil, err
-		case major == majorText:
-			return string(p), nil
-		case asKey:
-			return Bytes(p), nil
 		}
-		return append(make([]byte, 0, len(p)), p...), nil
+		c := d.copyString(p)
+		switch {
+		case major == majorText:
+			return stringOf(c), nil
+		case asKey:
+			return Bytes(stringOf(c)), nil
+		}
+		return c, nil
 	case majorArray:
 		if asKey {
 			return nil, d.fail(start, ErrInvalidKey, "array")

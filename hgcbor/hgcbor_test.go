@@ -512,3 +512,35 @@ func TestErrorsAreDistinct(t *testing.T) {
 		}
 	}
 }
+
+// Decoded strings share memory (see copyString), but no value can reach
+// another's bytes or the input's: writing into a value or appending to it
+// changes nothing else.
+func TestDecodedValuesAreIndependent(t *testing.T) {
+	in, err := hgcbor.Marshal([]any{[]byte("ab"), []byte(""), []byte("cd"),
+		map[hgcbor.Bytes]any{"k": []byte("v"), "": "text"}, []byte(strings.Repeat("x", 100))})
+	require.NoError(t, err)
+	orig := append([]byte(nil), in...)
+	v, err := hgcbor.Unmarshal(in)
+	require.NoError(t, err)
+	want, err := hgcbor.Unmarshal(orig)
+	require.NoError(t, err)
+	items := v.([]any)
+	for _, i := range []int{0, 1, 2, 4} {
+		b := items[i].([]byte)
+		require.Equal(t, len(b), cap(b), "item %d: capacity cut to length", i)
+		for k := range b {
+			b[k] = '!'
+		}
+		items[i] = append(b, "appended"...)
+		items[i] = b
+	}
+	for k := range in {
+		in[k] = 0
+	}
+	require.Equal(t, []byte("!!"), items[0])
+	require.Equal(t, []byte{}, items[1])
+	require.Equal(t, []byte("!!"), items[2])
+	require.Equal(t, want.([]any)[3], items[3], "keys and values of the map unchanged")
+	require.Equal(t, []byte(strings.Repeat("!", 100)), items[4])
+}
