@@ -26,8 +26,9 @@ type Conn struct {
 	uc     *net.UnixConn
 	maxFDs int
 
-	rmu sync.Mutex // serializes reads, which share oob
+	rmu sync.Mutex // serializes reads, which share oob and rs
 	oob []byte
+	rs  recvState
 
 	fmu     sync.Mutex
 	fds     []*os.File
@@ -36,7 +37,9 @@ type Conn struct {
 }
 
 func newConn(uc *net.UnixConn, maxFDs int) *Conn {
-	return &Conn{uc: uc, maxFDs: maxFDs, oob: make([]byte, syscall.CmsgSpace(maxFDsPerRead*4))}
+	c := &Conn{uc: uc, maxFDs: maxFDs, oob: make([]byte, syscall.CmsgSpace(maxFDsPerRead*4))}
+	c.rs.init(uc)
+	return c
 }
 
 // NewConn wraps an existing Unix-domain connection; maxFDs ≤ 0 means
@@ -56,7 +59,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	for {
-		n, oobn, flags, _, err := c.uc.ReadMsgUnix(p, c.oob)
+		n, oobn, flags, err := c.readMsg(p)
 		if oobn > 0 {
 			c.keepRights(c.oob[:oobn])
 		}

@@ -278,3 +278,56 @@ func TestSessionPassFDs(t *testing.T) {
 	require.Equal(t, st2.Rdev, st1.Rdev)
 	files[0].Close()
 }
+
+func TestReadErrors(t *testing.T) {
+	leakCheck(t)
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, a, b *unix.Conn)
+		want  error
+	}{
+		{"deadline", func(t *testing.T, a, b *unix.Conn) {
+			require.NoError(t, a.SetReadDeadline(time.Now().Add(-time.Second)))
+		}, os.ErrDeadlineExceeded},
+		{"closed locally", func(t *testing.T, a, b *unix.Conn) {
+			require.NoError(t, a.Close())
+		}, net.ErrClosed},
+		{"peer closed with unread data", func(t *testing.T, a, b *unix.Conn) {
+			_, err := a.Write([]byte("never read"))
+			require.NoError(t, err)
+			require.NoError(t, b.Close())
+		}, syscall.ECONNRESET},
+		{"peer closed", func(t *testing.T, a, b *unix.Conn) {
+			require.NoError(t, b.Close())
+		}, io.EOF},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := pair(t, unix.Endpoint{Path: sockPath(t)})
+			tt.setup(t, a, b)
+			n, err := a.Read(make([]byte, 16))
+			require.Zero(t, n)
+			require.ErrorIs(t, err, tt.want)
+			if tt.want != io.EOF {
+				var oe *net.OpError
+				require.ErrorAs(t, err, &oe)
+				require.Equal(t, "read", oe.Op)
+			}
+		})
+	}
+}
+
+func TestReadDoesNotAllocate(t *testing.T) {
+	leakCheck(t)
+	a, b := pair(t, unix.Endpoint{Path: sockPath(t)})
+	msg, buf := []byte("ping"), make([]byte, 16)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := b.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := a.Read(buf); err != nil || n != len(msg) {
+			t.Fatal(n, err)
+		}
+	})
+	require.Zero(t, allocs)
+}
