@@ -34,13 +34,6 @@ func (s *byteSink) Write(p []byte) (int, error) {
 // response on its output stream: Flush ends a response without resetting
 // the context.
 
-type identityEncoder struct{}
-
-func (identityEncoder) Name() string                { return EncodingIdentity }
-func (identityEncoder) Encode(dst, p []byte) []byte { return append(dst, p...) }
-func (identityEncoder) Flush(dst []byte) []byte     { return dst }
-func (identityEncoder) Finish(dst []byte) []byte    { return dst }
-
 // flushWriter is what the zlib and zstd writers have in common.
 type flushWriter interface {
 	Write(p []byte) (int, error)
@@ -103,7 +96,7 @@ func newZstdEncoder() *compressEncoder {
 func newEncoder(name string) framing.Encoder {
 	switch name {
 	case EncodingIdentity:
-		return identityEncoder{}
+		return framing.IdentityEncoder{}
 	case EncodingZlib:
 		return newZlibEncoder()
 	case EncodingZstd8MB:
