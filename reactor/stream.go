@@ -148,6 +148,17 @@ func (s *OutputStream) emitter(rid uint16) *framing.ResponseEmitter {
 	return &s.em
 }
 
+// passThrough reports whether response data goes out as it is (identity
+// encoding, or none), so that how it is cut into chunks for the emitter
+// matters only where a frame fills up.
+func (s *OutputStream) passThrough() bool {
+	switch s.fs.Encoder().(type) {
+	case nil, framing.IdentityEncoder:
+		return true
+	}
+	return false
+}
+
 // sendCBOR feeds the encoded CBOR item b to the emitter in the chunks
 // Mercurial's streaming encoder yields: every head on its own, and the
 // content of each definite-length string on its own.
