@@ -557,6 +557,8 @@ func (s *Session[T, M]) Do(ctx context.Context, f func(m M) error) error {
 	if stopped {
 		err = l.endErrLocked()
 	}
+	// Checked while still locked: the common case needs no second lock.
+	roomy := len(l.out) <= s.cfg.MaxPendingOutput
 	s.mu.Unlock()
 	if stopped {
 		l.closeConn()
@@ -566,6 +568,8 @@ func (s *Session[T, M]) Do(ctx context.Context, f func(m M) error) error {
 		return ferr
 	case err != nil:
 		return err
+	case roomy:
+		return nil
 	}
 	return l.waitRoom(ctx, false)
 }
@@ -942,12 +946,13 @@ func (l *link[T, M]) readLoop() {
 			l.m.Feed(buf[:n])
 			l.drainLocked()
 			stopped := l.stopped
+			full := len(l.out) > s.cfg.MaxPendingOutput || l.queued() >= s.cfg.DeliverQueue
 			s.mu.Unlock()
 			if stopped {
 				l.closeConn()
 				return
 			}
-			if l.waitRoom(context.Background(), true) != nil {
+			if full && l.waitRoom(context.Background(), true) != nil {
 				return
 			}
 		}
