@@ -94,3 +94,19 @@ type Machine[T any] interface {
 	// Error.
 	Next() Action[T]
 }
+
+// Retainer is implemented by machines whose delivered values may alias
+// memory that the machine or its caller reuses: the bytes handed to Feed
+// (a driver's read buffer, reused once Next says WantMore) or the machine's
+// own buffers. Retain returns a value equal to v that stays valid
+// indefinitely, copying whatever v references that may be reused; it does
+// not change the machine's state and may be called on any value the
+// machine delivered, at any time before that memory is reused.
+//
+// A driver that hands delivered values to another goroutine, or keeps them
+// past its next call into the machine, passes each one through Retain (when
+// the machine implements it) as it is delivered. A driver that consumes each
+// value before calling the machine again may skip it and save the copy.
+type Retainer[T any] interface {
+	Retain(v T) T
+}

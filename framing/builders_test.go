@@ -78,7 +78,7 @@ func TestEncodedFrameNeedsSettings(t *testing.T) {
 	require.Empty(t, out)
 	require.False(t, s.Active())
 
-	s.SetEncoder(identityEncoder{})
+	s.SetEncoder(IdentityEncoder{})
 	out, err = s.AppendStreamSettings(nil, 1)
 	require.NoError(t, err)
 	require.True(t, s.SettingsSent())
@@ -272,7 +272,7 @@ func TestMaximalSubpart(t *testing.T) {
 
 func TestResponseEmitterReset(t *testing.T) {
 	s := NewOutputStream(2, StreamConfig{})
-	s.SetEncoder(identityEncoder{})
+	s.SetEncoder(IdentityEncoder{})
 	out, err := s.AppendStreamSettings(nil, 1)
 	require.NoError(t, err)
 	e := NewResponseEmitter(s, 1)
@@ -294,7 +294,7 @@ func TestResponseEmitterReset(t *testing.T) {
 // still never sends 65536 bytes or more in a frame.
 func TestResponseEmitterClampsFrameSize(t *testing.T) {
 	s := NewOutputStream(2, StreamConfig{MaxFramePayload: 1 << 20})
-	s.SetEncoder(identityEncoder{})
+	s.SetEncoder(IdentityEncoder{})
 	out, err := s.AppendStreamSettings(nil, 1)
 	require.NoError(t, err)
 	e := NewResponseEmitter(s, 1)
@@ -329,7 +329,7 @@ func TestTypicalResponseAllocs(t *testing.T) {
 
 func typicalResponseSetup() (*OutputStream, *ResponseEmitter, [][]byte) {
 	s := NewOutputStream(2, StreamConfig{})
-	s.SetEncoder(identityEncoder{})
+	s.SetEncoder(IdentityEncoder{})
 	s.settingsSent = true
 	var chunks [][]byte
 	for _, v := range []any{
@@ -476,7 +476,7 @@ func TestResponseEmitterUnencoded(t *testing.T) {
 		"1 2 0 command-response continuation cdef",
 		"1 2 0 command-response continuation ghi")
 
-	s.SetEncoder(identityEncoder{})
+	s.SetEncoder(IdentityEncoder{})
 	e.Unencoded()
 	out, err = e.Send(nil, []byte("j"))
 	require.NoError(t, err)

@@ -54,8 +54,10 @@ func (e *ResponseEmitter) Buffered() int { return len(e.buf) }
 // Mercurial.
 func (e *ResponseEmitter) Send(dst, data []byte) ([]byte, error) {
 	if e.s.enc != nil && !e.unencoded {
-		e.encoded = e.s.enc.Encode(e.encoded[:0], data)
-		data = e.encoded
+		if _, identity := e.s.enc.(IdentityEncoder); !identity {
+			e.encoded = e.s.enc.Encode(e.encoded[:0], data)
+			data = e.encoded
+		}
 	}
 	if len(data) == 0 {
 		return dst, nil

@@ -133,13 +133,6 @@ func (op *hgOp) str(t *testing.T, key string) string {
 
 // Test encoders, twins of the generator's.
 
-type identityEncoder struct{}
-
-func (identityEncoder) Name() string                { return "identity" }
-func (identityEncoder) Encode(dst, p []byte) []byte { return append(dst, p...) }
-func (identityEncoder) Flush(dst []byte) []byte     { return dst }
-func (identityEncoder) Finish(dst []byte) []byte    { return dst }
-
 // xorEncoder transforms every byte and holds nothing back.
 type xorEncoder struct{}
 
@@ -168,7 +161,7 @@ func (*holdEncoder) Finish(dst []byte) []byte { return append(dst, '!') }
 func testEncoder(t *testing.T, name string) Encoder {
 	switch name {
 	case "identity":
-		return identityEncoder{}
+		return IdentityEncoder{}
 	case "test-xor":
 		return xorEncoder{}
 	case "test-hold":

@@ -26,6 +26,22 @@ type Encoder interface {
 	Finish(dst []byte) []byte
 }
 
+// IdentityEncoder is the "identity" content encoding: data goes out as it
+// is. The ResponseEmitter recognises it and skips the copy an encoder makes.
+type IdentityEncoder struct{}
+
+// Name returns "identity".
+func (IdentityEncoder) Name() string { return "identity" }
+
+// Encode appends p.
+func (IdentityEncoder) Encode(dst, p []byte) []byte { return append(dst, p...) }
+
+// Flush appends nothing: nothing is held back.
+func (IdentityEncoder) Flush(dst []byte) []byte { return dst }
+
+// Finish appends nothing.
+func (IdentityEncoder) Finish(dst []byte) []byte { return dst }
+
 // StreamConfig configures an OutputStream. The zero value sends frames of
 // at most frame.DefaultMaxPayload (32768) bytes, as Mercurial does.
 type StreamConfig struct {

@@ -787,7 +787,12 @@ func (r *ServerReactor) appendObjects(dst []byte, s *OutputStream, rid uint16, o
 			if scratch, err = hgcbor.Append(scratch[:0], o); err != nil {
 				return appendErrorFrame(dst, s, rid, err.Error(), "server"), nil
 			}
-			dst, err = sendCBOR(dst, em, scratch)
+			if s.passThrough() && em.Buffered()+len(scratch) < s.fs.MaxFramePayload() {
+				// Each chunk would be buffered as it is: buffer them at once.
+				dst, err = em.Send(dst, scratch)
+			} else {
+				dst, err = sendCBOR(dst, em, scratch)
+			}
 		}
 		if err != nil {
 			return dst, err

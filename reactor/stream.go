@@ -34,13 +34,6 @@ func (s *byteSink) Write(p []byte) (int, error) {
 // response on its output stream: Flush ends a response without resetting
 // the context.
 
-type identityEncoder struct{}
-
-func (identityEncoder) Name() string                { return EncodingIdentity }
-func (identityEncoder) Encode(dst, p []byte) []byte { return append(dst, p...) }
-func (identityEncoder) Flush(dst []byte) []byte     { return dst }
-func (identityEncoder) Finish(dst []byte) []byte    { return dst }
-
 // flushWriter is what the zlib and zstd writers have in common.
 type flushWriter interface {
 	Write(p []byte) (int, error)
@@ -103,7 +96,7 @@ func newZstdEncoder() *compressEncoder {
 func newEncoder(name string) framing.Encoder {
 	switch name {
 	case EncodingIdentity:
-		return identityEncoder{}
+		return framing.IdentityEncoder{}
 	case EncodingZlib:
 		return newZlibEncoder()
 	case EncodingZstd8MB:
@@ -153,6 +146,17 @@ func (s *OutputStream) emitter(rid uint16) *framing.ResponseEmitter {
 		s.em.Unencoded()
 	}
 	return &s.em
+}
+
+// passThrough reports whether response data goes out as it is (identity
+// encoding, or none), so that how it is cut into chunks for the emitter
+// matters only where a frame fills up.
+func (s *OutputStream) passThrough() bool {
+	switch s.fs.Encoder().(type) {
+	case nil, framing.IdentityEncoder:
+		return true
+	}
+	return false
 }
 
 // sendCBOR feeds the encoded CBOR item b to the emitter in the chunks

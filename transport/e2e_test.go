@@ -63,8 +63,8 @@ func newFrameClient(name string) *frameClient {
 				ContentEncodings: []string{reactor.EncodingZstd8MB, reactor.EncodingZlib, reactor.EncodingIdentity},
 			})
 		},
-		// Response.Data may alias the read buffer.
-		Retain: func(r reactor.Response) reactor.Response { r.Data = bytes.Clone(r.Data); return r },
+		// No Retain: Response.Data may alias the read buffer, and the
+		// session copies it through the reactor's action.Retainer.
 	})
 }
 

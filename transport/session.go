@@ -32,8 +32,11 @@
 // fill and the peer is pushed back. Both limits are soft by at most what one
 // machine call produces (the output of one read of at most
 // Config.ReadBufferSize bytes, or of one Do), so memory stays bounded.
-// Delivered values are queued as the machine returns them; if they alias
-// the machine's input or buffers, copy them with Config.Retain.
+// Delivered values outlive the machine call that produced them (they wait
+// in the queue, or Consume passes them on), while the read buffer is reused
+// for the next read. So each one is passed through Config.Retain or, when
+// that is nil and the machine implements action.Retainer, through the
+// machine's Retain, which copies whatever the value aliases.
 //
 // # How a session ends
 //
@@ -121,10 +124,16 @@ type Config[T any, M action.Machine[T]] struct {
 	DeliverQueue int
 
 	// Retain, if set, is applied to every delivered value before it is
-	// queued, under the session's lock. Set it when the machine's values
-	// may alias its input (the read buffer is reused once the machine says
-	// WantMore) or its own buffers: copy what the value references, e.g.
-	// func(r reactor.Response) reactor.Response { r.Data = bytes.Clone(r.Data); return r }.
+	// queued or consumed, under the session's lock. It must return a value
+	// that stays valid after the machine's next call: delivered values may
+	// alias the machine's input (the read buffer is reused once the machine
+	// says WantMore) or its own buffers.
+	//
+	// When Retain is nil and the machine implements action.Retainer (as
+	// reactor.ClientReactor does), the machine's Retain method is used
+	// instead, so such machines are safe without configuration. Set Retain
+	// to override it: with a cheaper copy, or with func(v T) T { return v }
+	// when every value is consumed (by Consume) before the next read.
 	Retain func(v T) T
 
 	// OnInbound sees every chunk of bytes read from the stream, before the
@@ -686,10 +695,11 @@ type execOp struct {
 // link is one connection's state, from establish to the return to Idle.
 // Fields below mu are guarded by Session.mu.
 type link[T any, M action.Machine[T]] struct {
-	s  *Session[T, M]
-	nc net.Conn
-	m  M
-	wg sync.WaitGroup
+	s      *Session[T, M]
+	nc     net.Conn
+	m      M
+	retain func(T) T // Config.Retain, else the machine's action.Retainer, else nil
+	wg     sync.WaitGroup
 
 	closeOnce sync.Once
 	stop      chan struct{} // closed when the link stops
@@ -714,10 +724,17 @@ type link[T any, M action.Machine[T]] struct {
 }
 
 func newLink[T any, M action.Machine[T]](s *Session[T, M], nc net.Conn) *link[T, M] {
+	m := s.cfg.NewMachine()
+	// Decided once per connection: the per-value path is one nil check.
+	retain := s.cfg.Retain
+	if r, ok := any(m).(action.Retainer[T]); ok && retain == nil {
+		retain = r.Retain
+	}
 	return &link[T, M]{
 		s:      s,
 		nc:     nc,
-		m:      s.cfg.NewMachine(),
+		m:      m,
+		retain: retain,
 		direct: newDirectWriter(nc),
 		stop:   make(chan struct{}),
 		wake:   make(chan struct{}, 1),
@@ -754,8 +771,8 @@ func (l *link[T, M]) drainLocked() {
 			l.out = append(l.out, a.Bytes...)
 		case action.Deliver:
 			v := a.Value
-			if cfg.Retain != nil {
-				v = cfg.Retain(v)
+			if l.retain != nil {
+				v = l.retain(v)
 			}
 			if cfg.OnDeliver != nil {
 				cfg.OnDeliver(v)

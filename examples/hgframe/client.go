@@ -6,31 +6,18 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/hgcbor"
 	"github.com/wirereactor/wirereactor/reactor"
 	"github.com/wirereactor/wirereactor/transport"
 )
 
-// ownedClient wraps a ClientReactor so that every delivered Response owns
-// its Data: the reactor's Data may alias the session's read buffer, which
-// the read loop reuses while the value waits in the delivery queue.
-type ownedClient struct{ *reactor.ClientReactor }
-
-// Next returns the reactor's next action, with delivered Data copied.
-func (c ownedClient) Next() action.Action[reactor.Response] {
-	a := c.ClientReactor.Next()
-	if a.Kind == action.Deliver && a.Value.Data != nil {
-		a.Value.Data = append([]byte(nil), a.Value.Data...)
-	}
-	return a
-}
-
 // Client calls commands of a frame-protocol server over one connection.
-// Calls are serialised; it is safe for concurrent use.
+// Calls are serialised; it is safe for concurrent use. Delivered Data may
+// alias the session's reused read buffer; the session copies it for us
+// through the reactor's Retain method (action.Retainer).
 type Client struct {
 	mu   sync.Mutex
-	sess *transport.Session[reactor.Response, ownedClient]
+	sess *transport.Session[reactor.Response, *reactor.ClientReactor]
 }
 
 // CommandError is a command error the server answered with.
@@ -50,10 +37,10 @@ func (e *CommandError) Error() string {
 
 // Dial connects to a server.
 func Dial(ctx context.Context, d transport.Dialer) (*Client, error) {
-	c := &Client{sess: transport.New(transport.Config[reactor.Response, ownedClient]{
+	c := &Client{sess: transport.New(transport.Config[reactor.Response, *reactor.ClientReactor]{
 		Name: "hgframe-client",
-		NewMachine: func() ownedClient {
-			return ownedClient{reactor.NewClientReactor(reactor.ClientConfig{MultipleSends: true, Immediate: true})}
+		NewMachine: func() *reactor.ClientReactor {
+			return reactor.NewClientReactor(reactor.ClientConfig{MultipleSends: true, Immediate: true})
 		},
 	})}
 	if err := c.sess.Connect(ctx, d); err != nil {
@@ -78,7 +65,7 @@ func (c *Client) Call(ctx context.Context, name string, args map[hgcbor.Bytes]an
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var rid uint16
-	err := c.sess.Do(ctx, func(m ownedClient) error {
+	err := c.sess.Do(ctx, func(m *reactor.ClientReactor) error {
 		var err error
 		rid, err = m.CallCommand(reactor.Request{Name: name, Args: args})
 		return err
