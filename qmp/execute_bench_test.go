@@ -98,13 +98,20 @@ func benchMinimal(b *testing.B, path string) {
 	reportCPU(b, start)
 }
 
-func benchClient(b *testing.B, addr string) {
+// dialBenchClient connects a qmp.Client to addr, disconnected when b ends.
+func dialBenchClient(b *testing.B, addr string) *qmp.Client {
 	ctx := context.Background()
 	c := qmp.NewClient(qmp.Config{})
 	if err := c.Connect(ctx, addr); err != nil {
 		b.Fatal(err)
 	}
-	defer c.Disconnect(ctx)
+	b.Cleanup(func() { c.Disconnect(ctx) })
+	return c
+}
+
+func benchClient(b *testing.B, addr string) {
+	ctx := context.Background()
+	c := dialBenchClient(b, addr)
 	b.ReportAllocs()
 	start := cpuTime()
 	b.ResetTimer()
@@ -118,11 +125,7 @@ func benchClient(b *testing.B, addr string) {
 
 func benchClientParallel(b *testing.B, addr string, goroutines int) {
 	ctx := context.Background()
-	c := qmp.NewClient(qmp.Config{})
-	if err := c.Connect(ctx, addr); err != nil {
-		b.Fatal(err)
-	}
-	defer c.Disconnect(ctx)
+	c := dialBenchClient(b, addr)
 	b.ReportAllocs()
 	start := cpuTime()
 	b.ResetTimer()
@@ -222,11 +225,7 @@ func benchPaired(b *testing.B, minimalPath, clientAddr string) {
 	m := dialMinimal(b, minimalPath)
 	defer m.nc.Close()
 	ctx := context.Background()
-	c := qmp.NewClient(qmp.Config{})
-	if err := c.Connect(ctx, clientAddr); err != nil {
-		b.Fatal(err)
-	}
-	defer c.Disconnect(ctx)
+	c := dialBenchClient(b, clientAddr)
 	const chunk = 32
 	var wall, cpu [2]time.Duration
 	var n [2]int
