@@ -5,14 +5,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/nettest"
 
 	"github.com/wirereactor/wirereactor/transport"
-	"github.com/wirereactor/wirereactor/transport/internal/lenmsg"
 	"github.com/wirereactor/wirereactor/transport/internal/testcert"
 	"github.com/wirereactor/wirereactor/transport/internal/transporttest"
 	"github.com/wirereactor/wirereactor/transport/tcp"
@@ -27,11 +25,7 @@ func listenAndConnect(t *testing.T, server tcp.Endpoint, client tcp.Endpoint) (*
 	ln, err := server.Listen(ctx)
 	require.NoError(t, err)
 	client.Address = ln.Addr().String()
-	require.NoError(t, srv.StartServer(ctx, transport.ListenFunc(func(context.Context) (net.Listener, error) { return ln, nil })))
-	acc := make(chan error, 1)
-	go func() { acc <- srv.Accept(ctx) }()
-	require.NoError(t, cli.Connect(ctx, client))
-	require.NoError(t, <-acc)
+	transporttest.Connect(t, ctx, srv, cli, ln, client)
 	return srv, cli
 }
 
@@ -51,15 +45,7 @@ func TestSessionOverTCP(t *testing.T) {
 			transporttest.LeakCheck(t)
 			ctx := transporttest.Context(t)
 			srv, cli := listenAndConnect(t, tt.server, tt.client)
-			for _, msg := range []string{"a", strings.Repeat("b", 300000), "c"} {
-				require.NoError(t, cli.Do(ctx, func(m *lenmsg.Machine) error { return m.Send([]byte(msg)) }))
-				got, err := cli.Recv(ctx)
-				require.NoError(t, err)
-				require.Equal(t, msg, got)
-			}
-			require.NoError(t, cli.Disconnect(ctx))
-			require.NoError(t, srv.WaitState(ctx, transport.Disconnecting))
-			require.ErrorIs(t, srv.Disconnect(ctx), transport.ErrPeerClosed)
+			transporttest.RequireEchoThenCleanClose(t, ctx, srv, cli)
 		})
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -77,23 +76,10 @@ func TestSessionOverWebSocket(t *testing.T) {
 
 			l, err := tt.server.ListenWS(ctx)
 			require.NoError(t, err)
-			require.NoError(t, srv.StartServer(ctx, transport.ListenFunc(func(context.Context) (net.Listener, error) { return l, nil })))
-			acc := make(chan error, 1)
-			go func() { acc <- srv.Accept(ctx) }()
 			ce := tt.client
 			ce.URL = l.URL()
-			require.NoError(t, cli.Connect(ctx, ce))
-			require.NoError(t, <-acc)
-
-			for _, msg := range []string{"a", strings.Repeat("b", 300000), "c"} {
-				require.NoError(t, cli.Do(ctx, func(m *lenmsg.Machine) error { return m.Send([]byte(msg)) }))
-				got, err := cli.Recv(ctx)
-				require.NoError(t, err)
-				require.Equal(t, msg, got)
-			}
-			require.NoError(t, cli.Disconnect(ctx))
-			require.NoError(t, srv.WaitState(ctx, transport.Disconnecting))
-			require.ErrorIs(t, srv.Disconnect(ctx), transport.ErrPeerClosed, "a clean close handshake")
+			transporttest.Connect(t, ctx, srv, cli, l, ce)
+			transporttest.RequireEchoThenCleanClose(t, ctx, srv, cli)
 		})
 	}
 }
