@@ -111,15 +111,7 @@ func TestSessionOverUnix(t *testing.T) {
 			_, err := ep.Dial(ctx)
 			require.Error(t, err)
 
-			for _, msg := range []string{"a", strings.Repeat("b", 300000), "c"} {
-				require.NoError(t, client.Do(ctx, func(m *lenmsg.Machine) error { return m.Send([]byte(msg)) }))
-				got, err := client.Recv(ctx)
-				require.NoError(t, err)
-				require.Equal(t, msg, got)
-			}
-			require.NoError(t, client.Disconnect(ctx))
-			require.NoError(t, server.WaitState(ctx, transport.Disconnecting))
-			require.ErrorIs(t, server.Disconnect(ctx), transport.ErrPeerClosed)
+			transporttest.RequireEchoThenCleanClose(t, ctx, server, client)
 			if name == "path" {
 				_, err := os.Stat(ep.Path)
 				require.ErrorIs(t, err, os.ErrNotExist, "the socket file is removed")
