@@ -22,13 +22,7 @@ import (
 // WIREREACTOR_REQUIRE_PEERS=1.
 func qemuProcess(t *testing.T, machineArgs ...string) (string, *exec.Cmd) {
 	t.Helper()
-	bin, err := exec.LookPath("qemu-system-x86_64")
-	if err != nil {
-		if os.Getenv("WIREREACTOR_REQUIRE_PEERS") == "1" {
-			t.Fatalf("qemu-system-x86_64 is required (WIREREACTOR_REQUIRE_PEERS=1): %v", err)
-		}
-		t.Skip("qemu-system-x86_64 not installed; set WIREREACTOR_REQUIRE_PEERS=1 to fail instead")
-	}
+	bin := qemuBinary(t)
 	if len(machineArgs) == 0 {
 		machineArgs = []string{"-machine", "none"}
 	}
@@ -291,11 +285,7 @@ func TestDrivenClientPassesFilesToQEMU(t *testing.T) {
 func TestDrivenClientReverseMode(t *testing.T) {
 	// Listen first, start QEMU as the connecting side, then accept.
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	bin, err := exec.LookPath("qemu-system-x86_64")
-	if err != nil {
-		qemuProcess(t) // skips or fails as configured
-		return
-	}
+	bin := qemuBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sock := filepath.Join(t.TempDir(), "rev.sock")
@@ -314,11 +304,7 @@ func TestDrivenClientReverseMode(t *testing.T) {
 
 func TestDrivenClientOverTCP(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	bin, err := exec.LookPath("qemu-system-x86_64")
-	if err != nil {
-		qemuProcess(t)
-		return
-	}
+	bin := qemuBinary(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	port := ln.Addr().(*net.TCPAddr).Port

@@ -22,9 +22,9 @@ func startQEMU(t *testing.T, extra ...string) net.Conn {
 	return startQEMUWith(t, false, extra...)
 }
 
-// startQEMUWith is startQEMU, with pretty-printed QMP output when pretty is
-// set (each message then spans many lines).
-func startQEMUWith(t *testing.T, pretty bool, extra ...string) net.Conn {
+// qemuBinary is the path of qemu-system-x86_64. Without it, it skips t, or
+// fails it when WIREREACTOR_REQUIRE_PEERS=1.
+func qemuBinary(t testing.TB) string {
 	t.Helper()
 	bin, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
@@ -33,6 +33,14 @@ func startQEMUWith(t *testing.T, pretty bool, extra ...string) net.Conn {
 		}
 		t.Skip("qemu-system-x86_64 not installed; set WIREREACTOR_REQUIRE_PEERS=1 to fail instead")
 	}
+	return bin
+}
+
+// startQEMUWith is startQEMU, with pretty-printed QMP output when pretty is
+// set (each message then spans many lines).
+func startQEMUWith(t *testing.T, pretty bool, extra ...string) net.Conn {
+	t.Helper()
+	bin := qemuBinary(t)
 	sock := filepath.Join(t.TempDir(), "qmp.sock")
 	args := []string{"-machine", "none", "-nodefaults", "-display", "none"}
 	if pretty {
@@ -47,6 +55,7 @@ func startQEMUWith(t *testing.T, pretty bool, extra ...string) net.Conn {
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	var conn net.Conn
+	var err error
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if conn, err = net.Dial("unix", sock); err == nil {
 			break
