@@ -165,60 +165,20 @@ func raiseFDLimit(want uint64) error {
 type goroutineConns []*qmpconn.Conn
 
 func connectGoroutines(ctx context.Context, path string, n int) (scaleConns, error) {
-	conns := make(goroutineConns, n)
-	var next atomic.Int64
-	var firstErr error
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	// Handshakes are round trips: many dialers keep them overlapping, as
-	// the event loop's do.
-	for range 64 {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				c, err := qmpconn.Dial(ctx, "unix", path)
-				if err != nil {
-					mu.Lock()
-					firstErr = err
-					mu.Unlock()
-					return
-				}
-				conns[i] = c
-			}
-		})
+	conns, err := dialAll(n, func() (*qmpconn.Conn, error) { return qmpconn.Dial(ctx, "unix", path) })
+	if err != nil {
+		goroutineConns(conns).close()
+		return nil, err
 	}
-	wg.Wait()
-	if firstErr != nil {
-		conns.close()
-		return nil, firstErr
-	}
-	return conns, nil
+	return goroutineConns(conns), nil
 }
 
 func (cs goroutineConns) execute(deadline time.Time) (int64, error) {
-	var total atomic.Int64
-	var firstErr atomic.Pointer[error]
-	var wg sync.WaitGroup
 	ctx := context.Background()
-	for _, c := range cs {
-		wg.Go(func() {
-			for time.Now().Before(deadline) {
-				if _, err := c.Execute(ctx, "query-status", nil); err != nil {
-					firstErr.CompareAndSwap(nil, &err)
-					return
-				}
-				total.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	if p := firstErr.Load(); p != nil {
-		return total.Load(), *p
-	}
-	return total.Load(), nil
+	return executeAll(cs, deadline, func(c *qmpconn.Conn) error {
+		_, err := c.Execute(ctx, "query-status", nil)
+		return err
+	})
 }
 
 func (cs goroutineConns) close() {
@@ -379,55 +339,20 @@ func startChildServer(ctx context.Context) (*childServer, error) {
 type clientConns []*qmp.Client
 
 func connectClients(ctx context.Context, path string, n int) (scaleConns, error) {
-	conns := make(clientConns, n)
-	var next atomic.Int64
-	var firstErr atomic.Pointer[error]
-	var wg sync.WaitGroup
-	for range 64 {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n || firstErr.Load() != nil {
-					return
-				}
-				c, err := dialClient(ctx, path)
-				if err != nil {
-					firstErr.CompareAndSwap(nil, &err)
-					return
-				}
-				conns[i] = c
-			}
-		})
+	conns, err := dialAll(n, func() (*qmp.Client, error) { return dialClient(ctx, path) })
+	if err != nil {
+		clientConns(conns).close()
+		return nil, err
 	}
-	wg.Wait()
-	if p := firstErr.Load(); p != nil {
-		conns.close()
-		return nil, *p
-	}
-	return conns, nil
+	return clientConns(conns), nil
 }
 
 func (cs clientConns) execute(deadline time.Time) (int64, error) {
-	var total atomic.Int64
-	var firstErr atomic.Pointer[error]
-	var wg sync.WaitGroup
 	ctx := context.Background()
-	for _, c := range cs {
-		wg.Go(func() {
-			for time.Now().Before(deadline) {
-				if _, err := c.Execute(ctx, "query-status", nil); err != nil {
-					firstErr.CompareAndSwap(nil, &err)
-					return
-				}
-				total.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	if p := firstErr.Load(); p != nil {
-		return total.Load(), *p
-	}
-	return total.Load(), nil
+	return executeAll(cs, deadline, func(c *qmp.Client) error {
+		_, err := c.Execute(ctx, "query-status", nil)
+		return err
+	})
 }
 
 func (cs clientConns) close() {
@@ -446,4 +371,60 @@ func ScaleDriverNames() []string {
 		names[i] = d.name
 	}
 	return names
+}
+
+// dialAll dials n connections, 64 at a time: handshakes are round trips, and
+// many dialers keep them overlapping, as the event loop's do. After the first
+// error it dials no more and returns that error with what it has dialed
+// (unset entries are zero) for the caller to close.
+func dialAll[C any](n int, dial func() (C, error)) ([]C, error) {
+	conns := make([]C, n)
+	var next atomic.Int64
+	var firstErr atomic.Pointer[error]
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n || firstErr.Load() != nil {
+					return
+				}
+				c, err := dial()
+				if err != nil {
+					firstErr.CompareAndSwap(nil, &err)
+					return
+				}
+				conns[i] = c
+			}
+		})
+	}
+	wg.Wait()
+	if p := firstErr.Load(); p != nil {
+		return conns, *p
+	}
+	return conns, nil
+}
+
+// executeAll runs execute on every connection at once, one call in flight on
+// each, until deadline or the first error, and returns how many completed.
+func executeAll[C any](conns []C, deadline time.Time, execute func(C) error) (int64, error) {
+	var total atomic.Int64
+	var firstErr atomic.Pointer[error]
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				if err := execute(c); err != nil {
+					firstErr.CompareAndSwap(nil, &err)
+					return
+				}
+				total.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if p := firstErr.Load(); p != nil {
+		return total.Load(), *p
+	}
+	return total.Load(), nil
 }

@@ -414,76 +414,49 @@ func (d *JSONDecoder) scan(end int) (done bool, err error) {
 			}
 			i++
 			continue
-		case stNumZero, stNumInt:
-			if d.state == stNumInt && '0' <= c && c <= '9' {
-				i++
-				continue
+		case stNumZero, stNumInt, stNumFrac, stNumExp:
+			// Digits continue the number, except after a leading zero.
+			if d.state != stNumZero {
+				for i < len(in) && isDigit(in[i]) {
+					i++
+				}
+				if i == len(in) {
+					continue
+				}
+				c = in[i]
 			}
-			if c == '.' {
+			switch {
+			case c == '.' && (d.state == stNumZero || d.state == stNumInt):
 				d.state = stNumDot
-				i++
-				continue
-			}
-			if c == 'e' || c == 'E' {
+			case (c == 'e' || c == 'E') && d.state != stNumExp:
 				d.state = stNumE
-				i++
+			default:
+				// The number ended before c, which is looked at again in
+				// stCommaOrClose (or starts the next value).
+				if d.endValue() {
+					d.pos = i
+					return true, nil
+				}
 				continue
 			}
-			// The number ended before c.
-			if d.endValue() {
-				d.pos = i
-				return true, nil
-			}
-			continue // c is looked at again in stCommaOrClose
-		case stNumDot:
-			if c < '0' || c > '9' {
-				return false, d.fail(i, "invalid character "+quoteByte(c)+" after '.' in number", true)
-			}
-			d.state = stNumFrac
 			i++
 			continue
-		case stNumFrac:
-			if '0' <= c && c <= '9' {
-				i++
-				continue
-			}
-			if c == 'e' || c == 'E' {
-				d.state = stNumE
-				i++
-				continue
-			}
-			if d.endValue() {
-				d.pos = i
-				return true, nil
-			}
-			continue
-		case stNumE:
+		case stNumDot, stNumE, stNumESign:
 			switch {
-			case c == '+' || c == '-':
+			case isDigit(c):
+				if d.state == stNumDot {
+					d.state = stNumFrac
+				} else {
+					d.state = stNumExp
+				}
+			case (c == '+' || c == '-') && d.state == stNumE:
 				d.state = stNumESign
-			case '0' <= c && c <= '9':
-				d.state = stNumExp
+			case d.state == stNumDot:
+				return false, d.fail(i, "invalid character "+quoteByte(c)+" after '.' in number", true)
 			default:
 				return false, d.fail(i, "invalid character "+quoteByte(c)+" in exponent", true)
 			}
 			i++
-			continue
-		case stNumESign:
-			if c < '0' || c > '9' {
-				return false, d.fail(i, "invalid character "+quoteByte(c)+" in exponent", true)
-			}
-			d.state = stNumExp
-			i++
-			continue
-		case stNumExp:
-			if '0' <= c && c <= '9' {
-				i++
-				continue
-			}
-			if d.endValue() {
-				d.pos = i
-				return true, nil
-			}
 			continue
 		}
 
@@ -606,6 +579,8 @@ func (d *JSONDecoder) closeContainer() bool {
 }
 
 func isJSONSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\t' }
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'

@@ -98,13 +98,20 @@ func benchMinimal(b *testing.B, path string) {
 	reportCPU(b, start)
 }
 
-func benchClient(b *testing.B, addr string) {
+// dialBenchClient connects a qmp.Client to addr, disconnected when b ends.
+func dialBenchClient(b *testing.B, addr string) *qmp.Client {
 	ctx := context.Background()
 	c := qmp.NewClient(qmp.Config{})
 	if err := c.Connect(ctx, addr); err != nil {
 		b.Fatal(err)
 	}
-	defer c.Disconnect(ctx)
+	b.Cleanup(func() { c.Disconnect(ctx) })
+	return c
+}
+
+func benchClient(b *testing.B, addr string) {
+	ctx := context.Background()
+	c := dialBenchClient(b, addr)
 	b.ReportAllocs()
 	start := cpuTime()
 	b.ResetTimer()
@@ -118,11 +125,7 @@ func benchClient(b *testing.B, addr string) {
 
 func benchClientParallel(b *testing.B, addr string, goroutines int) {
 	ctx := context.Background()
-	c := qmp.NewClient(qmp.Config{})
-	if err := c.Connect(ctx, addr); err != nil {
-		b.Fatal(err)
-	}
-	defer c.Disconnect(ctx)
+	c := dialBenchClient(b, addr)
 	b.ReportAllocs()
 	start := cpuTime()
 	b.ResetTimer()
@@ -139,24 +142,33 @@ func benchClientParallel(b *testing.B, addr string, goroutines int) {
 	reportCPU(b, start)
 }
 
-func BenchmarkExecuteQMPTest(b *testing.B) {
+// benchSocketDir is a short-lived directory for the benchmarks' unix
+// sockets, removed when b ends.
+func benchSocketDir(b *testing.B) string {
 	dir, err := os.MkdirTemp("", "qmpbench")
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "qmp.sock")
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// benchQMPTest starts a qmptest server (many clients at once) for b and
+// returns its socket path and the server.
+func benchQMPTest(b *testing.B) (string, *qmptest.Server) {
+	path := filepath.Join(benchSocketDir(b), "qmp.sock")
 	s := qmptest.NewServer(qmptest.Config{MultiClient: true})
-	defer s.Close()
+	b.Cleanup(func() { s.Close() })
 	if err := s.Start(context.Background(), "unix:"+path); err != nil {
 		b.Fatal(err)
 	}
-	b.Run("sequential/minimal", func(b *testing.B) { benchMinimal(b, path) })
-	b.Run("sequential/client", func(b *testing.B) { benchClient(b, s.Addr()) })
-	b.Run("8-goroutines/client", func(b *testing.B) { benchClientParallel(b, s.Addr(), 8) })
+	return path, s
 }
 
-func BenchmarkExecuteQEMU(b *testing.B) {
+// benchQEMU starts QEMU with one QMP monitor per socket name, waits for the
+// sockets and returns their paths. It skips without QEMU unless
+// WIREREACTOR_REQUIRE_PEERS=1.
+func benchQEMU(b *testing.B, sockets ...string) []string {
 	bin, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
 		if os.Getenv("WIREREACTOR_REQUIRE_PEERS") == "1" {
@@ -164,18 +176,37 @@ func BenchmarkExecuteQEMU(b *testing.B) {
 		}
 		b.Skip("qemu-system-x86_64 not installed")
 	}
-	dir, err := os.MkdirTemp("", "qmpbench")
-	if err != nil {
-		b.Fatal(err)
+	dir := benchSocketDir(b)
+	args := []string{"-machine", "none", "-nodefaults", "-display", "none"}
+	paths := make([]string, len(sockets))
+	for i, name := range sockets {
+		paths[i] = filepath.Join(dir, name)
+		args = append(args, "-qmp", "unix:"+paths[i]+",server=on,wait=off")
 	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "qmp.sock")
-	cmd := exec.Command(bin, "-machine", "none", "-nodefaults", "-display", "none",
-		"-qmp", "unix:"+path+",server=on,wait=off")
+	cmd := exec.Command(bin, args...)
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for _, p := range paths {
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if _, err := os.Stat(p); err == nil {
+				break
+			}
+		}
+	}
+	return paths
+}
+
+func BenchmarkExecuteQMPTest(b *testing.B) {
+	path, s := benchQMPTest(b)
+	b.Run("sequential/minimal", func(b *testing.B) { benchMinimal(b, path) })
+	b.Run("sequential/client", func(b *testing.B) { benchClient(b, s.Addr()) })
+	b.Run("8-goroutines/client", func(b *testing.B) { benchClientParallel(b, s.Addr(), 8) })
+}
+
+func BenchmarkExecuteQEMU(b *testing.B) {
+	path := benchQEMU(b, "qmp.sock")[0]
 	// QEMU serves one client at a time: each sub-benchmark connects and
 	// leaves in turn.
 	b.Run("sequential/minimal", func(b *testing.B) { benchMinimal(b, path) })
@@ -194,11 +225,7 @@ func benchPaired(b *testing.B, minimalPath, clientAddr string) {
 	m := dialMinimal(b, minimalPath)
 	defer m.nc.Close()
 	ctx := context.Background()
-	c := qmp.NewClient(qmp.Config{})
-	if err := c.Connect(ctx, clientAddr); err != nil {
-		b.Fatal(err)
-	}
-	defer c.Disconnect(ctx)
+	c := dialBenchClient(b, clientAddr)
 	const chunk = 32
 	var wall, cpu [2]time.Duration
 	var n [2]int
@@ -231,45 +258,12 @@ func benchPaired(b *testing.B, minimalPath, clientAddr string) {
 }
 
 func BenchmarkPairedQMPTest(b *testing.B) {
-	dir, err := os.MkdirTemp("", "qmpbench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "qmp.sock")
-	s := qmptest.NewServer(qmptest.Config{MultiClient: true})
-	defer s.Close()
-	if err := s.Start(context.Background(), "unix:"+path); err != nil {
-		b.Fatal(err)
-	}
+	path, s := benchQMPTest(b)
 	benchPaired(b, path, s.Addr())
 }
 
 // BenchmarkPairedQEMU gives QEMU two QMP monitors, one per client.
 func BenchmarkPairedQEMU(b *testing.B) {
-	bin, err := exec.LookPath("qemu-system-x86_64")
-	if err != nil {
-		if os.Getenv("WIREREACTOR_REQUIRE_PEERS") == "1" {
-			b.Fatalf("qemu-system-x86_64 is required (WIREREACTOR_REQUIRE_PEERS=1): %v", err)
-		}
-		b.Skip("qemu-system-x86_64 not installed")
-	}
-	dir, err := os.MkdirTemp("", "qmpbench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	a, c := filepath.Join(dir, "a.sock"), filepath.Join(dir, "c.sock")
-	cmd := exec.Command(bin, "-machine", "none", "-nodefaults", "-display", "none",
-		"-qmp", "unix:"+a+",server=on,wait=off", "-qmp", "unix:"+c+",server=on,wait=off")
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if _, err := os.Stat(c); err == nil {
-			break
-		}
-	}
-	benchPaired(b, a, "unix:"+c)
+	paths := benchQEMU(b, "a.sock", "c.sock")
+	benchPaired(b, paths[0], "unix:"+paths[1])
 }

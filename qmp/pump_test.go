@@ -33,24 +33,14 @@ type pump struct {
 func (p *pump) run() {
 	for range 10000 {
 		progressed := false
-		for a := p.c.Next(); a.Kind != action.WantMore; a = p.c.Next() {
-			require.NotEqual(p.t, action.Error, a.Kind, "client: %v", a.Err)
-			if a.Kind == action.Send {
-				p.toServer = append(p.toServer, a.Bytes...)
-			} else {
-				p.got = append(p.got, a.Value)
-			}
-			progressed = true
-		}
-		for a := p.s.Next(); a.Kind != action.WantMore; a = p.s.Next() {
-			require.NotEqual(p.t, action.Error, a.Kind, "server: %v", a.Err)
-			if a.Kind == action.Send {
-				p.toClient = append(p.toClient, a.Bytes...)
-			} else {
-				p.held = append(p.held, a.Value)
-			}
-			progressed = true
-		}
+		sent, got, err := drain[Received](p.t, p.c)
+		require.NoError(p.t, err, "client")
+		p.toServer, p.got = append(p.toServer, sent...), append(p.got, got...)
+		progressed = progressed || len(sent) > 0 || len(got) > 0
+		sent, cmds, err := drain[Command](p.t, p.s)
+		require.NoError(p.t, err, "server")
+		p.toClient, p.held = append(p.toClient, sent...), append(p.held, cmds...)
+		progressed = progressed || len(sent) > 0 || len(cmds) > 0
 		if len(p.held) > 0 && p.rng.IntN(3) == 0 {
 			i := p.rng.IntN(len(p.held))
 			cmd := p.held[i]
@@ -66,23 +56,26 @@ func (p *pump) run() {
 			}
 			progressed = true
 		}
-		if n := len(p.toServer); n > 0 {
-			k := 1 + p.rng.IntN(n)
-			p.s.Feed(append([]byte(nil), p.toServer[:k]...))
-			p.toServer = p.toServer[k:]
-			progressed = true
-		}
-		if n := len(p.toClient); n > 0 {
-			k := 1 + p.rng.IntN(n)
-			p.c.Feed(append([]byte(nil), p.toClient[:k]...))
-			p.toClient = p.toClient[k:]
-			progressed = true
-		}
+		progressed = p.feedSome(p.s, &p.toServer) || progressed
+		progressed = p.feedSome(p.c, &p.toClient) || progressed
 		if !progressed && len(p.held) == 0 {
 			return
 		}
 	}
 	p.t.Fatal("pump never settled")
+}
+
+// feedSome feeds m a random-sized copy of the start of *pending, drops that
+// from *pending and reports whether there was anything to feed.
+func (p *pump) feedSome(m interface{ Feed([]byte) }, pending *[]byte) bool {
+	n := len(*pending)
+	if n == 0 {
+		return false
+	}
+	k := 1 + p.rng.IntN(n)
+	m.Feed(append([]byte(nil), (*pending)[:k]...))
+	*pending = (*pending)[k:]
+	return true
 }
 
 func TestPumpPipelinedCommandsEachReplyToItsCaller(t *testing.T) {

@@ -36,9 +36,9 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// startBridge serves a bridge for cfg on a loopback HTTP server and
-// returns its ws:// base URL.
-func startBridge(t *testing.T, cfg Config) (string, *Bridge) {
+// serveBridge serves a bridge for cfg on a loopback HTTP server, closed
+// when t ends, and returns its http:// base URL.
+func serveBridge(t *testing.T, cfg Config) (string, *Bridge) {
 	t.Helper()
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	b, err := NewBridge(cfg)
@@ -48,7 +48,14 @@ func startBridge(t *testing.T, cfg Config) (string, *Bridge) {
 		srv.Close()
 		b.Close()
 	})
-	return "ws" + strings.TrimPrefix(srv.URL, "http"), b
+	return srv.URL, b
+}
+
+// startBridge is serveBridge returning the ws:// base URL.
+func startBridge(t *testing.T, cfg Config) (string, *Bridge) {
+	t.Helper()
+	base, b := serveBridge(t, cfg)
+	return "ws" + strings.TrimPrefix(base, "http"), b
 }
 
 func connectQMP(t *testing.T, ep ws.Endpoint) (*qmp.Client, error) {

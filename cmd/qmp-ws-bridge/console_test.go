@@ -6,9 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -137,17 +135,11 @@ func startChromium(t *testing.T, url string) *devtools {
 func TestConsoleInChromium(t *testing.T) {
 	q := testpeers.StartQEMU(t)
 	_ = testpeers.Chromium(t)
-	b, err := NewBridge(Config{Backends: map[string]string{"vm1": "unix:" + q.Socket}, Console: true, Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	srv := httptest.NewServer(b)
-	defer func() {
-		srv.Close()
-		b.Close()
-	}()
+	base, _ := serveBridge(t, Config{Backends: map[string]string{"vm1": "unix:" + q.Socket}, Console: true})
 
 	// The page connects to vm1 and runs the commands itself: query-status,
 	// stop (whose STOP event it lists), query-status again.
-	page := startChromium(t, srv.URL+"/?vm=vm1&run=query-status;stop;query-status")
+	page := startChromium(t, base+"/?vm=vm1&run=query-status;stop;query-status")
 
 	const dom = `JSON.stringify({
 		status: document.getElementById("status").textContent,
@@ -192,7 +184,7 @@ func TestConsoleInChromium(t *testing.T) {
 	require.Contains(t, st.Replies[2], `"status": "paused"`)
 
 	// A command typed into the form runs too, and an error shows its class.
-	_, err = page.evaluate(`document.getElementById("cmd").value = "no-such-command"; document.getElementById("form").requestSubmit(); ""`)
+	_, err := page.evaluate(`document.getElementById("cmd").value = "no-such-command"; document.getElementById("form").requestSubmit(); ""`)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		s, err := page.evaluate(`[...document.querySelectorAll("pre.error")].map(p => p.textContent).join("\n")`)
@@ -229,18 +221,11 @@ func TestConsoleInChromium(t *testing.T) {
 func TestConsoleTokenInChromium(t *testing.T) {
 	q := testpeers.StartQEMU(t)
 	_ = testpeers.Chromium(t)
-	b, err := NewBridge(Config{Backends: map[string]string{"vm1": "unix:" + q.Socket}, Console: true, Token: "t0k",
-		Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	srv := httptest.NewServer(b)
-	defer func() {
-		srv.Close()
-		b.Close()
-	}()
+	base, _ := serveBridge(t, Config{Backends: map[string]string{"vm1": "unix:" + q.Socket}, Console: true, Token: "t0k"})
 
 	// A browser cannot set headers on a WebSocket: the page passes the
 	// token as access_token, for the backend list and the connection.
-	page := startChromium(t, srv.URL+"/?vm=vm1&access_token=t0k&run=query-status")
+	page := startChromium(t, base+"/?vm=vm1&access_token=t0k&run=query-status")
 	require.Eventually(t, func() bool {
 		s, err := page.evaluate(`document.getElementById("status").textContent + "|" +
 			[...document.querySelectorAll("pre.reply")].map(p => p.textContent).join("")`)
@@ -249,7 +234,7 @@ func TestConsoleTokenInChromium(t *testing.T) {
 
 	// With a wrong token the upgrade is refused (401): the browser reports
 	// an abnormal closure, 1006, and the page shows it.
-	_, err = page.evaluate(`document.getElementById("token").value = "wrong"; document.getElementById("connect").click(); ""`)
+	_, err := page.evaluate(`document.getElementById("token").value = "wrong"; document.getElementById("connect").click(); ""`)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		s, err := page.evaluate(`document.getElementById("status").textContent`)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -286,15 +287,19 @@ func (s *Server) querySchema(ctx context.Context, args json.RawMessage) (any, er
 	return json.RawMessage(b), nil
 }
 
-func (s *Server) getfd(ctx context.Context, args json.RawMessage) (any, error) {
+// fdnameArg is the one argument of getfd and closefd.
+func fdnameArg(args json.RawMessage) (string, error) {
 	p, err := params(args, []string{"fdname"}, nil)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	name, _, err := stringParam(p, "fdname")
-	if err != nil {
-		return nil, err
-	}
+	return name, err
+}
+
+// receivedFile is the first descriptor that came with the command; like
+// QEMU, it closes any others.
+func receivedFile(ctx context.Context) (*os.File, error) {
 	files := ReceivedFiles(ctx)
 	if len(files) == 0 {
 		return nil, Errorf("GenericError", "No file descriptor supplied via SCM_RIGHTS")
@@ -302,25 +307,33 @@ func (s *Server) getfd(ctx context.Context, args json.RawMessage) (any, error) {
 	for _, f := range files[1:] {
 		f.Close()
 	}
+	return files[0], nil
+}
+
+func (s *Server) getfd(ctx context.Context, args json.RawMessage) (any, error) {
+	name, err := fdnameArg(args)
+	if err != nil {
+		return nil, err
+	}
+	file, err := receivedFile(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if name != "" && name[0] >= '0' && name[0] <= '9' {
-		files[0].Close()
+		file.Close()
 		return nil, Errorf("GenericError", "Parameter 'fdname' expects a name not starting with a digit")
 	}
 	s.mu.Lock()
 	if old := s.fds[name]; old != nil {
 		old.Close()
 	}
-	s.fds[name] = files[0]
+	s.fds[name] = file
 	s.mu.Unlock()
 	return nil, nil
 }
 
 func (s *Server) closefd(ctx context.Context, args json.RawMessage) (any, error) {
-	p, err := params(args, []string{"fdname"}, nil)
-	if err != nil {
-		return nil, err
-	}
-	name, _, err := stringParam(p, "fdname")
+	name, err := fdnameArg(args)
 	if err != nil {
 		return nil, err
 	}
@@ -347,12 +360,9 @@ func (s *Server) addfd(ctx context.Context, args json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	files := ReceivedFiles(ctx)
-	if len(files) == 0 {
-		return nil, Errorf("GenericError", "No file descriptor supplied via SCM_RIGHTS")
-	}
-	for _, f := range files[1:] {
-		f.Close()
+	file, err := receivedFile(ctx)
+	if err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -375,8 +385,8 @@ func (s *Server) addfd(ctx context.Context, args json.RawMessage) (any, error) {
 	if i == len(s.fdsets) {
 		s.fdsets = append(s.fdsets, fdset{id: id})
 	}
-	s.fdsets[i].fds = append(s.fdsets[i].fds, fdEntry{f: files[0], opaque: opaque})
-	return map[string]int{"fdset-id": id, "fd": int(files[0].Fd())}, nil
+	s.fdsets[i].fds = append(s.fdsets[i].fds, fdEntry{f: file, opaque: opaque})
+	return map[string]int{"fdset-id": id, "fd": int(file.Fd())}, nil
 }
 
 func (s *Server) queryFDSets(ctx context.Context, args json.RawMessage) (any, error) {

@@ -302,14 +302,17 @@ func TestSlowAndHangingCommands(t *testing.T) {
 
 // A reply to a command still running when its client left goes to the next
 // client, as QEMU does; qmp.Client recognises it as stale and drops it.
-func TestStaleReplyGoesToTheNextClient(t *testing.T) {
+// leaveDuringSlowCommand starts a server whose "slow" command replies
+// "stale" once its client has gone, and a qmp.Client that runs slow and
+// disconnects while it runs. It returns the server, the client and slow's
+// Execute error.
+func leaveDuringSlowCommand(t *testing.T, ctx context.Context) (*qmptest.Server, *qmp.Client, <-chan error) {
 	s := qmptest.StartUnix(t, qmptest.Config{})
 	started := make(chan struct{})
 	s.Handle("slow", func(ctx context.Context, _ json.RawMessage) (any, error) {
 		close(started)
 		return "stale", qmptest.WaitClientGone(ctx)
 	})
-	ctx := testCtx(t)
 	c := qmp.NewClient(qmp.Config{})
 	require.NoError(t, c.Connect(ctx, s.Addr()))
 	errc := make(chan error, 1)
@@ -319,6 +322,11 @@ func TestStaleReplyGoesToTheNextClient(t *testing.T) {
 	}()
 	<-started
 	require.NoError(t, c.Disconnect(ctx))
+	return s, c, errc
+}
+
+func TestStaleReplyGoesToTheNextClient(t *testing.T) {
+	s, _, errc := leaveDuringSlowCommand(t, testCtx(t))
 	require.ErrorIs(t, <-errc, qmp.ErrDisconnected)
 
 	// A raw client sees the stale reply (with the old id) before its own.
@@ -328,18 +336,8 @@ func TestStaleReplyGoesToTheNextClient(t *testing.T) {
 }
 
 func TestStaleReplyIsDroppedByTheClient(t *testing.T) {
-	s := qmptest.StartUnix(t, qmptest.Config{})
-	started := make(chan struct{})
-	s.Handle("slow", func(ctx context.Context, _ json.RawMessage) (any, error) {
-		close(started)
-		return "stale", qmptest.WaitClientGone(ctx)
-	})
 	ctx := testCtx(t)
-	c := qmp.NewClient(qmp.Config{})
-	require.NoError(t, c.Connect(ctx, s.Addr()))
-	go func() { _, _ = c.Execute(ctx, "slow", nil) }()
-	<-started
-	require.NoError(t, c.Disconnect(ctx))
+	s, c, _ := leaveDuringSlowCommand(t, ctx)
 
 	require.NoError(t, c.Connect(ctx, s.Addr()))
 	defer c.Disconnect(ctx)

@@ -5,53 +5,27 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 	"golang.org/x/net/nettest"
 
 	"github.com/wirereactor/wirereactor/transport"
-	"github.com/wirereactor/wirereactor/transport/internal/lenmsg"
 	"github.com/wirereactor/wirereactor/transport/internal/testcert"
+	"github.com/wirereactor/wirereactor/transport/internal/transporttest"
 	"github.com/wirereactor/wirereactor/transport/tcp"
 )
 
-func leakCheck(t *testing.T) {
-	t.Helper()
-	t.Cleanup(func() { goleak.VerifyNone(t) })
-}
-
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-type sess = transport.Session[string, *lenmsg.Machine]
-
-func newSession(echo bool) *sess {
-	return transport.New(transport.Config[string, *lenmsg.Machine]{
-		NewMachine: func() *lenmsg.Machine { return &lenmsg.Machine{Echo: echo} },
-	})
-}
-
 // listenAndConnect runs StartServer, Connect and Accept and returns the
 // server and client sessions.
-func listenAndConnect(t *testing.T, server tcp.Endpoint, client tcp.Endpoint) (*sess, *sess) {
+func listenAndConnect(t *testing.T, server tcp.Endpoint, client tcp.Endpoint) (*transporttest.Session, *transporttest.Session) {
 	t.Helper()
-	ctx := testCtx(t)
-	srv, cli := newSession(true), newSession(false)
+	ctx := transporttest.Context(t)
+	srv, cli := transporttest.NewSession(true), transporttest.NewSession(false)
 	ln, err := server.Listen(ctx)
 	require.NoError(t, err)
 	client.Address = ln.Addr().String()
-	require.NoError(t, srv.StartServer(ctx, transport.ListenFunc(func(context.Context) (net.Listener, error) { return ln, nil })))
-	acc := make(chan error, 1)
-	go func() { acc <- srv.Accept(ctx) }()
-	require.NoError(t, cli.Connect(ctx, client))
-	require.NoError(t, <-acc)
+	transporttest.Connect(t, ctx, srv, cli, ln, client)
 	return srv, cli
 }
 
@@ -68,25 +42,17 @@ func TestSessionOverTCP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			leakCheck(t)
-			ctx := testCtx(t)
+			transporttest.LeakCheck(t)
+			ctx := transporttest.Context(t)
 			srv, cli := listenAndConnect(t, tt.server, tt.client)
-			for _, msg := range []string{"a", strings.Repeat("b", 300000), "c"} {
-				require.NoError(t, cli.Do(ctx, func(m *lenmsg.Machine) error { return m.Send([]byte(msg)) }))
-				got, err := cli.Recv(ctx)
-				require.NoError(t, err)
-				require.Equal(t, msg, got)
-			}
-			require.NoError(t, cli.Disconnect(ctx))
-			require.NoError(t, srv.WaitState(ctx, transport.Disconnecting))
-			require.ErrorIs(t, srv.Disconnect(ctx), transport.ErrPeerClosed)
+			transporttest.RequireEchoThenCleanClose(t, ctx, srv, cli)
 		})
 	}
 }
 
 func TestTLSVerificationFailure(t *testing.T) {
-	leakCheck(t)
-	ctx := testCtx(t)
+	transporttest.LeakCheck(t)
+	ctx := transporttest.Context(t)
 	serverTLS, _, err := testcert.New()
 	require.NoError(t, err)
 	ln, err := tcp.Endpoint{Address: "127.0.0.1:0", TLS: serverTLS}.Listen(ctx)
@@ -99,7 +65,7 @@ func TestTLSVerificationFailure(t *testing.T) {
 			c.Close()
 		}
 	}()
-	s := newSession(false)
+	s := transporttest.NewSession(false)
 	err = s.Connect(ctx, tcp.Endpoint{Address: ln.Addr().String(), TLS: &tls.Config{}})
 	var ce *transport.ConnectError
 	require.ErrorAs(t, err, &ce)
@@ -115,16 +81,16 @@ func TestListenTLSWithoutCertificate(t *testing.T) {
 }
 
 func TestDialCancelled(t *testing.T) {
-	leakCheck(t)
+	transporttest.LeakCheck(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	s := newSession(false)
+	s := transporttest.NewSession(false)
 	err := s.Connect(ctx, tcp.Endpoint{Address: "127.0.0.1:1"})
 	require.ErrorIs(t, err, context.Canceled)
 }
 
 func TestNetConn(t *testing.T) {
-	leakCheck(t)
+	transporttest.LeakCheck(t)
 	serverTLS, clientTLS, err := testcert.New()
 	require.NoError(t, err)
 	// Only plain TCP: a *tls.Conn is documented to be corrupt after a Write

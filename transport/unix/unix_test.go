@@ -14,24 +14,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 	"golang.org/x/net/nettest"
 
 	"github.com/wirereactor/wirereactor/transport"
 	"github.com/wirereactor/wirereactor/transport/internal/lenmsg"
+	"github.com/wirereactor/wirereactor/transport/internal/transporttest"
 	"github.com/wirereactor/wirereactor/transport/unix"
 )
-
-func leakCheck(t *testing.T) {
-	t.Helper()
-	t.Cleanup(func() { goleak.VerifyNone(t) })
-}
-
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 func sockPath(t *testing.T) string {
 	// Socket paths are limited to ~108 bytes; t.TempDir can be long.
@@ -44,7 +33,7 @@ func sockPath(t *testing.T) string {
 // pair returns two connected *unix.Conn.
 func pair(t *testing.T, ep unix.Endpoint) (*unix.Conn, *unix.Conn) {
 	t.Helper()
-	ctx := testCtx(t)
+	ctx := transporttest.Context(t)
 	ln, err := ep.ListenUnix(ctx)
 	require.NoError(t, err)
 	defer ln.Close()
@@ -66,7 +55,7 @@ func pair(t *testing.T, ep unix.Endpoint) (*unix.Conn, *unix.Conn) {
 }
 
 func TestNetConn(t *testing.T) {
-	leakCheck(t)
+	transporttest.LeakCheck(t)
 	for _, ep := range []unix.Endpoint{{Path: "@wirereactor-nettest"}} {
 		nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
 			ep.Path = "@wirereactor-nettest-" + strings.ReplaceAll(t.Name(), "/", "-")
@@ -93,8 +82,8 @@ func TestNetConn(t *testing.T) {
 func TestSessionOverUnix(t *testing.T) {
 	for _, name := range []string{"path", "abstract"} {
 		t.Run(name, func(t *testing.T) {
-			leakCheck(t)
-			ctx := testCtx(t)
+			transporttest.LeakCheck(t)
+			ctx := transporttest.Context(t)
 			ep := unix.Endpoint{Path: "@wirereactor-test-session"}
 			if name == "path" {
 				ep.Path = sockPath(t)
@@ -140,8 +129,8 @@ func TestSessionOverUnix(t *testing.T) {
 }
 
 func TestListenStaleSocket(t *testing.T) {
-	leakCheck(t)
-	ctx := testCtx(t)
+	transporttest.LeakCheck(t)
+	ctx := transporttest.Context(t)
 	path := sockPath(t)
 
 	// A socket file left behind by a dead server is replaced.
@@ -183,7 +172,7 @@ func openFDs(t *testing.T) int {
 }
 
 func TestPassFDs(t *testing.T) {
-	leakCheck(t)
+	transporttest.LeakCheck(t)
 	a, b := pair(t, unix.Endpoint{Path: sockPath(t)})
 	r, w, err := os.Pipe()
 	require.NoError(t, err)
@@ -226,7 +215,7 @@ func TestPassFDs(t *testing.T) {
 }
 
 func TestReceivedFDsBoundedAndClosed(t *testing.T) {
-	leakCheck(t)
+	transporttest.LeakCheck(t)
 	before := openFDs(t)
 	func() {
 		a, b := pair(t, unix.Endpoint{Path: "@wirereactor-fdlimit", MaxFDs: 2})
@@ -246,8 +235,8 @@ func TestReceivedFDsBoundedAndClosed(t *testing.T) {
 }
 
 func TestSessionPassFDs(t *testing.T) {
-	leakCheck(t)
-	ctx := testCtx(t)
+	transporttest.LeakCheck(t)
+	ctx := transporttest.Context(t)
 	ep := unix.Endpoint{Path: sockPath(t)}
 	ln, err := ep.ListenUnix(ctx)
 	require.NoError(t, err)
@@ -280,7 +269,7 @@ func TestSessionPassFDs(t *testing.T) {
 }
 
 func TestReadErrors(t *testing.T) {
-	leakCheck(t)
+	transporttest.LeakCheck(t)
 	tests := []struct {
 		name  string
 		setup func(t *testing.T, a, b *unix.Conn)
@@ -318,7 +307,7 @@ func TestReadErrors(t *testing.T) {
 }
 
 func TestReadDoesNotAllocate(t *testing.T) {
-	leakCheck(t)
+	transporttest.LeakCheck(t)
 	a, b := pair(t, unix.Endpoint{Path: sockPath(t)})
 	msg, buf := []byte("ping"), make([]byte, 16)
 	allocs := testing.AllocsPerRun(100, func() {

@@ -12,44 +12,24 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 	"golang.org/x/net/nettest"
 	"golang.org/x/net/websocket"
 
 	"github.com/wirereactor/wirereactor/transport"
 	"github.com/wirereactor/wirereactor/transport/internal/lenmsg"
 	"github.com/wirereactor/wirereactor/transport/internal/testcert"
+	"github.com/wirereactor/wirereactor/transport/internal/transporttest"
 )
-
-func leakCheck(t *testing.T) {
-	t.Helper()
-	t.Cleanup(func() { goleak.VerifyNone(t) })
-}
-
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-type sess = transport.Session[string, *lenmsg.Machine]
-
-func newSession(echo bool) *sess {
-	return transport.New(transport.Config[string, *lenmsg.Machine]{
-		NewMachine: func() *lenmsg.Machine { return &lenmsg.Machine{Echo: echo} },
-	})
-}
 
 // listen starts a listener on a free port and returns it with a client
 // endpoint for it.
 func listen(t *testing.T, server Endpoint) (*Listener, Endpoint) {
 	t.Helper()
-	l, err := server.ListenWS(testCtx(t))
+	l, err := server.ListenWS(transporttest.Context(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { l.Close() })
 	client := server
@@ -66,7 +46,7 @@ func pair(t *testing.T, server Endpoint) (client, srv *Conn) {
 		c, _ := l.Accept()
 		ch <- c
 	}()
-	client, err := ce.DialWS(testCtx(t))
+	client, err := ce.DialWS(transporttest.Context(t))
 	require.NoError(t, err)
 	s := (<-ch).(*Conn)
 	t.Cleanup(func() { client.nc.Close(); s.nc.Close() })
@@ -86,9 +66,9 @@ func TestSessionOverWebSocket(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			leakCheck(t)
-			ctx := testCtx(t)
-			srv, cli := newSession(true), newSession(false)
+			transporttest.LeakCheck(t)
+			ctx := transporttest.Context(t)
+			srv, cli := transporttest.NewSession(true), transporttest.NewSession(false)
 			require.NoError(t, srv.StartServer(ctx, tt.server))
 			// The listener is inside the session; find its URL by
 			// listening ourselves instead.
@@ -96,23 +76,10 @@ func TestSessionOverWebSocket(t *testing.T) {
 
 			l, err := tt.server.ListenWS(ctx)
 			require.NoError(t, err)
-			require.NoError(t, srv.StartServer(ctx, transport.ListenFunc(func(context.Context) (net.Listener, error) { return l, nil })))
-			acc := make(chan error, 1)
-			go func() { acc <- srv.Accept(ctx) }()
 			ce := tt.client
 			ce.URL = l.URL()
-			require.NoError(t, cli.Connect(ctx, ce))
-			require.NoError(t, <-acc)
-
-			for _, msg := range []string{"a", strings.Repeat("b", 300000), "c"} {
-				require.NoError(t, cli.Do(ctx, func(m *lenmsg.Machine) error { return m.Send([]byte(msg)) }))
-				got, err := cli.Recv(ctx)
-				require.NoError(t, err)
-				require.Equal(t, msg, got)
-			}
-			require.NoError(t, cli.Disconnect(ctx))
-			require.NoError(t, srv.WaitState(ctx, transport.Disconnecting))
-			require.ErrorIs(t, srv.Disconnect(ctx), transport.ErrPeerClosed, "a clean close handshake")
+			transporttest.Connect(t, ctx, srv, cli, l, ce)
+			transporttest.RequireEchoThenCleanClose(t, ctx, srv, cli)
 		})
 	}
 }
@@ -122,15 +89,15 @@ func rawClient(t *testing.T, url, origin string, protocols ...string) (*websocke
 	cfg, err := websocket.NewConfig(url, origin)
 	require.NoError(t, err)
 	cfg.Protocol = protocols
-	return cfg.DialContext(testCtx(t))
+	return cfg.DialContext(transporttest.Context(t))
 }
 
 func TestServerAgainstXNetClient(t *testing.T) {
-	leakCheck(t)
-	ctx := testCtx(t)
+	transporttest.LeakCheck(t)
+	ctx := transporttest.Context(t)
 	l, _ := listen(t, Endpoint{URL: "ws://127.0.0.1:0/"})
 	origin := "http://" + l.Addr().String()
-	srv := newSession(false)
+	srv := transporttest.NewSession(false)
 	require.NoError(t, srv.StartServer(ctx, transport.ListenFunc(func(context.Context) (net.Listener, error) { return l, nil })))
 	acc := make(chan error, 1)
 	go func() { acc <- srv.Accept(ctx) }()
@@ -187,7 +154,7 @@ func TestUpgradeChecks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			leakCheck(t)
+			transporttest.LeakCheck(t)
 			se := tt.server
 			se.URL = "ws://127.0.0.1:0/"
 			l, _ := listen(t, se)
@@ -218,8 +185,8 @@ func TestUpgradeChecks(t *testing.T) {
 }
 
 func TestClientSubprotocol(t *testing.T) {
-	leakCheck(t)
-	ctx := testCtx(t)
+	transporttest.LeakCheck(t)
+	ctx := transporttest.Context(t)
 	c, s := pair(t, Endpoint{URL: "ws://127.0.0.1:0/"})
 	require.Equal(t, Subprotocol, c.Subprotocol())
 	require.Equal(t, Subprotocol, s.Subprotocol())
@@ -237,7 +204,7 @@ func acceptKey(key string) string {
 // A server may send frames in the same segment as its 101 response; none
 // of those bytes may be lost.
 func TestClientKeepsBytesAfterHandshake(t *testing.T) {
-	leakCheck(t)
+	transporttest.LeakCheck(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()
@@ -260,7 +227,7 @@ func TestClientKeepsBytesAfterHandshake(t *testing.T) {
 		_, _ = c.Write(append([]byte(resp), frame...))
 		_, _ = io.Copy(io.Discard, c)
 	}()
-	c, err := Endpoint{URL: "ws://" + ln.Addr().String() + "/"}.DialWS(testCtx(t))
+	c, err := Endpoint{URL: "ws://" + ln.Addr().String() + "/"}.DialWS(transporttest.Context(t))
 	require.NoError(t, err)
 	buf := make([]byte, 5)
 	_, err = io.ReadFull(c, buf)
@@ -310,7 +277,7 @@ func TestProtocolErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			leakCheck(t)
+			transporttest.LeakCheck(t)
 			c, s := pair(t, Endpoint{URL: "ws://127.0.0.1:0/"})
 			writeRaw(t, c, tt.b0, []byte(tt.payload), tt.length)
 			_, err := s.Read(make([]byte, 10))
@@ -330,7 +297,7 @@ func TestProtocolErrors(t *testing.T) {
 }
 
 func TestPingAnsweredByReader(t *testing.T) {
-	leakCheck(t)
+	transporttest.LeakCheck(t)
 	c, s := pair(t, Endpoint{URL: "ws://127.0.0.1:0/"})
 	go func() { _, _ = s.Read(make([]byte, 10)) }()
 	writeRaw(t, c, 0x89, []byte("are you there"), 13)
@@ -344,7 +311,7 @@ func TestPingAnsweredByReader(t *testing.T) {
 }
 
 func TestCloseNotBlockedByWrite(t *testing.T) {
-	leakCheck(t)
+	transporttest.LeakCheck(t)
 	c, s := pair(t, Endpoint{URL: "ws://127.0.0.1:0/"})
 	_ = c // never reads
 	werr := make(chan error, 1)
@@ -365,7 +332,7 @@ func TestCloseNotBlockedByWrite(t *testing.T) {
 }
 
 func TestCloseHandshake(t *testing.T) {
-	leakCheck(t)
+	transporttest.LeakCheck(t)
 	c, s := pair(t, Endpoint{URL: "ws://127.0.0.1:0/"})
 	got := make(chan error, 1)
 	go func() {
@@ -400,7 +367,7 @@ func TestMaskBytes(t *testing.T) {
 }
 
 func TestNetConn(t *testing.T) {
-	leakCheck(t)
+	transporttest.LeakCheck(t)
 	nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
 		l, err := Endpoint{URL: "ws://127.0.0.1:0/", CloseTimeout: 50 * time.Millisecond}.ListenWS(context.Background())
 		if err != nil {
@@ -429,7 +396,7 @@ func TestNetConn(t *testing.T) {
 func TestDialCancelledDuringHandshake(t *testing.T) {
 	for _, scheme := range []string{"ws", "wss"} {
 		t.Run(scheme, func(t *testing.T) {
-			leakCheck(t)
+			transporttest.LeakCheck(t)
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			require.NoError(t, err)
 			defer ln.Close()
@@ -440,7 +407,7 @@ func TestDialCancelledDuringHandshake(t *testing.T) {
 					held <- c // accepted, never answered
 				}
 			}()
-			ctx, cancel := context.WithCancel(testCtx(t))
+			ctx, cancel := context.WithCancel(transporttest.Context(t))
 			go func() {
 				c := <-held
 				cancel()
@@ -465,7 +432,7 @@ func TestListenRejectsBadURLs(t *testing.T) {
 // A ping arriving while a long Write is blocked is answered right after the
 // frame being written, without the reader waiting for the writer.
 func TestPingAnsweredDuringBlockedWrite(t *testing.T) {
-	leakCheck(t)
+	transporttest.LeakCheck(t)
 	c, s := pair(t, Endpoint{URL: "ws://127.0.0.1:0/", MaxFrameSize: 64 << 10})
 	readerDone := make(chan error, 1)
 	go func() {
