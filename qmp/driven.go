@@ -66,9 +66,9 @@ type Config struct {
 //
 // Replies and events are routed on the session's read loop as the machine
 // delivers them (transport.Config.Consume): a reply goes straight from the
-// reader to its caller. Each connection runs three goroutines — the
-// session's reader and writer, and a watcher that fails pending executes and
-// ends listeners when the session ends — and all three end before
+// reader to its caller. Each connection runs two goroutines, the session's
+// reader and writer; when the session ends, the reader fails pending
+// executes and ends listeners (transport.Config.OnEnd). Both end before
 // Disconnect returns.
 //
 // A Client may connect again after a disconnect; command ids keep counting,
@@ -86,7 +86,7 @@ type Client struct {
 	listeners map[*Listener]struct{}
 	greeting  *Greeting
 	ready     chan struct{} // closed when the current connection's handshake is over
-	done      chan struct{} // closed when the current connection's watcher ends
+	done      chan struct{} // closed when the current connection ended and endAll ran
 	endErr    error         // why the last connection ended, set before done closes
 }
 
@@ -108,27 +108,27 @@ func NewClient(cfg Config) *Client {
 			mc.IDBase = c.lastID.Load()
 			// A new connection: its handshake has not finished. (The
 			// machine is made before the read loop starts, so the
-			// channel exists before KindReady can be consumed.)
+			// channels exist before KindReady is consumed or the
+			// connection ends.)
 			c.mu.Lock()
 			c.ready = make(chan struct{})
+			c.done = make(chan struct{})
 			c.mu.Unlock()
 			return NewClientMachine(mc)
 		},
 		Handshake: c.handshake,
 		Consume:   c.consume,
+		OnEnd:     c.onEnd,
 	})
 	return c
 }
 
-// handshake starts the connection's watcher and waits until the machine
-// reports the handshake finished, or the session ends.
+// handshake waits until the machine reports the handshake finished, or
+// the session ends.
 func (c *Client) handshake(ctx context.Context, s *transport.Session[Received, *ClientMachine]) error {
-	done := make(chan struct{})
 	c.mu.Lock()
-	c.done = done
-	ready := c.ready
+	ready, done := c.ready, c.done
 	c.mu.Unlock()
-	go c.watch(done)
 	select {
 	case <-ready:
 		return nil
@@ -141,19 +141,17 @@ func (c *Client) handshake(ctx context.Context, s *transport.Session[Received, *
 	}
 }
 
-// watch waits for the end of the session (Recv returns nothing else, as
-// values go to consume), then fails pending executes and ends listeners.
-func (c *Client) watch(done chan struct{}) {
-	defer close(done)
-	for {
-		if _, err := c.sess.Recv(context.Background()); err != nil {
-			c.mu.Lock()
-			c.endErr = err
-			c.mu.Unlock()
-			c.endAll(err)
-			return
-		}
-	}
+// onEnd runs on the session's read loop when the connection ends: it
+// fails pending executes and ends listeners. A goroutine waiting in Recv
+// would do the same (values go to consume) at the cost of its stack on
+// every idle connection.
+func (c *Client) onEnd(err error) {
+	c.mu.Lock()
+	c.endErr = err
+	done := c.done
+	c.mu.Unlock()
+	c.endAll(err)
+	close(done)
 }
 
 // consume routes what the machine delivers. It runs on the session's read
@@ -225,7 +223,8 @@ func (c *Client) ConnectDialer(ctx context.Context, d transport.Dialer) error {
 	return err
 }
 
-// joinWatcher waits for the current (or last) connection's watcher.
+// joinWatcher waits until the current (or last) connection's end was
+// handled.
 func (c *Client) joinWatcher() {
 	c.mu.Lock()
 	done := c.done
@@ -382,7 +381,7 @@ func (c *Client) wait(ctx context.Context, cl *call, id uint64, cmd string, args
 		if pending {
 			_ = c.sess.Do(context.Background(), func(m *ClientMachine) error { m.Cancel(id); return nil })
 			callPool.Put(cl)
-		} // else the reader is handing it a reply or the watcher closing it: do not reuse
+		} // else the reader is handing it a reply or the end of the session closing it: do not reuse
 		return nil, ctx.Err()
 	}
 }

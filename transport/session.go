@@ -114,7 +114,9 @@ type Config[T any, M action.Machine[T]] struct {
 	// nil means slog.Default().
 	Logger *slog.Logger
 
-	// ReadBufferSize is the size of the read loop's buffer (default 64 KiB).
+	// ReadBufferSize is the largest read loop buffer (default 64 KiB). The
+	// buffer starts at 4 KiB, so an idle connection holds little, and
+	// doubles after every read that fills it, up to this size.
 	ReadBufferSize int
 	// MaxPendingOutput is the soft limit of bytes waiting to be written
 	// (default 1 MiB); see the package documentation.
@@ -156,6 +158,16 @@ type Config[T any, M action.Machine[T]] struct {
 	// an application that only routes them, e.g. to per-request buffered
 	// channels.
 	Consume func(v T)
+
+	// OnEnd, if set, is called once per connection when it ends, with the
+	// session's root cause so far (ErrClosed after a clean Disconnect), as
+	// Recv would return it once the queue is drained. It runs on the
+	// session's read loop without the session's lock, before Disconnect
+	// returns and before the session is Idle again; it must not call
+	// Disconnect or wait on the session. It lets an application that
+	// routes values with Consume learn of the end without a goroutine
+	// waiting in Recv.
+	OnEnd func(err error)
 }
 
 // Session drives one machine over one connection at a time, with qemu.qmp's
@@ -718,6 +730,8 @@ type link[T any, M action.Machine[T]] struct {
 	room         chan struct{} // closed and replaced when output or queue shrinks, if roomWaiters > 0
 	roomWaiters  int
 
+	readBufSize int // the read loop's buffer size; written only by the read loop
+
 	stopped    bool  // stop is closed; the stream is being closed
 	closedByUs bool  // we closed the stream: later errors are consequences
 	err        error // the root cause
@@ -736,10 +750,12 @@ func newLink[T any, M action.Machine[T]](s *Session[T, M], nc net.Conn) *link[T,
 		m:      m,
 		retain: retain,
 		direct: newDirectWriter(nc),
-		stop:   make(chan struct{}),
-		wake:   make(chan struct{}, 1),
-		ready:  make(chan struct{}),
-		room:   make(chan struct{}),
+
+		readBufSize: min(initialReadBuffer, s.cfg.ReadBufferSize),
+		stop:        make(chan struct{}),
+		wake:        make(chan struct{}, 1),
+		ready:       make(chan struct{}),
+		room:        make(chan struct{}),
 	}
 }
 
@@ -945,10 +961,28 @@ func (l *link[T, M]) flush(ctx context.Context) bool {
 	}
 }
 
+// initialReadBuffer is the read loop's first buffer size (or
+// Config.ReadBufferSize if smaller). An idle connection holds no more; a
+// read that fills the buffer doubles it, up to Config.ReadBufferSize, so
+// bulk input reaches full-size reads within a few reads.
+const initialReadBuffer = 4 << 10
+
+// nextReadBuffer returns the size of the buffer after a read of n bytes
+// into a buffer of size cur, with limit max.
+func nextReadBuffer(cur, n, max int) int {
+	if n < cur || cur >= max {
+		return cur
+	}
+	return min(2*cur, max)
+}
+
 func (l *link[T, M]) readLoop() {
 	defer l.wg.Done()
 	s := l.s
-	buf := make([]byte, s.cfg.ReadBufferSize)
+	if s.cfg.OnEnd != nil {
+		defer l.reportEnd()
+	}
+	buf := make([]byte, l.readBufSize) // set before the loop started
 	for {
 		n, err := l.nc.Read(buf)
 		if n > 0 {
@@ -964,10 +998,16 @@ func (l *link[T, M]) readLoop() {
 			l.drainLocked()
 			stopped := l.stopped
 			full := len(l.out) > s.cfg.MaxPendingOutput || l.queued() >= s.cfg.DeliverQueue
+			l.readBufSize = nextReadBuffer(len(buf), n, s.cfg.ReadBufferSize)
 			s.mu.Unlock()
 			if stopped {
 				l.closeConn()
 				return
+			}
+			if l.readBufSize != len(buf) {
+				// The machine let go of buf at WantMore; values that
+				// still alias it (without Retain) keep it alive.
+				buf = make([]byte, l.readBufSize)
 			}
 			if full && l.waitRoom(context.Background(), true) != nil {
 				return
@@ -992,6 +1032,15 @@ func (l *link[T, M]) readLoop() {
 			return
 		}
 	}
+}
+
+// reportEnd calls Config.OnEnd once the link has stopped. The read loop
+// calls it as it exits, which it does only after the link stopped.
+func (l *link[T, M]) reportEnd() {
+	l.s.mu.Lock()
+	err := l.endErrLocked()
+	l.s.mu.Unlock()
+	l.s.cfg.OnEnd(err)
 }
 
 func (l *link[T, M]) writeLoop() {
