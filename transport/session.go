@@ -1,7 +1,8 @@
 // Package transport drives sans-IO protocol machines (action.Machine) over
 // byte streams: a Session owns one connection at a time, with one read loop
-// feeding the machine and one write loop carrying out its Send actions, and
-// the qemu.qmp life cycle Idle → Connecting → Running → Disconnecting → Idle.
+// feeding the machine and one write loop carrying out its Send actions
+// (started at the first output that needs it), and the qemu.qmp life cycle
+// Idle → Connecting → Running → Disconnecting → Idle.
 //
 // The package knows no protocol and no socket family: subpackages unix, tcp
 // and ws provide Endpoints (dial and listen) and connections; anything that
@@ -419,9 +420,8 @@ func (s *Session[T, M]) establish(ctx context.Context, nc net.Conn) error {
 	l := newLink(s, nc)
 	s.mu.Lock()
 	s.c = l
-	l.wg.Add(2)
+	l.wg.Add(1)
 	go l.readLoop()
-	go l.writeLoop()
 	s.mu.Unlock()
 
 	var herr error
@@ -719,6 +719,7 @@ type link[T any, M action.Machine[T]] struct {
 	out, spare    []byte // pending output, and the buffer being written
 	ops, spareOps []*execOp
 	writing       bool
+	writerStarted bool
 	direct        *directWriter // nil unless the stream is a plain socket
 	wake          chan struct{} // capacity 1: pokes the write loop
 
@@ -842,7 +843,16 @@ func (l *link[T, M]) writeDirectLocked() {
 	}
 }
 
+// wakeWriter pokes the write loop, starting it on first use: on a plain
+// socket the caller writes small output itself, so an idle connection may
+// never need it. Called with the session's lock held, on a link that has
+// not stopped, so the read loop still counts in wg.
 func (l *link[T, M]) wakeWriter() {
+	if !l.writerStarted {
+		l.writerStarted = true
+		l.wg.Add(1)
+		go l.writeLoop()
+	}
 	select {
 	case l.wake <- struct{}{}:
 	default:
