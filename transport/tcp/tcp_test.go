@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/nettest"
 
+	"github.com/wirereactor/wirereactor/internal/testcert"
 	"github.com/wirereactor/wirereactor/transport"
-	"github.com/wirereactor/wirereactor/transport/internal/testcert"
 	"github.com/wirereactor/wirereactor/transport/internal/transporttest"
 	"github.com/wirereactor/wirereactor/transport/tcp"
 )

@@ -19,9 +19,9 @@ import (
 	"golang.org/x/net/nettest"
 	"golang.org/x/net/websocket"
 
+	"github.com/wirereactor/wirereactor/internal/testcert"
 	"github.com/wirereactor/wirereactor/transport"
 	"github.com/wirereactor/wirereactor/transport/internal/lenmsg"
-	"github.com/wirereactor/wirereactor/transport/internal/testcert"
 	"github.com/wirereactor/wirereactor/transport/internal/transporttest"
 )
 
