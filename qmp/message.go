@@ -2,6 +2,7 @@ package qmp
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -203,17 +204,29 @@ func ParseGreeting(raw []byte) (*Greeting, error) {
 // ParseResponse decodes a success or error response. The result's raw
 // fields alias raw: pass a copy if raw will be reused.
 func ParseResponse(raw []byte) (Response, error) {
-	if !json.Valid(raw) {
-		return Response{}, fmt.Errorf("response is not valid JSON")
-	}
-	m, err := parseServerMessage(raw)
+	m, err := parseServerMessageOf(raw, msgResponse, "response",
+		"message is not a response: it has neither 'return' nor 'error'")
 	if err != nil {
 		return Response{}, err
 	}
-	if m.kind != msgResponse {
-		return Response{}, fmt.Errorf("message is not a response: it has neither 'return' nor 'error'")
-	}
 	return m.response(raw)
+}
+
+// parseServerMessageOf parses raw, a whole message that must be valid JSON
+// and of the given kind: what names the kind in the error for invalid JSON,
+// wrongKind is the error for another kind.
+func parseServerMessageOf(raw []byte, kind messageKind, what, wrongKind string) (serverMessage, error) {
+	if !json.Valid(raw) {
+		return serverMessage{}, fmt.Errorf("%s is not valid JSON", what)
+	}
+	m, err := parseServerMessage(raw)
+	if err != nil {
+		return serverMessage{}, err
+	}
+	if m.kind != kind {
+		return serverMessage{}, errors.New(wrongKind)
+	}
+	return m, nil
 }
 
 func (m *serverMessage) response(raw []byte) (Response, error) {
@@ -254,15 +267,10 @@ func parseErrorInfo(raw []byte) (*ErrorInfo, error) {
 
 // ParseEvent decodes an event message. The result's raw fields alias raw.
 func ParseEvent(raw []byte) (Event, error) {
-	if !json.Valid(raw) {
-		return Event{}, fmt.Errorf("event is not valid JSON")
-	}
-	m, err := parseServerMessage(raw)
+	m, err := parseServerMessageOf(raw, msgEvent, "event",
+		"message is not an event: it lacks member 'event'")
 	if err != nil {
 		return Event{}, err
-	}
-	if m.kind != msgEvent {
-		return Event{}, fmt.Errorf("message is not an event: it lacks member 'event'")
 	}
 	return m.eventValue(raw)
 }

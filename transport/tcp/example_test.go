@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/wirereactor/wirereactor/transport/internal/testcert"
+	"github.com/wirereactor/wirereactor/internal/testcert"
 	"github.com/wirereactor/wirereactor/transport/tcp"
 )
 

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/nettest"
 
+	"github.com/wirereactor/wirereactor/internal/testcert"
 	"github.com/wirereactor/wirereactor/transport"
-	"github.com/wirereactor/wirereactor/transport/internal/testcert"
 	"github.com/wirereactor/wirereactor/transport/internal/transporttest"
 	"github.com/wirereactor/wirereactor/transport/tcp"
 )
@@ -107,23 +107,8 @@ func TestNetConn(t *testing.T) {
 				if err != nil {
 					return nil, nil, nil, err
 				}
-				defer ln.Close()
-				ch := make(chan net.Conn, 1)
-				go func() {
-					c, err := ln.Accept()
-					if tc, ok := c.(*tls.Conn); ok && err == nil {
-						// The client's Dial waits for the handshake.
-						_ = tc.Handshake()
-					}
-					ch <- c
-				}()
 				client.Address = ln.Addr().String()
-				c1, err = client.Dial(context.Background())
-				if err != nil {
-					return nil, nil, nil, err
-				}
-				c2 = <-ch
-				return c1, c2, func() { c1.Close(); c2.Close() }, nil
+				return transporttest.MakePipe(ln, func() (net.Conn, error) { return client.Dial(context.Background()) })
 			})
 		})
 	}

@@ -63,18 +63,7 @@ func TestNetConn(t *testing.T) {
 			if err != nil {
 				return nil, nil, nil, err
 			}
-			defer ln.Close()
-			ch := make(chan net.Conn, 1)
-			go func() {
-				c, _ := ln.Accept()
-				ch <- c
-			}()
-			c1, err = ep.Dial(context.Background())
-			if err != nil {
-				return nil, nil, nil, err
-			}
-			c2 = <-ch
-			return c1, c2, func() { c1.Close(); c2.Close() }, nil
+			return transporttest.MakePipe(ln, func() (net.Conn, error) { return ep.Dial(context.Background()) })
 		})
 	}
 }

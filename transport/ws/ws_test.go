@@ -6,7 +6,6 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -19,9 +18,9 @@ import (
 	"golang.org/x/net/nettest"
 	"golang.org/x/net/websocket"
 
+	"github.com/wirereactor/wirereactor/internal/testcert"
 	"github.com/wirereactor/wirereactor/transport"
 	"github.com/wirereactor/wirereactor/transport/internal/lenmsg"
-	"github.com/wirereactor/wirereactor/transport/internal/testcert"
 	"github.com/wirereactor/wirereactor/transport/internal/transporttest"
 )
 
@@ -373,21 +372,9 @@ func TestNetConn(t *testing.T) {
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		defer l.Close()
-		ch := make(chan net.Conn, 1)
-		go func() {
-			c, _ := l.Accept()
-			ch <- c
-		}()
-		c1, err = Endpoint{URL: l.URL(), CloseTimeout: 50 * time.Millisecond}.Dial(context.Background())
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		c2 = <-ch
-		if c2 == nil {
-			return nil, nil, nil, errors.New("accept failed")
-		}
-		return c1, c2, func() { c1.Close(); c2.Close() }, nil
+		return transporttest.MakePipe(l, func() (net.Conn, error) {
+			return Endpoint{URL: l.URL(), CloseTimeout: 50 * time.Millisecond}.Dial(context.Background())
+		})
 	})
 }
 

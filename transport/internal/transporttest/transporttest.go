@@ -5,6 +5,8 @@ package transporttest
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -69,4 +71,29 @@ func RequireEchoThenCleanClose(t *testing.T, ctx context.Context, srv, cli *Sess
 	require.NoError(t, cli.Disconnect(ctx))
 	require.NoError(t, srv.WaitState(ctx, transport.Disconnecting))
 	require.ErrorIs(t, srv.Disconnect(ctx), transport.ErrPeerClosed, "a clean close")
+}
+
+// MakePipe is a nettest.MakePipe from a listener and a dialer: it connects
+// dial's connection to the one ln accepts (finishing the TLS handshake on a
+// *tls.Conn, which the client's dial waits for), then closes ln.
+func MakePipe(ln net.Listener, dial func() (net.Conn, error)) (c1, c2 net.Conn, stop func(), err error) {
+	defer ln.Close()
+	ch := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if tc, ok := c.(*tls.Conn); ok && err == nil {
+			_ = tc.Handshake()
+		}
+		ch <- c
+	}()
+	c1, err = dial()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c2 = <-ch
+	if c2 == nil {
+		c1.Close()
+		return nil, nil, nil, errors.New("accept failed")
+	}
+	return c1, c2, func() { c1.Close(); c2.Close() }, nil
 }
