@@ -130,6 +130,32 @@ func (l *Listener) Next(ctx context.Context) (Event, error) {
 	}
 }
 
+// Wait blocks until an event is queued, without taking it, or until Next
+// would fail (ctx ends, the listener is closed, the session ends), returning
+// that error. It lets a caller that prints or handles events under its own
+// lock wait outside that lock and then take the events under it, so events
+// taken by another goroutine cannot be reordered with its own output.
+func (l *Listener) Wait(ctx context.Context) error {
+	for {
+		l.mu.Lock()
+		n, err := l.n, l.err
+		l.mu.Unlock()
+		if n > 0 {
+			l.signal() // keep the token for a concurrent Next or Wait
+			return nil
+		}
+		if err != nil {
+			l.signal()
+			return err
+		}
+		select {
+		case <-l.wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // Dropped returns how many events were dropped because the queue was full.
 func (l *Listener) Dropped() uint64 {
 	l.mu.Lock()

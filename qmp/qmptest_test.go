@@ -243,3 +243,32 @@ func TestDrivenClientStaleReplyAfterReconnect(t *testing.T) {
 	}
 	require.Equal(t, uint64(1), dropped(t, c), "the stale reply was dropped")
 }
+
+// Wait reports a queued event without taking it, and the end of the
+// session like Next does.
+func TestListenerWaitDoesNotTake(t *testing.T) {
+	s := qmptest.StartUnix(t, qmptest.Config{})
+	c := connectFake(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l := c.Listen(qmp.ListenOptions{Names: []string{"STOP"}})
+
+	short, cancelShort := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancelShort()
+	require.ErrorIs(t, l.Wait(short), context.DeadlineExceeded, "nothing queued yet")
+
+	_, err := c.Execute(ctx, "stop", nil)
+	require.NoError(t, err)
+	require.NoError(t, l.Wait(ctx))
+	require.NoError(t, l.Wait(ctx), "waiting twice still sees the queued event")
+	ev, err := l.Next(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "STOP", ev.Name)
+
+	short2, cancelShort2 := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancelShort2()
+	require.ErrorIs(t, l.Wait(short2), context.DeadlineExceeded, "the only event was taken")
+
+	require.NoError(t, c.Disconnect(ctx))
+	require.ErrorIs(t, l.Wait(ctx), qmp.ErrDisconnected)
+}

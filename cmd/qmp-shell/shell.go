@@ -27,8 +27,9 @@ type shell struct {
 	out io.Writer
 
 	events   *qmp.Listener
-	commands []string // names for Tab completion, sorted
-	failed   bool     // a command failed
+	order    sync.Mutex // held while taking events and printing a reply after them
+	commands []string   // names for Tab completion, sorted
+	failed   bool       // a command failed
 }
 
 // errConnectionLost ends the input loop: the server went away.
@@ -89,17 +90,26 @@ func (sh *shell) drainEvents() {
 
 // watchEvents prints events as they arrive until ctx ends or the session
 // does. Used in interactive mode, where events may come while the user types.
+//
+// Events are taken from the listener only under sh.order, which execute
+// holds from its own drain until its reply is printed: an event a command
+// caused therefore never prints after that command's reply.
 func (sh *shell) watchEvents(ctx context.Context) {
 	for {
-		ev, err := sh.events.Next(ctx)
+		err := sh.events.Wait(ctx)
 		if errors.Is(err, qmp.ErrDisconnected) {
+			sh.order.Lock()
+			sh.drainEvents() // events that came before the end
+			sh.order.Unlock()
 			// Say so now, not when the user next presses Enter.
 			sh.printf("qmp-shell: the server closed the connection\n")
 		}
 		if err != nil {
 			return
 		}
-		sh.printf("%s", formatEvent(ev))
+		sh.order.Lock()
+		sh.drainEvents()
+		sh.order.Unlock()
 	}
 }
 
@@ -147,6 +157,8 @@ func (sh *shell) execute(ctx context.Context, line string) error {
 	} else {
 		ret, err = sh.c.Execute(ctx, req.Name, args)
 	}
+	sh.order.Lock() // no event may slip between the drain and the reply
+	defer sh.order.Unlock()
 	sh.drainEvents() // events caused by the command come before its reply
 	var ee *qmp.ExecuteError
 	switch {
