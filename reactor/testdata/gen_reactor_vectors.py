@@ -143,14 +143,8 @@ def objdesc(o):
     return {"value": enc(o)}
 
 
-class ServerRun:
-    def __init__(self, name, deferoutput=False, note=None):
-        self.name = name
-        self.r = framing.serverreactor(None, deferoutput=deferoutput)
-        self.v = {"name": name, "deferoutput": deferoutput, "steps": []}
-        if note:
-            self.v["note"] = note
-        self.streams = {}
+class Run:
+    """One recorded scenario: subclasses set self.r (a reactor) and self.v (the vector)."""
 
     def step(self, desc, fn):
         try:
@@ -158,9 +152,12 @@ class ServerRun:
         except Exception as e:
             res = exc(e)
         desc["result"] = res
-        desc["state"] = self.r._state.decode()
+        self.annotate(desc)
         self.v["steps"].append(desc)
         return res
+
+    def annotate(self, desc):
+        """Add reactor state to a step's description; nothing by default."""
 
     def frame(self, human=None, raw=None):
         data = bytes(ffs(human)) if human is not None else bytes(raw)
@@ -172,6 +169,19 @@ class ServerRun:
     def frames(self, *humans):
         for h in humans:
             self.frame(h)
+
+
+class ServerRun(Run):
+    def __init__(self, name, deferoutput=False, note=None):
+        self.name = name
+        self.r = framing.serverreactor(None, deferoutput=deferoutput)
+        self.v = {"name": name, "deferoutput": deferoutput, "steps": []}
+        if note:
+            self.v["note"] = note
+        self.streams = {}
+
+    def annotate(self, desc):
+        desc["state"] = self.r._state.decode()
 
     def command(self, rid, name, args, data=None, streamid=1):
         st = self.streams.setdefault(("in", streamid), framing.stream(streamid))
@@ -213,12 +223,25 @@ class ServerRun:
         return self.step({"op": "eof"}, lambda: result(*self.r.oninputeof()))
 
 
-def server_vectors():
+def recorder(make):
+    """Return the list of vectors and a function that starts a recorded scenario."""
     out = []
 
     def run(name, **kw):
-        s = ServerRun(name, **kw)
-        out.append(s.v)
+        r = make(name, **kw)
+        out.append(r.v)
+        return r
+
+    return out, run
+
+
+def server_vectors():
+    out, run = recorder(ServerRun)
+
+    def framed(name, *humans, **kw):
+        """A scenario that only receives the given frames."""
+        s = run(name, **kw)
+        s.frames(*humans)
         return s
 
     # Receiving commands.
@@ -244,51 +267,42 @@ def server_vectors():
     s = run("large arguments span frames")
     s.command(1, b"mycommand", {b"big": b"x" * 40000, b"other": b"y" * 30000})
 
-    s = run("multiple data frames")
-    s.frames(
+    framed("multiple data frames",
         b"1 1 stream-begin command-request new|have-data cbor:{b'name': b'mycommand'}",
         b"1 1 0 command-data continuation data1",
         b"1 1 0 command-data continuation data2",
         b"1 1 0 command-data eos data3",
     )
 
-    s = run("argument and data")
-    s.frames(
+    framed("argument and data",
         b"1 1 stream-begin command-request new|have-data cbor:{b'name': b'command', b'args': {b'key': b'val', b'foo': b'bar'}}",
         b"1 1 0 command-data continuation value1",
         b"1 1 0 command-data eos value2",
     )
 
-    s = run("empty command data")
-    s.frames(
+    framed("empty command data",
         b"1 1 stream-begin command-request new|have-data cbor:{b'name': b'command'}",
         b"1 1 0 command-data eos ",
     )
 
-    s = run("request with redirect")
-    s.frame(b"1 1 stream-begin command-request new cbor:{b'name': b'foo', b'redirect': {b'targets': [b'a', b'b'], b'hashes': [b'sha256']}}")
+    framed("request with redirect", b"1 1 stream-begin command-request new cbor:{b'name': b'foo', b'redirect': {b'targets': [b'a', b'b'], b'hashes': [b'sha256']}}")
 
-    s = run("command name and args of other kinds")
-    s.frame(b"1 1 stream-begin command-request new cbor:{b'name': b'foo', b'args': {b'a': {b'nested': [1, -2, 3]}, b'b': False, b'c': None, b'd': {1, 2}}}")
+    framed("command name and args of other kinds", b"1 1 stream-begin command-request new cbor:{b'name': b'foo', b'args': {b'a': {b'nested': [1, -2, 3]}, b'b': False, b'c': None, b'd': {1, 2}}}")
 
     s = run("text command name")
     s.frame(raw=framing.makeframe(1, 1, 1, 1, 1, b"\xa1\x44name\x63foo"))
 
-    s = run("new and continuation")
-    s.frame(b"1 1 stream-begin command-request new|continuation ")
+    framed("new and continuation", b"1 1 stream-begin command-request new|continuation ")
 
-    s = run("neither new nor continuation")
-    s.frame(b"1 1 stream-begin command-request 0 ")
+    framed("neither new nor continuation", b"1 1 stream-begin command-request 0 ")
 
-    s = run("unexpected command data initially")
-    s.frame(b"1 1 stream-begin command-data 0 ignored")
+    framed("unexpected command data initially", b"1 1 stream-begin command-data 0 ignored")
 
     for t in (b"command-response", b"error-response", b"text-output", b"progress", b"stream-settings"):
         s = run("unexpected %s initially" % t.decode())
         s.frame(b"1 1 stream-begin %s 0 " % t)
 
-    s = run("unexpected command data while receiving")
-    s.frames(
+    framed("unexpected command data while receiving",
         b"1 1 stream-begin command-request new|more cbor:{b'name': b'ignored'}",
         b"1 1 0 command-data eos ignored",
     )
@@ -299,8 +313,7 @@ def server_vectors():
         s.frame(b"1 1 %s command-request new cbor:{b'name': b'command'}" % (b"stream-begin" if i == 0 else b"0"))
         s.objects(2, 1, [b"response%d" % i])
 
-    s = run("conflicting request id while receiving")
-    s.frames(
+    framed("conflicting request id while receiving",
         b"1 1 stream-begin command-request new|more cbor:{b'name': b'command'}",
         b"1 1 0 command-request new cbor:{b'name': b'command1'}",
     )
@@ -330,34 +343,29 @@ def server_vectors():
     s.frame(b"1 1 stream-begin command-request new|more cbor:{b'name': b'command1'}")
     s.eof()
 
-    s = run("command data without flags")
-    s.frames(
+    framed("command data without flags",
         b"1 1 stream-begin command-request new|have-data cbor:{b'name': b'command1'}",
         b"1 1 0 command-data 0 data",
     )
 
-    s = run("frame for non-receiving request")
-    s.frames(
+    framed("frame for non-receiving request",
         b"1 1 stream-begin command-request new cbor:{b'name': b'command1'}",
         b"3 1 0 command-request new|have-data cbor:{b'name': b'command3'}",
         b"5 1 0 command-data eos ignored",
     )
 
-    s = run("frame for active request while receiving")
-    s.frames(
+    framed("frame for active request while receiving",
         b"1 1 stream-begin command-request new cbor:{b'name': b'command1'}",
         b"3 1 0 command-request new|more cbor:{b'name': b'command3'}",
         b"1 1 0 command-request continuation ",
     )
 
-    s = run("request frames after request done")
-    s.frames(
+    framed("request frames after request done",
         b"1 1 stream-begin command-request new|have-data cbor:{b'name': b'command1'}",
         b"1 1 0 command-request continuation|have-data ",
     )
 
-    s = run("expect data mismatch")
-    s.frames(
+    framed("expect data mismatch",
         b"1 1 stream-begin command-request new|more|have-data cbor:{b'name': b'x'}",
         b"1 1 0 command-request continuation ",
     )
@@ -369,50 +377,41 @@ def server_vectors():
     s.frame(b"1 1 0 command-data continuation abc")
     s.frame(b"1 1 0 command-data eos def")
 
-    s = run("unexpected frame type while receiving")
-    s.frames(
+    framed("unexpected frame type while receiving",
         b"1 1 stream-begin command-request new|more cbor:{b'name': b'x'}",
         b"1 1 0 text-output 0 foo",
     )
 
-    s = run("continuation for unknown request while receiving")
-    s.frames(
+    framed("continuation for unknown request while receiving",
         b"1 1 stream-begin command-request new|more cbor:{b'name': b'x'}",
         b"3 1 0 command-request continuation foo",
     )
 
-    s = run("bad flags while receiving")
-    s.frames(
+    framed("bad flags while receiving",
         b"1 1 stream-begin command-request new|more cbor:{b'name': b'x'}",
         b"1 1 0 command-request new|continuation foo",
     )
 
-    s = run("continuation without new when idle")
-    s.frames(
+    framed("continuation without new when idle",
         b"1 1 stream-begin command-request new cbor:{b'name': b'x'}",
         b"3 1 0 command-request continuation foo",
     )
 
-    s = run("unexpected frame when idle")
-    s.frames(
+    framed("unexpected frame when idle",
         b"1 1 stream-begin command-request new cbor:{b'name': b'x'}",
         b"1 1 0 command-data eos foo",
     )
 
-    s = run("missing name field")
-    s.frame(b"1 1 stream-begin command-request new cbor:{b'args': {}}")
+    framed("missing name field", b"1 1 stream-begin command-request new cbor:{b'args': {}}")
 
     s = run("request not a map", note="mercurial checks name membership on a list")
     s.frame(b"1 1 stream-begin command-request new cbor:[1, 2]")
 
-    s = run("malformed cbor in request")
-    s.frame(b"1 1 stream-begin command-request new \\xa1")
+    framed("malformed cbor in request", b"1 1 stream-begin command-request new \\xa1")
 
-    s = run("empty request payload")
-    s.frame(b"1 1 stream-begin command-request new ")
+    framed("empty request payload", b"1 1 stream-begin command-request new ")
 
-    s = run("integer request payload")
-    s.frame(b"1 1 stream-begin command-request new cbor:7")
+    framed("integer request payload", b"1 1 stream-begin command-request new cbor:7")
 
     s = run("duplicate request on active command")
     s.command(1, b"command1", {})
@@ -431,56 +430,44 @@ def server_vectors():
     s.command(1, b"command1", {})
 
     # Streams.
-    s = run("even stream id")
-    s.frame(b"1 2 stream-begin command-request new cbor:{b'name': b'x'}")
+    framed("even stream id", b"1 2 stream-begin command-request new cbor:{b'name': b'x'}")
 
-    s = run("zero stream id")
-    s.frame(b"1 0 stream-begin command-request new cbor:{b'name': b'x'}")
+    framed("zero stream id", b"1 0 stream-begin command-request new cbor:{b'name': b'x'}")
 
-    s = run("unknown stream without begin")
-    s.frame(b"1 1 0 command-request new cbor:{b'name': b'x'}")
+    framed("unknown stream without begin", b"1 1 0 command-request new cbor:{b'name': b'x'}")
 
-    s = run("stream end then frame without begin")
-    s.frames(
+    framed("stream end then frame without begin",
         b"1 1 stream-begin|stream-end command-request new cbor:{b'name': b'x'}",
         b"3 1 0 command-request new cbor:{b'name': b'y'}",
     )
 
-    s = run("stream end then begin again")
-    s.frames(
+    framed("stream end then begin again",
         b"1 1 stream-begin command-request new cbor:{b'name': b'x'}",
         b"3 1 stream-end command-request new cbor:{b'name': b'y'}",
         b"5 1 stream-begin command-request new cbor:{b'name': b'z'}",
     )
 
-    s = run("two client streams")
-    s.frames(
+    framed("two client streams",
         b"1 1 stream-begin command-request new|more cbor:{b'name': b'x'}",
         b"3 3 stream-begin command-request new cbor:{b'name': b'y'}",
         b"1 3 0 command-request continuation ",
     )
 
-    s = run("encoded frame from client")
-    s.frame(b"1 1 stream-begin|encoded command-request new cbor:{b'name': b'x'}")
+    framed("encoded frame from client", b"1 1 stream-begin|encoded command-request new cbor:{b'name': b'x'}")
 
-    s = run("stream begin repeated on active stream")
-    s.frames(
+    framed("stream begin repeated on active stream",
         b"1 1 stream-begin command-request new cbor:{b'name': b'x'}",
         b"3 1 stream-begin command-request new cbor:{b'name': b'y'}",
     )
 
     # Protocol settings.
-    s = run("protocol settings no flags")
-    s.frame(b"0 1 stream-begin sender-protocol-settings 0 ")
+    framed("protocol settings no flags", b"0 1 stream-begin sender-protocol-settings 0 ")
 
-    s = run("protocol settings conflicting flags")
-    s.frame(b"0 1 stream-begin sender-protocol-settings continuation|eos ")
+    framed("protocol settings conflicting flags", b"0 1 stream-begin sender-protocol-settings continuation|eos ")
 
-    s = run("protocol settings empty payload")
-    s.frame(b"0 1 stream-begin sender-protocol-settings eos ")
+    framed("protocol settings empty payload", b"0 1 stream-begin sender-protocol-settings eos ")
 
-    s = run("protocol settings multiple objects")
-    s.frame(b"0 1 stream-begin sender-protocol-settings eos \\x46foobar\\x43foo")
+    framed("protocol settings multiple objects", b"0 1 stream-begin sender-protocol-settings eos \\x46foobar\\x43foo")
 
     s = run("protocol settings content encodings")
     s.frame(b'0 1 stream-begin sender-protocol-settings eos cbor:{b"contentencodings": [b"a", b"b"]}')
@@ -491,18 +478,15 @@ def server_vectors():
     s.frame(raw=framing.makeframe(0, 1, 1, 8, 1, data[0:5]))
     s.frame(raw=framing.makeframe(0, 1, 0, 8, 2, data[5:]))
 
-    s = run("protocol settings bad cbor")
-    s.frame(b"0 1 stream-begin sender-protocol-settings eos badvalue")
+    framed("protocol settings bad cbor", b"0 1 stream-begin sender-protocol-settings eos badvalue")
 
-    s = run("protocol settings incomplete cbor")
-    s.frame(b"0 1 stream-begin sender-protocol-settings eos \\xa1")
+    framed("protocol settings incomplete cbor", b"0 1 stream-begin sender-protocol-settings eos \\xa1")
 
     s = run("protocol settings not initial")
     s.command(1, b"mycommand", {})
     s.frame(b"0 1 0 sender-protocol-settings eos ")
 
-    s = run("protocol settings interrupted")
-    s.frames(
+    framed("protocol settings interrupted",
         b"0 1 stream-begin sender-protocol-settings continuation \\xa1",
         b"1 1 0 command-request new cbor:{b'name': b'x'}",
     )
@@ -522,53 +506,46 @@ def server_vectors():
         s.outstream()
         return s
 
-    s = withcommand("simple response")
-    s.objects(2, 1, [b"response"])
+    def responds(name, objs, **kw):
+        """A scenario where request 1 answers with objs on output stream 2."""
+        s = withcommand(name, **kw)
+        s.objects(2, 1, objs)
+        return s
 
-    s = withcommand("multi frame response")
-    s.objects(2, 1, [b"x" * 32768 + b"y" * 100])
+    responds("simple response", [b"response"])
 
-    s = withcommand("response of many objects is coalesced")
-    s.objects(2, 1, [{b"i": i, b"v": b"z" * 900} for i in range(100)])
+    responds("multi frame response", [b"x" * 32768 + b"y" * 100])
 
-    s = withcommand("response objects near frame size")
-    s.objects(2, 1, [b"a" * 32760, b"b" * 3, b"c" * 32764, b"d" * 10, b"e" * 70000, b"f"])
+    responds("response of many objects is coalesced", [{b"i": i, b"v": b"z" * 900} for i in range(100)])
+
+    responds("response objects near frame size", [b"a" * 32760, b"b" * 3, b"c" * 32764, b"d" * 10, b"e" * 70000, b"f"])
 
     s = withcommand("response of mixed values")
     s.objects(2, 1, [1, -1, 2**40, -(2**40), True, False, None, [], {}, [b"a", [b"b"]],
                      {b"k": {b"n": [1, 2]}}, {3, 1, 2}, b""])
 
-    s = withcommand("empty response")
-    s.objects(2, 1, [])
+    responds("empty response", [])
 
-    s = withcommand("encoded response object")
-    s.objects(2, 1, [wireprototypes.encodedresponse(b"\x83\x01\x02\x03"), b"after"])
+    responds("encoded response object", [wireprototypes.encodedresponse(b"\x83\x01\x02\x03"), b"after"])
 
-    s = withcommand("indefinite bytestring response")
-    s.objects(2, 1, [wireprototypes.indefinitebytestringresponse([b"chunk1", b"", b"chunk2" * 10000])])
+    responds("indefinite bytestring response", [wireprototypes.indefinitebytestringresponse([b"chunk1", b"", b"chunk2" * 10000])])
 
     s = withcommand("alternate location response")
     s.objects(2, 1, [wireprototypes.alternatelocationresponse(
         url=b"http://example.com/x", mediatype=b"application/mercurial-cbor",
         size=42, fullhashes=[[b"sha256", b"\x01" * 32]], serverdercerts=[b"cert"])])
 
-    s = withcommand("alternate location minimal")
-    s.objects(2, 1, [wireprototypes.alternatelocationresponse(url=b"u", mediatype=b"m")])
+    responds("alternate location minimal", [wireprototypes.alternatelocationresponse(url=b"u", mediatype=b"m")])
 
-    s = withcommand("alternate location after object")
-    s.objects(2, 1, [b"first", wireprototypes.alternatelocationresponse(url=b"u", mediatype=b"m")])
+    responds("alternate location after object", [b"first", wireprototypes.alternatelocationresponse(url=b"u", mediatype=b"m")])
 
-    s = withcommand("object after alternate location")
-    s.objects(2, 1, [wireprototypes.alternatelocationresponse(url=b"u", mediatype=b"m"), b"second"])
+    responds("object after alternate location", [wireprototypes.alternatelocationresponse(url=b"u", mediatype=b"m"), b"second"])
 
-    s = withcommand("command error raised while iterating")
-    s.objects(2, 1, [b"first", ("raise-command-error", b"bad thing %s", [b"arg"])])
+    responds("command error raised while iterating", [b"first", ("raise-command-error", b"bad thing %s", [b"arg"])])
 
-    s = withcommand("command error raised first")
-    s.objects(2, 1, [("raise-command-error", b"nope", None)])
+    responds("command error raised first", [("raise-command-error", b"nope", None)])
 
-    s = withcommand("exception raised while iterating")
-    s.objects(2, 1, [b"first", ("raise", b"boom")])
+    responds("exception raised while iterating", [b"first", ("raise", b"boom")])
 
     s = withcommand("server error")
     s.servererror(2, 1, b"some message")
@@ -675,7 +652,7 @@ def server_vectors():
 # --- client scenarios -------------------------------------------------------
 
 
-class ClientRun:
+class ClientRun(Run):
     def __init__(self, name, hasmultiplesend=False, buffersends=True, encoders=None, note=None):
         self.r = framing.clientreactor(
             None, hasmultiplesend=hasmultiplesend, buffersends=buffersends,
@@ -684,15 +661,6 @@ class ClientRun:
                   "encoders": enc(encoders), "steps": []}
         if note:
             self.v["note"] = note
-
-    def step(self, desc, fn):
-        try:
-            res = fn()
-        except Exception as e:
-            res = exc(e)
-        desc["result"] = res
-        self.v["steps"].append(desc)
-        return res
 
     def call(self, name, args, data=None, redirect=None):
         desc = {"op": "call", "name": enc(name), "args": enc(args),
@@ -710,21 +678,9 @@ class ClientRun:
     def flush(self):
         return self.step({"op": "flush"}, lambda: result(*self.r.flushcommands()))
 
-    def frame(self, human=None, raw=None):
-        data = bytes(ffs(human)) if human is not None else bytes(raw)
-        desc = {"op": "frame", "hex": data.hex()}
-        if human is not None:
-            desc["human"] = human.decode("latin-1")
-        return self.step(desc, lambda: result(*self.r.onframerecv(parse(data))))
-
 
 def client_vectors():
-    out = []
-
-    def run(name, **kw):
-        c = ClientRun(name, **kw)
-        out.append(c.v)
-        return c
+    out, run = recorder(ClientRun)
 
     c = run("single send buffered")
     c.call(b"foo", {})
@@ -798,34 +754,38 @@ def client_vectors():
         c.call(b"foo", {})
         return c
 
-    c = sent("text output at client")
-    c.frame(b"1 2 stream-begin text-output 0 foo")
+    def sentframes(name, *humans, **kw):
+        """A scenario where request 1 was sent and then the given frames arrive."""
+        c = sent(name, **kw)
+        c.frames(*humans)
+        return c
 
-    c = sent("progress at client")
-    c.frame(b"1 2 stream-begin progress 0 foo")
+    sentframes("text output at client", b"1 2 stream-begin text-output 0 foo")
 
-    c = sent("command request at client")
-    c.frame(b"1 2 stream-begin command-request new foo")
+    sentframes("progress at client", b"1 2 stream-begin progress 0 foo")
 
-    c = sent("multiple response frames")
-    c.frame(b"1 2 stream-begin command-response 0 foo")
-    c.frame(b"1 2 0 command-response continuation bar")
-    c.frame(b"1 2 0 command-response eos baz")
-    c.frame(b"1 2 0 command-response eos again")
+    sentframes("command request at client", b"1 2 stream-begin command-request new foo")
 
-    c = sent("response with eos and continuation")
-    c.frame(b"1 2 stream-begin command-response continuation|eos foo")
-    c.frame(b"1 2 0 command-response eos again")
+    sentframes("multiple response frames",
+        b"1 2 stream-begin command-response 0 foo",
+        b"1 2 0 command-response continuation bar",
+        b"1 2 0 command-response eos baz",
+        b"1 2 0 command-response eos again",
+    )
 
-    c = sent("error response")
-    c.frame(b"1 2 stream-begin error-response 0 cbor:{b'type': b'server', b'message': [{b'msg': b'boom'}]}")
-    c.frame(b"1 2 0 command-response eos after")
+    sentframes("response with eos and continuation",
+        b"1 2 stream-begin command-response continuation|eos foo",
+        b"1 2 0 command-response eos again",
+    )
 
-    c = sent("error response malformed")
-    c.frame(b"1 2 stream-begin error-response 0 \\xa1")
+    sentframes("error response",
+        b"1 2 stream-begin error-response 0 cbor:{b'type': b'server', b'message': [{b'msg': b'boom'}]}",
+        b"1 2 0 command-response eos after",
+    )
 
-    c = sent("error response missing type")
-    c.frame(b"1 2 stream-begin error-response 0 cbor:{b'message': [{b'msg': b'boom'}]}")
+    sentframes("error response malformed", b"1 2 stream-begin error-response 0 \\xa1")
+
+    sentframes("error response missing type", b"1 2 stream-begin error-response 0 cbor:{b'message': [{b'msg': b'boom'}]}")
 
     c = run("responses to two requests interleaved", hasmultiplesend=True, buffersends=False)
     c.call(b"a", {})
@@ -835,39 +795,35 @@ def client_vectors():
     c.frame(b"1 2 0 command-response eos ")
     c.frame(b"3 4 stream-begin command-response eos four")
 
-    c = sent("stream end removes stream")
-    c.frame(b"1 2 stream-begin|stream-end command-response continuation a")
-    c.frame(b"1 2 0 command-response eos b")
+    sentframes("stream end removes stream",
+        b"1 2 stream-begin|stream-end command-response continuation a",
+        b"1 2 0 command-response eos b",
+    )
 
-    c = sent("stream end then begin again")
-    c.frame(b"1 2 stream-begin|stream-end command-response continuation a")
-    c.frame(b"1 2 stream-begin command-response eos b")
+    sentframes("stream end then begin again",
+        b"1 2 stream-begin|stream-end command-response continuation a",
+        b"1 2 stream-begin command-response eos b",
+    )
 
-    c = sent("encoded frame without settings")
-    c.frame(b"1 2 stream-begin|encoded command-response eos plain")
+    sentframes("encoded frame without settings", b"1 2 stream-begin|encoded command-response eos plain")
 
     # Stream settings.
-    c = sent("stream settings no flags")
-    c.frame(b"1 2 stream-begin stream-settings 0 ")
+    sentframes("stream settings no flags", b"1 2 stream-begin stream-settings 0 ")
 
-    c = sent("stream settings conflicting flags")
-    c.frame(b"1 2 stream-begin stream-settings continuation|eos ")
+    sentframes("stream settings conflicting flags", b"1 2 stream-begin stream-settings continuation|eos ")
 
-    c = sent("stream settings empty payload")
-    c.frame(b"1 2 stream-begin stream-settings eos ")
+    sentframes("stream settings empty payload", b"1 2 stream-begin stream-settings eos ")
 
-    c = sent("stream settings bad cbor")
-    c.frame(b"1 2 stream-begin stream-settings eos badvalue")
+    sentframes("stream settings bad cbor", b"1 2 stream-begin stream-settings eos badvalue")
 
-    c = sent("stream settings incomplete cbor")
-    c.frame(b"1 2 stream-begin stream-settings eos \\x82\\x01")
+    sentframes("stream settings incomplete cbor", b"1 2 stream-begin stream-settings eos \\x82\\x01")
 
-    c = sent("stream settings identity")
-    c.frame(b'1 2 stream-begin stream-settings eos cbor:b"identity"')
-    c.frame(b"1 2 encoded command-response eos plain")
+    sentframes("stream settings identity",
+        b'1 2 stream-begin stream-settings eos cbor:b"identity"',
+        b"1 2 encoded command-response eos plain",
+    )
 
-    c = sent("stream settings for unknown request id")
-    c.frame(b'99 2 stream-begin stream-settings eos cbor:b"identity"')
+    sentframes("stream settings for unknown request id", b'99 2 stream-begin stream-settings eos cbor:b"identity"')
 
     data = cbor(b"identity") + cbor({b"foo", b"bar"})
     c = sent("stream settings multiple objects")
@@ -879,29 +835,42 @@ def client_vectors():
     c.frame(raw=framing.makeframe(1, 2, 0, 9, 2, data[3:]))
     c.frame(b"1 2 encoded command-response eos x")
 
-    c = sent("stream settings invalid encoder")
-    c.frame(b'1 2 stream-begin stream-settings eos cbor:b"badvalue"')
+    sentframes("stream settings invalid encoder", b'1 2 stream-begin stream-settings eos cbor:b"badvalue"')
 
     c = sent("stream settings text name")
     c.frame(raw=framing.makeframe(1, 2, 1, 9, 2, b"\x64zlib"))
 
+    zlibsettings = b'1 2 stream-begin stream-settings eos cbor:b"zlib"'
+    zstdsettings = b"1 2 stream-begin stream-settings eos cbor:b'zstd-8mb'"
+
+    def encodedsent(name, settings):
+        """A scenario where request 1 was sent and stream 2 began with settings."""
+        c = sent(name)
+        c.frame(settings)
+        return c
+
+    def encodedresponse(c, rid, flags, data):
+        """Receive an encoded command-response frame on stream 2."""
+        c.frame(raw=framing.makeframe(rid, 2, 4, 3, flags, data))
+
+    def bytewise(c, blob):
+        """Receive blob one byte per continuation frame, then end the stream."""
+        for i in range(len(blob)):
+            encodedresponse(c, 1, 1, blob[i:i + 1])
+        c.frame(b"1 2 stream-end command-response eos ")
+
     encoded = cbor({b"status": b"ok"})
     compressed = zlib.compress(encoded)
-    c = sent("zlib encoding")
-    c.frame(b'1 2 stream-begin stream-settings eos cbor:b"zlib"')
-    c.frame(raw=framing.makeframe(1, 2, 4, 3, 2, compressed))
+    c = encodedsent("zlib encoding", zlibsettings)
+    encodedresponse(c, 1, 2, compressed)
 
-    c = sent("zlib encoding single byte frames")
-    c.frame(b'1 2 stream-begin stream-settings eos cbor:b"zlib"')
-    for i in range(len(compressed)):
-        c.frame(raw=framing.makeframe(1, 2, 4, 3, 1, compressed[i:i + 1]))
-    c.frame(b"1 2 stream-end command-response eos ")
+    c = encodedsent("zlib encoding single byte frames", zlibsettings)
+    bytewise(c, compressed)
 
-    c = sent("zlib bad data")
-    c.frame(b'1 2 stream-begin stream-settings eos cbor:b"zlib"')
-    c.frame(raw=framing.makeframe(1, 2, 4, 3, 2, b"not zlib at all"))
+    c = encodedsent("zlib bad data", zlibsettings)
+    encodedresponse(c, 1, 2, b"not zlib at all")
 
-    def multiple(name, encname, mk):
+    def multiple(name, encname):
         c = run(name, hasmultiplesend=True, buffersends=False)
         c.call(b"foo", {})
         c.call(b"foo", {})
@@ -910,32 +879,25 @@ def client_vectors():
         r1 = cbor({b"status": b"ok", b"extra": b"response1" * 10})
         r2 = cbor({b"status": b"error", b"extra": b"response2" * 10})
         c.frame(b"1 2 stream-begin stream-settings eos cbor:b'%s'" % encname)
-        c.frame(raw=framing.makeframe(1, 2, 4, 3, 1, outstream.encode(r1)))
-        c.frame(raw=framing.makeframe(1, 2, 4, 3, 2, outstream.flush()))
-        c.frame(raw=framing.makeframe(3, 2, 4, 3, 1, outstream.encode(r2)))
-        c.frame(raw=framing.makeframe(3, 2, 4, 3, 2, outstream.flush()))
+        encodedresponse(c, 1, 1, outstream.encode(r1))
+        encodedresponse(c, 1, 2, outstream.flush())
+        encodedresponse(c, 3, 1, outstream.encode(r2))
+        encodedresponse(c, 3, 2, outstream.flush())
 
-    multiple("zlib multiple responses", b"zlib", None)
+    multiple("zlib multiple responses", b"zlib")
     if zstd:
-        multiple("zstd multiple responses", b"zstd-8mb", None)
+        multiple("zstd multiple responses", b"zstd-8mb")
 
-        c = sent("zstd encoding")
-        c.frame(b"1 2 stream-begin stream-settings eos cbor:b'zstd-8mb'")
-        cctx = zstd.ZstdCompressor()
-        c.frame(raw=framing.makeframe(1, 2, 4, 3, 2, cctx.compress(encoded)))
+        c = encodedsent("zstd encoding", zstdsettings)
+        encodedresponse(c, 1, 2, zstd.ZstdCompressor().compress(encoded))
 
-        c = sent("zstd encoding byte by byte")
-        c.frame(b"1 2 stream-begin stream-settings eos cbor:b'zstd-8mb'")
+        c = encodedsent("zstd encoding byte by byte", zstdsettings)
         o = framing.outputstream(2)
         o.setencoder(None, b"zstd-8mb")
-        blob = o.encode(cbor([b"abc" * 50, {b"k": 1}])) + o.flush()
-        for i in range(len(blob)):
-            c.frame(raw=framing.makeframe(1, 2, 4, 3, 1, blob[i:i + 1]))
-        c.frame(b"1 2 stream-end command-response eos ")
+        bytewise(c, o.encode(cbor([b"abc" * 50, {b"k": 1}])) + o.flush())
 
-        c = sent("zstd bad data")
-        c.frame(b"1 2 stream-begin stream-settings eos cbor:b'zstd-8mb'")
-        c.frame(raw=framing.makeframe(1, 2, 4, 3, 2, b"\x28\xb5\x2f\xfd\xff\xff\xff\xff\xff"))
+        c = encodedsent("zstd bad data", zstdsettings)
+        encodedresponse(c, 1, 2, b"\x28\xb5\x2f\xfd\xff\xff\xff\xff\xff")
 
     c = sent("zlib decoder with extra values")
     c.frame(raw=framing.makeframe(1, 2, 1, 9, 2, cbor(b"zlib") + cbor(1)))
