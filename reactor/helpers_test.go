@@ -3,7 +3,6 @@ package reactor
 import (
 	"bytes"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 
@@ -36,64 +35,11 @@ func pyValue(t testing.TB, lit string) any {
 	return v
 }
 
-// py renders a decoded value as a Python literal, keys sorted, so tests
-// read like Mercurial's.
-func py(v any) string {
-	switch v := v.(type) {
-	case nil:
-		return "None"
-	case bool:
-		if v {
-			return "True"
-		}
-		return "False"
-	case []byte:
-		return pyBytes(v)
-	case hgcbor.Bytes:
-		return pyBytes([]byte(v))
-	case string:
-		return fmt.Sprintf("%q", v)
-	case []any:
-		parts := make([]string, len(v))
-		for i, x := range v {
-			parts[i] = py(x)
-		}
-		return "[" + strings.Join(parts, ", ") + "]"
-	case hgcbor.Set:
-		parts := make([]string, len(v))
-		for i, x := range v {
-			parts[i] = py(x)
-		}
-		return "{" + strings.Join(parts, ", ") + "}"
-	case map[any]any:
-		parts := make([]string, 0, len(v))
-		for k, x := range v {
-			parts = append(parts, py(k)+": "+py(x))
-		}
-		slices.Sort(parts)
-		return "{" + strings.Join(parts, ", ") + "}"
-	default:
-		return fmt.Sprint(v)
-	}
-}
+// py renders a decoded value as a Python literal, so tests read like
+// Mercurial's.
+func py(v any) string { return hgcbor.PythonLiteral(v) }
 
-func pyBytes(b []byte) string {
-	var s strings.Builder
-	s.WriteString("b'")
-	for _, c := range b {
-		switch {
-		case c == '\'' || c == '\\':
-			s.WriteByte('\\')
-			s.WriteByte(c)
-		case c >= 0x20 && c < 0x7f:
-			s.WriteByte(c)
-		default:
-			fmt.Fprintf(&s, "\\x%02x", c)
-		}
-	}
-	s.WriteString("'")
-	return s.String()
-}
+func pyBytes(b []byte) string { return hgcbor.PythonLiteral(b) }
 
 // describeCommand renders a delivered command like Mercurial's runcommand
 // action.

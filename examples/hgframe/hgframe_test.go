@@ -166,7 +166,7 @@ func TestFormat(t *testing.T) {
 		{map[any]any{hgcbor.Bytes("b"): nil, hgcbor.Bytes("a"): []any{true, false, int64(-1)}}, "{b'a': [True, False, -1], b'b': None}"},
 	}
 	for _, tt := range tests {
-		require.Equal(t, tt.want, format(tt.v))
+		require.Equal(t, tt.want, hgcbor.PythonLiteral(tt.v))
 	}
 }
 

@@ -24,7 +24,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -158,40 +157,9 @@ func call(ctx context.Context, addr, name string, words []string, stdout, stderr
 		return 1
 	}
 	for _, o := range objs {
-		fmt.Fprintln(stdout, format(o))
+		fmt.Fprintln(stdout, hgcbor.PythonLiteral(o))
 	}
 	return 0
-}
-
-// format writes a decoded value in Python's notation, as Mercurial shows it.
-func format(v any) string {
-	switch x := v.(type) {
-	case []byte:
-		return pyBytes(x)
-	case hgcbor.Bytes:
-		return pyBytes([]byte(x))
-	case map[any]any:
-		parts := make([]string, 0, len(x))
-		for k, val := range x {
-			parts = append(parts, format(k)+": "+format(val))
-		}
-		sort.Strings(parts)
-		return "{" + strings.Join(parts, ", ") + "}"
-	case []any:
-		parts := make([]string, len(x))
-		for i, e := range x {
-			parts[i] = format(e)
-		}
-		return "[" + strings.Join(parts, ", ") + "]"
-	case nil:
-		return "None"
-	case bool:
-		if x {
-			return "True"
-		}
-		return "False"
-	}
-	return fmt.Sprint(v)
 }
 
 // demo runs a server on a loopback port and calls each command once.
@@ -235,29 +203,9 @@ func demo(ctx context.Context, stdout, stderr io.Writer) int {
 			return 1
 		default:
 			for _, o := range objs {
-				fmt.Fprintf(stdout, "%s -> %s\n", cl.name, format(o))
+				fmt.Fprintf(stdout, "%s -> %s\n", cl.name, hgcbor.PythonLiteral(o))
 			}
 		}
 	}
 	return 0
-}
-
-// pyBytes writes b as a Python bytes literal: b'text', with \\, \' and
-// non-printable bytes escaped.
-func pyBytes(b []byte) string {
-	var sb strings.Builder
-	sb.WriteString("b'")
-	for _, c := range b {
-		switch {
-		case c == '\\' || c == '\'':
-			sb.WriteByte('\\')
-			sb.WriteByte(c)
-		case c >= 0x20 && c < 0x7f:
-			sb.WriteByte(c)
-		default:
-			fmt.Fprintf(&sb, "\\x%02x", c)
-		}
-	}
-	sb.WriteByte('\'')
-	return sb.String()
 }
