@@ -215,10 +215,16 @@ func (l *link[T, M]) endErrLocked() error {
 	return ErrClosed
 }
 
+// errGaveUp is waitRoom's result when its done channel closed first.
+var errGaveUp = errors.New("transport: gave up waiting for room")
+
 // waitRoom waits until pending output is within its limit (and, for the read
 // loop, the delivery queue too). It returns nil when there is room, the
-// session's end error if the link stopped, or ctx's error.
-func (l *link[T, M]) waitRoom(ctx context.Context, reader bool) error {
+// session's end error if the link stopped, or errGaveUp once done is closed.
+// done is the caller's context (Do) or the link's own stop channel (the read
+// loop, which lives exactly as long as the link): no wait here outlives both
+// the link and its caller.
+func (l *link[T, M]) waitRoom(done <-chan struct{}, reader bool) error {
 	s := l.s
 	s.mu.Lock()
 	for {
@@ -234,18 +240,18 @@ func (l *link[T, M]) waitRoom(ctx context.Context, reader bool) error {
 		l.roomWaiters++
 		ch := l.room
 		s.mu.Unlock()
-		var cerr error
+		gaveUp := false
 		select {
 		case <-ch:
 		case <-l.stop:
-		case <-ctx.Done():
-			cerr = ctx.Err()
+		case <-done:
+			gaveUp = true
 		}
 		s.mu.Lock()
 		l.roomWaiters--
-		if cerr != nil {
+		if gaveUp && !l.stopped {
 			s.mu.Unlock()
-			return cerr
+			return errGaveUp
 		}
 	}
 }
@@ -327,7 +333,7 @@ func (l *link[T, M]) readLoop() {
 				// still alias it (without Retain) keep it alive.
 				buf = make([]byte, l.readBufSize)
 			}
-			if full && l.waitRoom(context.Background(), true) != nil {
+			if full && l.waitRoom(l.stop, true) != nil {
 				return
 			}
 		}

@@ -124,12 +124,18 @@ func (s *Session[T, M]) endConnectingLocked() {
 	}
 }
 
-// failConnecting returns the session to Idle with a *ConnectError.
+// failConnecting returns the session to Idle with a *ConnectError whose
+// cause is ctx's error if ctx ended (whatever the I/O error says, the cause
+// was the cancellation), else err.
 func (s *Session[T, M]) failConnecting(ctx context.Context, phase string, err error) error {
 	if ctx.Err() != nil {
-		// Whatever the I/O error says, the cause was the cancellation.
 		err = ctx.Err()
 	}
+	return s.connectFailed(phase, err)
+}
+
+// connectFailed returns the session to Idle with a *ConnectError of err.
+func (s *Session[T, M]) connectFailed(phase string, err error) error {
 	s.mu.Lock()
 	s.endConnectingLocked()
 	s.setStateLocked(Idle)
@@ -264,7 +270,7 @@ func (s *Session[T, M]) establish(ctx context.Context, nc net.Conn) error {
 	s.mu.Lock()
 	s.c = nil
 	s.mu.Unlock()
-	return s.failConnecting(context.Background(), "handshake", herr)
+	return s.connectFailed("handshake", herr)
 }
 
 // Disconnect ends the session and returns it to Idle. It is idempotent and
@@ -405,7 +411,10 @@ func (s *Session[T, M]) Do(ctx context.Context, f func(m M) error) error {
 	case roomy:
 		return nil
 	}
-	return l.waitRoom(ctx, false)
+	if err := l.waitRoom(ctx.Done(), false); err != errGaveUp {
+		return err
+	}
+	return ctx.Err()
 }
 
 // Recv returns the next value delivered by the machine, waiting until one
