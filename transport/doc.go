@@ -19,10 +19,11 @@
 // Output is double-buffered: Send actions are copied into the pending output
 // buffer, and the write loop swaps it for a spare buffer and writes it in one
 // call, so steady-state writing allocates nothing. When the write loop is
-// idle and the stream is a plain TCP or unix socket (*net.TCPConn,
-// *net.UnixConn, *unix.Conn; on Linux), the goroutine that ran the machine
-// instead makes one non-blocking write(2) of up to 16 KiB of output itself,
-// under the lock, saving a wake-up of the write loop per message. Whatever
+// idle and the stream can write without blocking (a TryWriter, as the
+// connections of packages unix and ws are, or a plain *net.TCPConn or
+// *net.UnixConn; on Linux), the goroutine that ran the machine instead makes
+// one non-blocking write of up to 16 KiB of output itself, under the lock,
+// saving a wake-up of the write loop per message. Whatever
 // the kernel does not take at once is left for the write loop as above, so
 // order, limits and error reporting are unchanged. When more than
 // Config.MaxPendingOutput bytes wait, the read loop stops reading and Do

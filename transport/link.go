@@ -28,7 +28,8 @@ type link[T any, M action.Machine[T]] struct {
 	ops, spareOps []*execOp
 	writing       bool
 	writerStarted bool
-	direct        *directWriter // nil unless the stream is a plain socket
+	direct        TryWriter     // nil unless the stream can write without blocking
+	streamPending bool          // the stream holds bytes TryWrite took: the write loop calls Write(nil)
 	wake          chan struct{} // capacity 1: pokes the write loop
 
 	queue []T // delivered values; queue[head:] wait for Recv
@@ -131,7 +132,7 @@ func (l *link[T, M]) drainLocked() {
 const directMax = 16 << 10
 
 // canWriteDirectLocked reports whether output may be written from the
-// caller: the stream is a plain socket and the write loop owns nothing, so
+// caller: the stream can write without blocking and the write loop owns nothing, so
 // no byte queued earlier can be overtaken.
 func (l *link[T, M]) canWriteDirectLocked() bool {
 	return l.direct != nil && !l.writing && len(l.ops) == 0 && !l.stopped
@@ -141,9 +142,12 @@ func (l *link[T, M]) canWriteDirectLocked() bool {
 // output, keeps what the kernel did not take, and wakes the write loop for
 // it. It never blocks: a full socket buffer costs one failed write(2).
 func (l *link[T, M]) writeDirectLocked() {
-	n := l.direct.write(l.out)
+	n, pending := l.direct.TryWrite(l.out)
 	l.out = l.out[:copy(l.out, l.out[n:])]
-	if len(l.out) > 0 {
+	if pending {
+		l.streamPending = true
+	}
+	if len(l.out) > 0 || pending {
 		l.wakeWriter()
 	}
 	if n > 0 && l.roomWaiters > 0 {
@@ -372,7 +376,7 @@ func (l *link[T, M]) writeLoop() {
 	s := l.s
 	for {
 		s.mu.Lock()
-		for len(l.out) == 0 && len(l.ops) == 0 && !l.stopped {
+		for len(l.out) == 0 && len(l.ops) == 0 && !l.streamPending && !l.stopped {
 			s.mu.Unlock()
 			select {
 			case <-l.wake:
@@ -388,12 +392,12 @@ func (l *link[T, M]) writeLoop() {
 			s.mu.Unlock()
 			return
 		}
-		buf, ops := l.out, l.ops
+		buf, ops, pending := l.out, l.ops, l.streamPending
 		l.out, l.ops = l.spare[:0], l.spareOps[:0]
-		l.writing = true
+		l.writing, l.streamPending = true, false
 		s.mu.Unlock()
 
-		err := l.write(buf, ops)
+		err := l.write(buf, ops, pending)
 
 		s.mu.Lock()
 		clear(ops)
@@ -414,8 +418,15 @@ func (l *link[T, M]) writeLoop() {
 	}
 }
 
-// write writes buf, running each op at its offset.
-func (l *link[T, M]) write(buf []byte, ops []*execOp) error {
+// write writes buf, running each op at its offset. If the stream holds
+// bytes a TryWrite took (pending) and buf is empty, a Write of no bytes
+// sends them; any other Write sends them first anyway.
+func (l *link[T, M]) write(buf []byte, ops []*execOp, pending bool) error {
+	if pending && len(buf) == 0 {
+		if _, err := l.nc.Write(nil); err != nil {
+			return err
+		}
+	}
 	pos := 0
 	for _, op := range ops {
 		if op.at > pos {

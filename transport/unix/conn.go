@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/wirereactor/wirereactor/transport/internal/trywrite"
 )
 
 // maxFDsPerRead bounds the control buffer of one read: descriptors beyond it
@@ -30,6 +32,8 @@ type Conn struct {
 	oob []byte
 	rs  recvState
 
+	tw *trywrite.Writer // non-blocking write attempts; nil where unsupported
+
 	fmu     sync.Mutex
 	fds     []*os.File
 	dropped int
@@ -39,6 +43,7 @@ type Conn struct {
 func newConn(uc *net.UnixConn, maxFDs int) *Conn {
 	c := &Conn{uc: uc, maxFDs: maxFDs, oob: make([]byte, syscall.CmsgSpace(maxFDsPerRead*4))}
 	c.rs.init(uc)
+	c.tw = trywrite.New(uc)
 	return c
 }
 
@@ -177,6 +182,16 @@ func PassFDs(data []byte, files ...*os.File) func(net.Conn) error {
 
 // Write implements net.Conn.
 func (c *Conn) Write(p []byte) (int, error) { return c.uc.Write(p) }
+
+// TryWrite implements transport.TryWriter: one non-blocking write(2) of p
+// (on Linux; elsewhere it takes nothing). It returns how many bytes the
+// kernel took, 0 on any error.
+func (c *Conn) TryWrite(p []byte) (n int, pending bool) {
+	if c.tw == nil {
+		return 0, false
+	}
+	return c.tw.Write(p), false
+}
 
 // Close closes the connection and any received descriptors not taken.
 func (c *Conn) Close() error {
