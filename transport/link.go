@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/wirereactor/wirereactor/action"
 )
@@ -40,7 +40,19 @@ type link[T any, M action.Machine[T]] struct {
 	room         chan struct{} // closed and replaced when output or queue shrinks, if roomWaiters > 0
 	roomWaiters  int
 
-	readBufSize int // the read loop's buffer size; written only by the read loop
+	// The reader role (reader.go): who reads the stream and feeds the
+	// machine, the read loop or a waiting caller.
+	reader       readerRole
+	rbuf         []byte // the read buffer, used by the holder of the reader role
+	readBufSize  int    // len(rbuf)
+	followers    []*waiter
+	spareWaiters []*waiter
+	idle         *time.Timer // resumes the read loop once the role stayed free; made by the read loop
+	deadlines    bool        // nc takes read deadlines: a leading caller's ctx can interrupt its read
+	kickDone     <-chan struct{}
+	kickStop     func() bool     // unregisters the context.AfterFunc watching kickDone's context
+	leadingDone  <-chan struct{} // Done of the context of the caller now reading, if any
+	kicked       bool            // its read was interrupted by a read deadline in the past
 
 	stopped    bool  // stop is closed; the stream is being closed
 	closedByUs bool  // we closed the stream: later errors are consequences
@@ -54,7 +66,7 @@ func newLink[T any, M action.Machine[T]](s *Session[T, M], nc net.Conn) *link[T,
 	if r, ok := any(m).(action.Retainer[T]); ok && retain == nil {
 		retain = r.Retain
 	}
-	return &link[T, M]{
+	l := &link[T, M]{
 		s:      s,
 		nc:     nc,
 		m:      m,
@@ -62,11 +74,15 @@ func newLink[T any, M action.Machine[T]](s *Session[T, M], nc net.Conn) *link[T,
 		direct: newDirectWriter(nc),
 
 		readBufSize: min(initialReadBuffer, s.cfg.ReadBufferSize),
+		reader:      roleLoop,
+		deadlines:   nc.SetReadDeadline(time.Time{}) == nil,
 		stop:        make(chan struct{}),
 		wake:        make(chan struct{}, 1),
 		ready:       make(chan struct{}),
 		room:        make(chan struct{}),
 	}
+	l.rbuf = make([]byte, l.readBufSize)
+	return l
 }
 
 func (l *link[T, M]) queued() int { return len(l.queue) - l.head }
@@ -198,6 +214,10 @@ func (l *link[T, M]) stopLocked() {
 	}
 	l.stopped = true
 	close(l.stop)
+	if l.kickStop != nil {
+		l.kickStop()
+		l.kickStop = nil
+	}
 	if s := l.s; s.c == l && s.state == Running {
 		s.setStateLocked(Disconnecting)
 	}
@@ -285,79 +305,6 @@ func (l *link[T, M]) flush(ctx context.Context) bool {
 		if !ok {
 			s.mu.Unlock()
 			return false
-		}
-	}
-}
-
-// initialReadBuffer is the read loop's first buffer size (or
-// Config.ReadBufferSize if smaller). An idle connection holds no more; a
-// read that fills the buffer doubles it, up to Config.ReadBufferSize, so
-// bulk input reaches full-size reads within a few reads.
-const initialReadBuffer = 4 << 10
-
-// nextReadBuffer returns the size of the buffer after a read of n bytes
-// into a buffer of size cur, with limit max.
-func nextReadBuffer(cur, n, max int) int {
-	if n < cur || cur >= max {
-		return cur
-	}
-	return min(2*cur, max)
-}
-
-func (l *link[T, M]) readLoop() {
-	defer l.wg.Done()
-	s := l.s
-	if s.cfg.OnEnd != nil {
-		defer l.reportEnd()
-	}
-	buf := make([]byte, l.readBufSize) // set before the loop started
-	for {
-		n, err := l.nc.Read(buf)
-		if n > 0 {
-			if s.cfg.OnInbound != nil {
-				s.cfg.OnInbound(buf[:n])
-			}
-			s.mu.Lock()
-			if l.stopped {
-				s.mu.Unlock()
-				return
-			}
-			l.m.Feed(buf[:n])
-			l.drainLocked()
-			stopped := l.stopped
-			full := len(l.out) > s.cfg.MaxPendingOutput || l.queued() >= s.cfg.DeliverQueue
-			l.readBufSize = nextReadBuffer(len(buf), n, s.cfg.ReadBufferSize)
-			s.mu.Unlock()
-			if stopped {
-				l.closeConn()
-				return
-			}
-			if l.readBufSize != len(buf) {
-				// The machine let go of buf at WantMore; values that
-				// still alias it (without Retain) keep it alive.
-				buf = make([]byte, l.readBufSize)
-			}
-			if full && l.waitRoom(l.stop, true) != nil {
-				return
-			}
-		}
-		if err != nil {
-			s.mu.Lock()
-			if errors.Is(err, io.EOF) {
-				if !l.stopped {
-					// The machine reports a partial message as its own
-					// error, which becomes the root cause.
-					l.m.FeedEOF()
-					l.drainLocked()
-				}
-				err = ErrPeerClosed
-			}
-			// Recorded only if it is the first error and not a
-			// consequence of our own close.
-			l.failLocked(err)
-			s.mu.Unlock()
-			l.closeConn()
-			return
 		}
 	}
 }

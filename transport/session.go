@@ -421,7 +421,9 @@ func (s *Session[T, M]) Do(ctx context.Context, f func(m M) error) error {
 // arrives or ctx ends. Values are returned in delivery order; after the
 // session broke, queued values are still returned, then the root cause
 // (ErrClosed after a clean Disconnect). Without a connection it returns a
-// *StateError.
+// *StateError. While it waits and nobody reads the stream, the calling
+// goroutine reads it and drives the machine itself (see the package
+// documentation).
 func (s *Session[T, M]) Recv(ctx context.Context) (T, error) {
 	var zero T
 	s.mu.Lock()
@@ -431,6 +433,7 @@ func (s *Session[T, M]) Recv(ctx context.Context) (T, error) {
 		s.mu.Unlock()
 		return zero, &StateError{Op: "recv", State: st, Required: Running}
 	}
+	var w *waiter
 	for {
 		if l.head < len(l.queue) {
 			v := l.queue[l.head]
@@ -442,28 +445,49 @@ func (s *Session[T, M]) Recv(ctx context.Context) (T, error) {
 			if l.roomWaiters > 0 {
 				l.notifyRoomLocked()
 			}
+			if w != nil {
+				l.leaveLocked(w)
+			}
 			s.mu.Unlock()
 			return v, nil
 		}
 		if l.stopped {
+			if w != nil {
+				l.leaveLocked(w)
+			}
 			err := l.endErrLocked()
 			s.mu.Unlock()
 			return zero, err
 		}
+		if w == nil {
+			w = l.getWaiterLocked()
+		}
+		led, err := l.leadLocked(ctx, w)
+		if err != nil || ctx.Err() != nil {
+			l.leaveLocked(w)
+			s.mu.Unlock()
+			return zero, ctx.Err()
+		}
+		if led {
+			continue
+		}
+		l.followLocked(w)
 		l.readyWaiters++
 		ch := l.ready
 		s.mu.Unlock()
 		select {
 		case <-ch:
+		case <-w.turn:
 		case <-l.stop:
 		case <-ctx.Done():
-			s.mu.Lock()
-			l.readyWaiters--
-			s.mu.Unlock()
-			return zero, ctx.Err()
 		}
 		s.mu.Lock()
 		l.readyWaiters--
+		if ctx.Err() != nil {
+			l.leaveLocked(w)
+			s.mu.Unlock()
+			return zero, ctx.Err()
+		}
 	}
 }
 
