@@ -51,6 +51,8 @@ func echoPeer(t *testing.T, c net.Conn) {
 // handed over by the read loop.
 func TestRecvReadsOnTheCallersGoroutine(t *testing.T) {
 	leakCheck(t)
+	// However slow the machine, the read loop does not take the role back.
+	defer transport.SetIdleResume(time.Hour)()
 	ctx := testCtx(t)
 	var readBy atomic.Uint64
 	s := newSession(cfg{OnInbound: func([]byte) { readBy.Store(goid()) }})
@@ -66,16 +68,16 @@ func TestRecvReadsOnTheCallersGoroutine(t *testing.T) {
 			leading++
 		}
 	}
-	// The first reply may come from the read loop (it held the role);
-	// from then on the caller waits again before the loop takes it back
-	// (idleResume), except when the machine is starved of CPU.
-	require.Greater(t, leading, 40, "replies read by the caller")
+	// The first two replies may come from the read loop (it held the role).
+	require.GreaterOrEqual(t, leading, 48, "replies read by the caller")
 	require.NoError(t, s.Disconnect(ctx))
 }
 
 // Await is Recv for values routed by Consume.
 func TestAwaitReadsOnTheCallersGoroutine(t *testing.T) {
 	leakCheck(t)
+	// However slow the machine, the read loop does not take the role back.
+	defer transport.SetIdleResume(time.Hour)()
 	ctx := testCtx(t)
 	var readBy atomic.Uint64
 	var mu sync.Mutex
@@ -105,7 +107,7 @@ func TestAwaitReadsOnTheCallersGoroutine(t *testing.T) {
 			leading++
 		}
 	}
-	require.Greater(t, leading, 40, "replies read by the caller")
+	require.GreaterOrEqual(t, leading, 48, "replies read by the caller")
 	require.NoError(t, s.Disconnect(ctx))
 }
 

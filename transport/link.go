@@ -48,6 +48,10 @@ type link[T any, M action.Machine[T]] struct {
 	followers    []*waiter
 	spareWaiters []*waiter
 	idle         *time.Timer // resumes the read loop once the role stayed free; made by the read loop
+	idleArmed    bool        // idle is armed
+	freed        uint64      // count of releases of the role to free
+	armedAt      uint64      // freed when idle was armed
+	resumeNow    bool        // a follower that cannot lead waits: the loop takes a free role at once
 	deadlines    bool        // nc takes read deadlines: a leading caller's ctx can interrupt its read
 	kickDone     <-chan struct{}
 	kickStop     func() bool     // unregisters the context.AfterFunc watching kickDone's context

@@ -32,7 +32,7 @@ const (
 
 // idleResume is how long the reader role stays free before the read loop
 // takes it back.
-var idleResume = 500 * time.Microsecond // a variable for tests
+var idleResume = 2 * time.Millisecond // a variable for tests
 
 // waiter is one waiting caller (Recv, Await).
 type waiter struct {
@@ -96,9 +96,22 @@ func (l *link[T, M]) releaseRoleLocked() {
 		return
 	}
 	l.reader = roleFree
-	if !l.stopped && l.idle != nil {
-		l.idle.Reset(idleResume)
+	l.freed++
+	l.armIdleLocked(idleResume)
+}
+
+// armIdleLocked arms the read loop's idle timer unless it is armed (or the
+// loop has not made it yet: it takes a free role when it does). Arming a
+// timer may wake a thread of the runtime, so the timer is not re-armed on
+// every release: while callers take turns it fires once per idleResume, and
+// the loop takes the role if it stayed free the whole period, else arms it
+// again; the role is taken back within 2×idleResume of the last release.
+func (l *link[T, M]) armIdleLocked(d time.Duration) {
+	if l.stopped || l.idle == nil || (l.idleArmed && d > 0) {
+		return
 	}
+	l.idleArmed, l.armedAt = true, l.freed
+	l.idle.Reset(d)
 }
 
 // followLocked makes w a follower; if the role is free (w could not take
@@ -108,8 +121,9 @@ func (l *link[T, M]) followLocked(w *waiter) {
 		w.follower = true
 		l.followers = append(l.followers, w)
 	}
-	if l.reader == roleFree && l.idle != nil {
-		l.idle.Reset(0)
+	if l.reader == roleFree {
+		l.resumeNow = true
+		l.armIdleLocked(0)
 	}
 }
 
@@ -269,11 +283,13 @@ func (l *link[T, M]) readLoop() {
 			return
 		}
 		if l.reader != roleLoop {
+			if l.reader == roleFree && (l.idle == nil || l.resumeNow) {
+				l.reader, l.resumeNow = roleLoop, false
+				continue
+			}
 			if l.idle == nil {
 				l.idle = time.NewTimer(idleResume)
-				if l.reader != roleFree {
-					l.idle.Stop()
-				}
+				l.idleArmed, l.armedAt = true, l.freed
 			}
 			c := l.idle.C
 			s.mu.Unlock()
@@ -282,8 +298,18 @@ func (l *link[T, M]) readLoop() {
 			case <-l.stop:
 			}
 			s.mu.Lock()
-			if l.reader == roleFree {
-				l.reader = roleLoop
+			l.idleArmed = false
+			switch {
+			case l.reader != roleFree:
+				// Held by a caller: look again a period later (arming
+				// at every release instead would cost more).
+				l.armIdleLocked(idleResume)
+			case l.freed == l.armedAt || l.resumeNow:
+				// Free since the timer was armed, or a caller that
+				// cannot lead waits: take it.
+				l.reader, l.resumeNow = roleLoop, false
+			default:
+				l.armIdleLocked(idleResume)
 			}
 			continue
 		}
