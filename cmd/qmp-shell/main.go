@@ -68,15 +68,19 @@ func (m *multiFlag) String() string { return strings.Join(*m, "; ") }
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
 type options struct {
-	addr     string
-	listen   string
-	hmp      bool
-	commands multiFlag
-	history  string
-	verbose  bool
-	timeout  time.Duration
-	skipNeg  bool
-	tlsCA    string
+	addr       string
+	token      string
+	pretty     bool
+	cmdTimeout time.Duration
+	events     string
+	listen     string
+	hmp        bool
+	commands   multiFlag
+	history    string
+	verbose    bool
+	timeout    time.Duration
+	skipNeg    bool
+	tlsCA      string
 }
 
 // run is the whole program, with its streams passed in so tests can run it
@@ -98,8 +102,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.StringVar(&o.tlsCA, "tls-ca", "", "trust the certificates in PEM `FILE` for wss:// (instead of the system's)")
 	fs.BoolVar(&o.skipNeg, "N", false, "skip qmp_capabilities (for qemu-ga or an already negotiated monitor)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "how long to wait to connect")
-	pretty := fs.Bool("p", true, "pretty-print JSON (always on; accepted for qmp-shell compatibility)")
-	_ = pretty
+	fs.BoolVar(&o.pretty, "p", false, "pretty-print replies: indented JSON (default: one line each)")
+	fs.DurationVar(&o.cmdTimeout, "command-timeout", 0, "stop waiting for a reply after `DURATION` (0: wait; Ctrl-C stops waiting on a terminal)")
+	fs.StringVar(&o.events, "events", "live", "how events print: `MODE` live (as they arrive, before the reply they came with) or enter (held until you enter an empty line, as qemu.qmp's qmp-shell)")
+	fs.StringVar(&o.token, "token", "", "bearer `TOKEN` for a ws:// or wss:// address (qmp-ws-bridge --token); default $QMP_BRIDGE_TOKEN")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -113,6 +119,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	default:
 		fs.Usage()
 		return 2
+	}
+	if o.events != "live" && o.events != "enter" {
+		fmt.Fprintf(stderr, "qmp-shell: --events %q: want live or enter\n", o.events)
+		return 2
+	}
+	if o.token == "" {
+		o.token = os.Getenv("QMP_BRIDGE_TOKEN")
 	}
 	if o.addr != "" && o.listen != "" {
 		fmt.Fprintln(stderr, "qmp-shell: give an address or --listen, not both")
@@ -146,7 +159,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			defer sim.close()
 		}
 	default:
-		dialer, err = parseAddress(o.addr, o.tlsCA)
+		dialer, err = parseAddress(o.addr, o.tlsCA, o.token)
 	}
 	if err == nil {
 		err = client.ConnectDialer(connectCtx, dialer)
@@ -158,8 +171,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	defer client.Disconnect(context.Background())
 
-	sh := &shell{c: client, hmp: o.hmp, verbose: o.verbose, out: stdout}
-	sh.events = client.Listen(qmp.ListenOptions{Queue: 1024})
+	sh := &shell{c: client, hmp: o.hmp, verbose: o.verbose, pretty: o.pretty, cmdTimeout: o.cmdTimeout,
+		onEnter: o.events == "enter", out: stdout}
+	sh.events = client.Listen(qmp.ListenOptions{Queue: maxQueuedEvents})
 	defer sh.events.Close()
 
 	switch {
@@ -173,6 +187,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			sh.fail("qmp-shell: transaction( not closed with )\n")
 		}
 	case interactive:
+		if sh.onEnter {
+			// Events wait for an empty line; the watcher only notices
+			// the end of the session.
+			sh.watch = client.Listen(qmp.ListenOptions{Filter: func(qmp.Event) bool { return false }})
+			defer sh.watch.Close()
+		}
 		if err := sh.interactive(ctx, inFile, stdout, o.history); err != nil {
 			fmt.Fprintf(stderr, "qmp-shell: %v\n", err)
 			return 1
@@ -200,6 +220,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return 0
 }
 
+// maxQueuedEvents bounds the events held for printing; beyond it the
+// oldest are dropped (and the shell says how many).
+const maxQueuedEvents = 1024
+
 // interactive runs the line editor on a terminal.
 func (sh *shell) interactive(ctx context.Context, in *os.File, out io.Writer, historyFile string) error {
 	fd := int(in.Fd())
@@ -208,28 +232,57 @@ func (sh *shell) interactive(ctx context.Context, in *os.File, out io.Writer, hi
 		return fmt.Errorf("terminal: %w", err)
 	}
 	defer term.Restore(fd, state)
+	kb, err := newKeyboard(fd)
+	if err != nil {
+		return fmt.Errorf("terminal: %w", err)
+	}
+	defer kb.close()
+	sh.kb = kb
 
 	t := term.NewTerminal(struct {
 		io.Reader
 		io.Writer
-	}{in, out}, sh.p.prompt())
+	}{kb, out}, sh.p.prompt())
+	width := 80
 	if w, h, err := term.GetSize(fd); err == nil {
 		_ = t.SetSize(w, h)
+		width = w
 	}
 	hist := openHistory(historyFile)
 	defer hist.close()
 	t.History = hist
 	sh.out = t
-	sh.loadCommands(ctx)
+	sh.loadCompletion(ctx)
 	t.AutoCompleteCallback = func(line string, pos int, key rune) (string, int, bool) {
-		if key != '\t' {
-			return "", 0, false
+		switch key {
+		case '\t':
+			nl, list, ok := sh.comp.complete(line, pos, sh.p.inTransaction)
+			if list != nil {
+				// A second Tab on an ambiguous word: show the candidates
+				// under the line, then the prompt and line again.
+				sh.printf("%s%s\n%s", sh.p.prompt(), line, columns(list, width))
+			}
+			return nl, len(nl), ok
+		case keyAbort:
+			// Ctrl-C at the prompt: leave the typed text on the screen
+			// marked ^C, and start an empty line (readline's way).
+			sh.comp.lastTab = ""
+			sh.printf("%s%s^C\n", sh.p.prompt(), line)
+			return "", 0, true
 		}
-		return sh.complete(line, pos)
+		sh.comp.lastTab = ""
+		return "", 0, false
 	}
 
 	if g := sh.c.Greeting(); g != nil {
-		sh.printf("Welcome to the QMP low-level shell!\nConnected to QEMU %s\n\n", g.Version.QEMU)
+		if sh.hmp {
+			sh.printf("Welcome to the HMP shell!\nConnected to QEMU %s\n\n", g.Version.QEMU)
+		} else {
+			sh.printf("Welcome to the QMP low-level shell!\nConnected to QEMU %s\n\n", g.Version.QEMU)
+		}
+		if sh.onEnter {
+			sh.printf("Events are held: enter an empty line to see them.\n\n")
+		}
 	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -261,10 +314,10 @@ func (sh *shell) interactive(ctx context.Context, in *os.File, out io.Writer, hi
 }
 
 // parseAddress turns a command-line address into a dialer.
-func parseAddress(addr, caFile string) (transport.Dialer, error) {
+func parseAddress(addr, caFile, token string) (transport.Dialer, error) {
 	switch {
 	case strings.HasPrefix(addr, "ws://"), strings.HasPrefix(addr, "wss://"):
-		return wsDialer(addr, caFile)
+		return wsDialer(addr, caFile, token)
 	case strings.HasPrefix(addr, "unix:"), strings.HasPrefix(addr, "tcp:"), strings.HasPrefix(addr, "/"):
 		return qmp.ParseAddress(addr)
 	case strings.Contains(addr, ":"):

@@ -147,32 +147,4 @@ func TestPrettyKeepsOrder(t *testing.T) {
 	require.Equal(t, "not json", pretty([]byte("not json")))
 }
 
-func TestComplete(t *testing.T) {
-	sh := &shell{commands: []string{"query-status", "query-version", "quit", "stop", "system_reset"}}
-	tests := []struct {
-		line, want string
-		ok         bool
-	}{
-		{"query-s", "query-status ", true},
-		{"q", "qu", true},
-		{"qu", "", false}, // ambiguous and nothing to add
-		{"query-", "", false},
-		{"st", "stop ", true},
-		{"x", "", false},
-		{"stop a", "", false}, // only the command name is completed
-		{"transaction( sys", "", false},
-	}
-	for _, tt := range tests {
-		got, pos, ok := sh.complete(tt.line, len(tt.line))
-		require.Equal(t, tt.ok, ok, tt.line)
-		if ok {
-			require.Equal(t, tt.want, got, tt.line)
-			require.Equal(t, len(got), pos)
-		}
-	}
-	got, _, ok := sh.complete("transaction( sto", len("transaction( sto"))
-	require.False(t, ok, "action types are not command names")
-	require.Empty(t, got)
-}
-
 var qmpParseEvent = qmp.ParseEvent

@@ -106,7 +106,7 @@ func TestInteractiveSimulator(t *testing.T) {
 	at = term.waitFor(at, "(QEMU) ")
 
 	// Tab completes a unique prefix from query-commands.
-	term.typeKeys("query-sta\t")
+	term.typeKeys("query-statu\t")
 	at = term.waitFor(at, "query-status ")
 	term.typeKeys("\r")
 	at = term.waitFor(at, "\"status\": \"running\"")
@@ -133,7 +133,7 @@ func TestInteractiveSimulator(t *testing.T) {
 	term.typeKeys("transaction(\r")
 	at = term.waitFor(at, "TRANS> ")
 	term.typeKeys(")\r")
-	at = term.waitFor(at, "The command transaction has not been found")
+	at = term.waitFor(at, "{\"return\": {}}")
 	term.waitFor(at, "(QEMU) ")
 
 	// Ctrl-D leaves with status 0.

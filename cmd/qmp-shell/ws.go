@@ -12,13 +12,13 @@ import (
 )
 
 // wsDialer dials QMP over WebSocket (through qmp-ws-bridge, or any server
-// carrying QMP in binary frames). A bearer token for the bridge is taken
-// from $QMP_BRIDGE_TOKEN; caFile, if set, is a PEM file of the certificates
-// trusted for wss:// instead of the system's.
-func wsDialer(addr, caFile string) (transport.Dialer, error) {
+// carrying QMP in binary frames). token, if set, is sent as a bearer token
+// (qmp-ws-bridge --token); caFile, if set, is a PEM file of the
+// certificates trusted for wss:// instead of the system's.
+func wsDialer(addr, caFile, token string) (transport.Dialer, error) {
 	ep := ws.Endpoint{URL: addr}
-	if tok := os.Getenv("QMP_BRIDGE_TOKEN"); tok != "" {
-		ep.Header = http.Header{"Authorization": {"Bearer " + tok}}
+	if token != "" {
+		ep.Header = http.Header{"Authorization": {"Bearer " + token}}
 	}
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
