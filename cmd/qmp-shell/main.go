@@ -14,19 +14,34 @@
 //	query-status
 //	object-add qom-type=memory-backend-ram id=mem0 size=1048576
 //	blockdev-add driver=null-co node-name=n0 read-zeroes=true
-//	x-example data.nested.key=1 flag=true list=[1,2] obj={"a":"b"}
-//	{"execute": "query-status"}
+//	blockdev-add driver=raw node-name=r0 file.driver=null-co file.size=4096
+//	{"execute": "query-status", "id": "mine"}
 //	transaction(
 //	  block-dirty-bitmap-add node=n0 name=b0
 //	)
 //
 // Values are JSON (1, true, "text", {…}, […]); anything else is a string.
-// Dotted keys build nested objects. -H sends each line to HMP through
-// human-monitor-command. -c runs the given commands and exits (non-zero
-// when one failed); commands are also read from a pipe. On a terminal the
-// shell edits lines, keeps history in ~/.qmp-shell_history and completes
-// command names (from query-commands) with Tab. Events are printed as they
-// arrive, each on a line starting with "event".
+// Dotted keys build nested objects. A raw JSON command's "id" comes back in
+// the reply the shell prints (on the wire the client numbers its commands
+// itself). -H sends each line to HMP through human-monitor-command. -c runs
+// the given commands and exits (non-zero when one failed); commands are
+// also read from a pipe. Replies print on one line; -p indents them.
+// --command-timeout stops waiting for a reply after a while.
+//
+// On a terminal the shell edits lines and keeps history in
+// ~/.qmp-shell_history. Tab completes command names (from query-commands),
+// argument names and enum values (from query-qmp-schema), transaction
+// actions, and with -H HMP commands (from help); a second Tab on an
+// ambiguous word lists the choices. Ctrl-C clears the line, or, while a
+// command runs, stops waiting for its reply (a late reply is dropped).
+// Ctrl-D leaves.
+//
+// Events print as they arrive, each on a line starting with "event", and
+// before the reply of the command that caused them; with --events=enter
+// they are held until an empty line is entered, as qemu.qmp's shell does.
+//
+// For ws:// and wss:// addresses, --token (or $QMP_BRIDGE_TOKEN) is sent
+// as a bearer token to qmp-ws-bridge.
 package main
 
 import (
@@ -57,6 +72,35 @@ func main() {
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
+
+// usageText heads -h. Its examples run on the built-in simulator
+// (TestUsageExamplesRun).
+const usageText = `usage: qmp-shell [flags] [ADDRESS]
+
+ADDRESS is unix:/path, tcp:host:port, ws://host/path or wss://host/path
+(qmp-ws-bridge). With none, qmp-shell talks to its built-in simulator of
+QEMU 7.2. Type commands as qemu.qmp's qmp-shell takes them:
+
+  query-status
+  object-add qom-type=memory-backend-ram id=mem0 size=1048576
+  blockdev-add driver=null-co node-name=n0 read-zeroes=true
+  blockdev-add driver=raw node-name=r0 file.driver=null-co file.size=4096
+  {"execute": "query-name", "id": 1}
+  transaction( block-dirty-bitmap-add node=n0 name=b0 )
+
+Values are JSON (1, true, "text", {...}, [...]) or plain words; dotted keys
+build nested objects. On a terminal, Tab completes commands, argument names
+and values (a second Tab lists the choices), Ctrl-C clears the line or stops
+waiting for a reply, Ctrl-D leaves.
+
+flags:
+`
+
+// usageEnv ends -h.
+const usageEnv = `
+environment:
+  QMP_BRIDGE_TOKEN  bearer token for ws:// and wss:// addresses (qmp-ws-bridge --token), when --token is not given
+`
 
 // multiFlag collects a repeatable string flag.
 type multiFlag []string
@@ -90,9 +134,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs := flag.NewFlagSet("qmp-shell", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: qmp-shell [flags] [unix:/path | tcp:host:port | ws://host/path | wss://host/path]\n"+
-			"With no address, qmp-shell talks to its built-in QMP simulator.\n\nflags:\n")
+		fmt.Fprint(stderr, usageText)
 		fs.PrintDefaults()
+		fmt.Fprint(stderr, usageEnv)
 	}
 	fs.StringVar(&o.listen, "listen", "", "wait for QEMU to connect on `ADDRESS` (unix:/path or tcp:host:port)")
 	fs.BoolVar(&o.hmp, "H", false, "HMP mode: send lines to human-monitor-command")

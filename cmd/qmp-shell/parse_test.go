@@ -135,7 +135,7 @@ func TestFormatEvent(t *testing.T) {
 	raw := []byte(`{"timestamp": {"seconds": 1795265050, "microseconds": 841166}, "event": "RESET", "data": {"guest": false, "reason": "host-qmp-system-reset"}}`)
 	ev, err := qmpParseEvent(raw)
 	require.NoError(t, err)
-	require.Equal(t, `event RESET at 2026-11-21T12:44:10.841166Z: {"guest":false,"reason":"host-qmp-system-reset"}`+"\n", formatEvent(ev))
+	require.Equal(t, `event RESET at 2026-11-21T12:44:10.841166Z: {"guest": false, "reason": "host-qmp-system-reset"}`+"\n", formatEvent(ev))
 
 	ev, err = qmpParseEvent([]byte(`{"timestamp": {"seconds": 1795265050, "microseconds": 5}, "event": "STOP"}`))
 	require.NoError(t, err)
@@ -148,3 +148,20 @@ func TestPrettyKeepsOrder(t *testing.T) {
 }
 
 var qmpParseEvent = qmp.ParseEvent
+
+func TestOneLine(t *testing.T) {
+	require.Equal(t, `{"z": 1, "a": [2, "x, y: \"z\""], "b": {}}`, oneLine(json.RawMessage(`{"z":1,  "a":[2,"x, y: \"z\""],"b":{}}`)))
+	require.Equal(t, "not json", oneLine([]byte("not json")))
+}
+
+func TestRawJSONID(t *testing.T) {
+	var p parser
+	req, err := p.parse(`{"execute": "stop", "id": { "a" : 1 }}`)
+	require.NoError(t, err)
+	require.Equal(t, `{"a":1}`, string(req.ID))
+	require.Equal(t, `{"execute": "stop", "id": {"a":1}}`, string(req.wire()))
+	req, err = p.parse(`{"exec-oob": "x", "arguments": {"b": 2}}`)
+	require.NoError(t, err)
+	require.Nil(t, req.ID)
+	require.Equal(t, `{"exec-oob": "x", "arguments": {"b": 2}}`, string(req.wire()))
+}

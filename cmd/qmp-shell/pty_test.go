@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wirereactor/wirereactor/cmd/internal/testpeers"
+	"github.com/wirereactor/wirereactor/qmp/qmptest"
 )
 
 // openPTY returns a pseudo-terminal's controlling side and its terminal.
@@ -212,4 +213,85 @@ func TestReadmeCommand(t *testing.T) {
 			require.Contains(t, out.String(), "\"status\": \"running\"")
 		}
 	}
+}
+
+func TestInteractiveCompletion(t *testing.T) {
+	term := startTerminal(t, "-history", "")
+	at := term.waitFor(0, "(QEMU) ")
+
+	// A second Tab on an ambiguous prefix lists the candidates, then shows
+	// the prompt and the line again.
+	term.typeKeys("query-\t\t")
+	at = term.waitFor(at, "query-status")
+	at = term.waitFor(at, "query-version")
+	at = term.waitFor(at, "(QEMU) query-")
+
+	// Argument names and enum values come from query-qmp-schema.
+	term.typeKeys("\x15blockdev-add dri\t")
+	at = term.waitFor(at, "driver=")
+	term.typeKeys("null-c\t")
+	at = term.waitFor(at, "null-co ")
+	term.typeKeys("node-name=n0 read-z\t")
+	at = term.waitFor(at, "read-zeroes=")
+	term.typeKeys("t\t\r")
+	at = term.waitFor(at, "true ")
+	at = term.waitFor(at, `{"return": {}}`)
+	term.typeKeys("query-named-block-nodes\r")
+	term.waitFor(at, `"node-name": "n0"`)
+}
+
+func TestInteractiveCtrlC(t *testing.T) {
+	srv := qmptest.StartUnix(t, qmptest.Config{Name: "vm"})
+	srv.Handle("x-slow", qmptest.Slow(time.Second, qmptest.Reply(map[string]bool{"late": true})))
+	term := startTerminal(t, "-history", "", srv.Addr())
+	at := term.waitFor(0, "(QEMU) ")
+
+	// Ctrl-C at the prompt clears the line; the shell goes on.
+	term.typeKeys("stop\x03")
+	at = term.waitFor(at, "(QEMU) stop^C")
+	at = term.waitFor(at, "(QEMU) ")
+	term.typeKeys("query-status\r")
+	at = term.waitFor(at, `"status": "running"`)
+	at = term.waitFor(at, "(QEMU) ")
+
+	// Ctrl-C while a command runs stops waiting and returns to the
+	// prompt; the late reply is dropped, and the next command gets its own.
+	term.typeKeys("x-slow\r")
+	time.Sleep(200 * time.Millisecond)
+	term.typeKeys("\x03")
+	at = term.waitFor(at, "qmp-shell: interrupted: stopped waiting for the reply to x-slow (a late reply is dropped)")
+	at = term.waitFor(at, "(QEMU) ")
+	term.typeKeys("query-name\r")
+	at = term.waitFor(at, `{"return": {"name": "vm"}}`)
+	term.waitFor(at, "(QEMU) ")
+	require.NotContains(t, term.screen.String(), `"late"`, "the late reply is dropped")
+
+	term.typeKeys("\x04")
+	waitExit(t, term.cmd, 0)
+}
+
+func TestInteractiveHMP(t *testing.T) {
+	term := startTerminal(t, "-H", "-history", "")
+	at := term.waitFor(0, "Welcome to the HMP shell!")
+	at = term.waitFor(at, "(QEMU) ")
+	term.typeKeys("info sta\t")
+	at = term.waitFor(at, "info status ")
+	term.typeKeys("\r")
+	at = term.waitFor(at, "VM status: running")
+	term.typeKeys("system_\t\t")
+	at = term.waitFor(at, "system_powerdown")
+	term.waitFor(at, "system_reset")
+}
+
+func TestInteractiveEventsOnEnter(t *testing.T) {
+	term := startTerminal(t, "--events=enter", "-history", "")
+	at := term.waitFor(0, "enter an empty line to see them")
+	at = term.waitFor(at, "(QEMU) ")
+	term.typeKeys("stop\r")
+	at = term.waitFor(at, `{"return": {}}`)
+	at = term.waitFor(at, "(QEMU) ")
+	require.NotContains(t, term.screen.String(), "event STOP", "held until an empty line")
+	term.typeKeys("\r")
+	at = term.waitFor(at, "event STOP at ")
+	term.waitFor(at, "(QEMU) ")
 }
