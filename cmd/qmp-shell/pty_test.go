@@ -295,3 +295,51 @@ func TestInteractiveEventsOnEnter(t *testing.T) {
 	at = term.waitFor(at, "event STOP at ")
 	term.waitFor(at, "(QEMU) ")
 }
+
+// TestReadmeSession replays the session README.md shows on a terminal:
+// each command is typed, and each line shown after it must appear (in any
+// order within one command's output: an event that comes right after a
+// reply may print before it). Event times are not compared.
+func TestReadmeSession(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	require.NoError(t, err)
+	_, rest, ok := strings.Cut(string(readme), "<!-- the session below is replayed by TestReadmeSession in cmd/qmp-shell -->\n\n")
+	require.True(t, ok, "README.md lost its session marker")
+	var lines []string
+	for _, l := range strings.Split(rest, "\n") {
+		if l != "" && !strings.HasPrefix(l, "    ") {
+			break
+		}
+		lines = append(lines, strings.TrimPrefix(l, "    "))
+	}
+	require.Equal(t, "$ go run ./cmd/qmp-shell", lines[0])
+	term := startTerminal(t, "-history", "")
+	at := 0
+	var block []string // expected lines since the last command
+	flush := func() {
+		end := at
+		for _, want := range block {
+			from := at
+			for _, part := range timestamps.Split(want, -1) {
+				from = term.waitFor(from, part)
+			}
+			end = max(end, from)
+		}
+		at, block = end, nil
+	}
+	for _, l := range lines[1:] {
+		switch {
+		case strings.HasPrefix(l, "(QEMU) "):
+			flush()
+			at = term.waitFor(at, "(QEMU) ")
+			cmd := strings.TrimPrefix(l, "(QEMU) ")
+			term.typeKeys(cmd + "\r")
+			at = term.waitFor(at, cmd)
+		case l != "":
+			block = append(block, l)
+		}
+	}
+	flush()
+	term.typeKeys("\x04")
+	waitExit(t, term.cmd, 0)
+}
