@@ -135,7 +135,8 @@ func withID(obj []byte, id json.RawMessage) []byte {
 	return append(out, '}')
 }
 
-// drainEvents prints the events already received, without waiting.
+// drainEvents prints the events already received, without waiting. The
+// caller holds sh.order (or is the only goroutine left).
 func (sh *shell) drainEvents() {
 	if n := sh.events.Dropped(); n > sh.dropped {
 		sh.printf("qmp-shell: %d events dropped: more than %d were waiting\n", n-sh.dropped, maxQueuedEvents)
@@ -189,7 +190,9 @@ func (sh *shell) watchEvents(ctx context.Context) {
 // and remembered.
 func (sh *shell) execute(ctx context.Context, line string) error {
 	if sh.onEnter && strings.TrimSpace(line) == "" && !sh.p.inTransaction {
+		sh.order.Lock()
 		sh.drainEvents() // --events=enter: an empty line shows what came
+		sh.order.Unlock()
 		return nil
 	}
 	var req *request
