@@ -210,7 +210,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cancel()
 	if err != nil {
-		fmt.Fprintf(stderr, "qmp-shell: %v\n", err)
+		fmt.Fprintf(stderr, "qmp-shell: %s\n", describeConnectError(err, o.addr, o.token != ""))
 		return 1
 	}
 	defer client.Disconnect(context.Background())

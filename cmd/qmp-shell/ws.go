@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/tls"
+	"errors"
 	"crypto/x509"
 	"fmt"
 	"net/http"
@@ -32,4 +33,15 @@ func wsDialer(addr, caFile, token string) (transport.Dialer, error) {
 		ep.TLS = &tls.Config{RootCAs: pool}
 	}
 	return ep, nil
+}
+
+// describeConnectError says why connecting to addr failed, in the words of
+// the server when it gave some: a WebSocket bridge that closed the
+// connection before QMP started (busy, backend unreachable) is quoted.
+func describeConnectError(err error, addr string, haveToken bool) string {
+	var ce *ws.CloseError
+	if errors.As(err, &ce) {
+		return fmt.Sprintf("%s closed the connection before QMP started: status %d: %s", addr, ce.Code, ce.Reason)
+	}
+	return err.Error()
 }
