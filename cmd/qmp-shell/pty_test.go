@@ -274,7 +274,7 @@ func TestInteractiveHMP(t *testing.T) {
 	term := startTerminal(t, "-H", "-history", "")
 	at := term.waitFor(0, "Welcome to the HMP shell!")
 	at = term.waitFor(at, "(QEMU) ")
-	term.typeKeys("info sta\t")
+	term.typeKeys("info statu\t")
 	at = term.waitFor(at, "info status ")
 	term.typeKeys("\r")
 	at = term.waitFor(at, "VM status: running")

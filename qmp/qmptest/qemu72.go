@@ -16,7 +16,7 @@ import (
 // TestQEMU72Capture: its query-commands and query-qmp-schema, HMP's help,
 // and every query that takes no arguments.
 //
-//go:embed testdata/qemu72/commands.json testdata/qemu72/schema.json testdata/qemu72/queries.json testdata/qemu72/hmp-help.txt
+//go:embed testdata/qemu72/commands.json testdata/qemu72/schema.json testdata/qemu72/queries.json testdata/qemu72/hmp-help.txt testdata/qemu72/hmp-info.txt
 var qemu72Data embed.FS
 
 // qemu72 is the captured data, decoded.
@@ -28,6 +28,8 @@ type qemu72 struct {
 	queries  map[string]json.RawMessage // reply ({"return": …} or {"error": …}) by command
 	hmpHelp  string                     // HMP's help, lines ending in \r\n
 	hmpNames map[string]bool            // HMP command names and aliases
+	hmpInfo  string                     // HMP's info without arguments
+	infoName map[string]bool            // HMP info subcommands
 }
 
 // schemaEntry is one entry of query-qmp-schema, as far as argument checking
@@ -72,7 +74,7 @@ var loadQEMU72 = sync.OnceValues(func() (*qemu72, error) {
 		}
 		return b
 	}
-	q := &qemu72{types: map[string]schemaEntry{}, hmpNames: map[string]bool{}}
+	q := &qemu72{types: map[string]schemaEntry{}, hmpNames: map[string]bool{}, infoName: map[string]bool{}}
 	q.commands = compact(read("commands.json"))
 	q.schema = compact(read("schema.json"))
 	var list []struct {
@@ -95,17 +97,26 @@ var loadQEMU72 = sync.OnceValues(func() (*qemu72, error) {
 		return nil, fmt.Errorf("qmptest: queries.json: %w", err)
 	}
 	q.hmpHelp = string(read("hmp-help.txt"))
-	for _, line := range strings.Split(q.hmpHelp, "\r\n") {
-		if line == "" || line[0] == ' ' || line[0] == '\t' {
+	commandNames(q.hmpHelp, "", q.hmpNames)
+	q.hmpInfo = string(read("hmp-info.txt"))
+	commandNames(q.hmpInfo, "info ", q.infoName)
+	return q, nil
+})
+
+// commandNames adds the command names of HMP help text to names: the first
+// word (after prefix) of each line not starting with blanks, split at "|".
+func commandNames(help, prefix string, names map[string]bool) {
+	for _, line := range strings.Split(help, "\r\n") {
+		line, ok := strings.CutPrefix(line, prefix)
+		if !ok || line == "" || line[0] == ' ' || line[0] == '\t' {
 			continue
 		}
 		word, _, _ := strings.Cut(line, " ")
 		for _, n := range strings.Split(word, "|") {
-			q.hmpNames[n] = true
+			names[n] = true
 		}
 	}
-	return q, nil
-})
+}
 
 func compact(b []byte) json.RawMessage {
 	var out bytes.Buffer
@@ -207,8 +218,8 @@ var simulatedDevices = map[string]bool{"usb-tablet": true, "usb-kbd": true, "usb
 //   - device_add of usb-tablet, usb-kbd or usb-mouse and device_del, which
 //     sends DEVICE_DELETED after its reply, as QEMU does;
 //   - system_reset (RESET) besides the default set (NewServer);
-//   - human-monitor-command: help is QEMU's, and the other commands QEMU
-//     has but the server does not model say so.
+//   - human-monitor-command: help and info are QEMU's, and the other
+//     commands QEMU has but the server does not model say so.
 //
 // Any other command of QEMU's list answers a GenericError saying the
 // simulator does not model it, never CommandNotFound. Handlers registered
@@ -294,12 +305,19 @@ func (s *Server) HandleQEMU72() {
 			return "", nil
 		case fields[0] == "help" || fields[0] == "?":
 			return q.hmpHelp, nil
+		case fields[0] == "info" && len(fields) == 1:
+			return q.hmpInfo, nil
+		case fields[0] == "info" && !infoModelled[fields[1]] && q.infoName[fields[1]]:
+			return "qmptest: the QEMU 7.2 simulator does not model the HMP command info " + fields[1] + "\r\n", nil
 		case !hmpModelled[fields[0]] && q.hmpNames[fields[0]]:
 			return "qmptest: the QEMU 7.2 simulator does not model the HMP command " + fields[0] + "\r\n", nil
 		}
 		return s.hmp(ctx, args)
 	})
 }
+
+// infoModelled are the info subcommands Server.hmp answers.
+var infoModelled = map[string]bool{"status": true, "version": true, "name": true}
 
 // hmpModelled are the HMP commands Server.hmp answers.
 var hmpModelled = map[string]bool{"info": true, "stop": true, "s": true, "cont": true, "c": true,

@@ -72,6 +72,7 @@ var qemu72Script = []string{
 	`{"execute": "device_del", "arguments": {"id": "t0"}}`,
 	`{"execute": "human-monitor-command", "arguments": {"command-line": "info status"}}`,
 	`{"execute": "human-monitor-command", "arguments": {"command-line": "nosuch"}}`,
+	`{"execute": "human-monitor-command", "arguments": {"command-line": "info nosuch"}}`,
 	`{"execute": "human-monitor-command"}`,
 	`{"execute": "no-such-command"}`,
 	`{"execute": "system_reset"}`,
@@ -123,8 +124,8 @@ func event(m map[string]json.RawMessage) json.RawMessage {
 	return b
 }
 
-// runScript negotiates and runs qemu72Script, returning the greeting, the
-// help text of HMP, and each step.
+// runScript negotiates and runs qemu72Script, returning the greeting and
+// each step.
 func runScript(t *testing.T, c net.Conn) (json.RawMessage, []step) {
 	w := newWire(t, c)
 	greeting := w.read()
@@ -314,6 +315,7 @@ func TestQEMU72Capture(t *testing.T) {
 	commandsRaw, _ := execute(t, w, `{"execute": "query-commands"}`)
 	schema, _ := execute(t, w, `{"execute": "query-qmp-schema"}`)
 	help, _ := execute(t, w, `{"execute": "human-monitor-command", "arguments": {"command-line": "help"}}`)
+	info, _ := execute(t, w, `{"execute": "human-monitor-command", "arguments": {"command-line": "info"}}`)
 	var commands []struct {
 		Name string `json:"name"`
 	}
@@ -323,8 +325,9 @@ func TestQEMU72Capture(t *testing.T) {
 		names[i] = c.Name
 	}
 	queries := captureQueries(t, schema, names)
-	var helpText string
+	var helpText, infoText string
 	require.NoError(t, json.Unmarshal(help, &helpText))
+	require.NoError(t, json.Unmarshal(info, &infoText))
 	c2 := startQEMU72(t)
 	_, steps := runScript(t, c2)
 
@@ -333,6 +336,7 @@ func TestQEMU72Capture(t *testing.T) {
 		"commands.json": oneEntryPerLine(t, commandsRaw),
 		"schema.json":   oneEntryPerLine(t, schema),
 		"hmp-help.txt":  []byte(helpText),
+		"hmp-info.txt":  []byte(infoText),
 		"queries.json":  indent(t, mustJSON(t, queries)),
 		"script.json":   indent(t, mustJSON(t, normalize(steps))),
 	}
