@@ -25,9 +25,14 @@ const (
 // Close status codes (RFC 6455 §7.4.1).
 const (
 	CloseNormal          = 1000
+	CloseGoingAway       = 1001
 	CloseProtocolError   = 1002
 	CloseUnsupportedData = 1003
+	ClosePolicyViolation = 1008
 	CloseMessageTooBig   = 1009
+	CloseInternalError   = 1011
+	CloseTryAgainLater   = 1013
+	CloseBadGateway      = 1014
 )
 
 // DefaultMaxFrameSize is the default limit on a frame's payload, in both
@@ -495,7 +500,16 @@ func (c *Conn) flushTail() error {
 // Close sends a close frame (unless a Write is blocked: then the socket is
 // simply closed), waits up to the close timeout for the peer's answer, and
 // closes the socket. Received-but-unread data is discarded.
-func (c *Conn) Close() error {
+func (c *Conn) Close() error { return c.CloseWithStatus(CloseNormal, "") }
+
+// CloseWithStatus is Close with the status code and reason of the close
+// frame sent (RFC 6455 §7.4; the reason is cut to 123 bytes), so that a
+// peer, a browser page say, learns why the connection ends.
+func (c *Conn) CloseWithStatus(code uint16, reason string) error {
+	if len(reason) > 123 {
+		reason = reason[:123] // a control frame's payload is at most 125 bytes
+	}
+	payload := append(binary.BigEndian.AppendUint16(nil, code), reason...)
 	c.mu.Lock()
 	if c.closing {
 		// A second Close cuts the first one's handshake short.
@@ -511,7 +525,7 @@ func (c *Conn) Close() error {
 	sent := false
 	if sendClose && c.wmu.TryLock() {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.closeTimeout))
-		sent = c.writeFrame(opClose, true, []byte{byte(CloseNormal >> 8), byte(CloseNormal & 0xff)}) == nil
+		sent = c.writeFrame(opClose, true, payload) == nil
 		c.wmu.Unlock()
 	}
 	if sent {
