@@ -214,3 +214,44 @@ func mustURL(t *testing.T, s string) *url.URL {
 	require.NoError(t, err)
 	return u
 }
+
+// A close frame with a status no peer may send, or a reason that is not
+// UTF-8, is a protocol error (Autobahn's 7.7–7.9 cases); a valid one is
+// echoed with its status.
+func TestCloseFrameValidation(t *testing.T) {
+	tests := []struct {
+		name    string
+		payload []byte
+		code    uint16
+	}{
+		{"1005 on the wire", []byte{0x03, 0xed}, CloseProtocolError},
+		{"999", []byte{0x03, 0xe7}, CloseProtocolError},
+		{"reserved 2000", []byte{0x07, 0xd0}, CloseProtocolError},
+		{"5000", []byte{0x13, 0x88}, CloseProtocolError},
+		{"reason not UTF-8", []byte{0x03, 0xe8, 0xff, 0xfe}, CloseInvalidPayload},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			transporttest.LeakCheck(t)
+			c, s := pair(t, Endpoint{URL: "ws://127.0.0.1:0/"})
+			writeRaw(t, c, 0x88, tt.payload, uint64(len(tt.payload)))
+			_, err := s.Read(make([]byte, 1))
+			var pe *ProtocolError
+			require.ErrorAs(t, err, &pe)
+			require.Equal(t, tt.code, pe.Code)
+			_, err = c.Read(make([]byte, 1))
+			var ce *CloseError
+			require.ErrorAs(t, err, &ce)
+			require.Equal(t, tt.code, ce.Code)
+		})
+	}
+	t.Run("echoed", func(t *testing.T) {
+		transporttest.LeakCheck(t)
+		c, s := pair(t, Endpoint{URL: "ws://127.0.0.1:0/"})
+		writeRaw(t, c, 0x88, []byte{0x0f, 0xa1, 'x'}, 3) // 4001 "x"
+		_, err := s.Read(make([]byte, 1))
+		require.Equal(t, &CloseError{Code: 4001, Reason: "x"}, err)
+		_, err = c.Read(make([]byte, 1))
+		require.Equal(t, &CloseError{Code: 4001}, err)
+	})
+}
