@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
@@ -45,6 +46,47 @@ func startBridge(t *testing.T, args ...string) string {
 		t.Fatal("qmp-ws-bridge did not say where it listens")
 		return ""
 	}
+}
+
+// TestBridgeErrors: what the bridge says when it refuses reaches the user,
+// with its status and message.
+func TestBridgeErrors(t *testing.T) {
+	vm := qmptest.StartUnix(t, qmptest.Config{Name: "vm1"})
+	base := startBridge(t, "--token", "s3cret", "--backend", "vm1="+vm.Addr(),
+		"--backend", "down=unix:"+filepath.Join(t.TempDir(), "none.qmp"))
+	strict := startBridge(t, "--backend", "vm1="+vm.Addr(), "--allow-origin", "https://console.example")
+
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"no token", []string{base + "/vm/vm1"},
+			[]string{base + "/vm/vm1 refused the connection: 401 Unauthorized: missing or wrong bearer token (give --token or set QMP_BRIDGE_TOKEN)"}},
+		{"wrong token", []string{"--token", "nope", base + "/vm/vm1"},
+			[]string{"401 Unauthorized: missing or wrong bearer token (the bridge refused the token from --token or QMP_BRIDGE_TOKEN)"}},
+		{"origin refused", []string{strict + "/vm/vm1"},
+			[]string{"403 Forbidden: origin not allowed (the bridge's --allow-origin does not accept http://127.0.0.1:"}},
+		{"backend down", []string{"--token", "s3cret", base + "/vm/down"},
+			[]string{"closed the connection before QMP started: status 1014: backend down unreachable"}},
+		{"no such backend", []string{"--token", "s3cret", base + "/vm/nope"},
+			[]string{`404 Not Found: no backend named "nope"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, errOut := runShell(t, "", append([]string{"-c", "query-status"}, tt.args...)...)
+			require.Equal(t, 1, code)
+			for _, w := range tt.want {
+				require.Contains(t, errOut, w)
+			}
+			require.NotContains(t, errOut, "bad status")
+		})
+	}
+
+	code, out, errOut := runShell(t, "", "--token", "s3cret", "-c", "query-name", base+"/vm/vm1")
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, `{"return": {"name": "vm1"}}`+"\n", out)
+
 }
 
 // TestBridgeBusy: a second client of a busy backend hears why the bridge

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
+	"strings"
 
 	"github.com/wirereactor/wirereactor/transport"
 	"github.com/wirereactor/wirereactor/transport/ws"
@@ -36,12 +38,45 @@ func wsDialer(addr, caFile, token string) (transport.Dialer, error) {
 }
 
 // describeConnectError says why connecting to addr failed, in the words of
-// the server when it gave some: a WebSocket bridge that closed the
-// connection before QMP started (busy, backend unreachable) is quoted.
+// the server when it gave some: a WebSocket server (qmp-ws-bridge) that
+// refused the upgrade is quoted with its status and message, with a hint
+// for the bridge's 401 and 403; one that closed the connection before QMP
+// started (busy, backend unreachable) with its close status and reason.
 func describeConnectError(err error, addr string, haveToken bool) string {
+	var he *ws.HandshakeError
+	if errors.As(err, &he) && he.Reason == "" {
+		msg := fmt.Sprintf("%s refused the connection: %s", addr, he.Status)
+		if body := strings.TrimSpace(he.Body); body != "" {
+			first, _, _ := strings.Cut(body, "\n")
+			msg += ": " + strings.TrimSpace(first)
+		}
+		switch {
+		case he.StatusCode == http.StatusUnauthorized && haveToken:
+			msg += " (the bridge refused the token from --token or QMP_BRIDGE_TOKEN)"
+		case he.StatusCode == http.StatusUnauthorized:
+			msg += " (give --token or set QMP_BRIDGE_TOKEN)"
+		case he.StatusCode == http.StatusForbidden:
+			msg += " (the bridge's --allow-origin does not accept " + originOf(addr) + ")"
+		}
+		return msg
+	}
 	var ce *ws.CloseError
 	if errors.As(err, &ce) {
 		return fmt.Sprintf("%s closed the connection before QMP started: status %d: %s", addr, ce.Code, ce.Reason)
 	}
 	return err.Error()
+}
+
+// originOf is the Origin the client sends for a ws:// or wss:// address:
+// http:// or https:// and its host.
+func originOf(addr string) string {
+	u, err := url.Parse(addr)
+	if err != nil {
+		return "this origin"
+	}
+	scheme := "http"
+	if u.Scheme == "wss" {
+		scheme = "https"
+	}
+	return scheme + "://" + u.Host
 }
