@@ -62,13 +62,13 @@ func TestBridgeErrors(t *testing.T) {
 		want []string
 	}{
 		{"no token", []string{base + "/vm/vm1"},
-			[]string{base + "/vm/vm1 refused the connection: 401 Unauthorized: missing or wrong bearer token (give --token or set QMP_BRIDGE_TOKEN)"}},
+			[]string{"qmp-shell: connecting to " + base + "/vm/vm1: refused with 401 Unauthorized: missing or wrong bearer token (give --token or set QMP_BRIDGE_TOKEN)"}},
 		{"wrong token", []string{"--token", "nope", base + "/vm/vm1"},
 			[]string{"401 Unauthorized: missing or wrong bearer token (the bridge refused the token from --token or QMP_BRIDGE_TOKEN)"}},
 		{"origin refused", []string{strict + "/vm/vm1"},
 			[]string{"403 Forbidden: origin not allowed (the bridge's --allow-origin does not accept http://127.0.0.1:"}},
 		{"backend down", []string{"--token", "s3cret", base + "/vm/down"},
-			[]string{"closed the connection before QMP started: status 1014: backend down unreachable"}},
+			[]string{`the server closed the connection before QMP started, status 1014 "backend down unreachable`}},
 		{"no such backend", []string{"--token", "s3cret", base + "/vm/nope"},
 			[]string{`404 Not Found: no backend named "nope"`}},
 	}
@@ -101,5 +101,5 @@ func TestBridgeBusy(t *testing.T) {
 	defer first.Disconnect(ctx)
 	code, _, errOut := runShell(t, "", "--token", "s3cret", "-c", "query-name", base+"/vm/vm1")
 	require.Equal(t, 1, code)
-	require.Equal(t, "qmp-shell: "+base+"/vm/vm1 closed the connection before QMP started: status 1013: busy: backend vm1 already has a client\n", errOut)
+	require.Equal(t, "qmp-shell: connecting to "+base+"/vm/vm1: the server closed the connection before QMP started, status 1013 \"busy: backend vm1 already has a client\"\n", errOut)
 }

@@ -45,7 +45,7 @@ func wsDialer(addr, caFile, token string) (transport.Dialer, error) {
 func describeConnectError(err error, addr string, haveToken bool) string {
 	var he *ws.HandshakeError
 	if errors.As(err, &he) && he.Reason == "" {
-		msg := fmt.Sprintf("%s refused the connection: %s", addr, he.Status)
+		msg := fmt.Sprintf("connecting to %s: refused with %s", addr, he.Status)
 		if body := strings.TrimSpace(he.Body); body != "" {
 			first, _, _ := strings.Cut(body, "\n")
 			msg += ": " + strings.TrimSpace(first)
@@ -62,7 +62,7 @@ func describeConnectError(err error, addr string, haveToken bool) string {
 	}
 	var ce *ws.CloseError
 	if errors.As(err, &ce) {
-		return fmt.Sprintf("%s closed the connection before QMP started: status %d: %s", addr, ce.Code, ce.Reason)
+		return fmt.Sprintf("connecting to %s: the server closed the connection before QMP started, status %d %q", addr, ce.Code, ce.Reason)
 	}
 	return err.Error()
 }
