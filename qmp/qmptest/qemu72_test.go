@@ -35,6 +35,7 @@ var qemu72Args = []string{"-machine", "q35", "-accel", "tcg", "-nodefaults", "-d
 // (Server.HandleQEMU72) must answer the same lines with the same replies and
 // events (TestQEMU72SimulatorMatchesCapture).
 var qemu72Script = []string{
+	`{"execute": "qmp_capabilities"}`,
 	`{"execute": "query-status"}`,
 	`{"execute": "cont"}`,
 	`{"execute": "query-status"}`,
