@@ -1,7 +1,7 @@
 package main
 
 import (
-	"os"
+	"io"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -22,9 +22,13 @@ const maxTypeAhead = 64 << 10
 // runs, Ctrl-C calls its interrupt function; at the prompt it becomes
 // keyAbort. Other keys are kept for the line editor, which reads them
 // through Read.
+//
+// The terminal stays in blocking mode (it is usually one open file with
+// standard output, whose writes must not fail with EAGAIN): the reader
+// polls it together with a pipe that close writes to.
 type keyboard struct {
-	fd   int      // the terminal, restored to blocking mode at close
-	f    *os.File // a non-blocking duplicate of fd, so close ends a read
+	fd   int    // the terminal
+	wake [2]int // a pipe: close writes to wake[1] to end the reader
 	done chan struct{}
 
 	mu        sync.Mutex
@@ -36,15 +40,10 @@ type keyboard struct {
 
 // newKeyboard starts reading the terminal fd.
 func newKeyboard(fd int) (*keyboard, error) {
-	dup, err := unix.Dup(fd)
-	if err != nil {
+	k := &keyboard{fd: fd, done: make(chan struct{}), ready: make(chan struct{}, 1)}
+	if err := unix.Pipe2(k.wake[:], unix.O_CLOEXEC); err != nil {
 		return nil, err
 	}
-	if err := unix.SetNonblock(dup, true); err != nil {
-		unix.Close(dup)
-		return nil, err
-	}
-	k := &keyboard{fd: fd, f: os.NewFile(uintptr(dup), "terminal"), done: make(chan struct{}), ready: make(chan struct{}, 1)}
 	go k.run()
 	return k, nil
 }
@@ -53,7 +52,7 @@ func (k *keyboard) run() {
 	defer close(k.done)
 	buf := make([]byte, 4096)
 	for {
-		n, err := k.f.Read(buf)
+		n, err := k.read(buf)
 		k.mu.Lock()
 		for _, b := range buf[:n] {
 			if b == 3 { // Ctrl-C
@@ -78,6 +77,35 @@ func (k *keyboard) run() {
 		if err != nil {
 			return
 		}
+	}
+}
+
+// read waits until the terminal has input or close was called, and reads.
+func (k *keyboard) read(buf []byte) (int, error) {
+	for {
+		fds := []unix.PollFd{{Fd: int32(k.fd), Events: unix.POLLIN}, {Fd: int32(k.wake[0]), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, -1); err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			return 0, err
+		}
+		if fds[1].Revents != 0 {
+			return 0, io.EOF // closed
+		}
+		if fds[0].Revents == 0 {
+			continue
+		}
+		n, err := unix.Read(k.fd, buf)
+		switch {
+		case err == unix.EINTR || err == unix.EAGAIN:
+			continue
+		case err != nil:
+			return 0, err
+		case n == 0:
+			return 0, io.EOF
+		}
+		return n, nil
 	}
 }
 
@@ -114,10 +142,10 @@ func (k *keyboard) whileRunning(interrupt func()) (stop func()) {
 	}
 }
 
-// close stops reading, waits for the reader and puts the terminal back in
-// blocking mode (the duplicate shares its flags).
+// close stops reading and waits for the reader.
 func (k *keyboard) close() {
-	k.f.Close()
+	_, _ = unix.Write(k.wake[1], []byte{0})
 	<-k.done
-	_ = unix.SetNonblock(k.fd, false)
+	unix.Close(k.wake[0])
+	unix.Close(k.wake[1])
 }

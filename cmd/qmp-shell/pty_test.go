@@ -42,9 +42,19 @@ type terminal struct {
 	screen *lockedBuffer
 	cmd    *exec.Cmd
 	read   chan struct{}
+	resume func() // starts reading the terminal
 }
 
 func startTerminal(t *testing.T, args ...string) *terminal {
+	term := startTerminalPaused(t, args...)
+	term.resume()
+	return term
+}
+
+// startTerminalPaused starts qmp-shell on a terminal that nobody reads
+// until resume is called: the program's writes fill the terminal's buffer
+// and wait, as on a terminal that scrolls slowly or is stopped (Ctrl-S).
+func startTerminalPaused(t *testing.T, args ...string) *terminal {
 	bin := testpeers.GoBuild(t, "github.com/wirereactor/wirereactor/cmd/qmp-shell")
 	ptmx, tty := openPTY(t)
 	cmd := exec.Command(bin, args...)
@@ -54,21 +64,29 @@ func startTerminal(t *testing.T, args ...string) *terminal {
 	require.NoError(t, cmd.Start())
 	tty.Close()
 	term := &terminal{t: t, ptmx: ptmx, screen: &lockedBuffer{}, cmd: cmd, read: make(chan struct{})}
-	go func() {
-		defer close(term.read)
-		buf := make([]byte, 4096)
-		for {
-			n, err := ptmx.Read(buf)
-			term.screen.Write(buf[:n])
-			if err != nil {
-				return
-			}
+	started := false
+	term.resume = func() {
+		if started {
+			return
 		}
-	}()
+		started = true
+		go func() {
+			defer close(term.read)
+			buf := make([]byte, 4096)
+			for {
+				n, err := ptmx.Read(buf)
+				term.screen.Write(buf[:n])
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		ptmx.Close()
+		term.resume()
 		<-term.read
 	})
 	return term
@@ -340,6 +358,24 @@ func TestReadmeSession(t *testing.T) {
 		}
 	}
 	flush()
+	term.typeKeys("\x04")
+	waitExit(t, term.cmd, 0)
+}
+
+// TestInteractiveSlowTerminal: a long reply to a terminal that is not read
+// for a while waits for it, and arrives whole; the shell's keyboard reader
+// must not leave the terminal (shared with standard output) non-blocking,
+// which made such writes fail with EAGAIN.
+func TestInteractiveSlowTerminal(t *testing.T) {
+	term := startTerminalPaused(t, "-history", "", "-p")
+	term.typeKeys("query-qmp-schema\r")
+	time.Sleep(time.Second) // the reply (about 190 KB) fills the terminal's buffer
+	term.resume()
+	at := term.waitFor(0, `"name": "query-status"`)
+	at = term.waitFor(at, "\r\n}\r\n(QEMU) ")
+	term.typeKeys("query-name\r")
+	term.waitFor(at, `"name": "simulator"`)
+	require.NotContains(t, term.screen.String(), "resource temporarily unavailable")
 	term.typeKeys("\x04")
 	waitExit(t, term.cmd, 0)
 }
