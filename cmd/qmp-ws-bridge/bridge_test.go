@@ -206,6 +206,16 @@ func TestBridgeHTTPErrors(t *testing.T) {
 	require.Contains(t, ce.Reason, "backend gone unreachable: ")
 	require.NoError(t, down.Close())
 
+	// Through qmp.Client, a refusal reaches the caller typed, with the
+	// bridge's status and message (before: "websocket: handshake: bad
+	// status").
+	_, err = connectQMP(t, ws.Endpoint{URL: base + "/vm/vm1", Origin: "https://console.example"})
+	var he *ws.HandshakeError
+	require.ErrorAs(t, err, &he)
+	require.Equal(t, http.StatusUnauthorized, he.StatusCode)
+	require.Equal(t, "missing or wrong bearer token", strings.TrimSpace(he.Body))
+	require.ErrorContains(t, err, "websocket: handshake refused: 401 Unauthorized: missing or wrong bearer token")
+
 	// The allowed origin with the token gets through.
 	c, err := connectQMP(t, ws.Endpoint{URL: base + "/vm/vm1?access_token=tok", Origin: "https://console.example"})
 	require.NoError(t, err)
