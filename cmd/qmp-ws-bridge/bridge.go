@@ -36,8 +36,7 @@ type Config struct {
 	// for browsers (which cannot set headers on a WebSocket), as the
 	// access_token query parameter.
 	Token string
-	// Console serves the web console at / and the backend list at
-	// /backends.
+	// Console serves the web console at /.
 	Console bool
 	// DialTimeout bounds connecting to a backend; zero means 5 seconds.
 	DialTimeout time.Duration
@@ -61,7 +60,7 @@ type Bridge struct {
 	cfg      Config
 	dialers  map[string]transport.Dialer
 	mu       sync.Mutex
-	busy     map[string]bool
+	busy     map[string]*holder
 	conns    map[net.Conn]struct{} // open client and backend connections
 	closed   bool
 	wg       sync.WaitGroup
@@ -75,7 +74,7 @@ func NewBridge(cfg Config) (*Bridge, error) {
 	if len(cfg.Backends) == 0 {
 		return nil, errors.New("no backends: give at least one NAME=ADDRESS")
 	}
-	b := &Bridge{cfg: cfg, dialers: map[string]transport.Dialer{}, busy: map[string]bool{}, conns: map[net.Conn]struct{}{},
+	b := &Bridge{cfg: cfg, dialers: map[string]transport.Dialer{}, busy: map[string]*holder{}, conns: map[net.Conn]struct{}{},
 		upgrader: ws.Endpoint{AllowedOrigins: cfg.AllowedOrigins}}
 	for name, addr := range cfg.Backends {
 		if name == "" || strings.ContainsAny(name, "/?#") {
@@ -122,7 +121,8 @@ func (b *Bridge) Names() []string {
 	return names
 }
 
-// ServeHTTP serves /vm/NAME, and with Console the page and /backends.
+// ServeHTTP serves /vm/NAME, /backends (each backend's state as JSON, for
+// the console and for monitoring) and with Console the page at /.
 func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case strings.HasPrefix(r.URL.Path, "/vm/"):
@@ -131,13 +131,16 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self' ws: wss:")
 		_, _ = io.WriteString(w, consolePage)
-	case b.cfg.Console && r.URL.Path == "/backends":
+	case r.URL.Path == "/backends":
 		if !b.authorized(r) {
 			http.Error(w, "missing or wrong bearer token", http.StatusUnauthorized)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(b.Names())
+		w.Header().Set("Cache-Control", "no-store")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(b.States(r.Context()))
 	default:
 		http.NotFound(w, r)
 	}
@@ -153,6 +156,96 @@ func (b *Bridge) authorized(r *http.Request) bool {
 		got = strings.TrimPrefix(h, "Bearer ")
 	}
 	return subtle.ConstantTimeCompare([]byte(got), []byte(b.cfg.Token)) == 1
+}
+
+// BackendState is one backend's state as /backends reports it.
+type BackendState struct {
+	// Name is the backend's name, served at /vm/NAME.
+	Name string `json:"name"`
+	// Address is its QMP socket, unix:/path or tcp:host:port.
+	Address string `json:"address"`
+	// State is "free" (QEMU greeted a probe), "busy" (a client of the
+	// bridge holds it, or QEMU's monitor is held by a client outside the
+	// bridge and did not greet) or "down" (the socket refused the probe).
+	State string `json:"state"`
+	// Client is the holder's remote address, when a bridge client holds
+	// the backend, and Since when it connected.
+	Client string     `json:"client,omitempty"`
+	Since  *time.Time `json:"since,omitempty"`
+	// QEMU is the version in the greeting of a free backend.
+	QEMU string `json:"qemu,omitempty"`
+	// Error says why a backend is down or held outside the bridge.
+	Error string `json:"error,omitempty"`
+}
+
+// Backend states.
+const (
+	StateFree = "free"
+	StateBusy = "busy"
+	StateDown = "down"
+)
+
+// probeTimeout bounds a probe of a free backend: its dial and its
+// greeting.
+const probeTimeout = 2 * time.Second
+
+// States returns every backend's state, sorted by name. A backend that no
+// client of the bridge holds is probed: dialed, its greeting read, and
+// closed at once (QEMU queues a client that connects meanwhile until the
+// probe leaves, so nothing is refused).
+func (b *Bridge) States(ctx context.Context) []BackendState {
+	names := b.Names()
+	out := make([]BackendState, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		out[i] = BackendState{Name: name, Address: b.cfg.Backends[name]}
+		b.mu.Lock()
+		h := b.busy[name]
+		b.mu.Unlock()
+		if h != nil {
+			since := h.since
+			out[i].State, out[i].Client, out[i].Since = StateBusy, h.remote, &since
+			continue
+		}
+		wg.Add(1)
+		go func(st *BackendState, d transport.Dialer) {
+			defer wg.Done()
+			b.probe(ctx, st, d)
+		}(&out[i], b.dialers[name])
+	}
+	wg.Wait()
+	return out
+}
+
+// probe fills in the state of a backend no bridge client holds.
+func (b *Bridge) probe(ctx context.Context, st *BackendState, d transport.Dialer) {
+	ctx, cancel := context.WithTimeout(ctx, min(probeTimeout, b.cfg.DialTimeout))
+	defer cancel()
+	nc, err := d.Dial(ctx)
+	if err != nil {
+		st.State, st.Error = StateDown, err.Error()
+		return
+	}
+	defer nc.Close()
+	deadline, _ := ctx.Deadline()
+	_ = nc.SetReadDeadline(deadline)
+	var greeting struct {
+		QMP *struct {
+			Version struct {
+				QEMU struct{ Major, Minor, Micro int } `json:"qemu"`
+			} `json:"version"`
+		} `json:"QMP"`
+	}
+	if err := json.NewDecoder(io.LimitReader(nc, 64<<10)).Decode(&greeting); err != nil || greeting.QMP == nil {
+		st.State = StateBusy
+		st.Error = "no QMP greeting: the monitor is held outside the bridge, or is not QMP"
+		if err != nil {
+			st.Error += " (" + err.Error() + ")"
+		}
+		return
+	}
+	v := greeting.QMP.Version.QEMU
+	st.State, st.QEMU = StateFree, fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Micro)
 }
 
 func (b *Bridge) serveVM(w http.ResponseWriter, r *http.Request, name string) {
@@ -175,7 +268,7 @@ func (b *Bridge) serveVM(w http.ResponseWriter, r *http.Request, name string) {
 		http.Error(w, fmt.Sprintf("/vm/%s is a WebSocket endpoint: connect with a WebSocket client (subprotocol %q)", name, ws.Subprotocol), http.StatusBadRequest)
 		return
 	}
-	switch b.acquire(name) {
+	switch b.acquire(name, r.RemoteAddr) {
 	case errClosing:
 		http.Error(w, "the bridge is shutting down", http.StatusServiceUnavailable)
 		return
@@ -280,17 +373,23 @@ var (
 	errClosing = errors.New("bridge closing")
 )
 
+// holder is the client holding a backend.
+type holder struct {
+	remote string
+	since  time.Time
+}
+
 // acquire reserves backend name for one client.
-func (b *Bridge) acquire(name string) error {
+func (b *Bridge) acquire(name, remote string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch {
 	case b.closed:
 		return errClosing
-	case b.busy[name]:
+	case b.busy[name] != nil:
 		return errBusy
 	}
-	b.busy[name] = true
+	b.busy[name] = &holder{remote: remote, since: time.Now().UTC().Truncate(time.Second)}
 	return nil
 }
 

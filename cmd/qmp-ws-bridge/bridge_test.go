@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -204,6 +205,16 @@ func TestBridgeHTTPErrors(t *testing.T) {
 	require.Equal(t, uint16(ws.CloseBadGateway), ce.Code)
 	require.Contains(t, ce.Reason, "backend gone unreachable: ")
 	require.NoError(t, down.Close())
+
+	// Through qmp.Client, a refusal reaches the caller typed, with the
+	// bridge's status and message (before: "websocket: handshake: bad
+	// status").
+	_, err = connectQMP(t, ws.Endpoint{URL: base + "/vm/vm1", Origin: "https://console.example"})
+	var he *ws.HandshakeError
+	require.ErrorAs(t, err, &he)
+	require.Equal(t, http.StatusUnauthorized, he.StatusCode)
+	require.Equal(t, "missing or wrong bearer token", strings.TrimSpace(he.Body))
+	require.ErrorContains(t, err, "websocket: handshake refused: 401 Unauthorized: missing or wrong bearer token")
 
 	// The allowed origin with the token gets through.
 	c, err := connectQMP(t, ws.Endpoint{URL: base + "/vm/vm1?access_token=tok", Origin: "https://console.example"})
@@ -516,4 +527,49 @@ func TestBridgeIdleTimeout(t *testing.T) {
 	_, err = backend.Read(got)
 	require.ErrorIs(t, err, io.EOF)
 	require.NoError(t, silent.Close())
+}
+
+// /backends reports each backend's state as JSON, for the console and for
+// monitoring: free (with QEMU's version), busy (with the client), down
+// (with the reason), and held outside the bridge.
+func TestBackendStates(t *testing.T) {
+	free, held := newFakeBackend(t), newFakeBackend(t)
+	silent, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never greets
+	require.NoError(t, err)
+	defer silent.Close()
+	dead := filepath.Join(t.TempDir(), "nobody.sock")
+	base, _ := serveBridge(t, Config{Token: "tok", Backends: map[string]string{
+		"a-free": free.addr(), "b-held": held.addr(), "c-down": "unix:" + dead, "d-outside": "tcp:" + silent.Addr().String()}})
+
+	resp, err := http.Get(base + "/backends")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+
+	c, err := ws.Endpoint{URL: "ws" + strings.TrimPrefix(base, "http") + "/vm/b-held?access_token=tok"}.DialWS(context.Background())
+	require.NoError(t, err)
+	defer c.Close()
+	<-held.conns
+
+	resp, err = http.Get(base + "/backends?access_token=tok")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	var states []BackendState
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&states))
+	require.Len(t, states, 4)
+
+	require.Equal(t, BackendState{Name: "a-free", Address: free.addr(), State: StateFree, QEMU: "7.2.0"}, states[0])
+
+	require.Equal(t, StateBusy, states[1].State)
+	require.Equal(t, c.LocalAddr().String(), states[1].Client)
+	require.NotNil(t, states[1].Since)
+	require.WithinDuration(t, time.Now(), *states[1].Since, time.Minute)
+
+	require.Equal(t, StateDown, states[2].State)
+	require.Contains(t, states[2].Error, "no such file or directory")
+
+	require.Equal(t, StateBusy, states[3].State)
+	require.Contains(t, states[3].Error, "no QMP greeting")
+	require.Empty(t, states[3].Client)
 }
