@@ -99,6 +99,12 @@ func (l *link[T, M]) drainLocked() {
 		switch a.Kind {
 		case action.WantMore:
 			if len(l.out) > 0 {
+				if len(l.out) <= directMax && l.s.doers.Load() > 0 {
+					// Another Do is about to run the machine and
+					// will write this output with its own: one
+					// syscall for both.
+					return
+				}
 				if len(l.out) <= directMax && l.canWriteDirectLocked() {
 					l.writeDirectLocked()
 				} else if !l.writing && len(l.ops) == 0 {

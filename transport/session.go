@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/wirereactor/wirereactor/action"
 )
@@ -17,6 +18,7 @@ type Session[T any, M action.Machine[T]] struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
+	doers   atomic.Int32 // Do calls waiting for mu: the last one writes what they all queued
 	state   Runstate
 	changed chan struct{} // closed and replaced on every state change
 
@@ -378,7 +380,9 @@ func (s *Session[T, M]) Do(ctx context.Context, f func(m M) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	s.doers.Add(1)
 	s.mu.Lock()
+	s.doers.Add(-1)
 	l := s.c
 	if l == nil {
 		st := s.state
