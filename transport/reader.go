@@ -103,9 +103,10 @@ func (l *link[T, M]) releaseRoleLocked() {
 // armIdleLocked arms the read loop's idle timer unless it is armed (or the
 // loop has not made it yet: it takes a free role when it does). Arming a
 // timer may wake a thread of the runtime, so the timer is not re-armed on
-// every release: while callers take turns it fires once per idleResume, and
-// the loop takes the role if it stayed free the whole period, else arms it
-// again; the role is taken back within 2×idleResume of the last release.
+// every release: while callers take turns quickly it fires about once per
+// idleResume, and the loop takes the role if it stayed free the whole
+// period, else arms it again if it is free; the role is taken back within
+// 2×idleResume of the last release.
 func (l *link[T, M]) armIdleLocked(d time.Duration) {
 	if l.stopped || l.idle == nil || (l.idleArmed && d > 0) {
 		return
@@ -301,9 +302,9 @@ func (l *link[T, M]) readLoop() {
 			l.idleArmed = false
 			switch {
 			case l.reader != roleFree:
-				// Held by a caller: look again a period later (arming
-				// at every release instead would cost more).
-				l.armIdleLocked(idleResume)
+				// Held by a caller, perhaps for hours (a server's
+				// handler waiting in Recv): its release arms the
+				// timer again.
 			case l.freed == l.armedAt || l.resumeNow:
 				// Free since the timer was armed, or a caller that
 				// cannot lead waits: take it.
