@@ -181,21 +181,27 @@ func (l *link[T, M]) kick(done <-chan struct{}) {
 	}
 }
 
-// readOnceLocked reads the stream once, as the holder of the reader role,
-// and feeds the machine. It is called and returns with the session's lock
-// held, and releases it while reading. ctx, nil for the read loop, ends the
-// read early (errInterrupted). A read or machine error stops the link and
-// closes the stream.
+// readOnceLocked is readLocked for a leading caller, whose ctx ends the
+// read early (errInterrupted).
 func (l *link[T, M]) readOnceLocked(ctx context.Context) error {
+	if ctx.Done() == nil {
+		return l.readLocked(false)
+	}
+	if ctx.Err() != nil {
+		return errInterrupted
+	}
+	l.watchLocked(ctx)
+	return l.readLocked(true)
+}
+
+// readLocked reads the stream once, as the holder of the reader role, and
+// feeds the machine. It is called and returns with the session's lock held,
+// and releases it while reading. If watch, the read runs under
+// watchLocked's context, whose end interrupts it (errInterrupted). A read
+// or machine error stops the link and closes the stream.
+func (l *link[T, M]) readLocked(watch bool) error {
 	s := l.s
 	buf := l.rbuf
-	watch := ctx != nil && ctx.Done() != nil
-	if watch {
-		if ctx.Err() != nil {
-			return errInterrupted
-		}
-		l.watchLocked(ctx)
-	}
 	s.mu.Unlock()
 	n, err := l.nc.Read(buf)
 	if n > 0 && s.cfg.OnInbound != nil {
@@ -314,7 +320,7 @@ func (l *link[T, M]) readLoop() {
 			}
 			continue
 		}
-		_ = l.readOnceLocked(nil)
+		_ = l.readLocked(false)
 		if l.stopped {
 			continue
 		}
