@@ -23,8 +23,9 @@
 // for it costs no goroutine hand-off; callers arriving while someone reads
 // wait for the delivery (or for the role, handed to the first of them when
 // its holder is done). The read loop hands the role to a waiting caller after
-// each read, and takes a free role back after a short idle time, so a
-// connection nobody waits on is still read (events, the end of the stream).
+// each read, and takes a free role back after a short idle time (a few
+// milliseconds), so a connection nobody waits on is still read (events,
+// the end of the stream).
 // A leading caller's context interrupts its read through a read deadline in
 // the past; on a stream without read deadlines only a caller whose context
 // cannot end leads.

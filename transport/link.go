@@ -47,12 +47,14 @@ type link[T any, M action.Machine[T]] struct {
 	readBufSize  int    // len(rbuf)
 	followers    []*waiter
 	spareWaiters []*waiter
-	idle         *time.Timer // resumes the read loop once the role stayed free; made by the read loop
-	idleArmed    bool        // idle is armed
-	freed        uint64      // count of releases of the role to free
-	armedAt      uint64      // freed when idle was armed
-	resumeNow    bool        // a follower that cannot lead waits: the loop takes a free role at once
-	deadlines    bool        // nc takes read deadlines: a leading caller's ctx can interrupt its read
+	idle         *time.Timer   // resumes the read loop once the role stayed free; made by the read loop
+	idleArmed    bool          // idle is armed
+	loopWake     chan struct{} // capacity 1: the role was handed to the read loop
+	takenAt      time.Time     // when a caller took the role
+	freed        uint64        // count of releases of the role to free
+	armedAt      uint64        // freed when idle was armed
+	resumeNow    bool          // a follower that cannot lead waits: the loop takes a free role at once
+	deadlines    bool          // nc takes read deadlines: a leading caller's ctx can interrupt its read
 	kickDone     <-chan struct{}
 	kickStop     func() bool     // unregisters the context.AfterFunc watching kickDone's context
 	leadingDone  <-chan struct{} // Done of the context of the caller now reading, if any
@@ -82,6 +84,7 @@ func newLink[T any, M action.Machine[T]](s *Session[T, M], nc net.Conn) *link[T,
 		deadlines:   nc.SetReadDeadline(time.Time{}) == nil,
 		stop:        make(chan struct{}),
 		wake:        make(chan struct{}, 1),
+		loopWake:    make(chan struct{}, 1),
 		ready:       make(chan struct{}),
 		room:        make(chan struct{}),
 	}

@@ -89,8 +89,20 @@ func (l *link[T, M]) releaseRoleLocked() {
 		w.follower = false
 		w.holds = true
 		l.reader = roleCaller
+		l.takenAt = time.Now()
 		select {
 		case w.turn <- struct{}{}:
+		default:
+		}
+		return
+	}
+	if !l.stopped && time.Since(l.takenAt) >= idleResume {
+		// A slow exchange: the caller would probably not be back
+		// within idleResume, so the loop takes the role now rather
+		// than after a timer that would fire during the next one.
+		l.reader = roleLoop
+		select {
+		case l.loopWake <- struct{}{}:
 		default:
 		}
 		return
@@ -100,13 +112,13 @@ func (l *link[T, M]) releaseRoleLocked() {
 	l.armIdleLocked(idleResume)
 }
 
-// armIdleLocked arms the read loop's idle timer unless it is armed (or the
-// loop has not made it yet: it takes a free role when it does). Arming a
-// timer may wake a thread of the runtime, so the timer is not re-armed on
-// every release: while callers take turns quickly it fires about once per
-// idleResume, and the loop takes the role if it stayed free the whole
-// period, else arms it again if it is free; the role is taken back within
-// 2×idleResume of the last release.
+// armIdleLocked arms the read loop's idle timer to fire after d unless it
+// is armed already (or the loop has not made it yet: it takes a free role
+// when it does). Arming a timer may wake a thread of the runtime, so the
+// timer is not re-armed on every release: while callers take turns quickly
+// it fires about once per idleResume, and the loop takes the role if it
+// stayed free the whole period, else arms it again. The role is taken back
+// within 2×idleResume of the last release.
 func (l *link[T, M]) armIdleLocked(d time.Duration) {
 	if l.stopped || l.idle == nil || (l.idleArmed && d > 0) {
 		return
@@ -142,6 +154,7 @@ func (l *link[T, M]) leadLocked(ctx context.Context, w *waiter) (bool, error) {
 			l.leaveFollowersLocked(w)
 		}
 		l.reader, w.holds = roleCaller, true
+		l.takenAt = time.Now()
 	}
 	return true, l.readOnceLocked(ctx)
 }
@@ -300,17 +313,23 @@ func (l *link[T, M]) readLoop() {
 			}
 			c := l.idle.C
 			s.mu.Unlock()
+			fired := false
 			select {
 			case <-c:
+				fired = true
+			case <-l.loopWake:
 			case <-l.stop:
 			}
 			s.mu.Lock()
+			if !fired {
+				continue // handed the role, or stopped
+			}
 			l.idleArmed = false
 			switch {
 			case l.reader != roleFree:
 				// Held by a caller, perhaps for hours (a server's
 				// handler waiting in Recv): its release arms the
-				// timer again.
+				// timer again, or hands the role over at once.
 			case l.freed == l.armedAt || l.resumeNow:
 				// Free since the timer was armed, or a caller that
 				// cannot lead waits: take it.
