@@ -32,7 +32,7 @@ const (
 
 // idleResume is how long the reader role stays free before the read loop
 // takes it back.
-var idleResume = 2 * time.Millisecond // a variable for tests
+var idleResume = 10 * time.Millisecond // a variable for tests
 
 // waiter is one waiting caller (Recv, Await).
 type waiter struct {
