@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 )
 
 // peerProgram is the bench/peers module built once per run: third-party
@@ -103,6 +104,9 @@ type peerResult struct {
 	FirstError  string  `json:"first_error"`
 }
 
+// peerTimeout bounds one measurement in another process.
+func peerTimeout(cfg Config) time.Duration { return 30*time.Second + 20*cfg.BenchTime }
+
 // runPeer runs the peers program with args (after -time) and returns its
 // measurement.
 func runPeer(ctx context.Context, cfg Config, args ...string) (Sample, error) {
@@ -111,11 +115,17 @@ func runPeer(ctx context.Context, cfg Config, args ...string) (Sample, error) {
 		return Sample{}, err
 	}
 	args = append(args, "-time", cfg.BenchTime.String())
+	// A peer that hangs (a reply it never matches, say) fails its row.
+	ctx, cancel := context.WithTimeout(ctx, peerTimeout(cfg))
+	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("no result within %v", peerTimeout(cfg))
+		}
 		return Sample{}, fmt.Errorf("peers %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(stderr.Bytes()))
 	}
 	var r peerResult

@@ -247,6 +247,8 @@ func (h *hgPeer) side(fn string) func(context.Context, Config) (Sample, error) {
 		if err != nil {
 			return Sample{}, err
 		}
+		ctx, cancel := context.WithTimeout(ctx, peerTimeout(cfg))
+		defer cancel()
 		cmd := exec.CommandContext(ctx, cfg.python(), "-c", hgTimer, script, fn,
 			strconv.FormatFloat(cfg.BenchTime.Seconds(), 'f', -1, 64))
 		var stderr bytes.Buffer

@@ -22,7 +22,7 @@ import (
 // Greeting is the first line the responder sends.
 const Greeting = `{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": "responder"}, "capabilities": []}}` + "\r\n"
 
-// MaxLine bounds one command line; a longer one ends the connection.
+// MaxLine bounds one command; a longer one ends the connection.
 const MaxLine = 64 << 10
 
 // Server answers QMP connections until closed.
@@ -90,7 +90,7 @@ type command struct {
 }
 
 func serveConn(c net.Conn) error {
-	r := bufio.NewReaderSize(c, MaxLine)
+	r := bufio.NewReaderSize(c, 16<<10)
 	w := bufio.NewWriterSize(c, 16<<10)
 	if _, err := w.WriteString(Greeting); err != nil {
 		return err
@@ -98,15 +98,19 @@ func serveConn(c net.Conn) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
+	var sc Scanner
 	for {
-		line, err := r.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			return errors.New("responder: command line too long")
-		}
+		b, err := r.ReadByte()
 		if err != nil {
 			return err
 		}
-		w.Write(Reply(line))
+		cmd, err := sc.Push(b)
+		if err != nil {
+			return err
+		}
+		if cmd != nil {
+			w.Write(Reply(cmd))
+		}
 		// Coalesce: one write for every command already read.
 		if r.Buffered() == 0 {
 			if err := w.Flush(); err != nil {
@@ -116,7 +120,55 @@ func serveConn(c net.Conn) error {
 	}
 }
 
-// Reply returns the reply line to one command line.
+// Scanner splits a stream of JSON objects, as QEMU reads them: with or
+// without newlines between them.
+type Scanner struct {
+	buf      []byte
+	depth    int
+	inString bool
+	escaped  bool
+}
+
+// ErrTooLong is returned for a command longer than MaxLine.
+var ErrTooLong = errors.New("responder: command longer than 64 KiB")
+
+// Push adds one byte; it returns a whole command when b ends one (valid
+// until the next call).
+func (s *Scanner) Push(b byte) ([]byte, error) {
+	if s.depth == 0 {
+		s.buf = s.buf[:0]
+		if b != '{' {
+			return nil, nil // whitespace (or junk) between commands
+		}
+	}
+	if len(s.buf) == MaxLine {
+		return nil, ErrTooLong
+	}
+	s.buf = append(s.buf, b)
+	switch {
+	case s.inString:
+		switch {
+		case s.escaped:
+			s.escaped = false
+		case b == '\\':
+			s.escaped = true
+		case b == '"':
+			s.inString = false
+		}
+	case b == '"':
+		s.inString = true
+	case b == '{' || b == '[':
+		s.depth++
+	case b == '}' || b == ']':
+		s.depth--
+		if s.depth == 0 {
+			return s.buf, nil
+		}
+	}
+	return nil, nil
+}
+
+// Reply returns the reply line to one command.
 func Reply(line []byte) []byte {
 	var cmd command
 	if err := json.Unmarshal(line, &cmd); err != nil {

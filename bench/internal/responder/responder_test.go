@@ -41,7 +41,9 @@ func TestServePipelined(t *testing.T) {
 	greeting, err := r.ReadString('\n')
 	require.NoError(t, err)
 	require.Equal(t, Greeting, greeting)
-	_, err = c.Write([]byte("{\"execute\": \"query-name\", \"id\": 1}\n{\"execute\": \"query-status\", \"id\": 2}\n"))
+	// Two commands without newlines, as go-qemu writes them, the first with
+	// braces inside a string.
+	_, err = c.Write([]byte(`{"execute": "query-name", "id": 1, "x": "}\"{"}{"execute": "query-status", "id": 2}`))
 	require.NoError(t, err)
 	for _, want := range []string{`{"return": {"name": "bench"}, "id": 1}`, `{"return": {"status": "running", "singlestep": false, "running": true}, "id": 2}`} {
 		line, err := r.ReadString('\n')
@@ -49,8 +51,8 @@ func TestServePipelined(t *testing.T) {
 		require.Equal(t, want+"\r\n", line)
 	}
 
-	// A line longer than MaxLine ends the connection.
-	_, err = c.Write(make([]byte, MaxLine+1))
+	// A command longer than MaxLine ends the connection.
+	_, err = c.Write(append([]byte("{"), make([]byte, MaxLine)...))
 	require.NoError(t, err)
 	_, err = r.ReadString('\n')
 	require.Error(t, err)
@@ -71,5 +73,19 @@ func FuzzReply(f *testing.F) {
 		require.True(t, bytes.HasSuffix(out, []byte("\r\n")), "%q", out)
 		require.Equal(t, 1, bytes.Count(out, []byte("\n")), "%q", out)
 		require.True(t, json.Valid(out), "%q", out)
+
+		// The scanner finds only balanced objects, bounded.
+		var sc Scanner
+		for _, b := range line {
+			cmd, err := sc.Push(b)
+			if err != nil {
+				require.ErrorIs(t, err, ErrTooLong)
+				return
+			}
+			if cmd != nil {
+				require.Equal(t, byte('{'), cmd[0])
+				require.LessOrEqual(t, len(cmd), MaxLine)
+			}
+		}
 	})
 }
