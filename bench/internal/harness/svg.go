@@ -5,6 +5,7 @@ import (
 	"html"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -20,8 +21,8 @@ func (r *Report) WriteSVG(w io.Writer) error {
 		}
 	}
 	const (
-		width   = 860
-		labelW  = 400
+		width   = 920
+		labelW  = 460
 		plotX   = labelW + 10
 		plotW   = width - plotX - 60
 		rowH    = 22
@@ -54,28 +55,33 @@ func (r *Report) WriteSVG(w io.Writer) error {
 	fmt.Fprintf(&b, `<text x="10" y="18" font-weight="bold">wirereactor against its peers: ratio = peer time ÷ ours (log scale; right of 1× we are faster)</text>`+"\n")
 	fmt.Fprintf(&b, `<text x="10" y="34" fill="#555">%s · %s · load %s · median of %d runs (dot), min–max (line), target (tick)</text>`+"\n",
 		r.Started.Format("2006-01-02"), html.EscapeString(r.Machine.CPU), html.EscapeString(r.Machine.LoadAvg), r.Count)
-	// Grid: 1, 2, 5 per decade.
-	for d := lo; d < hi*1.001; d *= 10 {
-		for _, m := range []float64{1, 2, 5} {
-			v := d * m
-			if v > hi*1.001 {
+	// Grid: 1, 2, 5 per decade, or decades alone on a wide axis.
+	e0, e1 := int(math.Round(math.Log10(lo))), int(math.Round(math.Log10(hi)))
+	steps := []float64{1, 2, 5}
+	if e1-e0 > 3 {
+		steps = []float64{1}
+	}
+	for e := e0; e <= e1; e++ {
+		for _, m := range steps {
+			if e == e1 && m > 1 {
 				break
 			}
+			v := m * math.Pow10(e)
 			stroke, sw := "#ddd", 1.0
-			if v == 1 {
+			if e == 0 && m == 1 {
 				stroke, sw = "#888", 1.5
 			}
 			fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s" stroke-width="%.1f"/>`+"\n",
 				x(v), top-6, x(v), top+rowH*len(rows), stroke, sw)
 			fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#555">%s×</text>`+"\n",
-				x(v), top+rowH*len(rows)+16, trimFloat(v))
+				x(v), top+rowH*len(rows)+16, strconv.FormatFloat(v, 'g', -1, 64))
 		}
 	}
 	for i, row := range rows {
 		y := float64(top + rowH*i + rowH/2)
 		label := row.Group + ": " + row.Name + " vs " + row.Peer
-		if len([]rune(label)) > 62 {
-			label = string([]rune(label)[:61]) + "…"
+		if len([]rune(label)) > 72 {
+			label = string([]rune(label)[:71]) + "…"
 		}
 		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end" dominant-baseline="middle">%s</text>`+"\n",
 			labelW, y, html.EscapeString(label))
@@ -104,9 +110,4 @@ func (r *Report) WriteSVG(w io.Writer) error {
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-func trimFloat(v float64) string {
-	s := fmt.Sprintf("%g", v)
-	return s
 }
