@@ -271,3 +271,43 @@ func TestQMPRowsAgainstTheResponder(t *testing.T) {
 		}
 	}
 }
+
+// TestSetupIsOutsideTheCPUWindow: a benchmark that reports its own CPU
+// window (startCPU) is charged for its loop only, however costly its setup
+// (as the server-request benchmark's 16,384 frames once were).
+func TestSetupIsOutsideTheCPUWindow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("burns CPU for over half a second")
+	}
+	burn := func(d time.Duration) {
+		for start := cpuNow(); cpuNow()-start < d; {
+		}
+	}
+	var x int
+	work := func() { // about a microsecond
+		for i := range 2000 {
+			x += i * i
+		}
+	}
+	loopOnly, err := GoBench(Config{BenchTime: 20 * time.Millisecond}, func(b *testing.B) {
+		work()
+		burn(300 * time.Millisecond) // setup
+		stop := startCPU(b)
+		for b.Loop() {
+			work()
+		}
+		stop()
+	})
+	require.NoError(t, err)
+	whole, err := GoBench(Config{BenchTime: 20 * time.Millisecond}, func(b *testing.B) {
+		work()
+		burn(300 * time.Millisecond)
+		for b.Loop() {
+			work()
+		}
+	})
+	require.NoError(t, err)
+	// 300 ms of setup spread over the ops of a 20 ms run adds many times
+	// an op's cost to each, unless the window leaves it out.
+	require.Less(t, 3*loopOnly.CPUNsPerOp, whole.CPUNsPerOp, "loop only %+v, whole %+v", loopOnly, whole)
+}
