@@ -47,7 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	benchtime := flag.Duration("benchtime", 0, fmt.Sprintf("time per sample (default %v)", def.BenchTime))
 	only := flag.String("only", "", "comma-separated sections to run: frame,reactor,qmp,transport,scale (default all)")
 	scale := flag.String("scale", "", "comma-separated connection counts for the scale runs (default 100,1000,10000)")
-	out := flag.String("out", "bench/results", "directory for report.md and report.json (empty: do not write)")
+	out := flag.String("out", "bench/results", "directory for report.md, report.json and report.svg (empty: do not write)")
 	python := flag.String("python", "/usr/bin/python3", "Python with Mercurial importable")
 	qemu := flag.String("qemu", "qemu-system-x86_64", "QEMU binary")
 	gobin := flag.String("go", "go", `go command that builds the bench/peers module ("none": skip those peers)`)
