@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -310,4 +311,29 @@ func TestSetupIsOutsideTheCPUWindow(t *testing.T) {
 	// 300 ms of setup spread over the ops of a 20 ms run adds many times
 	// an op's cost to each, unless the window leaves it out.
 	require.Less(t, 3*loopOnly.CPUNsPerOp, whole.CPUNsPerOp, "loop only %+v, whole %+v", loopOnly, whole)
+}
+
+// TestConcurrentLoopTimesOnlyTheCalls: the 8-goroutine QMP rows dial before
+// the loop; b.RunParallel does not restart the clock as b.Loop does, so
+// loopCPU must, or the dial counts as time per call. Calls that return the
+// wrong reply are counted as crossed, not timed.
+func TestConcurrentLoopTimesOnlyTheCalls(t *testing.T) {
+	var calls atomic.Int64
+	s, err := GoBench(Config{BenchTime: 20 * time.Millisecond}, func(b *testing.B) {
+		time.Sleep(50 * time.Millisecond) // the dial and handshake
+		loopCPU(b, 8, func(cmd string) ([]byte, error) {
+			if calls.Add(1)%100 == 0 {
+				return []byte(`{"other": 1}`), nil // a reply that is not this command's
+			}
+			if cmd == "query-status" {
+				return []byte(`{"status": "running"}`), nil
+			}
+			return []byte(`{"name": "bench"}`), nil
+		})
+	})
+	require.NoError(t, err)
+	require.Less(t, s.NsPerOp, 20000.0, "%+v", s)
+	require.True(t, s.Counted)
+	require.Positive(t, s.Crossed)
+	require.Zero(t, s.Errors)
 }
