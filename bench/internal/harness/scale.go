@@ -1,4 +1,4 @@
-package bench
+package harness
 
 import (
 	"bufio"
@@ -10,12 +10,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/wirereactor/wirereactor/bench/internal/qmpconn"
+	"github.com/wirereactor/wirereactor/bench/internal/responder"
 	"github.com/wirereactor/wirereactor/examples/eventloop"
 	"github.com/wirereactor/wirereactor/qmp"
 )
@@ -96,7 +98,7 @@ func RunScale(ctx context.Context, cfg Config) ([]ScaleRow, string) {
 
 func scaleOnce(ctx context.Context, d scaleDriver, n int, dur time.Duration, baseline int) ScaleRow {
 	row := ScaleRow{Driver: d.name, Conns: n}
-	srv, err := startChildServer(ctx)
+	srv, err := startChild(ctx, childQMPTest)
 	if err != nil {
 		row.Skipped = "server: " + err.Error()
 		return row
@@ -264,28 +266,48 @@ func (lc *loopConns) execute(deadline time.Time) (int64, error) {
 
 func (lc *loopConns) close() { lc.l.Close() }
 
-// childServerEnv names the socket a child process serves QMP on.
-const childServerEnv = "WIREREACTOR_BENCH_QMPSERVER"
+// The child processes the report starts by re-executing itself: childEnv
+// names the kind and the socket to serve, as kind:path.
+const (
+	childEnv = "WIREREACTOR_BENCH_CHILD"
+	// childQMPTest serves qmp/qmptest (the scale runs' server).
+	childQMPTest = "qmptest"
+	// childResponder serves bench/internal/responder (the QMP rows').
+	childResponder = "responder"
+)
 
-// ServeChildIfAsked turns this process into the scale runs' QMP server when
-// it was started as one (the report re-executes itself): it serves qmptest
+// ServeChildIfAsked turns this process into one of the report's servers
+// when it was started as one (the report re-executes itself): it serves
 // on the socket named in the environment until its stdin closes, then
-// exits. Programs that run RunScale call it first thing in main (and
+// exits. Programs that run the report call it first thing in main (and
 // TestMain).
 func ServeChildIfAsked() {
-	path := os.Getenv(childServerEnv)
-	if path == "" {
+	kind, path, ok := strings.Cut(os.Getenv(childEnv), ":")
+	if !ok {
 		return
 	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "qmp server:", err)
+		fmt.Fprintln(os.Stderr, kind+" server:", err)
 		os.Exit(1)
 	}
-	s := serveQMP(ln)
+	var stop func()
+	switch kind {
+	case childQMPTest:
+		s := serveQMP(ln)
+		stop = func() { s.Close() }
+	case childResponder:
+		var s responder.Server
+		done := make(chan struct{})
+		go func() { s.Serve(ln); close(done) }()
+		stop = func() { s.Close(); ln.Close(); <-done }
+	default:
+		fmt.Fprintln(os.Stderr, "unknown server kind", kind)
+		os.Exit(1)
+	}
 	fmt.Println("ready")
 	io.Copy(io.Discard, os.Stdin)
-	s.Close()
+	stop()
 	os.Exit(0)
 }
 
@@ -294,19 +316,19 @@ type childServer struct {
 	stop func()
 }
 
-// startChildServer re-executes this program as a QMP server process.
-func startChildServer(ctx context.Context) (*childServer, error) {
+// startChild re-executes this program as a server of kind.
+func startChild(ctx context.Context, kind string) (*childServer, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "wirereactor-scale")
+	dir, err := os.MkdirTemp("", "wirereactor-bench")
 	if err != nil {
 		return nil, err
 	}
 	path := filepath.Join(dir, "qmp.sock")
 	cmd := exec.CommandContext(ctx, exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), childServerEnv+"="+path)
+	cmd.Env = append(os.Environ(), childEnv+"="+kind+":"+path)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -330,7 +352,7 @@ func startChildServer(ctx context.Context) (*childServer, error) {
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil || line != "ready\n" {
 		stop()
-		return nil, fmt.Errorf("server process did not start (%q, %v); does main call bench.ServeChildIfAsked?", line, err)
+		return nil, fmt.Errorf("server process did not start (%q, %v); does main call harness.ServeChildIfAsked?", line, err)
 	}
 	return &childServer{path: path, stop: stop}, nil
 }

@@ -1,4 +1,4 @@
-package bench
+package harness
 
 import (
 	"bufio"
@@ -204,27 +204,42 @@ func (c *closeNotifyConn) Close() error {
 	return err
 }
 
+// Peer names used by Targets.
+const (
+	peerCoderWS   = "coder/websocket"
+	peerGorillaWS = "gorilla/websocket"
+)
+
 // TransportComparisons measures transport.Session over the unix, tcp and ws
 // endpoints against a raw socket doing the same work (for ws: plain
-// golang.org/x/net/websocket, binary frames): bulk 32 KiB frames one way,
-// and 64-byte frame round trips (echoed by the server).
+// golang.org/x/net/websocket, binary frames), and for ws also against
+// github.com/coder/websocket and github.com/gorilla/websocket (bench/peers,
+// in their own process, server and client as ours are in this one): bulk
+// 32 KiB frames one way, and 64-byte frame round trips (echoed by the
+// server).
 func TransportComparisons() []Comparison {
 	var cs []Comparison
 	for _, k := range transportKinds {
-		target, minRatio := "≥ 0.85", 0.85
+		bulk := []Side{{rawName(k.name), goSide(func(b *testing.B) { benchRawBulk(b, k) })}}
+		rt := []Side{{rawName(k.name), goSide(func(b *testing.B) { benchRawRoundTrip(b, k) })}}
 		if k.name == "ws" {
-			target, minRatio = "≥ 0.8", 0.8
+			for _, lib := range []struct{ name, arg string }{{peerCoderWS, "coder"}, {peerGorillaWS, "gorilla"}} {
+				bulk = append(bulk, Side{lib.name, func(ctx context.Context, cfg Config) (Sample, error) {
+					return runPeer(ctx, cfg, "ws", "-lib", lib.arg, "-mode", "bulk")
+				}})
+				rt = append(rt, Side{lib.name, func(ctx context.Context, cfg Config) (Sample, error) {
+					return runPeer(ctx, cfg, "ws", "-lib", lib.arg, "-mode", "rt")
+				}})
+			}
 		}
 		cs = append(cs, Comparison{
 			Group: "transport", Name: k.name + ": bulk 32 KiB frames",
-			Ours:   Side{"transport.Session", goSide(func(b *testing.B) { benchSessionBulk(b, k) })},
-			Peer:   Side{rawName(k.name), goSide(func(b *testing.B) { benchRawBulk(b, k) })},
-			Target: target, MinRatio: minRatio,
+			Ours:  Side{"transport.Session", goSide(func(b *testing.B) { benchSessionBulk(b, k) })},
+			Peers: bulk,
 		}, Comparison{
 			Group: "transport", Name: k.name + ": 64 B frame round trip",
-			Ours:   Side{"transport.Session", goSide(func(b *testing.B) { benchSessionRoundTrip(b, k) })},
-			Peer:   Side{rawName(k.name), goSide(func(b *testing.B) { benchRawRoundTrip(b, k) })},
-			Target: target, MinRatio: minRatio,
+			Ours:  Side{"transport.Session", goSide(func(b *testing.B) { benchSessionRoundTrip(b, k) })},
+			Peers: rt,
 		})
 	}
 	return cs
