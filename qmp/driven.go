@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -79,27 +80,34 @@ type Client struct {
 	sess   *transport.Session[Received, *ClientMachine]
 	lastID atomic.Uint64
 
-	fdMu sync.Mutex // serialises ExecuteWithFiles
-
 	mu        sync.Mutex
-	calls     map[uint64]*call
+	calls     map[uint64]*call // commands sent whose reply has not arrived, abandoned ones included
 	listeners map[*Listener]struct{}
 	greeting  *Greeting
 	ready     chan struct{} // closed when the current connection's handshake is over
 	done      chan struct{} // closed when the current connection ended and endAll ran
 	endErr    error         // why the last connection ended, set before done closes
+	late      uint64        // replies that arrived for abandoned calls
+
+	// The descriptor gate (see ExecuteWithFiles): while fdHeld, or while
+	// fdWaiting callers wait to hold it, no other command is sent.
+	fdHeld    bool
+	fdWaiting int
+	gate      chan struct{} // closed and replaced when the gate or calls shrink
+	fdConn    int8          // the connection can pass descriptors: 1 yes, -1 no, 0 unknown
 }
 
 type call struct {
-	reply chan Received // buffered: the reader never blocks on it
-	err   error         // set before reply is closed on disconnect
+	reply     chan Received // buffered: the reader never blocks on it
+	err       error         // set before reply is closed on disconnect
+	abandoned bool          // the caller's context ended; guarded by Client.mu
 }
 
 var callPool = sync.Pool{New: func() any { return &call{reply: make(chan Received, 1)} }}
 
 // NewClient returns an idle client.
 func NewClient(cfg Config) *Client {
-	c := &Client{cfg: cfg, calls: make(map[uint64]*call), listeners: make(map[*Listener]struct{})}
+	c := &Client{cfg: cfg, calls: make(map[uint64]*call), listeners: make(map[*Listener]struct{}), gate: make(chan struct{})}
 	c.sess = transport.New(transport.Config[Received, *ClientMachine]{
 		Name:   cfg.Name,
 		Logger: cfg.Logger,
@@ -148,6 +156,7 @@ func (c *Client) handshake(ctx context.Context, s *transport.Session[Received, *
 func (c *Client) onEnd(err error) {
 	c.mu.Lock()
 	c.endErr = err
+	c.fdConn = 0
 	done := c.done
 	c.mu.Unlock()
 	c.endAll(err)
@@ -170,6 +179,15 @@ func (c *Client) consume(r Received) {
 		c.mu.Lock()
 		cl := c.calls[r.ID]
 		delete(c.calls, r.ID)
+		if cl != nil && cl.abandoned {
+			c.late++
+			cl.abandoned = false
+			callPool.Put(cl) // its caller has gone and nothing was sent to it
+			cl = nil
+		}
+		if c.fdWaiting > 0 && len(c.calls) == 0 {
+			c.gateChangedLocked()
+		}
 		c.mu.Unlock()
 		if cl != nil {
 			cl.reply <- r // buffered, and one reply per id: never blocks
@@ -215,23 +233,34 @@ func (c *Client) Connect(ctx context.Context, addr string) error {
 }
 
 // ConnectDialer is Connect with any transport.Dialer.
+//
+// (A failed connection's end was handled before the session's Connect
+// returns: OnEnd runs before the session is Idle again.)
 func (c *Client) ConnectDialer(ctx context.Context, d transport.Dialer) error {
-	err := c.sess.Connect(ctx, d)
-	if err != nil {
-		c.joinWatcher()
-	}
-	return err
+	return c.sess.Connect(ctx, transport.DialFunc(func(ctx context.Context) (net.Conn, error) {
+		nc, err := d.Dial(ctx)
+		if err == nil {
+			c.noteConn(nc)
+		}
+		return nc, err
+	}))
 }
 
-// joinWatcher waits until the current (or last) connection's end was
-// handled.
-func (c *Client) joinWatcher() {
+// noteConn records whether the new connection can pass descriptors.
+func (c *Client) noteConn(nc net.Conn) {
 	c.mu.Lock()
-	done := c.done
-	c.mu.Unlock()
-	if done != nil {
-		<-done
+	defer c.mu.Unlock()
+	if _, ok := nc.(*unix.Conn); ok {
+		c.fdConn = 1
+	} else {
+		c.fdConn = -1
 	}
+}
+
+// gateChangedLocked wakes every goroutine waiting on the descriptor gate.
+func (c *Client) gateChangedLocked() {
+	close(c.gate)
+	c.gate = make(chan struct{})
 }
 
 func (c *Client) log() *slog.Logger {
@@ -252,6 +281,14 @@ func (c *Client) endAll(cause error) {
 	c.calls = make(map[uint64]*call)
 	ls := c.listeners
 	c.listeners = make(map[*Listener]struct{})
+	for id, cl := range calls {
+		if cl.abandoned {
+			delete(calls, id) // nobody waits: reuse it
+			cl.abandoned = false
+			callPool.Put(cl)
+		}
+	}
+	c.gateChangedLocked()
 	c.mu.Unlock()
 	for _, cl := range calls {
 		cl.err = err
@@ -277,10 +314,20 @@ func (c *Client) Session() *transport.Session[Received, *ClientMachine] { return
 
 // Disconnect ends the session: pending executes fail with ErrDisconnected
 // and listeners end. It returns the error that broke the session, if any.
+// Queued output is flushed until ctx ends (transport.ErrFlushAbandoned
+// then); the stream is closed and the connection's goroutines have ended
+// when it returns, unless ctx ended while another Disconnect was in
+// progress (ctx's error then).
 func (c *Client) Disconnect(ctx context.Context) error {
-	err := c.sess.Disconnect(ctx)
-	c.joinWatcher()
-	return err
+	return c.sess.Disconnect(ctx)
+}
+
+// LateReplies returns how many replies arrived after their caller had
+// given up (its context ended) and were dropped.
+func (c *Client) LateReplies() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.late
 }
 
 // Execute runs command cmd with args and returns the raw "return" value.
@@ -330,21 +377,40 @@ func (c *Client) execute(ctx context.Context, cmd string, args any, oob bool) (j
 	cl := callPool.Get().(*call)
 	var id uint64
 	var ferr error
-	err = c.sess.Do(ctx, func(m *ClientMachine) error {
-		if oob {
-			id, ferr = m.ExecuteOOB(cmd, raw)
-		} else {
-			id, ferr = m.Execute(cmd, raw)
+	var gate chan struct{}
+	for {
+		err = c.sess.Do(ctx, func(m *ClientMachine) error {
+			// Checked and registered under c.mu, so an ExecuteWithFiles
+			// that finds no call in flight holds the gate before another
+			// command can be sent.
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.fdHeld || c.fdWaiting > 0 {
+				gate = c.gate
+				return errGated
+			}
+			if oob {
+				id, ferr = m.ExecuteOOB(cmd, raw)
+			} else {
+				id, ferr = m.Execute(cmd, raw)
+			}
+			if ferr != nil {
+				return ferr
+			}
+			c.lastID.Store(m.LastID())
+			c.calls[id] = cl
+			return nil
+		})
+		if err != errGated {
+			break
 		}
-		if ferr != nil {
-			return ferr
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			callPool.Put(cl)
+			return nil, ctx.Err()
 		}
-		c.lastID.Store(m.LastID())
-		c.mu.Lock()
-		c.calls[id] = cl
-		c.mu.Unlock()
-		return nil
-	})
+	}
 	if err != nil {
 		if id != 0 {
 			// Queued, but the session could not take more: wait anyway
@@ -374,17 +440,21 @@ func (c *Client) wait(ctx context.Context, cl *call, id uint64, cmd string, args
 		}
 		return r.Response.Return, nil
 	case <-ctx.Done():
+		// The command stays in flight: the reader drops its reply when
+		// it comes (and counts it), and ExecuteWithFiles keeps waiting
+		// for it. Nothing here waits on the session.
 		c.mu.Lock()
-		_, pending := c.calls[id]
-		delete(c.calls, id)
-		c.mu.Unlock()
-		if pending {
-			_ = c.sess.Do(context.Background(), func(m *ClientMachine) error { m.Cancel(id); return nil })
-			callPool.Put(cl)
+		if c.calls[id] == cl {
+			cl.abandoned = true
 		} // else the reader is handing it a reply or the end of the session closing it: do not reuse
+		c.mu.Unlock()
 		return nil, ctx.Err()
 	}
 }
+
+// errGated is what the function passed to Do returns when the descriptor
+// gate is closed to other commands.
+var errGated = errors.New("qmp: waiting for a command passing descriptors")
 
 // ParseListenAddress turns "unix:/path" or "tcp:host:port" into a listening
 // endpoint, for QEMU started in client mode (-qmp unix:/path without
@@ -405,33 +475,164 @@ func (c *Client) StartServer(ctx context.Context, addr string) error {
 	if err != nil {
 		return err
 	}
-	return c.sess.StartServer(ctx, lo)
+	return c.sess.StartServer(ctx, transport.ListenFunc(func(ctx context.Context) (net.Listener, error) {
+		ln, err := lo.Listen(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return noteListener{ln, c}, nil
+	}))
+}
+
+// noteListener records what kind of connection it accepted.
+type noteListener struct {
+	net.Listener
+	c *Client
+}
+
+func (l noteListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err == nil {
+		l.c.noteConn(nc)
+	}
+	return nc, err
 }
 
 // Accept waits for the peer on the socket opened by StartServer, then
 // performs the QMP handshake over that connection.
 func (c *Client) Accept(ctx context.Context) error {
-	err := c.sess.Accept(ctx)
-	if err != nil {
-		c.joinWatcher()
-	}
-	return err
+	return c.sess.Accept(ctx)
 }
 
+// ErrFilesUnsupported is returned by ExecuteWithFiles on a connection that
+// cannot pass file descriptors (TCP, WebSocket): nothing was sent, and the
+// session keeps running.
+var ErrFilesUnsupported = errors.New("qmp: file descriptors can only be passed over a unix socket")
+
 // ExecuteWithFiles is Execute with files passed to the server over a unix
-// socket (SCM_RIGHTS), for getfd and add-fd. The descriptors travel with a
-// single space written just before the command (whitespace between QMP
-// messages), and such executes are serialised so another goroutine's command
-// cannot take them. The files stay owned by the caller. It does not need the
-// oob capability.
+// socket (SCM_RIGHTS), for getfd and add-fd. The descriptors travel with the
+// first bytes of the command itself. QEMU keeps descriptors it receives for
+// whichever command next asks for one, reading ahead of the command it
+// runs, so the command and its descriptors are made atomic against every
+// other command on the session: ExecuteWithFiles waits (queued before any
+// command that comes after it) until no other command is in flight, sends
+// its own, and lets no other command go out until its reply arrives or ctx
+// ends. The files stay owned by the caller. It does not need the oob
+// capability. On a connection that cannot pass descriptors it returns
+// ErrFilesUnsupported before sending anything.
 func (c *Client) ExecuteWithFiles(ctx context.Context, cmd string, args any, files ...*os.File) (json.RawMessage, error) {
-	c.fdMu.Lock()
-	defer c.fdMu.Unlock()
-	if err := c.sess.Exec(ctx, unix.PassFDs([]byte(" "), files...)); err != nil {
-		if ctx.Err() != nil {
+	raw, err := encodeArgs(args)
+	if err != nil {
+		return nil, fmt.Errorf("qmp: encoding the arguments of %s: %w", cmd, err)
+	}
+	if err := c.holdGate(ctx); err != nil {
+		return nil, err
+	}
+	defer c.releaseGate()
+
+	cl := callPool.Get().(*call)
+	var id uint64
+	var msg []byte
+	var ferr error
+	err = c.sess.Do(ctx, func(m *ClientMachine) error {
+		id, msg, ferr = m.ExecuteDetached(cmd, raw)
+		if ferr != nil {
+			return ferr
+		}
+		c.lastID.Store(m.LastID())
+		c.mu.Lock()
+		c.calls[id] = cl
+		c.mu.Unlock()
+		return nil
+	})
+	switch {
+	case err != nil && id == 0:
+		callPool.Put(cl)
+		if err == ferr || ctx.Err() != nil {
 			return nil, err
 		}
 		return nil, &disconnectedError{cause: err}
+	case err != nil && ctx.Err() != nil:
+		// Registered, never sent.
+		c.withdraw(id, cl)
+		return nil, ctx.Err()
+	case err == nil:
+		// 0: not started, 1: writing, 2: withdrawn before it started.
+		var state atomic.Int32
+		var unsupported bool
+		err = c.sess.Exec(ctx, func(nc net.Conn) error {
+			if !state.CompareAndSwap(0, 1) {
+				return nil
+			}
+			uc, ok := nc.(*unix.Conn)
+			if !ok {
+				unsupported = true
+				return nil
+			}
+			_, err := uc.WriteFDs(msg, files...)
+			return err
+		})
+		switch {
+		case err == nil && unsupported:
+			c.withdraw(id, cl)
+			return nil, ErrFilesUnsupported
+		case err != nil && ctx.Err() != nil && state.CompareAndSwap(0, 2):
+			c.withdraw(id, cl)
+			return nil, ctx.Err()
+		}
+		// Sent, being sent, or the session ended (which fails the call).
 	}
-	return c.Execute(ctx, cmd, args)
+	return c.wait(ctx, cl, id, cmd, raw)
+}
+
+// holdGate waits until no other command is in flight and takes the
+// descriptor gate, keeping other commands from being sent meanwhile. It
+// fails fast on a connection known not to pass descriptors.
+func (c *Client) holdGate(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fdConn < 0 {
+		return ErrFilesUnsupported
+	}
+	c.fdWaiting++
+	for c.fdHeld || len(c.calls) > 0 {
+		gate := c.gate
+		c.mu.Unlock()
+		select {
+		case <-gate:
+			c.mu.Lock()
+		case <-ctx.Done():
+			c.mu.Lock()
+			c.fdWaiting--
+			c.gateChangedLocked()
+			return ctx.Err()
+		}
+	}
+	c.fdWaiting--
+	c.fdHeld = true
+	return nil
+}
+
+func (c *Client) releaseGate() {
+	c.mu.Lock()
+	c.fdHeld = false
+	c.gateChangedLocked()
+	c.mu.Unlock()
+}
+
+// withdraw forgets a command registered with the machine but never sent.
+func (c *Client) withdraw(id uint64, cl *call) {
+	c.mu.Lock()
+	mine := c.calls[id] == cl
+	delete(c.calls, id)
+	c.mu.Unlock()
+	if !mine {
+		return // the session ended and failed it
+	}
+	callPool.Put(cl)
+	// A function that produces no output and a context that ends inside
+	// it: Do runs it and returns at once, whatever output is pending.
+	ctx, cancel := context.WithCancel(context.Background())
+	_ = c.sess.Do(ctx, func(m *ClientMachine) error { m.Cancel(id); cancel(); return nil })
+	cancel()
 }

@@ -44,6 +44,9 @@ func connFrom(ctx context.Context) *conn {
 func (s *Server) startConn(nc net.Conn, releaseTurn bool) bool {
 	c := &conn{s: s}
 	c.ctx = context.WithValue(s.ctx, connKey{}, c)
+	if s.cfg.Freezable {
+		nc = &freezableConn{Conn: nc, s: s, closed: make(chan struct{})}
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -250,6 +253,9 @@ func ReceivedFiles(ctx context.Context) []*os.File {
 	}
 	var files []*os.File
 	_ = c.sess.Exec(c.s.ctx, func(nc net.Conn) error {
+		if fc, ok := nc.(*freezableConn); ok {
+			nc = fc.Conn
+		}
 		if uc, ok := nc.(*unix.Conn); ok {
 			files = uc.TakeFDs()
 		}

@@ -67,6 +67,10 @@ type Config struct {
 	// Logger receives the connections' logs; nil means a logger that
 	// discards everything (a fake should not clutter test output).
 	Logger *slog.Logger
+	// Freezable lets Freeze stop the server as SIGSTOP stops QEMU. Every
+	// connection is then wrapped, which costs it the transport's direct
+	// writes and nothing else.
+	Freezable bool
 }
 
 // HandlerFunc answers one command. args is the command's raw "arguments"
@@ -135,6 +139,7 @@ type Server struct {
 	fds       map[string]*os.File
 	fdsets    []fdset
 	served    int
+	thawed    chan struct{} // nil unless frozen; closed by Thaw
 }
 
 type staleReply struct {
@@ -444,6 +449,77 @@ func (s *Server) emitRaw(name string, raw []byte) {
 			return err
 		})
 	}
+}
+
+// Freeze stops the server as SIGSTOP stops QEMU: from now on no connection
+// reads or writes (a read or write already under way finishes), so clients'
+// commands pile up in the kernel's socket buffers and then in their own
+// output queues, and new clients are accepted by the kernel but never
+// greeted. Close still ends everything. Thaw resumes. It panics unless
+// Config.Freezable is set.
+func (s *Server) Freeze() {
+	if !s.cfg.Freezable {
+		panic("qmptest: Freeze needs Config.Freezable")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.thawed == nil {
+		s.thawed = make(chan struct{})
+	}
+}
+
+// Thaw undoes Freeze.
+func (s *Server) Thaw() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.thawed != nil {
+		close(s.thawed)
+		s.thawed = nil
+	}
+}
+
+// waitThawed returns nil when the server is not frozen, or once it is
+// thawed; net.ErrClosed if closed is closed first.
+func (s *Server) waitThawed(closed <-chan struct{}) error {
+	s.mu.Lock()
+	thawed := s.thawed
+	s.mu.Unlock()
+	if thawed == nil {
+		return nil
+	}
+	select {
+	case <-thawed:
+		return nil
+	case <-closed:
+		return net.ErrClosed
+	}
+}
+
+// freezableConn is a connection that stops while its server is frozen.
+type freezableConn struct {
+	net.Conn
+	s         *Server
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+func (c *freezableConn) Read(p []byte) (int, error) {
+	if err := c.s.waitThawed(c.closed); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *freezableConn) Write(p []byte) (int, error) {
+	if err := c.s.waitThawed(c.closed); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *freezableConn) Close() error {
+	c.closeOnce.Do(func() { close(c.closed) })
+	return c.Conn.Close()
 }
 
 // DropConnections closes every client connection at once, as a crashing
