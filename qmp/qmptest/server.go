@@ -30,6 +30,10 @@ const DefaultReadBufferSize = 4 << 10
 // the 64 KiB line limit that breaks some clients.
 const DefaultSchemaSize = 207 << 10
 
+// DefaultEventQueue is the number of events that may wait for room in one
+// client's backlog when Config.EventQueue is zero.
+const DefaultEventQueue = 1024
+
 // ErrServerClosed is returned by Serve after Close.
 var ErrServerClosed = errors.New("qmptest: server closed")
 
@@ -67,6 +71,15 @@ type Config struct {
 	// Logger receives the connections' logs; nil means a logger that
 	// discards everything (a fake should not clutter test output).
 	Logger *slog.Logger
+	// MaxClientBacklog bounds the bytes waiting to be written to one
+	// client; zero means transport.DefaultMaxPendingOutput (1 MiB). An
+	// event that finds a client's backlog beyond it drops that client (see
+	// Emit); a reply waits for room, as QEMU's monitor does.
+	MaxClientBacklog int
+	// EventQueue bounds the events waiting for room in one client's
+	// backlog; zero means DefaultEventQueue. A client whose queue is full
+	// when an event comes cannot keep up: it is dropped (see Emit).
+	EventQueue int
 	// Freezable lets Freeze stop the server as SIGSTOP stops QEMU. Every
 	// connection is then wrapped, which costs it the transport's direct
 	// writes and nothing else.
@@ -139,6 +152,7 @@ type Server struct {
 	fds       map[string]*os.File
 	fdsets    []fdset
 	served    int
+	slow      int           // clients dropped for falling behind on events
 	thawed    chan struct{} // nil unless frozen; closed by Thaw
 }
 
@@ -180,6 +194,9 @@ func NewServer(cfg Config) *Server {
 	}
 	if cfg.ReadBufferSize <= 0 {
 		cfg.ReadBufferSize = DefaultReadBufferSize
+	}
+	if cfg.EventQueue <= 0 {
+		cfg.EventQueue = DefaultEventQueue
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -424,7 +441,11 @@ func (s *Server) Close() error {
 
 // Emit sends event name with data (nil for none; a json.RawMessage is sent
 // as is, anything else is encoded) to every client that finished
-// negotiation, as QEMU broadcasts events to every monitor.
+// negotiation, as QEMU broadcasts events to every monitor. It never waits
+// for a client: events beyond a client's backlog (Config.MaxClientBacklog)
+// wait in its bounded event queue (Config.EventQueue), and a client whose
+// queue is full cannot keep up: it is disconnected and counted
+// (SlowClientsDropped), and the others are served as before.
 func (s *Server) Emit(name string, data any) error {
 	raw, err := encodeEvent(data)
 	if err != nil {
@@ -442,13 +463,18 @@ func (s *Server) emitRaw(name string, raw []byte) {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
-	ts := s.cfg.Now()
+	ev := queuedEvent{name: name, data: raw, ts: s.cfg.Now()}
 	for _, c := range conns {
-		_ = c.sess.Do(s.ctx, func(m *qmp.ServerMachine) error {
-			_, err := m.SendEvent(name, raw, ts)
-			return err
-		})
+		c.sendEvent(ev)
 	}
+}
+
+// SlowClientsDropped returns how many clients were disconnected because
+// their backlog was full when an event came.
+func (s *Server) SlowClientsDropped() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.slow
 }
 
 // Freeze stops the server as SIGSTOP stops QEMU: from now on no connection

@@ -503,3 +503,54 @@ func TestFilesPassedOverUnix(t *testing.T) {
 	require.ErrorAs(t, err, &ee)
 	require.Equal(t, "No file descriptor supplied via SCM_RIGHTS", ee.Info.Desc)
 }
+
+func TestEmitDropsAClientThatDoesNotRead(t *testing.T) {
+	// One client never reads; Emit must neither block on it nor starve
+	// the other client, which gets every event.
+	s := qmptest.StartUnix(t, qmptest.Config{MultiClient: true, MaxClientBacklog: 64 << 10, EventQueue: 64})
+	ctx := testCtx(t)
+	deaf := dialRaw(t, s, true)
+	c := connect(t, s.Addr())
+	l := c.Listen(qmp.ListenOptions{Names: []string{"TICK"}, Queue: 1 << 16})
+	defer l.Close()
+	require.Eventually(t, func() bool { return s.Connections() == 2 }, 10*time.Second, time.Millisecond)
+
+	data := map[string]string{"pad": strings.Repeat("x", 1<<10)}
+	const perRound = 32
+	done := make(chan int, 1)
+	go func() {
+		rounds := 0
+		for ; rounds < 1000 && s.SlowClientsDropped() == 0; rounds++ {
+			for range perRound {
+				if err := s.Emit("TICK", data); err != nil {
+					panic(err)
+				}
+			}
+			// Paced by the reading client, so only the deaf one lags.
+			for range perRound {
+				if _, err := l.Next(ctx); err != nil {
+					panic(err)
+				}
+			}
+		}
+		done <- rounds
+	}()
+	var rounds int
+	select {
+	case rounds = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Emit blocked on the client that does not read")
+	}
+	require.Equal(t, 1, s.SlowClientsDropped())
+	require.Less(t, rounds, 1000)
+	require.Zero(t, l.Dropped(), "the reading client got every event")
+	_, err := c.Execute(ctx, "query-status", nil)
+	require.NoError(t, err, "the reading client is still served")
+	require.Equal(t, 1, s.Connections())
+
+	// The deaf client's connection was closed: it reads what was sent,
+	// then the end.
+	require.NoError(t, deaf.nc.SetReadDeadline(time.Now().Add(10*time.Second)))
+	_, err = io.Copy(io.Discard, deaf.r)
+	require.NoError(t, err)
+}
