@@ -48,8 +48,9 @@
 // message from FeedEOF as its own error. Errors caused by the session
 // closing the stream itself are never reported. The session then stops at
 // once: output still queued is dropped, so a peer that half-closes its
-// side after its last request does not get the answers. A clean local
-// Disconnect flushes queued output first.
+// side after its last request does not get the answers, unless
+// Config.HalfClose is set. A clean local Disconnect flushes queued output
+// first.
 package transport
 
 import (
@@ -169,6 +170,18 @@ type Config[T any, M action.Machine[T]] struct {
 	// routes values with Consume learn of the end without a goroutine
 	// waiting in Recv.
 	OnEnd func(err error)
+
+	// HalfClose keeps the session running when the peer closes its
+	// sending side after its last request (a half-close, as `nc -N`
+	// does): the read loop stops, Recv returns the values delivered so
+	// far and then ErrPeerClosed, and Do and queued output keep working
+	// until Disconnect, which flushes as usual. The machine is not fed
+	// the end of stream, so a message left partial is dropped, as QEMU
+	// drops it. A write error still ends the session, and so does the
+	// end of stream of a unix socket whose peer closed it entirely (on
+	// Linux, where it can be told from a half-close; a TCP peer's close
+	// looks like a half-close until a write fails).
+	HalfClose bool
 }
 
 // Session drives one machine over one connection at a time, with qemu.qmp's
@@ -628,6 +641,10 @@ func (s *Session[T, M]) Recv(ctx context.Context) (T, error) {
 			s.mu.Unlock()
 			return zero, err
 		}
+		if l.peerEOF {
+			s.mu.Unlock()
+			return zero, ErrPeerClosed
+		}
 		l.readyWaiters++
 		ch := l.ready
 		s.mu.Unlock()
@@ -733,6 +750,7 @@ type link[T any, M action.Machine[T]] struct {
 
 	readBufSize int // the read loop's buffer size; written only by the read loop
 
+	peerEOF    bool  // HalfClose: the peer ended its side; the read loop stopped
 	stopped    bool  // stop is closed; the stream is being closed
 	closedByUs bool  // we closed the stream: later errors are consequences
 	err        error // the root cause
@@ -1025,6 +1043,18 @@ func (l *link[T, M]) readLoop() {
 		}
 		if err != nil {
 			s.mu.Lock()
+			if errors.Is(err, io.EOF) && s.cfg.HalfClose && !l.stopped && !peerGone(l.nc) {
+				// Keep writing; the link ends with Disconnect or a
+				// write error.
+				l.peerEOF = true
+				if l.readyWaiters > 0 {
+					close(l.ready)
+					l.ready = make(chan struct{})
+				}
+				s.mu.Unlock()
+				<-l.stop
+				return
+			}
 			if errors.Is(err, io.EOF) {
 				if !l.stopped {
 					// The machine reports a partial message as its own

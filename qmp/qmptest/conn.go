@@ -69,6 +69,9 @@ func (s *Server) startConn(nc net.Conn, releaseTurn bool) bool {
 		Logger:         s.cfg.Logger,
 		ReadBufferSize: s.cfg.ReadBufferSize,
 		DeliverQueue:   32,
+		// A client that half-closes after its commands gets every
+		// answer, as from QEMU.
+		HalfClose: true,
 		// Zero means the transport's default.
 		MaxPendingOutput: s.cfg.MaxClientBacklog,
 	})
@@ -385,7 +388,10 @@ func ReceivedFiles(ctx context.Context) []*os.File {
 // WaitClientGone blocks until the client that sent the command whose
 // handler calls it has disconnected, or ctx ends (ctx's error). A handler
 // uses it to answer only after its client left — the reply then goes to the
-// next client, as QEMU does with a command that outlives its client.
+// next client, as QEMU does with a command that outlives its client. (A
+// client that only half-closed is still there: it may read the answers. On
+// a unix socket on Linux a full close is told apart at once; a TCP
+// client's close is noticed when a write to it fails.)
 func WaitClientGone(ctx context.Context) error {
 	c := connFrom(ctx)
 	if c == nil {

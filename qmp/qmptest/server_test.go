@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -553,4 +554,38 @@ func TestEmitDropsAClientThatDoesNotRead(t *testing.T) {
 	require.NoError(t, deaf.nc.SetReadDeadline(time.Now().Add(10*time.Second)))
 	_, err = io.Copy(io.Discard, deaf.r)
 	require.NoError(t, err)
+}
+
+func TestHalfCloseAnswersEveryCommand(t *testing.T) {
+	// A client that sends its commands and half-closes (nc -N) gets every
+	// answer, then the end of stream; a partial command at the end is
+	// dropped silently. QEMU does the same without oob
+	// (TestQEMUAnswersEveryCommandBeforeHalfClose in package qmp).
+	s := qmptest.StartUnix(t, qmptest.Config{})
+	const n = 50
+	for _, caps := range []string{
+		`{"execute": "qmp_capabilities"}`,
+		`{"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}}`,
+	} {
+		for range 5 {
+			nc, err := net.Dial("unix", strings.TrimPrefix(s.Addr(), "unix:"))
+			require.NoError(t, err)
+			var b strings.Builder
+			b.WriteString(caps)
+			for i := range n {
+				b.WriteString(`{"execute": "query-status", "id": ` + strconv.Itoa(i+1) + `}`)
+			}
+			b.WriteString(`{"execute": "query-sta`)
+			_, err = nc.Write([]byte(b.String()))
+			require.NoError(t, err)
+			require.NoError(t, nc.(*net.UnixConn).CloseWrite())
+			require.NoError(t, nc.SetReadDeadline(time.Now().Add(10*time.Second)))
+			out, err := io.ReadAll(nc)
+			require.NoError(t, err)
+			nc.Close()
+			require.Equal(t, 1+n, strings.Count(string(out), `"return"`), string(out))
+			require.Contains(t, string(out), `"id": 50}`)
+			require.NotContains(t, string(out), `"error"`)
+		}
+	}
 }
