@@ -38,3 +38,27 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzComplete presses Tab (twice) at the end of arbitrary lines, with QEMU
+// 7.2's schema: no panic, and a completion only ever extends the line.
+func FuzzComplete(f *testing.F) {
+	for _, s := range []string{
+		"query-", "blockdev-add driver=null-co read-z", "blockdev-add driver=raw file.file.dri",
+		"transaction( block-dirty-bitmap-add no", `x a={"b c`, "object-add qom-type=", "a.b.c.d.=",
+	} {
+		f.Add(s, false)
+	}
+	c, err := loadQEMUCompleter()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, line string, inTransaction bool) {
+		c.lastTab = ""
+		for range 2 {
+			nl, _, ok := c.complete(line, len(line), inTransaction)
+			if ok && (!strings.HasPrefix(nl, line) || len(nl) <= len(line)) {
+				t.Fatalf("Tab on %q gave %q", line, nl)
+			}
+		}
+	})
+}

@@ -14,19 +14,34 @@
 //	query-status
 //	object-add qom-type=memory-backend-ram id=mem0 size=1048576
 //	blockdev-add driver=null-co node-name=n0 read-zeroes=true
-//	x-example data.nested.key=1 flag=true list=[1,2] obj={"a":"b"}
-//	{"execute": "query-status"}
+//	blockdev-add driver=raw node-name=r0 file.driver=null-co file.size=4096
+//	{"execute": "query-status", "id": "mine"}
 //	transaction(
 //	  block-dirty-bitmap-add node=n0 name=b0
 //	)
 //
 // Values are JSON (1, true, "text", {…}, […]); anything else is a string.
-// Dotted keys build nested objects. -H sends each line to HMP through
-// human-monitor-command. -c runs the given commands and exits (non-zero
-// when one failed); commands are also read from a pipe. On a terminal the
-// shell edits lines, keeps history in ~/.qmp-shell_history and completes
-// command names (from query-commands) with Tab. Events are printed as they
-// arrive, each on a line starting with "event".
+// Dotted keys build nested objects. A raw JSON command's "id" comes back in
+// the reply the shell prints (on the wire the client numbers its commands
+// itself). -H sends each line to HMP through human-monitor-command. -c runs
+// the given commands and exits (non-zero when one failed); commands are
+// also read from a pipe. Replies print on one line; -p indents them.
+// --command-timeout stops waiting for a reply after a while.
+//
+// On a terminal the shell edits lines and keeps history in
+// ~/.qmp-shell_history. Tab completes command names (from query-commands),
+// argument names and enum values (from query-qmp-schema), transaction
+// actions, and with -H HMP commands (from help); a second Tab on an
+// ambiguous word lists the choices. Ctrl-C clears the line, or, while a
+// command runs, stops waiting for its reply (a late reply is dropped).
+// Ctrl-D leaves.
+//
+// Events print as they arrive, each on a line starting with "event", and
+// before the reply of the command that caused them; with --events=enter
+// they are held until an empty line is entered, as qemu.qmp's shell does.
+//
+// For ws:// and wss:// addresses, --token (or $QMP_BRIDGE_TOKEN) is sent
+// as a bearer token to qmp-ws-bridge.
 package main
 
 import (
@@ -58,6 +73,35 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
+// usageText heads -h. Its examples run on the built-in simulator
+// (TestUsageExamplesRun).
+const usageText = `usage: qmp-shell [flags] [ADDRESS]
+
+ADDRESS is unix:/path, tcp:host:port, ws://host/path or wss://host/path
+(qmp-ws-bridge). With none, qmp-shell talks to its built-in simulator of
+QEMU 7.2. Type commands as qemu.qmp's qmp-shell takes them:
+
+  query-status
+  object-add qom-type=memory-backend-ram id=mem0 size=1048576
+  blockdev-add driver=null-co node-name=n0 read-zeroes=true
+  blockdev-add driver=raw node-name=r0 file.driver=null-co file.size=4096
+  {"execute": "query-name", "id": 1}
+  transaction( block-dirty-bitmap-add node=n0 name=b0 )
+
+Values are JSON (1, true, "text", {...}, [...]) or plain words; dotted keys
+build nested objects. On a terminal, Tab completes commands, argument names
+and values (a second Tab lists the choices), Ctrl-C clears the line or stops
+waiting for a reply, Ctrl-D leaves.
+
+flags:
+`
+
+// usageEnv ends -h.
+const usageEnv = `
+environment:
+  QMP_BRIDGE_TOKEN  bearer token for ws:// and wss:// addresses (qmp-ws-bridge --token), when --token is not given
+`
+
 // multiFlag collects a repeatable string flag.
 type multiFlag []string
 
@@ -68,15 +112,19 @@ func (m *multiFlag) String() string { return strings.Join(*m, "; ") }
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
 type options struct {
-	addr     string
-	listen   string
-	hmp      bool
-	commands multiFlag
-	history  string
-	verbose  bool
-	timeout  time.Duration
-	skipNeg  bool
-	tlsCA    string
+	addr       string
+	token      string
+	pretty     bool
+	cmdTimeout time.Duration
+	events     string
+	listen     string
+	hmp        bool
+	commands   multiFlag
+	history    string
+	verbose    bool
+	timeout    time.Duration
+	skipNeg    bool
+	tlsCA      string
 }
 
 // run is the whole program, with its streams passed in so tests can run it
@@ -86,9 +134,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs := flag.NewFlagSet("qmp-shell", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: qmp-shell [flags] [unix:/path | tcp:host:port | ws://host/path | wss://host/path]\n"+
-			"With no address, qmp-shell talks to its built-in QMP simulator.\n\nflags:\n")
+		fmt.Fprint(stderr, usageText)
 		fs.PrintDefaults()
+		fmt.Fprint(stderr, usageEnv)
 	}
 	fs.StringVar(&o.listen, "listen", "", "wait for QEMU to connect on `ADDRESS` (unix:/path or tcp:host:port)")
 	fs.BoolVar(&o.hmp, "H", false, "HMP mode: send lines to human-monitor-command")
@@ -98,8 +146,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.StringVar(&o.tlsCA, "tls-ca", "", "trust the certificates in PEM `FILE` for wss:// (instead of the system's)")
 	fs.BoolVar(&o.skipNeg, "N", false, "skip qmp_capabilities (for qemu-ga or an already negotiated monitor)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "how long to wait to connect")
-	pretty := fs.Bool("p", true, "pretty-print JSON (always on; accepted for qmp-shell compatibility)")
-	_ = pretty
+	fs.BoolVar(&o.pretty, "p", false, "pretty-print replies: indented JSON (default: one line each)")
+	fs.DurationVar(&o.cmdTimeout, "command-timeout", 0, "stop waiting for a reply after `DURATION` (0: wait; Ctrl-C stops waiting on a terminal)")
+	fs.StringVar(&o.events, "events", "live", "how events print: `MODE` live (as they arrive, before the reply they came with) or enter (held until you enter an empty line, as qemu.qmp's qmp-shell)")
+	fs.StringVar(&o.token, "token", "", "bearer `TOKEN` for a ws:// or wss:// address (qmp-ws-bridge --token); default $QMP_BRIDGE_TOKEN")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -113,6 +163,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	default:
 		fs.Usage()
 		return 2
+	}
+	if o.events != "live" && o.events != "enter" {
+		fmt.Fprintf(stderr, "qmp-shell: --events %q: want live or enter\n", o.events)
+		return 2
+	}
+	if o.token == "" {
+		o.token = os.Getenv("QMP_BRIDGE_TOKEN")
 	}
 	if o.addr != "" && o.listen != "" {
 		fmt.Fprintln(stderr, "qmp-shell: give an address or --listen, not both")
@@ -146,20 +203,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			defer sim.close()
 		}
 	default:
-		dialer, err = parseAddress(o.addr, o.tlsCA)
+		dialer, err = parseAddress(o.addr, o.tlsCA, o.token)
 	}
 	if err == nil {
 		err = client.ConnectDialer(connectCtx, dialer)
 	}
 	cancel()
 	if err != nil {
-		fmt.Fprintf(stderr, "qmp-shell: %v\n", err)
+		fmt.Fprintf(stderr, "qmp-shell: %s\n", describeConnectError(err, o.addr, o.token != ""))
 		return 1
 	}
 	defer client.Disconnect(context.Background())
 
-	sh := &shell{c: client, hmp: o.hmp, verbose: o.verbose, out: stdout}
-	sh.events = client.Listen(qmp.ListenOptions{Queue: 1024})
+	sh := &shell{c: client, hmp: o.hmp, verbose: o.verbose, pretty: o.pretty, cmdTimeout: o.cmdTimeout,
+		onEnter: o.events == "enter", out: stdout}
+	sh.events = client.Listen(qmp.ListenOptions{Queue: maxQueuedEvents})
 	defer sh.events.Close()
 
 	switch {
@@ -173,6 +231,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			sh.fail("qmp-shell: transaction( not closed with )\n")
 		}
 	case interactive:
+		if sh.onEnter {
+			// Events wait for an empty line; the watcher only notices
+			// the end of the session.
+			sh.watch = client.Listen(qmp.ListenOptions{Filter: func(qmp.Event) bool { return false }})
+			defer sh.watch.Close()
+		}
 		if err := sh.interactive(ctx, inFile, stdout, o.history); err != nil {
 			fmt.Fprintf(stderr, "qmp-shell: %v\n", err)
 			return 1
@@ -200,6 +264,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return 0
 }
 
+// maxQueuedEvents bounds the events held for printing; beyond it the
+// oldest are dropped (and the shell says how many).
+const maxQueuedEvents = 1024
+
 // interactive runs the line editor on a terminal.
 func (sh *shell) interactive(ctx context.Context, in *os.File, out io.Writer, historyFile string) error {
 	fd := int(in.Fd())
@@ -208,28 +276,57 @@ func (sh *shell) interactive(ctx context.Context, in *os.File, out io.Writer, hi
 		return fmt.Errorf("terminal: %w", err)
 	}
 	defer term.Restore(fd, state)
+	kb, err := newKeyboard(fd)
+	if err != nil {
+		return fmt.Errorf("terminal: %w", err)
+	}
+	defer kb.close()
+	sh.kb = kb
 
 	t := term.NewTerminal(struct {
 		io.Reader
 		io.Writer
-	}{in, out}, sh.p.prompt())
+	}{kb, out}, sh.p.prompt())
+	width := 80
 	if w, h, err := term.GetSize(fd); err == nil {
 		_ = t.SetSize(w, h)
+		width = w
 	}
 	hist := openHistory(historyFile)
 	defer hist.close()
 	t.History = hist
 	sh.out = t
-	sh.loadCommands(ctx)
+	sh.loadCompletion(ctx)
 	t.AutoCompleteCallback = func(line string, pos int, key rune) (string, int, bool) {
-		if key != '\t' {
-			return "", 0, false
+		switch key {
+		case '\t':
+			nl, list, ok := sh.comp.complete(line, pos, sh.p.inTransaction)
+			if list != nil {
+				// A second Tab on an ambiguous word: show the candidates
+				// under the line, then the prompt and line again.
+				sh.printf("%s%s\n%s", sh.p.prompt(), line, columns(list, width))
+			}
+			return nl, len(nl), ok
+		case keyAbort:
+			// Ctrl-C at the prompt: leave the typed text on the screen
+			// marked ^C, and start an empty line (readline's way).
+			sh.comp.lastTab = ""
+			sh.printf("%s%s^C\n", sh.p.prompt(), line)
+			return "", 0, true
 		}
-		return sh.complete(line, pos)
+		sh.comp.lastTab = ""
+		return "", 0, false
 	}
 
 	if g := sh.c.Greeting(); g != nil {
-		sh.printf("Welcome to the QMP low-level shell!\nConnected to QEMU %s\n\n", g.Version.QEMU)
+		if sh.hmp {
+			sh.printf("Welcome to the HMP shell!\nConnected to QEMU %s\n\n", g.Version.QEMU)
+		} else {
+			sh.printf("Welcome to the QMP low-level shell!\nConnected to QEMU %s\n\n", g.Version.QEMU)
+		}
+		if sh.onEnter {
+			sh.printf("Events are held: enter an empty line to see them.\n\n")
+		}
 	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -261,10 +358,10 @@ func (sh *shell) interactive(ctx context.Context, in *os.File, out io.Writer, hi
 }
 
 // parseAddress turns a command-line address into a dialer.
-func parseAddress(addr, caFile string) (transport.Dialer, error) {
+func parseAddress(addr, caFile, token string) (transport.Dialer, error) {
 	switch {
 	case strings.HasPrefix(addr, "ws://"), strings.HasPrefix(addr, "wss://"):
-		return wsDialer(addr, caFile)
+		return wsDialer(addr, caFile, token)
 	case strings.HasPrefix(addr, "unix:"), strings.HasPrefix(addr, "tcp:"), strings.HasPrefix(addr, "/"):
 		return qmp.ParseAddress(addr)
 	case strings.Contains(addr, ":"):

@@ -13,6 +13,31 @@ type request struct {
 	Name string
 	Args json.RawMessage // a JSON object, nil for none
 	OOB  bool            // exec-oob instead of execute
+	// ID is the "id" of a raw JSON command, nil when it had none. The
+	// client numbers the commands it sends itself (so that no reply is
+	// taken for another's); the shell shows the reply with this id.
+	ID json.RawMessage
+}
+
+// wire returns the command as the user wrote it: execute (or exec-oob),
+// arguments, id.
+func (r *request) wire() []byte {
+	verb := "execute"
+	if r.OOB {
+		verb = "exec-oob"
+	}
+	b := []byte(`{"` + verb + `": `)
+	name, _ := json.Marshal(r.Name)
+	b = append(b, name...)
+	if r.Args != nil {
+		b = append(b, `, "arguments": `...)
+		b = append(b, r.Args...)
+	}
+	if r.ID != nil {
+		b = append(b, `, "id": `...)
+		b = append(b, r.ID...)
+	}
+	return append(b, '}')
 }
 
 // parser turns qmp-shell input lines into requests. It carries the state of
@@ -117,13 +142,14 @@ func (p *parser) parse(line string) (*request, error) {
 	return &request{Name: "transaction", Args: args}, nil
 }
 
-// parseRawJSON reads {"execute": NAME, "arguments": {…}} or the exec-oob
-// form. An "id" is ignored: the client numbers its commands itself.
+// parseRawJSON reads {"execute": NAME, "arguments": {…}, "id": ID} or the
+// exec-oob form. The id is kept for the reply the shell prints.
 func parseRawJSON(line string) (*request, error) {
 	var msg struct {
 		Execute   *string         `json:"execute"`
 		ExecOOB   *string         `json:"exec-oob"`
 		Arguments json.RawMessage `json:"arguments"`
+		ID        json.RawMessage `json:"id"`
 	}
 	dec := json.NewDecoder(strings.NewReader(line))
 	if err := dec.Decode(&msg); err != nil {
@@ -133,6 +159,11 @@ func parseRawJSON(line string) (*request, error) {
 		return nil, syntaxError("text after the JSON object")
 	}
 	r := &request{Args: msg.Arguments}
+	if len(msg.ID) > 0 && !bytes.Equal(msg.ID, []byte("null")) {
+		var c bytes.Buffer
+		_ = json.Compact(&c, msg.ID) // valid: it was decoded
+		r.ID = c.Bytes()
+	}
 	switch {
 	case msg.Execute != nil && msg.ExecOOB != nil:
 		return nil, syntaxError(`a command has "execute" or "exec-oob", not both`)

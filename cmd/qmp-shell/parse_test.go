@@ -135,7 +135,7 @@ func TestFormatEvent(t *testing.T) {
 	raw := []byte(`{"timestamp": {"seconds": 1795265050, "microseconds": 841166}, "event": "RESET", "data": {"guest": false, "reason": "host-qmp-system-reset"}}`)
 	ev, err := qmpParseEvent(raw)
 	require.NoError(t, err)
-	require.Equal(t, `event RESET at 2026-11-21T12:44:10.841166Z: {"guest":false,"reason":"host-qmp-system-reset"}`+"\n", formatEvent(ev))
+	require.Equal(t, `event RESET at 2026-11-21T12:44:10.841166Z: {"guest": false, "reason": "host-qmp-system-reset"}`+"\n", formatEvent(ev))
 
 	ev, err = qmpParseEvent([]byte(`{"timestamp": {"seconds": 1795265050, "microseconds": 5}, "event": "STOP"}`))
 	require.NoError(t, err)
@@ -147,32 +147,21 @@ func TestPrettyKeepsOrder(t *testing.T) {
 	require.Equal(t, "not json", pretty([]byte("not json")))
 }
 
-func TestComplete(t *testing.T) {
-	sh := &shell{commands: []string{"query-status", "query-version", "quit", "stop", "system_reset"}}
-	tests := []struct {
-		line, want string
-		ok         bool
-	}{
-		{"query-s", "query-status ", true},
-		{"q", "qu", true},
-		{"qu", "", false}, // ambiguous and nothing to add
-		{"query-", "", false},
-		{"st", "stop ", true},
-		{"x", "", false},
-		{"stop a", "", false}, // only the command name is completed
-		{"transaction( sys", "", false},
-	}
-	for _, tt := range tests {
-		got, pos, ok := sh.complete(tt.line, len(tt.line))
-		require.Equal(t, tt.ok, ok, tt.line)
-		if ok {
-			require.Equal(t, tt.want, got, tt.line)
-			require.Equal(t, len(got), pos)
-		}
-	}
-	got, _, ok := sh.complete("transaction( sto", len("transaction( sto"))
-	require.False(t, ok, "action types are not command names")
-	require.Empty(t, got)
+var qmpParseEvent = qmp.ParseEvent
+
+func TestOneLine(t *testing.T) {
+	require.Equal(t, `{"z": 1, "a": [2, "x, y: \"z\""], "b": {}}`, oneLine(json.RawMessage(`{"z":1,  "a":[2,"x, y: \"z\""],"b":{}}`)))
+	require.Equal(t, "not json", oneLine([]byte("not json")))
 }
 
-var qmpParseEvent = qmp.ParseEvent
+func TestRawJSONID(t *testing.T) {
+	var p parser
+	req, err := p.parse(`{"execute": "stop", "id": { "a" : 1 }}`)
+	require.NoError(t, err)
+	require.Equal(t, `{"a":1}`, string(req.ID))
+	require.Equal(t, `{"execute": "stop", "id": {"a":1}}`, string(req.wire()))
+	req, err = p.parse(`{"exec-oob": "x", "arguments": {"b": 2}}`)
+	require.NoError(t, err)
+	require.Nil(t, req.ID)
+	require.Equal(t, `{"exec-oob": "x", "arguments": {"b": 2}}`, string(req.wire()))
+}

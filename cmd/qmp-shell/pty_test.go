@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/wirereactor/wirereactor/cmd/internal/testpeers"
+	"github.com/wirereactor/wirereactor/qmp/qmptest"
 )
 
 // openPTY returns a pseudo-terminal's controlling side and its terminal.
@@ -41,9 +42,19 @@ type terminal struct {
 	screen *lockedBuffer
 	cmd    *exec.Cmd
 	read   chan struct{}
+	resume func() // starts reading the terminal
 }
 
 func startTerminal(t *testing.T, args ...string) *terminal {
+	term := startTerminalPaused(t, args...)
+	term.resume()
+	return term
+}
+
+// startTerminalPaused starts qmp-shell on a terminal that nobody reads
+// until resume is called: the program's writes fill the terminal's buffer
+// and wait, as on a terminal that scrolls slowly or is stopped (Ctrl-S).
+func startTerminalPaused(t *testing.T, args ...string) *terminal {
 	bin := testpeers.GoBuild(t, "github.com/wirereactor/wirereactor/cmd/qmp-shell")
 	ptmx, tty := openPTY(t)
 	cmd := exec.Command(bin, args...)
@@ -53,21 +64,29 @@ func startTerminal(t *testing.T, args ...string) *terminal {
 	require.NoError(t, cmd.Start())
 	tty.Close()
 	term := &terminal{t: t, ptmx: ptmx, screen: &lockedBuffer{}, cmd: cmd, read: make(chan struct{})}
-	go func() {
-		defer close(term.read)
-		buf := make([]byte, 4096)
-		for {
-			n, err := ptmx.Read(buf)
-			term.screen.Write(buf[:n])
-			if err != nil {
-				return
-			}
+	started := false
+	term.resume = func() {
+		if started {
+			return
 		}
-	}()
+		started = true
+		go func() {
+			defer close(term.read)
+			buf := make([]byte, 4096)
+			for {
+				n, err := ptmx.Read(buf)
+				term.screen.Write(buf[:n])
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		ptmx.Close()
+		term.resume()
 		<-term.read
 	})
 	return term
@@ -106,7 +125,7 @@ func TestInteractiveSimulator(t *testing.T) {
 	at = term.waitFor(at, "(QEMU) ")
 
 	// Tab completes a unique prefix from query-commands.
-	term.typeKeys("query-sta\t")
+	term.typeKeys("query-statu\t")
 	at = term.waitFor(at, "query-status ")
 	term.typeKeys("\r")
 	at = term.waitFor(at, "\"status\": \"running\"")
@@ -133,7 +152,7 @@ func TestInteractiveSimulator(t *testing.T) {
 	term.typeKeys("transaction(\r")
 	at = term.waitFor(at, "TRANS> ")
 	term.typeKeys(")\r")
-	at = term.waitFor(at, "The command transaction has not been found")
+	at = term.waitFor(at, "{\"return\": {}}")
 	term.waitFor(at, "(QEMU) ")
 
 	// Ctrl-D leaves with status 0.
@@ -212,4 +231,151 @@ func TestReadmeCommand(t *testing.T) {
 			require.Contains(t, out.String(), "\"status\": \"running\"")
 		}
 	}
+}
+
+func TestInteractiveCompletion(t *testing.T) {
+	term := startTerminal(t, "-history", "")
+	at := term.waitFor(0, "(QEMU) ")
+
+	// A second Tab on an ambiguous prefix lists the candidates, then shows
+	// the prompt and the line again.
+	term.typeKeys("query-\t\t")
+	at = term.waitFor(at, "query-status")
+	at = term.waitFor(at, "query-version")
+	at = term.waitFor(at, "(QEMU) query-")
+
+	// Argument names and enum values come from query-qmp-schema.
+	term.typeKeys("\x15blockdev-add dri\t")
+	at = term.waitFor(at, "driver=")
+	term.typeKeys("null-c\t")
+	at = term.waitFor(at, "null-co ")
+	term.typeKeys("node-name=n0 read-z\t")
+	at = term.waitFor(at, "read-zeroes=")
+	term.typeKeys("t\t\r")
+	at = term.waitFor(at, "true ")
+	at = term.waitFor(at, `{"return": {}}`)
+	term.typeKeys("query-named-block-nodes\r")
+	term.waitFor(at, `"node-name": "n0"`)
+}
+
+func TestInteractiveCtrlC(t *testing.T) {
+	srv := qmptest.StartUnix(t, qmptest.Config{Name: "vm"})
+	srv.Handle("x-slow", qmptest.Slow(time.Second, qmptest.Reply(map[string]bool{"late": true})))
+	term := startTerminal(t, "-history", "", srv.Addr())
+	at := term.waitFor(0, "(QEMU) ")
+
+	// Ctrl-C at the prompt clears the line; the shell goes on.
+	term.typeKeys("stop\x03")
+	at = term.waitFor(at, "(QEMU) stop^C")
+	at = term.waitFor(at, "(QEMU) ")
+	term.typeKeys("query-status\r")
+	at = term.waitFor(at, `"status": "running"`)
+	at = term.waitFor(at, "(QEMU) ")
+
+	// Ctrl-C while a command runs stops waiting and returns to the
+	// prompt; the late reply is dropped, and the next command gets its own.
+	term.typeKeys("x-slow\r")
+	time.Sleep(200 * time.Millisecond)
+	term.typeKeys("\x03")
+	at = term.waitFor(at, "qmp-shell: interrupted: stopped waiting for the reply to x-slow (a late reply is dropped)")
+	at = term.waitFor(at, "(QEMU) ")
+	term.typeKeys("query-name\r")
+	at = term.waitFor(at, `{"return": {"name": "vm"}}`)
+	term.waitFor(at, "(QEMU) ")
+	require.NotContains(t, term.screen.String(), `"late"`, "the late reply is dropped")
+
+	term.typeKeys("\x04")
+	waitExit(t, term.cmd, 0)
+}
+
+func TestInteractiveHMP(t *testing.T) {
+	term := startTerminal(t, "-H", "-history", "")
+	at := term.waitFor(0, "Welcome to the HMP shell!")
+	at = term.waitFor(at, "(QEMU) ")
+	term.typeKeys("info statu\t")
+	at = term.waitFor(at, "info status ")
+	term.typeKeys("\r")
+	at = term.waitFor(at, "VM status: running")
+	term.typeKeys("system_\t\t")
+	at = term.waitFor(at, "system_powerdown")
+	term.waitFor(at, "system_reset")
+}
+
+func TestInteractiveEventsOnEnter(t *testing.T) {
+	term := startTerminal(t, "--events=enter", "-history", "")
+	at := term.waitFor(0, "enter an empty line to see them")
+	at = term.waitFor(at, "(QEMU) ")
+	term.typeKeys("stop\r")
+	at = term.waitFor(at, `{"return": {}}`)
+	at = term.waitFor(at, "(QEMU) ")
+	require.NotContains(t, term.screen.String(), "event STOP", "held until an empty line")
+	term.typeKeys("\r")
+	at = term.waitFor(at, "event STOP at ")
+	term.waitFor(at, "(QEMU) ")
+}
+
+// TestReadmeSession replays the session README.md shows on a terminal:
+// each command is typed, and each line shown after it must appear (in any
+// order within one command's output: an event that comes right after a
+// reply may print before it). Event times are not compared.
+func TestReadmeSession(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	require.NoError(t, err)
+	_, rest, ok := strings.Cut(string(readme), "<!-- the session below is replayed by TestReadmeSession in cmd/qmp-shell -->\n\n")
+	require.True(t, ok, "README.md lost its session marker")
+	var lines []string
+	for _, l := range strings.Split(rest, "\n") {
+		if l != "" && !strings.HasPrefix(l, "    ") {
+			break
+		}
+		lines = append(lines, strings.TrimPrefix(l, "    "))
+	}
+	require.Equal(t, "$ go run ./cmd/qmp-shell", lines[0])
+	term := startTerminal(t, "-history", "")
+	at := 0
+	var block []string // expected lines since the last command
+	flush := func() {
+		end := at
+		for _, want := range block {
+			from := at
+			for _, part := range timestamps.Split(want, -1) {
+				from = term.waitFor(from, part)
+			}
+			end = max(end, from)
+		}
+		at, block = end, nil
+	}
+	for _, l := range lines[1:] {
+		switch {
+		case strings.HasPrefix(l, "(QEMU) "):
+			flush()
+			at = term.waitFor(at, "(QEMU) ")
+			cmd := strings.TrimPrefix(l, "(QEMU) ")
+			term.typeKeys(cmd + "\r")
+			at = term.waitFor(at, cmd)
+		case l != "":
+			block = append(block, l)
+		}
+	}
+	flush()
+	term.typeKeys("\x04")
+	waitExit(t, term.cmd, 0)
+}
+
+// TestInteractiveSlowTerminal: a long reply to a terminal that is not read
+// for a while waits for it, and arrives whole; the shell's keyboard reader
+// must not leave the terminal (shared with standard output) non-blocking,
+// which made such writes fail with EAGAIN.
+func TestInteractiveSlowTerminal(t *testing.T) {
+	term := startTerminalPaused(t, "-history", "", "-p")
+	term.typeKeys("query-qmp-schema\r")
+	time.Sleep(time.Second) // the reply (about 190 KB) fills the terminal's buffer
+	term.resume()
+	at := term.waitFor(0, `"name": "query-status"`)
+	at = term.waitFor(at, "\r\n}\r\n(QEMU) ")
+	term.typeKeys("query-name\r")
+	term.waitFor(at, `"name": "simulator"`)
+	require.NotContains(t, term.screen.String(), "resource temporarily unavailable")
+	term.typeKeys("\x04")
+	waitExit(t, term.cmd, 0)
 }

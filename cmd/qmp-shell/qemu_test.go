@@ -40,13 +40,13 @@ func TestQEMUOneShot(t *testing.T) {
 			want: []string{"{\n    \"return\": {}\n}\n", "{\n    \"return\": {}\n}\n"}},
 		{name: "JSON values reach QEMU", args: []string{"-c", "object-add qom-type=memory-backend-ram id=m0 size=1048576 share=false", "-c", `qom-get path=/objects/m0 property=size`},
 			want: []string{"{\n    \"return\": {}\n}\n", "{\n    \"return\": 1048576\n}\n"}},
-		{name: "raw JSON", args: []string{"-c", `{"execute": "query-name", "id": "mine"}`}, want: []string{"{\n    \"return\": {}\n}\n"}},
+		{name: "raw JSON keeps its id", args: []string{"-c", `{"execute": "query-name", "id": "mine"}`}, want: []string{"{\n    \"return\": {},\n    \"id\": \"mine\"\n}\n"}},
 		{name: "HMP", args: []string{"-H", "-c", "info status"}, want: []string{"VM status: running\n"}},
 		{name: "transaction", stdin: "transaction(\n)\n", want: []string{"{\n    \"return\": {}\n}\n"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errOut := runShell(t, tt.stdin, append(tt.args, addr)...)
+			code, out, errOut := runShell(t, tt.stdin, append(append([]string{"-p"}, tt.args...), addr)...)
 			require.Equal(t, tt.wantCode, code, "stdout: %s\nstderr: %s", out, errOut)
 			rest := out
 			for _, w := range tt.want {
@@ -64,7 +64,7 @@ func TestQEMUQuit(t *testing.T) {
 	code, out, errOut := runShell(t, "quit\nquery-status\n", "unix:"+q.Socket)
 	require.Equal(t, 0, code, errOut)
 	require.Contains(t, out, "event SHUTDOWN at ")
-	require.Contains(t, out, `"reason":"host-qmp-quit"`)
+	require.Contains(t, out, `"reason": "host-qmp-quit"`)
 	require.NotContains(t, out, "running", "nothing runs after quit")
 	select {
 	case <-q.Exited():
@@ -150,7 +150,7 @@ func TestQMPOverWebSocket(t *testing.T) {
 	require.NoError(t, srv.Start(ctx, "ws://127.0.0.1:0/qmp"))
 	defer srv.Close()
 	require.True(t, strings.HasPrefix(srv.Addr(), "ws://"), srv.Addr())
-	code, out, errOut := runShell(t, "", "-c", "query-name", "-c", "stop", srv.Addr())
+	code, out, errOut := runShell(t, "", "-p", "-c", "query-name", "-c", "stop", srv.Addr())
 	require.Equal(t, 0, code, errOut)
 	require.Equal(t, "{\n    \"return\": {\n        \"name\": \"ws-vm\"\n    }\n}\nevent STOP\n{\n    \"return\": {}\n}\n", timestamps.ReplaceAllString(out, ""))
 }

@@ -43,7 +43,7 @@ func TestSimulatorOneShot(t *testing.T) {
 		{"stop raises STOP before its reply", []string{"-c", "stop", "-c", "query-status"}, 0,
 			"event STOP\n{\n    \"return\": {}\n}\n{\n    \"return\": {\n        \"status\": \"paused\",\n        \"singlestep\": false,\n        \"running\": false\n    }\n}\n"},
 		{"event data", []string{"-c", "system_reset"}, 0,
-			"event RESET: {\"guest\":false,\"reason\":\"host-qmp-system-reset\"}\n{\n    \"return\": {}\n}\n"},
+			"event RESET: {\"guest\": false, \"reason\": \"host-qmp-system-reset\"}\n{\n    \"return\": {}\n}\n"},
 		{"unknown command fails", []string{"-c", "query-status", "-c", "no-such-command"}, 1,
 			"{\n    \"return\": {\n        \"status\": \"running\",\n        \"singlestep\": false,\n        \"running\": true\n    }\n}\n" +
 				"{\n    \"error\": {\n        \"class\": \"CommandNotFound\",\n        \"desc\": \"The command no-such-command has not been found\"\n    }\n}\n"},
@@ -54,18 +54,18 @@ func TestSimulatorOneShot(t *testing.T) {
 		{"HMP", []string{"-H", "-c", "info status", "-c", "stop", "-c", "info status"}, 0,
 			"VM status: running\nevent STOP\nVM status: paused\n"},
 		{"verbose prints the command", []string{"-v", "-c", "query-kvm"}, 0,
-			"{\n    \"execute\": \"query-kvm\"\n}\n{\n    \"return\": {\n        \"enabled\": false,\n        \"present\": false\n    }\n}\n"},
+			"{\n    \"execute\": \"query-kvm\"\n}\n{\n    \"return\": {\n        \"enabled\": false,\n        \"present\": true\n    }\n}\n"},
 		{"-N skips negotiation: the server refuses commands", []string{"-N", "-c", "query-status"}, 1,
 			"{\n    \"error\": {\n        \"class\": \"CommandNotFound\",\n        \"desc\": \"Expecting capabilities negotiation with 'qmp_capabilities'\"\n    }\n}\n"},
 		{"-N then negotiating by hand", []string{"-N", "-c", "qmp_capabilities", "-c", "query-name"}, 0,
 			"{\n    \"return\": {}\n}\n{\n    \"return\": {\n        \"name\": \"simulator\"\n    }\n}\n"},
 		{"open transaction", []string{"-c", "transaction("}, 1, "qmp-shell: transaction( not closed with )\n"},
 		{"quit ends the session", []string{"-c", "quit", "-c", "query-status"}, 0,
-			"event SHUTDOWN: {\"guest\":false,\"reason\":\"host-qmp-quit\"}\n{\n    \"return\": {}\n}\n"},
+			"event SHUTDOWN: {\"guest\": false, \"reason\": \"host-qmp-quit\"}\n{\n    \"return\": {}\n}\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errOut := runShell(t, "", tt.args...)
+			code, out, errOut := runShell(t, "", append([]string{"-p"}, tt.args...)...)
 			require.Equal(t, tt.want, timestamps.ReplaceAllString(out, ""))
 			require.Equal(t, tt.wantCode, code, "stderr: %s", errOut)
 			require.True(t, strings.HasPrefix(errOut, "qmp-shell: no address given; talking to the built-in QMP simulator"), errOut)
@@ -82,7 +82,7 @@ func TestSimulatorPiped(t *testing.T) {
 		"cont",
 		"query-commands",
 	}, "\n")
-	code, out, _ := runShell(t, input)
+	code, out, _ := runShell(t, input, "-p")
 	require.Equal(t, 0, code)
 	out = timestamps.ReplaceAllString(out, "")
 	require.True(t, strings.HasPrefix(out, "event STOP\n{\n    \"return\": {}\n}\n{\n    \"return\": {\n        \"status\": \"paused\","), out)
@@ -110,13 +110,16 @@ func TestSimulatorPiped(t *testing.T) {
 }
 
 func TestPipedTransaction(t *testing.T) {
-	// The simulator has no transaction command: the shell must still send
-	// one command named transaction with the actions, which the server
-	// refuses by name.
-	code, out, _ := runShell(t, "transaction(\nabort\n)\n", "-v")
+	// The shell sends one command named transaction with the actions; the
+	// simulator, like QEMU, refuses the lot when one action is abort.
+	code, out, _ := runShell(t, "transaction(\nblock-dirty-bitmap-add node=n0 name=b0\nabort\n)\n", "-v")
 	require.Equal(t, 1, code)
-	require.Equal(t, "{\n    \"arguments\": {\n        \"actions\": [\n            {\n                \"type\": \"abort\",\n                \"data\": {}\n            }\n        ]\n    },\n    \"execute\": \"transaction\"\n}\n"+
-		"{\n    \"error\": {\n        \"class\": \"CommandNotFound\",\n        \"desc\": \"The command transaction has not been found\"\n    }\n}\n", out)
+	require.Equal(t, `{"execute": "transaction", "arguments": {"actions": [{"type": "block-dirty-bitmap-add", "data": {"name": "b0", "node": "n0"}}, {"type": "abort", "data": {}}]}}`+"\n"+
+		`{"error": {"class": "GenericError", "desc": "Cannot find device='n0' nor node-name='n0'"}}`+"\n", out)
+
+	code, out, _ = runShell(t, "blockdev-add driver=null-co node-name=n0\ntransaction(\nblock-dirty-bitmap-add node=n0 name=b0\n)\nblock-dirty-bitmap-remove node=n0 name=b0\n")
+	require.Equal(t, 0, code, out)
+	require.Equal(t, "{\"return\": {}}\n{\"return\": {}}\n{\"return\": {}}\n", out)
 }
 
 func TestBadAddresses(t *testing.T) {

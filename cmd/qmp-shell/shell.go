@@ -18,19 +18,33 @@ import (
 // shell runs qmp-shell input lines against a connected client and prints
 // replies and events.
 type shell struct {
-	c       *qmp.Client
-	hmp     bool
-	verbose bool
-	p       parser
+	c          *qmp.Client
+	hmp        bool
+	verbose    bool
+	pretty     bool          // -p: indented JSON; otherwise one line
+	cmdTimeout time.Duration // --command-timeout: 0 waits for ever
+	onEnter    bool          // --events=enter: events wait for an empty line
+	p          parser
+	kb         *keyboard // the terminal in interactive mode, else nil
 
 	mu  sync.Mutex // serialises output and guards failed
 	out io.Writer
 
-	events   *qmp.Listener
-	order    sync.Mutex // held while taking events and printing a reply after them
-	commands []string   // names for Tab completion, sorted
-	failed   bool       // a command failed
+	events  *qmp.Listener
+	watch   *qmp.Listener // with --events=enter, a listener that takes none: it sees the end
+	dropped uint64        // events dropped from the full queue, already reported
+	order   sync.Mutex    // held while taking events and printing a reply after them
+	comp    completer     // Tab completion
+	failed  bool          // a command failed
 }
+
+// errInterrupted is the cause of a command's context when Ctrl-C stopped
+// the wait for its reply.
+var errInterrupted = errors.New("interrupted")
+
+// errCommandTimeout is the cause of a command's context when
+// --command-timeout passed.
+var errCommandTimeout = errors.New("command timeout")
 
 // errConnectionLost ends the input loop: the server went away.
 var errConnectionLost = errors.New("connection lost")
@@ -54,12 +68,9 @@ func formatEvent(ev qmp.Event) string {
 		b.WriteString(" at ")
 		b.WriteString(ev.Timestamp.UTC().Format("2006-01-02T15:04:05.000000Z"))
 	}
-	if len(ev.Data) > 0 {
-		var compact bytes.Buffer
-		if json.Compact(&compact, ev.Data) == nil {
-			b.WriteString(": ")
-			b.Write(compact.Bytes())
-		}
+	if len(ev.Data) > 0 && json.Valid(ev.Data) {
+		b.WriteString(": ")
+		b.WriteString(oneLine(ev.Data))
 	}
 	b.WriteByte('\n')
 	return b.String()
@@ -75,8 +86,62 @@ func pretty(raw []byte) string {
 	return b.String()
 }
 
-// drainEvents prints the events already received, without waiting.
+// oneLine writes raw JSON on one line with a space after each ':' and ','
+// (as QEMU and Python's json module write it), keeping the member order.
+func oneLine(raw []byte) string {
+	var c bytes.Buffer
+	if err := json.Compact(&c, raw); err != nil {
+		return string(raw)
+	}
+	var b strings.Builder
+	inString, escaped := false, false
+	for _, ch := range c.Bytes() {
+		b.WriteByte(ch)
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case ch == '\\':
+				escaped = true
+			case ch == '"':
+				inString = false
+			}
+		case ch == '"':
+			inString = true
+		case ch == ':' || ch == ',':
+			b.WriteByte(' ')
+		}
+	}
+	return b.String()
+}
+
+// render formats a message for printing: indented with -p, else one line.
+func (sh *shell) render(raw []byte) string {
+	if sh.pretty {
+		return pretty(raw)
+	}
+	return oneLine(raw)
+}
+
+// withID appends "id" to a reply object when the user's command had one.
+func withID(obj []byte, id json.RawMessage) []byte {
+	if id == nil {
+		return obj
+	}
+	out := append([]byte{}, obj[:len(obj)-1]...)
+	out = append(out, `, "id": `...)
+	out = append(out, id...)
+	return append(out, '}')
+}
+
+// drainEvents prints the events already received, without waiting. The
+// caller holds sh.order (or is the only goroutine left).
 func (sh *shell) drainEvents() {
+	if n := sh.events.Dropped(); n > sh.dropped {
+		sh.printf("qmp-shell: %d events dropped: more than %d were waiting\n", n-sh.dropped, maxQueuedEvents)
+		sh.dropped = n
+	}
 	done, cancel := context.WithCancel(context.Background())
 	cancel()
 	for {
@@ -95,6 +160,13 @@ func (sh *shell) drainEvents() {
 // holds from its own drain until its reply is printed: an event a command
 // caused therefore never prints after that command's reply.
 func (sh *shell) watchEvents(ctx context.Context) {
+	if sh.watch != nil {
+		// --events=enter: only the end of the session is shown at once.
+		if errors.Is(sh.watch.Wait(ctx), qmp.ErrDisconnected) {
+			sh.printf("qmp-shell: the server closed the connection\n")
+		}
+		return
+	}
 	for {
 		err := sh.events.Wait(ctx)
 		if errors.Is(err, qmp.ErrDisconnected) {
@@ -117,6 +189,12 @@ func (sh *shell) watchEvents(ctx context.Context) {
 // (wrapped) when the session ended otherwise; other failures are printed
 // and remembered.
 func (sh *shell) execute(ctx context.Context, line string) error {
+	if sh.onEnter && strings.TrimSpace(line) == "" && !sh.p.inTransaction {
+		sh.order.Lock()
+		sh.drainEvents() // --events=enter: an empty line shows what came
+		sh.order.Unlock()
+		return nil
+	}
 	var req *request
 	if sh.hmp {
 		line = strings.TrimSpace(line)
@@ -136,35 +214,39 @@ func (sh *shell) execute(ctx context.Context, line string) error {
 		}
 	}
 	if sh.verbose {
-		sent := map[string]any{"execute": req.Name}
-		if req.OOB {
-			sent = map[string]any{"exec-oob": req.Name}
-		}
-		if req.Args != nil {
-			sent["arguments"] = req.Args
-		}
-		raw, _ := json.Marshal(sent)
-		sh.printf("%s\n", pretty(raw))
+		sh.printf("%s\n", sh.render(req.wire()))
 	}
 	var args any
 	if req.Args != nil {
 		args = req.Args
 	}
+	cmdCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if sh.cmdTimeout > 0 {
+		var stop context.CancelFunc
+		cmdCtx, stop = context.WithTimeoutCause(cmdCtx, sh.cmdTimeout, errCommandTimeout)
+		defer stop()
+	}
+	if sh.kb != nil {
+		defer sh.kb.whileRunning(func() { cancel(errInterrupted) })()
+	}
 	var ret json.RawMessage
 	var err error
 	if req.OOB {
-		ret, err = sh.c.ExecuteOOB(ctx, req.Name, args)
+		ret, err = sh.c.ExecuteOOB(cmdCtx, req.Name, args)
 	} else {
-		ret, err = sh.c.Execute(ctx, req.Name, args)
+		ret, err = sh.c.Execute(cmdCtx, req.Name, args)
 	}
 	sh.order.Lock() // no event may slip between the drain and the reply
 	defer sh.order.Unlock()
-	sh.drainEvents() // events caused by the command come before its reply
+	if !sh.onEnter {
+		sh.drainEvents() // events caused by the command come before its reply
+	}
 	var ee *qmp.ExecuteError
 	switch {
 	case errors.As(err, &ee):
 		raw, _ := json.Marshal(map[string]qmp.ErrorInfo{"error": ee.Info})
-		sh.fail("%s\n", pretty(raw))
+		sh.fail("%s\n", sh.render(withID(raw, req.ID)))
 		return nil
 	case errors.Is(err, qmp.ErrDisconnected):
 		if isQuit(req, line, sh.hmp) {
@@ -173,6 +255,12 @@ func (sh *shell) execute(ctx context.Context, line string) error {
 		}
 		sh.fail("error: %v\n", err)
 		return fmt.Errorf("%w: %v", errConnectionLost, err)
+	case err != nil && ctx.Err() == nil && context.Cause(cmdCtx) == errInterrupted:
+		sh.fail("^C\nqmp-shell: interrupted: stopped waiting for the reply to %s (a late reply is dropped)\n", req.Name)
+		return nil
+	case err != nil && ctx.Err() == nil && context.Cause(cmdCtx) == errCommandTimeout:
+		sh.fail("qmp-shell: no reply to %s within %v (--command-timeout); stopped waiting (a late reply is dropped)\n", req.Name, sh.cmdTimeout)
+		return nil
 	case err != nil:
 		sh.fail("error: %v\n", err)
 		return nil
@@ -187,8 +275,8 @@ func (sh *shell) execute(ctx context.Context, line string) error {
 			return nil
 		}
 	}
-	raw, _ := json.Marshal(map[string]json.RawMessage{"return": ret})
-	sh.printf("%s\n", pretty(raw))
+	raw := append(append([]byte(`{"return": `), ret...), '}')
+	sh.printf("%s\n", sh.render(withID(raw, req.ID)))
 	if isQuit(req, line, sh.hmp) {
 		return errQuit // QEMU closes the connection after quit
 	}
@@ -211,60 +299,59 @@ func (sh *shell) fail(format string, args ...any) {
 	fmt.Fprintf(sh.out, format, args...)
 }
 
-// loadCommands fetches command names for Tab completion. A server that
-// refuses query-commands leaves completion empty.
-func (sh *shell) loadCommands(ctx context.Context) {
+// loadCompletion fetches what Tab completes: command names (from
+// query-commands) and the schema (query-qmp-schema) for arguments, or with
+// -H the HMP commands (from help and info). A server that refuses leaves
+// that part of completion empty.
+func (sh *shell) loadCompletion(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	sh.comp.hmp = sh.hmp
+	if sh.hmp {
+		sh.comp.commands = hmpWords(sh.hmpText(ctx, "help"))
+		sh.comp.info = hmpWords(strings.ReplaceAll(sh.hmpText(ctx, "info"), "info ", ""))
+		return
+	}
 	var list []struct {
 		Name string `json:"name"`
 	}
-	if err := sh.c.ExecuteInto(ctx, "query-commands", nil, &list); err != nil {
-		return
+	if err := sh.c.ExecuteInto(ctx, "query-commands", nil, &list); err == nil {
+		names := make([]string, 0, len(list))
+		for _, c := range list {
+			names = append(names, c.Name)
+		}
+		sort.Strings(names)
+		sh.comp.commands = names
 	}
-	names := make([]string, 0, len(list))
-	for _, c := range list {
-		names = append(names, c.Name)
+	if raw, err := sh.c.Execute(ctx, "query-qmp-schema", nil); err == nil {
+		sh.comp.schema, _ = parseSchema(raw)
 	}
-	sort.Strings(names)
-	sh.commands = names
 }
 
-// complete is the Tab completion of command names: the first word of the
-// line is completed to the longest common
-// prefix of the matching names, with a space when only one matches.
-func (sh *shell) complete(line string, pos int) (string, int, bool) {
-	if sh.hmp || pos != len(line) {
-		return "", 0, false
-	}
-	start := strings.LastIndexAny(line, " \t") + 1
-	if strings.TrimSpace(line[:start]) != "" || sh.p.inTransaction {
-		// Only the command name is completed: not arguments, and not the
-		// action types of a transaction, which are not command names.
-		return "", 0, false
-	}
-	word := line[start:]
-	var matches []string
-	for _, n := range sh.commands {
-		if strings.HasPrefix(n, word) {
-			matches = append(matches, n)
+// hmpText runs an HMP command for completion, "" when it fails.
+func (sh *shell) hmpText(ctx context.Context, line string) string {
+	var text string
+	_ = sh.c.ExecuteInto(ctx, "human-monitor-command", map[string]string{"command-line": line}, &text)
+	return text
+}
+
+// hmpWords takes the command names from HMP help text: the first word of
+// each line that does not start with blanks, split at "|" (aliases).
+func hmpWords(help string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, line := range strings.Split(strings.ReplaceAll(help, "\r\n", "\n"), "\n") {
+		if line == "" || line[0] == ' ' || line[0] == '\t' {
+			continue
+		}
+		word, _, _ := strings.Cut(line, " ")
+		for _, n := range strings.Split(word, "|") {
+			if n != "" && !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
 		}
 	}
-	if len(matches) == 0 {
-		return "", 0, false
-	}
-	common := matches[0]
-	for _, m := range matches[1:] {
-		for !strings.HasPrefix(m, common) {
-			common = common[:len(common)-1]
-		}
-	}
-	if len(matches) == 1 {
-		common += " "
-	}
-	if common == word {
-		return "", 0, false
-	}
-	nl := line[:start] + common
-	return nl, len(nl), true
+	sort.Strings(out)
+	return out
 }

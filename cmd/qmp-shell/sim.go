@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"net"
 
 	"github.com/wirereactor/wirereactor/qmp"
@@ -13,9 +12,9 @@ import (
 var simVersion = qmp.Version{QEMU: qmp.VersionTriple{Major: 7, Minor: 2, Micro: 0}, Package: "wirereactor simulator"}
 
 // simulator is the built-in fake QEMU the shell talks to when given no
-// address: a qmptest server (QEMU 7.2's runstate commands and events,
-// query-commands, HMP, quit) served over an in-process pipe, with a few
-// more commands a person tries first.
+// address: a qmptest server answering every command of QEMU 7.2 as real
+// QEMU does (qmptest.Server.HandleQEMU72: replies and events captured from
+// qemu-system-x86_64), served over an in-process pipe.
 type simulator struct {
 	srv *qmptest.Server
 }
@@ -24,13 +23,7 @@ type simulator struct {
 // client end of its connection.
 func startSimulator(context.Context) (*simulator, net.Conn, error) {
 	srv := qmptest.NewServer(qmptest.Config{Name: "simulator", Version: simVersion})
-	srv.Handle("system_reset", func(ctx context.Context, _ json.RawMessage) (any, error) {
-		return nil, qmptest.Emit(ctx, "RESET", map[string]any{"guest": false, "reason": "host-qmp-system-reset"})
-	})
-	srv.Handle("query-kvm", qmptest.Reply(map[string]bool{"enabled": false, "present": false}))
-	srv.Handle("query-events", qmptest.Reply([]map[string]string{
-		{"name": "POWERDOWN"}, {"name": "RESET"}, {"name": "RESUME"}, {"name": "SHUTDOWN"}, {"name": "STOP"},
-	}))
+	srv.HandleQEMU72()
 	server, client := net.Pipe()
 	if err := srv.ServeConn(server); err != nil {
 		_ = client.Close()

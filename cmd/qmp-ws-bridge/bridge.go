@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"crypto/sha1"
 	"crypto/subtle"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,10 +10,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wirereactor/wirereactor/transport"
@@ -25,11 +21,6 @@ import (
 	"github.com/wirereactor/wirereactor/transport/unix"
 	"github.com/wirereactor/wirereactor/transport/ws"
 )
-
-// CloseTryAgainLater is the WebSocket close status sent to a client that
-// asks for a backend another client is using (RFC 6455 registry: "Try
-// Again Later").
-const CloseTryAgainLater = 1013
 
 // Config configures a Bridge. Backends is required; every other zero field
 // is a sane default.
@@ -45,11 +36,15 @@ type Config struct {
 	// for browsers (which cannot set headers on a WebSocket), as the
 	// access_token query parameter.
 	Token string
-	// Console serves the web console at / and the backend list at
-	// /backends.
+	// Console serves the web console at /.
 	Console bool
 	// DialTimeout bounds connecting to a backend; zero means 5 seconds.
 	DialTimeout time.Duration
+	// IdleTimeout, if positive, closes a client that sends nothing for
+	// that long (status 1008, "idle for …"), releasing its backend.
+	// Events from the backend do not count as activity. Zero means no
+	// limit: a console may watch events for days.
+	IdleTimeout time.Duration
 	// Logger receives the bridge's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -58,16 +53,20 @@ type Config struct {
 // WebSocket carries QMP's byte stream unchanged in binary frames, in both
 // directions. QEMU serves one client per monitor, so the bridge admits one
 // client per backend at a time and closes a second one at once with status
-// 1013 and the reason "busy: …".
+// 1013 and the reason "busy: …". A backend that cannot be reached is
+// reported the same way, after the upgrade, with status 1014 (Bad Gateway)
+// and the reason.
 type Bridge struct {
 	cfg      Config
 	dialers  map[string]transport.Dialer
 	mu       sync.Mutex
-	busy     map[string]bool
+	busy     map[string]*holder
 	conns    map[net.Conn]struct{} // open client and backend connections
 	closed   bool
 	wg       sync.WaitGroup
 	upgrader ws.Endpoint
+	ctx      context.Context // cancelled by Close: ends backend dials
+	stop     context.CancelFunc
 }
 
 // NewBridge checks cfg and returns a bridge.
@@ -75,7 +74,7 @@ func NewBridge(cfg Config) (*Bridge, error) {
 	if len(cfg.Backends) == 0 {
 		return nil, errors.New("no backends: give at least one NAME=ADDRESS")
 	}
-	b := &Bridge{cfg: cfg, dialers: map[string]transport.Dialer{}, busy: map[string]bool{}, conns: map[net.Conn]struct{}{},
+	b := &Bridge{cfg: cfg, dialers: map[string]transport.Dialer{}, busy: map[string]*holder{}, conns: map[net.Conn]struct{}{},
 		upgrader: ws.Endpoint{AllowedOrigins: cfg.AllowedOrigins}}
 	for name, addr := range cfg.Backends {
 		if name == "" || strings.ContainsAny(name, "/?#") {
@@ -90,6 +89,7 @@ func NewBridge(cfg Config) (*Bridge, error) {
 	if b.cfg.DialTimeout == 0 {
 		b.cfg.DialTimeout = 5 * time.Second
 	}
+	b.ctx, b.stop = context.WithCancel(context.Background())
 	return b, nil
 }
 
@@ -121,7 +121,8 @@ func (b *Bridge) Names() []string {
 	return names
 }
 
-// ServeHTTP serves /vm/NAME, and with Console the page and /backends.
+// ServeHTTP serves /vm/NAME, /backends (each backend's state as JSON, for
+// the console and for monitoring) and with Console the page at /.
 func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case strings.HasPrefix(r.URL.Path, "/vm/"):
@@ -130,13 +131,16 @@ func (b *Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self' ws: wss:")
 		_, _ = io.WriteString(w, consolePage)
-	case b.cfg.Console && r.URL.Path == "/backends":
+	case r.URL.Path == "/backends":
 		if !b.authorized(r) {
 			http.Error(w, "missing or wrong bearer token", http.StatusUnauthorized)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(b.Names())
+		w.Header().Set("Cache-Control", "no-store")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(b.States(r.Context()))
 	default:
 		http.NotFound(w, r)
 	}
@@ -154,89 +158,214 @@ func (b *Bridge) authorized(r *http.Request) bool {
 	return subtle.ConstantTimeCompare([]byte(got), []byte(b.cfg.Token)) == 1
 }
 
-// originAllowed applies the rules of ws.Endpoint.AllowedOrigins, so that a
-// busy backend is not revealed to a page the upgrade would refuse.
-func (b *Bridge) originAllowed(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	if len(b.cfg.AllowedOrigins) == 0 {
-		u, err := url.Parse(origin)
-		return err == nil && strings.EqualFold(u.Host, r.Host)
-	}
-	for _, o := range b.cfg.AllowedOrigins {
-		if o == "*" || strings.EqualFold(o, origin) {
-			return true
+// BackendState is one backend's state as /backends reports it.
+type BackendState struct {
+	// Name is the backend's name, served at /vm/NAME.
+	Name string `json:"name"`
+	// Address is its QMP socket, unix:/path or tcp:host:port.
+	Address string `json:"address"`
+	// State is "free" (QEMU greeted a probe), "busy" (a client of the
+	// bridge holds it, or QEMU's monitor is held by a client outside the
+	// bridge and did not greet) or "down" (the socket refused the probe).
+	State string `json:"state"`
+	// Client is the holder's remote address, when a bridge client holds
+	// the backend, and Since when it connected.
+	Client string     `json:"client,omitempty"`
+	Since  *time.Time `json:"since,omitempty"`
+	// QEMU is the version in the greeting of a free backend.
+	QEMU string `json:"qemu,omitempty"`
+	// Error says why a backend is down or held outside the bridge.
+	Error string `json:"error,omitempty"`
+}
+
+// Backend states.
+const (
+	StateFree = "free"
+	StateBusy = "busy"
+	StateDown = "down"
+)
+
+// probeTimeout bounds a probe of a free backend: its dial and its
+// greeting.
+const probeTimeout = 2 * time.Second
+
+// States returns every backend's state, sorted by name. A backend that no
+// client of the bridge holds is probed: dialed, its greeting read, and
+// closed at once (QEMU queues a client that connects meanwhile until the
+// probe leaves, so nothing is refused).
+func (b *Bridge) States(ctx context.Context) []BackendState {
+	names := b.Names()
+	out := make([]BackendState, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		out[i] = BackendState{Name: name, Address: b.cfg.Backends[name]}
+		b.mu.Lock()
+		h := b.busy[name]
+		b.mu.Unlock()
+		if h != nil {
+			since := h.since
+			out[i].State, out[i].Client, out[i].Since = StateBusy, h.remote, &since
+			continue
 		}
+		wg.Add(1)
+		go func(st *BackendState, d transport.Dialer) {
+			defer wg.Done()
+			b.probe(ctx, st, d)
+		}(&out[i], b.dialers[name])
 	}
-	return false
+	wg.Wait()
+	return out
+}
+
+// probe fills in the state of a backend no bridge client holds.
+func (b *Bridge) probe(ctx context.Context, st *BackendState, d transport.Dialer) {
+	ctx, cancel := context.WithTimeout(ctx, min(probeTimeout, b.cfg.DialTimeout))
+	defer cancel()
+	nc, err := d.Dial(ctx)
+	if err != nil {
+		st.State, st.Error = StateDown, err.Error()
+		return
+	}
+	defer nc.Close()
+	deadline, _ := ctx.Deadline()
+	_ = nc.SetReadDeadline(deadline)
+	var greeting struct {
+		QMP *struct {
+			Version struct {
+				QEMU struct{ Major, Minor, Micro int } `json:"qemu"`
+			} `json:"version"`
+		} `json:"QMP"`
+	}
+	if err := json.NewDecoder(io.LimitReader(nc, 64<<10)).Decode(&greeting); err != nil || greeting.QMP == nil {
+		st.State = StateBusy
+		st.Error = "no QMP greeting: the monitor is held outside the bridge, or is not QMP"
+		if err != nil {
+			st.Error += " (" + err.Error() + ")"
+		}
+		return
+	}
+	v := greeting.QMP.Version.QEMU
+	st.State, st.QEMU = StateFree, fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Micro)
 }
 
 func (b *Bridge) serveVM(w http.ResponseWriter, r *http.Request, name string) {
+	// The token first: nothing about the backends (which names exist,
+	// which are busy) is revealed to a client without it.
+	if !b.authorized(r) {
+		http.Error(w, "missing or wrong bearer token", http.StatusUnauthorized)
+		return
+	}
 	d, ok := b.dialers[name]
 	if !ok {
 		http.Error(w, fmt.Sprintf("no backend named %q", name), http.StatusNotFound)
 		return
 	}
-	if !b.authorized(r) {
-		http.Error(w, "missing or wrong bearer token", http.StatusUnauthorized)
-		return
-	}
-	if !b.originAllowed(r) {
+	if err := ws.CheckOrigin(r, b.cfg.AllowedOrigins); err != nil {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
-	switch b.acquire(name) {
+	if !isUpgrade(r) {
+		http.Error(w, fmt.Sprintf("/vm/%s is a WebSocket endpoint: connect with a WebSocket client (subprotocol %q)", name, ws.Subprotocol), http.StatusBadRequest)
+		return
+	}
+	switch b.acquire(name, r.RemoteAddr) {
 	case errClosing:
 		http.Error(w, "the bridge is shutting down", http.StatusServiceUnavailable)
 		return
 	case errBusy:
 		b.log().Info("refusing a second client", "backend", name, "remote", r.RemoteAddr)
-		closeBusy(w, r, fmt.Sprintf("busy: backend %s already has a client", name))
+		b.refuse(w, r, ws.CloseTryAgainLater, fmt.Sprintf("busy: backend %s already has a client", name))
 		return
 	}
 	defer b.release(name)
 
-	ctx, cancel := context.WithTimeout(r.Context(), b.cfg.DialTimeout)
-	backend, err := d.Dial(ctx)
-	cancel()
-	if err != nil {
-		b.log().Warn("backend unreachable", "backend", name, "err", err)
-		http.Error(w, fmt.Sprintf("backend %s unreachable: %v", name, err), http.StatusBadGateway)
-		return
-	}
+	// The backend is dialed only once the upgrade has succeeded: QEMU
+	// serves one client per monitor, and a request that is not a
+	// WebSocket must not take it.
 	client, err := b.upgrader.Upgrade(w, r)
 	if err != nil {
-		backend.Close()
 		b.log().Info("upgrade refused", "backend", name, "err", err)
 		return
 	}
-	if !b.track(client, backend) {
-		client.Close()
-		backend.Close()
+	if !b.track(client) {
+		_ = client.CloseWithStatus(ws.CloseGoingAway, "the bridge is shutting down")
 		return
 	}
+	defer b.untrack(client)
+	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.DialTimeout)
+	backend, err := d.Dial(ctx)
+	cancel()
+	if err == nil && !b.add(backend) {
+		backend.Close()
+		err = errClosing
+	}
+	if err != nil {
+		b.log().Warn("backend unreachable", "backend", name, "err", err)
+		_ = client.CloseWithStatus(ws.CloseBadGateway, fmt.Sprintf("backend %s unreachable: %v", name, err))
+		return
+	}
+	defer b.remove(backend)
 	b.log().Info("client connected", "backend", name, "remote", r.RemoteAddr)
-	relay(client, backend)
-	b.untrack(client, backend)
-	b.log().Info("client disconnected", "backend", name, "remote", r.RemoteAddr)
+	if idle := relay(client, backend, b.cfg.IdleTimeout); idle {
+		b.log().Info("client idle: disconnected", "backend", name, "remote", r.RemoteAddr, "idle", b.cfg.IdleTimeout)
+	} else {
+		b.log().Info("client disconnected", "backend", name, "remote", r.RemoteAddr)
+	}
 }
 
-// relay copies both ways until either side ends, then closes both.
-func relay(client, backend net.Conn) {
+// relay copies both ways until either side ends, then closes both. With
+// idle > 0 a client that sends nothing for that long is closed with status
+// 1008 and a reason saying so (events from the backend do not count: a
+// silent holder must not keep a backend forever); relay then reports true.
+func relay(client *ws.Conn, backend net.Conn, idle time.Duration) (idled bool) {
 	done := make(chan struct{}, 2)
 	var once sync.Once
-	closeBoth := func() {
+	closeBoth := func(code uint16, reason string) {
 		once.Do(func() {
 			backend.Close()
-			client.Close()
+			_ = client.CloseWithStatus(code, reason)
 		})
 	}
-	go func() { _, _ = io.Copy(backend, client); closeBoth(); done <- struct{}{} }()
-	go func() { _, _ = io.Copy(client, backend); closeBoth(); done <- struct{}{} }()
+	var last atomic.Int64 // time of the client's last data, as UnixNano
+	last.Store(time.Now().UnixNano())
+	var fired atomic.Bool
+	if idle > 0 {
+		var timer *time.Timer
+		timer = time.AfterFunc(idle, func() {
+			if quiet := time.Since(time.Unix(0, last.Load())); quiet < idle {
+				timer.Reset(idle - quiet)
+				return
+			}
+			fired.Store(true)
+			closeBoth(ws.ClosePolicyViolation, fmt.Sprintf("idle for %v: the backend is released", idle))
+		})
+		defer timer.Stop()
+	}
+	go func() {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := client.Read(buf)
+			if n > 0 {
+				last.Store(time.Now().UnixNano())
+				if _, werr := backend.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		closeBoth(ws.CloseNormal, "")
+		done <- struct{}{}
+	}()
+	go func() {
+		_, _ = io.Copy(client, backend)
+		closeBoth(ws.CloseNormal, "")
+		done <- struct{}{}
+	}()
 	<-done
 	<-done
+	return fired.Load()
 }
 
 var (
@@ -244,17 +373,23 @@ var (
 	errClosing = errors.New("bridge closing")
 )
 
+// holder is the client holding a backend.
+type holder struct {
+	remote string
+	since  time.Time
+}
+
 // acquire reserves backend name for one client.
-func (b *Bridge) acquire(name string) error {
+func (b *Bridge) acquire(name, remote string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch {
 	case b.closed:
 		return errClosing
-	case b.busy[name]:
+	case b.busy[name] != nil:
 		return errBusy
 	}
-	b.busy[name] = true
+	b.busy[name] = &holder{remote: remote, since: time.Now().UTC().Truncate(time.Second)}
 	return nil
 }
 
@@ -264,31 +399,43 @@ func (b *Bridge) release(name string) {
 	b.mu.Unlock()
 }
 
-func (b *Bridge) track(cs ...net.Conn) bool {
+// track registers a client's relay, unless the bridge is closing.
+func (b *Bridge) track(c net.Conn) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return false
 	}
-	for _, c := range cs {
-		b.conns[c] = struct{}{}
-	}
+	b.conns[c] = struct{}{}
 	b.wg.Add(1)
 	return true
 }
 
-func (b *Bridge) untrack(cs ...net.Conn) {
-	b.mu.Lock()
-	for _, c := range cs {
-		delete(b.conns, c)
-	}
-	b.mu.Unlock()
+func (b *Bridge) untrack(c net.Conn) {
+	b.remove(c)
 	b.wg.Done()
 }
 
-// Close ends every relayed connection (clients get a close frame) and waits
-// for the relays to finish. Run it after http.Server.Shutdown, which does
-// not know about upgraded connections.
+// add registers a connection for Close, unless the bridge is closing.
+func (b *Bridge) add(c net.Conn) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false
+	}
+	b.conns[c] = struct{}{}
+	return true
+}
+
+func (b *Bridge) remove(c net.Conn) {
+	b.mu.Lock()
+	delete(b.conns, c)
+	b.mu.Unlock()
+}
+
+// Close ends every relayed connection (clients get a close frame with
+// status 1001) and waits for the relays to finish. Run it after
+// http.Server.Shutdown, which does not know about upgraded connections.
 func (b *Bridge) Close() {
 	b.mu.Lock()
 	b.closed = true
@@ -297,51 +444,30 @@ func (b *Bridge) Close() {
 		conns = append(conns, c)
 	}
 	b.mu.Unlock()
+	b.stop()
 	for _, c := range conns {
-		c.Close()
+		if wc, ok := c.(*ws.Conn); ok {
+			_ = wc.CloseWithStatus(ws.CloseGoingAway, "the bridge is shutting down")
+		} else {
+			c.Close()
+		}
 	}
 	b.wg.Wait()
 }
 
-// closeBusy completes the WebSocket handshake and at once sends a close
-// frame with status 1013 and reason, so a browser sees why (an HTTP error
-// before the upgrade reaches a page only as an anonymous failure).
-func closeBusy(w http.ResponseWriter, r *http.Request, reason string) {
-	key := r.Header.Get("Sec-WebSocket-Key")
-	hj, ok := w.(http.Hijacker)
-	if key == "" || !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") || !ok {
-		http.Error(w, reason, http.StatusServiceUnavailable)
-		return
-	}
-	conn, rw, err := hj.Hijack()
+// refuse answers a client the bridge will not serve: a WebSocket client
+// is upgraded and closed at once with code and reason, so a browser sees
+// why (an HTTP error before the upgrade reaches a page only as an
+// anonymous failure).
+// isUpgrade reports whether r asks for a WebSocket.
+func isUpgrade(r *http.Request) bool {
+	return r.Method == http.MethodGet && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+func (b *Bridge) refuse(w http.ResponseWriter, r *http.Request, code uint16, reason string) {
+	c, err := b.upgrader.Upgrade(w, r)
 	if err != nil {
 		return
 	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-	sum := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	var hdr strings.Builder
-	hdr.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n")
-	hdr.WriteString("Sec-WebSocket-Accept: " + base64.StdEncoding.EncodeToString(sum[:]) + "\r\n")
-	for _, p := range strings.Split(r.Header.Get("Sec-WebSocket-Protocol"), ",") {
-		if strings.TrimSpace(p) == ws.Subprotocol {
-			hdr.WriteString("Sec-WebSocket-Protocol: " + ws.Subprotocol + "\r\n")
-			break
-		}
-	}
-	hdr.WriteString("\r\n")
-	if len(reason) > 123 {
-		reason = reason[:123] // a control frame's payload is at most 125 bytes
-	}
-	frame := []byte{0x88, byte(2 + len(reason)), 0, 0}
-	binary.BigEndian.PutUint16(frame[2:], CloseTryAgainLater)
-	frame = append(frame, reason...)
-	if _, err := rw.WriteString(hdr.String()); err != nil {
-		return
-	}
-	if _, err := rw.Write(frame); err != nil || rw.Flush() != nil {
-		return
-	}
-	// Wait briefly for the client's close frame, so the close is clean.
-	_, _ = bufio.NewReader(rw).ReadByte()
+	_ = c.CloseWithStatus(code, reason)
 }

@@ -5,8 +5,11 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -167,11 +170,13 @@ func TestBridgeHTTPErrors(t *testing.T) {
 		status int
 		body   string
 	}{
-		{"unknown backend", "/vm/nope", nil, http.StatusNotFound, `no backend named "nope"`},
+		// The token comes first: without it, no backend name is revealed.
+		{"unknown backend without the token", "/vm/nope", nil, http.StatusUnauthorized, "missing or wrong bearer token"},
+		{"unknown backend", "/vm/nope?access_token=tok", nil, http.StatusNotFound, `no backend named "nope"`},
 		{"no token", "/vm/vm1", nil, http.StatusUnauthorized, "missing or wrong bearer token"},
 		{"wrong token", "/vm/vm1?access_token=x", nil, http.StatusUnauthorized, "missing or wrong bearer token"},
 		{"origin not allowed", "/vm/vm1?access_token=tok", http.Header{"Origin": {"https://evil.example"}}, http.StatusForbidden, "origin not allowed"},
-		{"backend down", "/vm/gone", http.Header{"Authorization": {"Bearer tok"}}, http.StatusBadGateway, "backend gone unreachable"},
+		{"not a WebSocket request", "/vm/gone", http.Header{"Authorization": {"Bearer tok"}}, http.StatusBadRequest, "/vm/gone is a WebSocket endpoint: connect with a WebSocket client"},
 		{"no console unless asked", "/", nil, http.StatusNotFound, "404 page not found"},
 	}
 	for _, tt := range tests {
@@ -189,6 +194,27 @@ func TestBridgeHTTPErrors(t *testing.T) {
 			require.Contains(t, string(body), tt.body)
 		})
 	}
+
+	// A backend that cannot be reached is reported after the upgrade, with
+	// status 1014 and the reason (a browser never sees an HTTP error's).
+	down, err := ws.Endpoint{URL: base + "/vm/gone", Origin: "https://console.example", Header: http.Header{"Authorization": {"Bearer tok"}}}.DialWS(context.Background())
+	require.NoError(t, err)
+	_, err = down.Read(make([]byte, 1))
+	var ce *ws.CloseError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, uint16(ws.CloseBadGateway), ce.Code)
+	require.Contains(t, ce.Reason, "backend gone unreachable: ")
+	require.NoError(t, down.Close())
+
+	// Through qmp.Client, a refusal reaches the caller typed, with the
+	// bridge's status and message (before: "websocket: handshake: bad
+	// status").
+	_, err = connectQMP(t, ws.Endpoint{URL: base + "/vm/vm1", Origin: "https://console.example"})
+	var he *ws.HandshakeError
+	require.ErrorAs(t, err, &he)
+	require.Equal(t, http.StatusUnauthorized, he.StatusCode)
+	require.Equal(t, "missing or wrong bearer token", strings.TrimSpace(he.Body))
+	require.ErrorContains(t, err, "websocket: handshake refused: 401 Unauthorized: missing or wrong bearer token")
 
 	// The allowed origin with the token gets through.
 	c, err := connectQMP(t, ws.Endpoint{URL: base + "/vm/vm1?access_token=tok", Origin: "https://console.example"})
@@ -354,4 +380,196 @@ func TestProgramFlags(t *testing.T) {
 		require.Equal(t, tt.code, code, tt.args)
 		require.Contains(t, errOut.String(), tt.want)
 	}
+}
+
+// fakeBackend is a TCP listener standing for a QMP socket: it counts the
+// connections it accepts and sends a greeting on each.
+type fakeBackend struct {
+	ln    net.Listener
+	conns chan net.Conn
+}
+
+func newFakeBackend(t *testing.T) *fakeBackend {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	fb := &fakeBackend{ln: ln, conns: make(chan net.Conn, 16)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = io.WriteString(c, `{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": ""}, "capabilities": []}}`+"\r\n")
+			fb.conns <- c
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		close(fb.conns)
+		for c := range fb.conns {
+			c.Close()
+		}
+	})
+	return fb
+}
+
+func (fb *fakeBackend) addr() string { return "tcp:" + fb.ln.Addr().String() }
+
+// A request with a valid token that is not a WebSocket upgrade never
+// opens the backend (QEMU's single monitor): before, the bridge dialed
+// first and upgraded after.
+func TestBridgeDialsOnlyAfterUpgrade(t *testing.T) {
+	fb := newFakeBackend(t)
+	base, _ := serveBridge(t, Config{Backends: map[string]string{"vm1": fb.addr()}, Token: "tok"})
+	for _, h := range []http.Header{
+		{},
+		{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}}, // no key, no version
+		{"Upgrade": {"websocket"}, "Connection": {"Upgrade"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}, "Sec-Websocket-Version": {"13"}, "Sec-Websocket-Protocol": {"text"}},
+	} {
+		req, err := http.NewRequest("GET", base+"/vm/vm1?access_token=tok", nil)
+		require.NoError(t, err)
+		for k, v := range h {
+			req.Header[k] = v
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.NotEqual(t, http.StatusSwitchingProtocols, resp.StatusCode)
+		// Any dial would have been accepted by the kernel before the
+		// answer was written.
+		select {
+		case <-fb.conns:
+			t.Fatalf("the backend was dialed for a request that is not an upgrade: %v", h)
+		default:
+		}
+	}
+	// A real upgrade does reach it (once the last refused request has
+	// released the backend: its handler may still be returning).
+	require.Eventually(t, func() bool {
+		c, err := ws.Endpoint{URL: "ws" + strings.TrimPrefix(base, "http") + "/vm/vm1?access_token=tok"}.DialWS(context.Background())
+		require.NoError(t, err)
+		defer c.Close()
+		_, err = c.Read(make([]byte, 1))
+		return err == nil
+	}, 20*time.Second, 10*time.Millisecond)
+	select {
+	case <-fb.conns:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the backend was not dialed after the upgrade")
+	}
+}
+
+// The default same-origin rule compares the scheme: a page served over
+// https cannot use an http bridge on the same host and port.
+func TestBridgeSameOriginScheme(t *testing.T) {
+	fb := newFakeBackend(t)
+	base, _ := startBridge(t, Config{Backends: map[string]string{"vm1": fb.addr()}})
+	host := strings.TrimPrefix(base, "ws://")
+	_, err := ws.Endpoint{URL: base + "/vm/vm1", Origin: "https://" + host}.DialWS(context.Background())
+	var he *ws.HandshakeError
+	require.ErrorAs(t, err, &he)
+	require.Equal(t, http.StatusForbidden, he.StatusCode)
+	require.Equal(t, "origin not allowed", strings.TrimSpace(he.Body))
+
+	c, err := ws.Endpoint{URL: base + "/vm/vm1", Origin: "http://" + host}.DialWS(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+}
+
+// With IdleTimeout a client that sends nothing is closed (1008, with the
+// reason) and the backend released; one that keeps sending stays.
+func TestBridgeIdleTimeout(t *testing.T) {
+	fb := newFakeBackend(t)
+	const idle = 300 * time.Millisecond
+	base, _ := startBridge(t, Config{Backends: map[string]string{"vm1": fb.addr()}, IdleTimeout: idle})
+	ep := ws.Endpoint{URL: base + "/vm/vm1"}
+
+	// Active: a byte every idle/6 for 4×idle.
+	active, err := ep.DialWS(context.Background())
+	require.NoError(t, err)
+	backend := <-fb.conns
+	for i := 0; i < 24; i++ {
+		_, err := active.Write([]byte(" "))
+		require.NoError(t, err)
+		time.Sleep(idle / 6)
+	}
+	got := make([]byte, 24)
+	_ = backend.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = io.ReadFull(backend, got)
+	require.NoError(t, err, "the active client was cut off")
+	require.NoError(t, active.Close())
+	require.Eventually(t, func() bool {
+		_ = backend.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+		_, err := backend.Read(got)
+		return errors.Is(err, io.EOF)
+	}, 10*time.Second, 20*time.Millisecond)
+
+	// Silent: closed with 1008, backend connection closed, and the next
+	// client gets in.
+	var silent *ws.Conn
+	require.Eventually(t, func() bool {
+		silent, err = ep.DialWS(context.Background())
+		return err == nil
+	}, 10*time.Second, 20*time.Millisecond)
+	backend = <-fb.conns
+	start := time.Now()
+	_, err = io.ReadAll(silent)
+	var ce *ws.CloseError
+	require.ErrorAs(t, err, &ce)
+	require.GreaterOrEqual(t, time.Since(start), idle-50*time.Millisecond)
+	require.Equal(t, uint16(ws.ClosePolicyViolation), ce.Code)
+	require.Equal(t, "idle for 300ms: the backend is released", ce.Reason)
+	_ = backend.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = backend.Read(got)
+	require.ErrorIs(t, err, io.EOF)
+	require.NoError(t, silent.Close())
+}
+
+// /backends reports each backend's state as JSON, for the console and for
+// monitoring: free (with QEMU's version), busy (with the client), down
+// (with the reason), and held outside the bridge.
+func TestBackendStates(t *testing.T) {
+	free, held := newFakeBackend(t), newFakeBackend(t)
+	silent, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never greets
+	require.NoError(t, err)
+	defer silent.Close()
+	dead := filepath.Join(t.TempDir(), "nobody.sock")
+	base, _ := serveBridge(t, Config{Token: "tok", Backends: map[string]string{
+		"a-free": free.addr(), "b-held": held.addr(), "c-down": "unix:" + dead, "d-outside": "tcp:" + silent.Addr().String()}})
+
+	resp, err := http.Get(base + "/backends")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+
+	c, err := ws.Endpoint{URL: "ws" + strings.TrimPrefix(base, "http") + "/vm/b-held?access_token=tok"}.DialWS(context.Background())
+	require.NoError(t, err)
+	defer c.Close()
+	<-held.conns
+
+	resp, err = http.Get(base + "/backends?access_token=tok")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	var states []BackendState
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&states))
+	require.Len(t, states, 4)
+
+	require.Equal(t, BackendState{Name: "a-free", Address: free.addr(), State: StateFree, QEMU: "7.2.0"}, states[0])
+
+	require.Equal(t, StateBusy, states[1].State)
+	require.Equal(t, c.LocalAddr().String(), states[1].Client)
+	require.NotNil(t, states[1].Since)
+	require.WithinDuration(t, time.Now(), *states[1].Since, time.Minute)
+
+	require.Equal(t, StateDown, states[2].State)
+	require.Contains(t, states[2].Error, "no such file or directory")
+
+	require.Equal(t, StateBusy, states[3].State)
+	require.Contains(t, states[3].Error, "no QMP greeting")
+	require.Empty(t, states[3].Client)
 }

@@ -2,10 +2,10 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -132,49 +132,107 @@ func startChromium(t *testing.T, url string) *devtools {
 	return &devtools{ws: conn}
 }
 
+// waitFor polls a JavaScript expression until it returns want.
+func (d *devtools) waitFor(t *testing.T, expr, want string) {
+	t.Helper()
+	var got string
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		var err error
+		got, err = d.evaluate(expr)
+		require.NoError(t, err)
+		if got == want {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s is %q, want %q", expr, got, want)
+}
+
+// do runs JavaScript in the page, ignoring its value.
+func (d *devtools) do(t *testing.T, js string) {
+	t.Helper()
+	_, err := d.evaluate("(() => {" + js + "})(); \"\"")
+	require.NoError(t, err)
+}
+
+// key sends a key press to the focused element, as a user would.
+func (d *devtools) key(t *testing.T, key, code string, keyCode int) {
+	t.Helper()
+	for _, typ := range []string{"keyDown", "keyUp"} {
+		require.NoError(t, d.call("Input.dispatchKeyEvent", map[string]any{"type": typ, "key": key, "code": code,
+			"windowsVirtualKeyCode": keyCode}, nil))
+	}
+}
+
+// typeText types text into the focused element.
+func (d *devtools) typeText(t *testing.T, text string) {
+	t.Helper()
+	require.NoError(t, d.call("Input.insertText", map[string]any{"text": text}, nil))
+}
+
+// screenshot saves the page as NAME.png among the test artifacts.
+func (d *devtools) screenshot(t *testing.T, name string) {
+	t.Helper()
+	var shot struct {
+		Data string `json:"data"`
+	}
+	require.NoError(t, d.call("Page.captureScreenshot", map[string]any{"format": "png"}, &shot))
+	png, err := base64.StdEncoding.DecodeString(shot.Data)
+	require.NoError(t, err)
+	require.True(t, bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")), "a PNG")
+	path := filepath.Join(testpeers.Artifacts(t), name+".png")
+	require.NoError(t, os.WriteFile(path, png, 0o644))
+	t.Logf("screenshot: %s", path)
+}
+
+const consoleDOM = `JSON.stringify({
+	status: document.getElementById("status").textContent,
+	replies: [...document.querySelectorAll("pre.reply")].map(p => p.dataset.command + " " + p.textContent),
+	errors: [...document.querySelectorAll("pre.error")].map(p => p.textContent),
+	events: [...document.querySelectorAll("#events li")].map(li => li.dataset.event),
+	backends: [...document.querySelectorAll("#backends li")].map(li => li.dataset.name + "=" + li.dataset.state),
+})`
+
+type consoleState struct {
+	Status   string
+	Replies  []string
+	Errors   []string
+	Events   []string
+	Backends []string
+}
+
+// waitReplies waits until the page shows n replies and m events.
+func waitReplies(t *testing.T, page *devtools, n, m int) consoleState {
+	t.Helper()
+	var st consoleState
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		s, err := page.evaluate(consoleDOM)
+		require.NoError(t, err)
+		if s != "" {
+			require.NoError(t, json.Unmarshal([]byte(s), &st))
+			if len(st.Replies) >= n && len(st.Events) >= m {
+				return st
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("the page did not show %d replies and %d events; it shows %+v", n, m, st)
+	return st
+}
+
 func TestConsoleInChromium(t *testing.T) {
 	q := testpeers.StartQEMU(t)
 	_ = testpeers.Chromium(t)
-	base, _ := serveBridge(t, Config{Backends: map[string]string{"vm1": "unix:" + q.Socket}, Console: true})
+	dead := filepath.Join(t.TempDir(), "nobody.sock")
+	base, _ := serveBridge(t, Config{Backends: map[string]string{"vm1": "unix:" + q.Socket, "vm2": "unix:" + dead}, Console: true})
 
 	// The page connects to vm1 and runs the commands itself: query-status,
 	// stop (whose STOP event it lists), query-status again.
 	page := startChromium(t, base+"/?vm=vm1&run=query-status;stop;query-status")
-
-	const dom = `JSON.stringify({
-		status: document.getElementById("status").textContent,
-		replies: [...document.querySelectorAll("pre.reply")].map(p => p.dataset.command + " " + p.textContent),
-		errors: [...document.querySelectorAll("pre.error")].map(p => p.textContent),
-		events: [...document.querySelectorAll("#events li")].map(li => li.dataset.event),
-		backends: [...document.querySelectorAll("#backend option")].map(o => o.value),
-	})`
-	type state struct {
-		Status   string
-		Replies  []string
-		Errors   []string
-		Events   []string
-		Backends []string
-	}
-	var st state
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for {
-		s, err := page.evaluate(dom)
-		require.NoError(t, err)
-		if s != "" {
-			require.NoError(t, json.Unmarshal([]byte(s), &st))
-			if len(st.Replies) >= 3 && len(st.Events) >= 1 {
-				break
-			}
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("the page did not show three replies and an event; it shows %+v", st)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	require.Equal(t, "connected to vm1", st.Status)
-	require.Equal(t, []string{"vm1"}, st.Backends)
+	st := waitReplies(t, page, 3, 1)
+	require.Regexp(t, `^connected to vm1 \(QEMU \d+\.\d+\.\d+\)$`, st.Status)
 	require.Empty(t, st.Errors)
 	require.Equal(t, []string{"STOP"}, st.Events)
 	require.Len(t, st.Replies, 3)
@@ -183,13 +241,54 @@ func TestConsoleInChromium(t *testing.T) {
 	require.Equal(t, "stop {}", st.Replies[1])
 	require.Contains(t, st.Replies[2], `"status": "paused"`)
 
+	// The backend list shows each backend's state; vm1 is now held by
+	// this page.
+	page.do(t, `document.getElementById("refresh").click()`)
+	page.waitFor(t, `[...document.querySelectorAll("#backends li")].map(li => li.dataset.name + "=" + li.dataset.state).join(" ")`, "vm1=busy vm2=down")
+	page.waitFor(t, `document.querySelector("#backends li.down .detail").textContent.includes("no such file or directory") + ""`, "true")
+
 	// A command typed into the form runs too, and an error shows its class.
-	_, err := page.evaluate(`document.getElementById("cmd").value = "no-such-command"; document.getElementById("form").requestSubmit(); ""`)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		s, err := page.evaluate(`[...document.querySelectorAll("pre.error")].map(p => p.textContent).join("\n")`)
-		return err == nil && s == "no-such-command: CommandNotFound: The command no-such-command has not been found"
-	}, 30*time.Second, 100*time.Millisecond)
+	page.do(t, `document.getElementById("cmd").value = "no-such-command"; document.getElementById("form").requestSubmit()`)
+	page.waitFor(t, `[...document.querySelectorAll("pre.error")].map(p => p.textContent).join("\n")`,
+		"no-such-command: CommandNotFound: The command no-such-command has not been found")
+
+	// Completion from query-commands: Tab completes a unique prefix and
+	// lists the candidates of an ambiguous one.
+	page.do(t, `document.getElementById("cmd").focus()`)
+	page.typeText(t, "query-versi")
+	page.key(t, "Tab", "Tab", 9)
+	page.waitFor(t, `document.getElementById("cmd").value`, "query-version ")
+	page.do(t, `document.getElementById("cmd").value = ""`)
+	page.typeText(t, "query-m")
+	page.key(t, "Tab", "Tab", 9)
+	page.waitFor(t, `document.getElementById("cmd").value`, "query-m")
+	page.waitFor(t, `document.getElementById("completions").textContent.split("  ").includes("query-machines") + ""`, "true")
+
+	// Argument hints from query-qmp-schema, required and optional.
+	page.do(t, `document.getElementById("cmd").value = ""`)
+	page.typeText(t, "device_del ")
+	page.waitFor(t, `document.getElementById("hint").textContent`, "device_del: id: str")
+	page.do(t, `document.getElementById("cmd").value = ""`)
+	page.typeText(t, "human-monitor-command ")
+	page.waitFor(t, `[...document.querySelectorAll("#hint span")].map(s => s.className + ":" + s.textContent).join(", ")`,
+		"arg:command-line: str, opt:cpu-index?: int")
+	page.screenshot(t, "qmp-ws-bridge-console-hint")
+
+	// History: Up recalls the commands run, newest first.
+	page.do(t, `document.getElementById("cmd").value = ""`)
+	page.key(t, "ArrowUp", "ArrowUp", 38)
+	page.waitFor(t, `document.getElementById("cmd").value`, "no-such-command")
+	page.key(t, "ArrowUp", "ArrowUp", 38)
+	page.waitFor(t, `document.getElementById("cmd").value`, "query-status")
+	page.key(t, "ArrowDown", "ArrowDown", 40)
+	page.waitFor(t, `document.getElementById("cmd").value`, "no-such-command")
+
+	// Event filter: cont brings RESUME; filtering on RESUME hides STOP.
+	page.do(t, `document.getElementById("cmd").value = "cont"; document.getElementById("form").requestSubmit()`)
+	waitReplies(t, page, 4, 2)
+	page.do(t, `const f = document.getElementById("event-filter"); f.value = "resume"; f.dispatchEvent(new Event("input"))`)
+	page.waitFor(t, `[...document.querySelectorAll("#events li:not([hidden])")].map(li => li.dataset.event).join(",") + " " + document.getElementById("event-count").textContent`, "RESUME 1 of 2")
+	page.screenshot(t, "qmp-ws-bridge-console")
 
 	// A second browser client is closed at once with the reason.
 	var busy struct {
@@ -206,16 +305,59 @@ func TestConsoleInChromium(t *testing.T) {
 		"awaitPromise": true, "returnByValue": true}, &busy))
 	require.Equal(t, "1013 busy: backend vm1 already has a client", busy.Result.Value)
 
-	var shot struct {
-		Data string `json:"data"`
-	}
-	require.NoError(t, page.call("Page.captureScreenshot", map[string]any{"format": "png"}, &shot))
-	png, err := base64.StdEncoding.DecodeString(shot.Data)
+	// Connecting to the backend that is down says why.
+	page.do(t, `document.querySelector('#backends li[data-name="vm2"] button').click()`)
+	page.waitFor(t, `document.getElementById("status").textContent.startsWith("closed (1014: backend vm2 unreachable: ") + ""`, "true")
+	page.screenshot(t, "qmp-ws-bridge-console-down")
+}
+
+// startPrettyQEMU starts QEMU with a pretty=on QMP monitor: every message
+// spans many lines.
+func startPrettyQEMU(t *testing.T) string {
+	t.Helper()
+	bin := testpeers.QEMUBinary(t)
+	dir, err := os.MkdirTemp("", "qmp")
 	require.NoError(t, err)
-	require.True(t, bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")), "a PNG")
-	path := filepath.Join(testpeers.Artifacts(t), "qmp-ws-bridge-console.png")
-	require.NoError(t, os.WriteFile(path, png, 0o644))
-	t.Logf("screenshot: %s", path)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "qmp.sock")
+	cmd := exec.Command(bin, "-machine", "none", "-nodefaults", "-display", "none",
+		"-chardev", "socket,id=mon0,path="+sock+",server=on,wait=off", "-mon", "chardev=mon0,mode=control,pretty=on")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+	require.Eventually(t, func() bool {
+		select {
+		case <-done:
+			t.Fatalf("QEMU exited: %s", stderr.String())
+		default:
+		}
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}, 20*time.Second, 20*time.Millisecond)
+	return sock
+}
+
+// A pretty=on backend's messages span lines: the console reads a JSON
+// stream, so it connects (before, it split at newlines and reported "bad
+// message: {" for each line of the greeting).
+func TestConsolePrettyBackend(t *testing.T) {
+	sock := startPrettyQEMU(t)
+	_ = testpeers.Chromium(t)
+	base, _ := serveBridge(t, Config{Backends: map[string]string{"pretty": "unix:" + sock}, Console: true})
+	page := startChromium(t, base+"/?vm=pretty&run=query-status;stop")
+	st := waitReplies(t, page, 2, 1)
+	require.Regexp(t, `^connected to pretty \(QEMU \d+\.\d+\.\d+\)$`, st.Status)
+	require.Empty(t, st.Errors)
+	require.Contains(t, st.Replies[0], `"status": "running"`)
+	require.Equal(t, []string{"STOP"}, st.Events)
+	page.screenshot(t, "qmp-ws-bridge-console-pretty")
 }
 
 func TestConsoleTokenInChromium(t *testing.T) {
@@ -223,21 +365,28 @@ func TestConsoleTokenInChromium(t *testing.T) {
 	_ = testpeers.Chromium(t)
 	base, _ := serveBridge(t, Config{Backends: map[string]string{"vm1": "unix:" + q.Socket}, Console: true, Token: "t0k"})
 
-	// A browser cannot set headers on a WebSocket: the page passes the
-	// token as access_token, for the backend list and the connection.
-	page := startChromium(t, base+"/?vm=vm1&access_token=t0k&run=query-status")
-	require.Eventually(t, func() bool {
-		s, err := page.evaluate(`document.getElementById("status").textContent + "|" +
-			[...document.querySelectorAll("pre.reply")].map(p => p.textContent).join("")`)
-		return err == nil && strings.HasPrefix(s, "connected to vm1|") && strings.Contains(s, `"status": "running"`)
-	}, 60*time.Second, 100*time.Millisecond)
+	// Without a token the page says one is needed (before: an empty
+	// backend list, and "closed (1006)" on connecting).
+	page := startChromium(t, base+"/?x=1")
+	page.waitFor(t, `document.getElementById("status").textContent`, "this bridge needs a token: enter it above")
+	page.waitFor(t, `document.getElementById("token").className`, "needed")
+	page.screenshot(t, "qmp-ws-bridge-console-token")
 
-	// With a wrong token the upgrade is refused (401): the browser reports
-	// an abnormal closure, 1006, and the page shows it.
-	_, err := page.evaluate(`document.getElementById("token").value = "wrong"; document.getElementById("connect").click(); ""`)
-	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		s, err := page.evaluate(`document.getElementById("status").textContent`)
-		return err == nil && s == "closed (1006)"
-	}, 30*time.Second, 100*time.Millisecond)
+	// Typed in, the token lists the backends; a connection runs commands
+	// (a browser cannot set headers on a WebSocket: the page passes the
+	// token as access_token).
+	page.do(t, `document.getElementById("token").focus()`)
+	page.typeText(t, "t0k")
+	page.key(t, "Enter", "Enter", 13)
+	page.waitFor(t, `[...document.querySelectorAll("#backends li")].map(li => li.dataset.name + "=" + li.dataset.state).join(" ")`, "vm1=free")
+	page.do(t, `document.querySelector('#backends li[data-name="vm1"] button').click()`)
+	page.waitFor(t, `/^connected to vm1 \(QEMU \d+\.\d+\.\d+\)$/.test(document.getElementById("status").textContent) + ""`, "true")
+	page.do(t, `document.getElementById("cmd").value = "query-status"; document.getElementById("form").requestSubmit()`)
+	st := waitReplies(t, page, 1, 0)
+	require.Contains(t, st.Replies[0], `"status": "running"`)
+
+	// With a wrong token the upgrade is refused (401, which a browser
+	// reports only as 1006); the page finds out why and says so.
+	page.do(t, `document.getElementById("token").value = "wrong"; document.querySelector('#backends li[data-name="vm1"] button').click()`)
+	page.waitFor(t, `document.getElementById("status").textContent`, "the bridge refused this token: enter the right one")
 }

@@ -7,11 +7,14 @@
 // Each backend is served at /vm/NAME; the WebSocket carries the QMP byte
 // stream unchanged in binary frames (subprotocol "binary"). One client per
 // backend at a time, as QEMU serves one: a second client is closed at once
-// with status 1013 and reason "busy: …". --allow-origin restricts browser
-// Origins (default: same origin), --token requires a bearer token
-// (Authorization header, or access_token query parameter for browsers),
-// --tls-cert/--tls-key serve wss://. --console serves a web page at / that
-// connects to a backend, shows events and runs commands. SIGINT or SIGTERM
+// with status 1013 and reason "busy: …"; an unreachable backend closes the
+// client with status 1014 and the reason. --allow-origin restricts browser
+// Origins (default: same origin: scheme, host and port), --token requires a
+// bearer token (Authorization header, or access_token query parameter for
+// browsers), checked before anything else, --idle-timeout releases a
+// backend whose client stays silent, --tls-cert/--tls-key serve wss://.
+// --console serves a web page at / that connects to a backend, shows
+// events and runs commands. SIGINT or SIGTERM
 // stops the bridge cleanly: clients get a close frame, backends are
 // disconnected.
 package main
@@ -59,6 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	certFile := fs.String("tls-cert", "", "serve TLS (wss://) with this certificate `FILE`")
 	keyFile := fs.String("tls-key", "", "the TLS key `FILE`")
 	console := fs.Bool("console", false, "serve the web console at /")
+	idle := fs.Duration("idle-timeout", 0, "disconnect a client that sends nothing for `DURATION`, releasing its backend (default: never)")
 	verbose := fs.Bool("v", false, "log every connection")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -74,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "qmp-ws-bridge: --tls-cert and --tls-key go together")
 		return 2
 	}
-	cfg := Config{Backends: map[string]string{}, AllowedOrigins: origins, Token: *token, Console: *console}
+	cfg := Config{Backends: map[string]string{}, AllowedOrigins: origins, Token: *token, Console: *console, IdleTimeout: *idle}
 	for _, b := range backends {
 		name, addr, ok := strings.Cut(b, "=")
 		if !ok {

@@ -240,7 +240,7 @@ func (s *Server) hmp(ctx context.Context, args json.RawMessage) (any, error) {
 			}
 			return s.cfg.Name + "\r\n", nil
 		}
-		return "", nil
+		return "unknown command: 'info " + fields[1] + "'\r\n", nil
 	case "stop", "s":
 		s.stop(ctx)
 		return "", nil

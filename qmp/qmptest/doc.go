@@ -11,6 +11,12 @@
 // garbage or half messages (WriteRaw, Garbage), reply hugely (Huge) or
 // slowly (Slow), or not at all (Hang).
 //
+// HandleQEMU72 goes further: every command real QEMU 7.2 lists, with its
+// query-commands and query-qmp-schema, replies and events captured from
+// qemu-system-x86_64 (testdata/qemu72, checked against QEMU by this
+// package's tests), argument checks from that schema, and state for the
+// block, object and device commands. qmp-shell's built-in simulator is it.
+//
 // A server serves one client at a time, like a QEMU monitor, unless
 // Config.MultiClient is set. In that default mode a reply to a command still
 // running when its client left goes to the next client — the stale reply

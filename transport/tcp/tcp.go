@@ -23,7 +23,9 @@ type Endpoint struct {
 	// (ServerName defaults to the host of Address) and completes the
 	// handshake before returning; Listen yields TLS server connections
 	// whose handshake runs on first use (so a slow client cannot stall
-	// Accept). The config is cloned, never modified.
+	// Accept): transport.Server bounds it with its TLSHandshakeTimeout;
+	// another accept loop should call HandshakeContext with a deadline
+	// before reading. The config is cloned, never modified.
 	TLS *tls.Config
 	// KeepAlive is the TCP keepalive period: zero means DefaultKeepAlive,
 	// negative disables keepalive.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // WebSocket opcodes (RFC 6455 §5.2).
@@ -25,9 +26,15 @@ const (
 // Close status codes (RFC 6455 §7.4.1).
 const (
 	CloseNormal          = 1000
+	CloseGoingAway       = 1001
 	CloseProtocolError   = 1002
 	CloseUnsupportedData = 1003
+	CloseInvalidPayload  = 1007
+	ClosePolicyViolation = 1008
 	CloseMessageTooBig   = 1009
+	CloseInternalError   = 1011
+	CloseTryAgainLater   = 1013
+	CloseBadGateway      = 1014
 )
 
 // DefaultMaxFrameSize is the default limit on a frame's payload, in both
@@ -309,6 +316,12 @@ func (c *Conn) control(op byte, payload []byte) error {
 		if len(payload) >= 2 {
 			code = binary.BigEndian.Uint16(payload)
 			reason = string(payload[2:])
+			switch {
+			case !validCloseCode(code):
+				return c.protocolError(CloseProtocolError, fmt.Sprintf("close frame with invalid status %d", code), nil)
+			case !utf8.ValidString(reason):
+				return c.protocolError(CloseInvalidPayload, "close frame with a reason that is not UTF-8", nil)
+			}
 		} else if len(payload) == 1 {
 			return c.protocolError(CloseProtocolError, "close frame with a 1-byte payload", nil)
 		}
@@ -318,15 +331,23 @@ func (c *Conn) control(op byte, payload []byte) error {
 			close(c.peerClosed)
 		}
 		c.mu.Unlock()
-		// Echo the status, completing the close handshake.
-		reply := []byte{byte(CloseNormal >> 8), byte(CloseNormal & 0xff)}
-		c.sendControl(opClose, reply)
+		// Echo the status (RFC 6455 §5.5.1; coder/websocket's Close
+		// reports a different one as an error), completing the close
+		// handshake.
+		c.sendControl(opClose, payload[:min(len(payload), 2)])
 		if code == CloseNormal || code == 1005 || code == 1001 {
 			return io.EOF
 		}
 		return &CloseError{Code: code, Reason: reason}
 	}
 	return nil
+}
+
+// validCloseCode reports whether a peer may send code in a close frame
+// (RFC 6455 §7.4: 1005, 1006 and 1015 are never sent; 1016–2999 are
+// reserved; 3000–4999 belong to applications).
+func validCloseCode(code uint16) bool {
+	return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999)
 }
 
 func (c *Conn) protocolError(code uint16, msg string, wrapped error) error {
@@ -495,7 +516,16 @@ func (c *Conn) flushTail() error {
 // Close sends a close frame (unless a Write is blocked: then the socket is
 // simply closed), waits up to the close timeout for the peer's answer, and
 // closes the socket. Received-but-unread data is discarded.
-func (c *Conn) Close() error {
+func (c *Conn) Close() error { return c.CloseWithStatus(CloseNormal, "") }
+
+// CloseWithStatus is Close with the status code and reason of the close
+// frame sent (RFC 6455 §7.4; the reason is cut to 123 bytes), so that a
+// peer, a browser page say, learns why the connection ends.
+func (c *Conn) CloseWithStatus(code uint16, reason string) error {
+	if len(reason) > 123 {
+		reason = reason[:123] // a control frame's payload is at most 125 bytes
+	}
+	payload := append(binary.BigEndian.AppendUint16(nil, code), reason...)
 	c.mu.Lock()
 	if c.closing {
 		// A second Close cuts the first one's handshake short.
@@ -511,7 +541,7 @@ func (c *Conn) Close() error {
 	sent := false
 	if sendClose && c.wmu.TryLock() {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.closeTimeout))
-		sent = c.writeFrame(opClose, true, []byte{byte(CloseNormal >> 8), byte(CloseNormal & 0xff)}) == nil
+		sent = c.writeFrame(opClose, true, payload) == nil
 		c.wmu.Unlock()
 	}
 	if sent {

@@ -1,9 +1,13 @@
 package ws
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -60,6 +64,93 @@ func FuzzConnRead(f *testing.F) {
 			if n == 0 {
 				t.Fatal("Read returned 0, nil")
 			}
+		}
+	})
+}
+
+// memConn is an in-memory net.Conn: reads come from in, writes collect in
+// out.
+type memConn struct {
+	in  *bytes.Reader
+	out bytes.Buffer
+}
+
+func (c *memConn) Read(p []byte) (int, error)       { return c.in.Read(p) }
+func (c *memConn) Write(p []byte) (int, error)      { return c.out.Write(p) }
+func (c *memConn) Close() error                     { return nil }
+func (c *memConn) LocalAddr() net.Addr              { return nil }
+func (c *memConn) RemoteAddr() net.Addr             { return nil }
+func (c *memConn) SetDeadline(time.Time) error      { return nil }
+func (c *memConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *memConn) SetWriteDeadline(time.Time) error { return nil }
+
+// hijackRecorder is an http.ResponseWriter that can be hijacked onto a
+// memConn.
+type hijackRecorder struct {
+	*httptest.ResponseRecorder
+	conn     *memConn
+	hijacked bool
+}
+
+func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h.hijacked = true
+	return h.conn, bufio.NewReadWriter(bufio.NewReader(h.conn), bufio.NewWriter(h.conn)), nil
+}
+
+// FuzzUpgrade feeds arbitrary HTTP requests to the server's opening
+// handshake, in memory. It must never panic; it upgrades only a valid
+// WebSocket request whose Origin passes CheckOrigin, answering 101 with
+// the right Sec-WebSocket-Accept and the "binary" subprotocol only when
+// offered; every refusal is an HTTP error status.
+func FuzzUpgrade(f *testing.F) {
+	base := "GET /qmp HTTP/1.1\r\nHost: h:1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+	f.Add(base + "Sec-WebSocket-Protocol: binary\r\n\r\n")
+	f.Add(base + "Origin: http://h:1\r\n\r\n")
+	f.Add(base + "Origin: https://h:1\r\n\r\n")
+	f.Add(base + "Sec-WebSocket-Protocol: text, binary\r\n\r\n\x82\x85\x01\x02\x03\x04hello")
+	f.Add(base + "Sec-WebSocket-Protocol: text\r\n\r\n")
+	f.Add("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+	f.Add("POST / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nContent-Length: 3\r\n\r\nabc")
+	f.Add(strings.Replace(base, "13", "8", 1) + "\r\n")
+	f.Fuzz(func(t *testing.T, raw string) {
+		r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
+		if err != nil {
+			return
+		}
+		w := &hijackRecorder{ResponseRecorder: httptest.NewRecorder(), conn: &memConn{in: bytes.NewReader(nil)}}
+		c, err := Endpoint{}.Upgrade(w, r)
+		if err != nil {
+			if c != nil {
+				t.Fatal("a Conn with an error")
+			}
+			if w.hijacked && bytes.HasPrefix(w.conn.out.Bytes(), []byte("HTTP/1.1 101")) {
+				t.Fatalf("refused (%v) after answering 101", err)
+			}
+			if !w.hijacked && w.Code < 400 {
+				t.Fatalf("refused (%v) with status %d", err, w.Code)
+			}
+			return
+		}
+		defer c.nc.Close()
+		if CheckOrigin(r, nil) != nil {
+			t.Fatalf("upgraded a request with Origin %q for host %q", r.Header.Get("Origin"), r.Host)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(&w.conn.out), r)
+		if err != nil {
+			t.Fatalf("upgraded with an unreadable response: %v", err)
+		}
+		if resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("upgraded with status %d", resp.StatusCode)
+		}
+		if got, want := resp.Header.Get("Sec-WebSocket-Accept"), acceptFor(r.Header.Get("Sec-WebSocket-Key")); got != want {
+			t.Fatalf("Sec-WebSocket-Accept %q, want %q", got, want)
+		}
+		offered := headerHasToken(r.Header, "Sec-WebSocket-Protocol", Subprotocol)
+		if got := resp.Header.Get("Sec-WebSocket-Protocol"); (got == Subprotocol) != offered || (got != "" && got != Subprotocol) {
+			t.Fatalf("subprotocol %q answered to an offer of %q", got, r.Header.Values("Sec-WebSocket-Protocol"))
+		}
+		if c.Subprotocol() != resp.Header.Get("Sec-WebSocket-Protocol") {
+			t.Fatalf("Conn says subprotocol %q, the response %q", c.Subprotocol(), resp.Header.Get("Sec-WebSocket-Protocol"))
 		}
 	})
 }

@@ -3,9 +3,11 @@
 // may span WebSocket frames and one frame may hold many messages; the
 // machine's decoder re-splits them.
 //
-// The opening handshake is golang.org/x/net/websocket's (the client offers
-// subprotocol "binary", which QEMU's websocket chardev expects, and the
-// server accepts it). After the handshake the connection is this package's
+// The client offers subprotocol "binary", which QEMU's websocket chardev
+// expects, and the server accepts it. The server's opening handshake is
+// golang.org/x/net/websocket's; the client's is this package's own, so that
+// a refused upgrade reaches the caller as a *HandshakeError with the HTTP
+// status and the server's message. After the handshake the connection is this package's
 // own Conn, which avoids x/net/websocket's hazards: writes are always binary
 // frames and a text frame from the peer is a protocol error; pings are
 // answered by the reader, never waiting for a blocked Write; Close never
@@ -16,7 +18,6 @@ package ws
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -53,9 +54,9 @@ type Endpoint struct {
 	// scheme-equivalent http(s)://host.
 	Origin string
 	// AllowedOrigins lists the Origin values the server accepts, as
-	// "scheme://host[:port]", or "*" for any. Empty means same-origin: the
-	// Origin's host must equal the request's Host. Requests without an
-	// Origin header (non-browser clients) are accepted.
+	// "scheme://host[:port]", or "*" for any. Empty means same-origin
+	// (scheme, host and port; see CheckOrigin). Requests without an Origin
+	// header (non-browser clients) are accepted.
 	AllowedOrigins []string
 	// Header adds headers to the client's handshake request.
 	Header http.Header
@@ -123,12 +124,6 @@ func (e Endpoint) DialWS(ctx context.Context) (*Conn, error) {
 		}
 		origin = scheme + "://" + u.Host
 	}
-	cfg, err := websocket.NewConfig(u.String(), origin)
-	if err != nil {
-		return nil, fmt.Errorf("websocket: %w", err)
-	}
-	cfg.Protocol = []string{Subprotocol}
-	cfg.Header = e.Header
 	te := tcp.Endpoint{Address: hostPort(u, secure)}
 	if secure {
 		te.TLS = e.TLS
@@ -140,79 +135,25 @@ func (e Endpoint) DialWS(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	// NewClient does not take a context: a deadline and a cancellation
-	// watcher bound it instead.
+	// The handshake is bounded by ctx: its deadline, and a cancellation
+	// that expires the socket's deadline.
 	if d, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(d)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
-	hr := &handshakeReader{Conn: nc}
-	wsc, err := websocket.NewClient(cfg, hr)
-	if !stop() || ctx.Err() != nil {
-		if err == nil {
-			err = ctx.Err()
-		}
+	protocol, leftover, err := clientHandshake(nc, u, origin, e.Header)
+	if !stop() && err == nil {
+		err = ctx.Err()
 	}
 	if err != nil {
 		nc.Close()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("websocket: handshake: %w", err)
+		return nil, err
 	}
 	_ = nc.SetDeadline(time.Time{})
-	protocol := ""
-	if p := wsc.Config().Protocol; len(p) == 1 && hr.sawProtocol {
-		protocol = p[0]
-	}
-	return newConn(nc, true, hr.leftover(), e.options(protocol)), nil
-}
-
-// handshakeReader hands x/net/websocket's handshake exactly the bytes of
-// the HTTP response head, keeping any frame bytes that follow (a server may
-// send data right after the 101 response) for the Conn.
-type handshakeReader struct {
-	net.Conn
-	buf         []byte
-	served      int
-	end         int // index just past "\r\n\r\n", or 0 if not seen yet
-	sawProtocol bool
-}
-
-func (h *handshakeReader) Read(p []byte) (int, error) {
-	for h.end == 0 && h.served == len(h.buf) {
-		if len(h.buf) > 16<<10 {
-			return 0, errors.New("websocket: handshake response head too large")
-		}
-		var tmp [4096]byte
-		n, err := h.Conn.Read(tmp[:])
-		h.buf = append(h.buf, tmp[:n]...)
-		if i := bytes.Index(h.buf, []byte("\r\n\r\n")); i >= 0 {
-			h.end = i + 4
-			head := strings.ToLower(string(h.buf[:h.end]))
-			h.sawProtocol = strings.Contains(head, "\r\nsec-websocket-protocol:")
-		}
-		if n == 0 && err != nil {
-			return 0, err
-		}
-	}
-	limit := len(h.buf)
-	if h.end > 0 {
-		limit = h.end
-	}
-	if h.served == limit {
-		return 0, io.EOF
-	}
-	n := copy(p, h.buf[h.served:limit])
-	h.served += n
-	return n, nil
-}
-
-func (h *handshakeReader) leftover() []byte {
-	if h.end == 0 {
-		return nil
-	}
-	return h.buf[h.end:]
+	return newConn(nc, true, leftover, e.options(protocol)), nil
 }
 
 // ErrOriginRejected is the cause of a refused upgrade whose Origin is not
@@ -223,23 +164,36 @@ var ErrOriginRejected = errors.New("websocket: origin not allowed")
 // subprotocols but not "binary".
 var ErrNoBinaryProtocol = errors.New(`websocket: client did not offer subprotocol "binary"`)
 
-// checkOrigin applies the same-origin rule or the allow-list.
-func (e Endpoint) checkOrigin(r *http.Request) error {
+// CheckOrigin applies a WebSocket server's Origin rule to an upgrade
+// request, the one Endpoint.Upgrade applies with Endpoint.AllowedOrigins:
+// allowed lists the accepted Origins as "scheme://host[:port]" (compared
+// without regard to case), or "*" for any. An empty list means same-origin:
+// the Origin's scheme must be https for a request that came over TLS
+// (r.TLS set) and http otherwise, and its host[:port] must equal the
+// request's Host. Behind a proxy that terminates TLS the request looks
+// plain: list the Origin explicitly there. A request without an Origin
+// header (a client that is not a browser) is accepted. A refusal wraps
+// ErrOriginRejected.
+func CheckOrigin(r *http.Request, allowed []string) error {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return nil
 	}
-	if len(e.AllowedOrigins) > 0 {
-		if slices.Contains(e.AllowedOrigins, "*") || slices.ContainsFunc(e.AllowedOrigins, func(a string) bool {
+	if len(allowed) > 0 {
+		if slices.Contains(allowed, "*") || slices.ContainsFunc(allowed, func(a string) bool {
 			return strings.EqualFold(a, origin)
 		}) {
 			return nil
 		}
 		return fmt.Errorf("%w: %q", ErrOriginRejected, origin)
 	}
+	want := "http"
+	if r.TLS != nil {
+		want = "https"
+	}
 	u, err := url.Parse(origin)
-	if err != nil || !strings.EqualFold(u.Host, r.Host) {
-		return fmt.Errorf("%w: %q is not the same origin as host %q", ErrOriginRejected, origin, r.Host)
+	if err != nil || !strings.EqualFold(u.Scheme, want) || !strings.EqualFold(u.Host, r.Host) {
+		return fmt.Errorf("%w: %q is not the same origin as %s://%s", ErrOriginRejected, origin, want, r.Host)
 	}
 	return nil
 }
@@ -250,7 +204,7 @@ func (e Endpoint) checkOrigin(r *http.Request) error {
 // and the error says why. Only e's server fields are used (AllowedOrigins,
 // MaxFrameSize, CloseTimeout).
 func (e Endpoint) Upgrade(w http.ResponseWriter, r *http.Request) (*Conn, error) {
-	if err := e.checkOrigin(r); err != nil {
+	if err := CheckOrigin(r, e.AllowedOrigins); err != nil {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return nil, err
 	}

@@ -1,0 +1,454 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/wirereactor/wirereactor/action"
+)
+
+// link is one connection's state, from establish to the return to Idle.
+// Fields below mu are guarded by Session.mu.
+type link[T any, M action.Machine[T]] struct {
+	s      *Session[T, M]
+	nc     net.Conn
+	m      M
+	retain func(T) T // Config.Retain, else the machine's action.Retainer, else nil
+	wg     sync.WaitGroup
+
+	closeOnce sync.Once
+	stop      chan struct{} // closed when the link stops
+
+	out, spare    []byte // pending output, and the buffer being written
+	ops, spareOps []*execOp
+	writing       bool
+	writerStarted bool
+	direct        *directWriter // nil unless the stream is a plain socket
+	wake          chan struct{} // capacity 1: pokes the write loop
+
+	queue []T // delivered values; queue[head:] wait for Recv
+	head  int
+
+	ready        chan struct{} // closed and replaced when a value is queued, if readyWaiters > 0
+	readyWaiters int
+	room         chan struct{} // closed and replaced when output or queue shrinks, if roomWaiters > 0
+	roomWaiters  int
+
+	readBufSize int // the read loop's buffer size; written only by the read loop
+
+	peerEOF    bool  // HalfClose: the peer ended its side; the read loop stopped
+	stopped    bool  // stop is closed; the stream is being closed
+	closedByUs bool  // we closed the stream: later errors are consequences
+	err        error // the root cause
+}
+
+func newLink[T any, M action.Machine[T]](s *Session[T, M], nc net.Conn) *link[T, M] {
+	m := s.cfg.NewMachine()
+	// Decided once per connection: the per-value path is one nil check.
+	retain := s.cfg.Retain
+	if r, ok := any(m).(action.Retainer[T]); ok && retain == nil {
+		retain = r.Retain
+	}
+	return &link[T, M]{
+		s:      s,
+		nc:     nc,
+		m:      m,
+		retain: retain,
+		direct: newDirectWriter(nc),
+
+		readBufSize: min(initialReadBuffer, s.cfg.ReadBufferSize),
+		stop:        make(chan struct{}),
+		wake:        make(chan struct{}, 1),
+		ready:       make(chan struct{}),
+		room:        make(chan struct{}),
+	}
+}
+
+func (l *link[T, M]) queued() int { return len(l.queue) - l.head }
+
+// drainLocked calls Next until WantMore or Error and carries out the actions.
+func (l *link[T, M]) drainLocked() {
+	cfg := &l.s.cfg
+	for {
+		a := l.m.Next()
+		switch a.Kind {
+		case action.WantMore:
+			if len(l.out) > 0 {
+				if len(l.out) <= directMax && l.canWriteDirectLocked() {
+					l.writeDirectLocked()
+				} else if !l.writing && len(l.ops) == 0 {
+					l.wakeWriter()
+				}
+			}
+			return
+		case action.Send:
+			if len(a.Bytes) == 0 {
+				continue
+			}
+			if cfg.OnOutbound != nil {
+				cfg.OnOutbound(a.Bytes)
+			}
+			// Gathered; written or handed to the write loop at WantMore.
+			l.out = append(l.out, a.Bytes...)
+		case action.Deliver:
+			v := a.Value
+			if l.retain != nil {
+				v = l.retain(v)
+			}
+			if cfg.OnDeliver != nil {
+				cfg.OnDeliver(v)
+			}
+			if cfg.Consume != nil {
+				cfg.Consume(v)
+				continue
+			}
+			l.queue = append(l.queue, v)
+			if l.readyWaiters > 0 {
+				close(l.ready)
+				l.ready = make(chan struct{})
+			}
+		case action.Error:
+			err := a.Err
+			if err == nil {
+				err = fmt.Errorf("machine returned an error action without an error")
+			}
+			l.failLocked(err)
+			return
+		default:
+			l.failLocked(fmt.Errorf("machine returned an unknown action %v", a.Kind))
+			return
+		}
+	}
+}
+
+// directMax is the most output written from the caller. Larger output
+// goes to the write loop, which overlaps the caller's copying with its own
+// writing and writes bigger batches: measured faster for bulk transfer.
+const directMax = 16 << 10
+
+// canWriteDirectLocked reports whether output may be written from the
+// caller: the stream is a plain socket and the write loop owns nothing, so
+// no byte queued earlier can be overtaken.
+func (l *link[T, M]) canWriteDirectLocked() bool {
+	return l.direct != nil && !l.writing && len(l.ops) == 0 && !l.stopped
+}
+
+// writeDirectLocked makes one non-blocking attempt to write the pending
+// output, keeps what the kernel did not take, and wakes the write loop for
+// it. It never blocks: a full socket buffer costs one failed write(2).
+func (l *link[T, M]) writeDirectLocked() {
+	n := l.direct.write(l.out)
+	l.out = l.out[:copy(l.out, l.out[n:])]
+	if len(l.out) > 0 {
+		l.wakeWriter()
+	}
+	if n > 0 && l.roomWaiters > 0 {
+		l.notifyRoomLocked()
+	}
+}
+
+// wakeWriter pokes the write loop, starting it on first use: on a plain
+// socket the caller writes small output itself, so an idle connection may
+// never need it. Called with the session's lock held, on a link that has
+// not stopped, so the read loop still counts in wg.
+func (l *link[T, M]) wakeWriter() {
+	if !l.writerStarted {
+		l.writerStarted = true
+		l.wg.Add(1)
+		go l.writeLoop()
+	}
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (l *link[T, M]) notifyRoomLocked() {
+	close(l.room)
+	l.room = make(chan struct{})
+}
+
+// failLocked records err as the root cause unless one is already known or the
+// error is a consequence of our own close, and stops the link.
+func (l *link[T, M]) failLocked(err error) {
+	if l.err == nil && !l.closedByUs {
+		l.err = err
+		level := slog.LevelInfo
+		if errors.Is(err, ErrPeerClosed) {
+			level = slog.LevelDebug
+		}
+		l.s.log.Log(context.Background(), level, "session ended", "cause", err)
+	}
+	l.stopLocked()
+}
+
+// stopLocked marks the link stopped and wakes every waiter. The caller closes
+// the stream after unlocking (closing may block, e.g. a TLS close_notify).
+func (l *link[T, M]) stopLocked() {
+	if l.stopped {
+		return
+	}
+	l.stopped = true
+	close(l.stop)
+	if s := l.s; s.c == l && s.state == Running {
+		s.setStateLocked(Disconnecting)
+	}
+}
+
+// closeConn closes the stream; read and write errors after this point are
+// consequences, not causes. Called without the lock.
+func (l *link[T, M]) closeConn() {
+	l.s.mu.Lock()
+	l.closedByUs = true
+	l.s.mu.Unlock()
+	l.closeOnce.Do(func() { l.nc.Close() })
+}
+
+func (l *link[T, M]) endErrLocked() error {
+	if l.err != nil {
+		return l.err
+	}
+	return ErrClosed
+}
+
+// waitRoom waits until pending output is within its limit (and, for the read
+// loop, the delivery queue too). It returns nil when there is room, the
+// session's end error if the link stopped, or ctx's error.
+func (l *link[T, M]) waitRoom(ctx context.Context, reader bool) error {
+	s := l.s
+	s.mu.Lock()
+	for {
+		if l.stopped {
+			err := l.endErrLocked()
+			s.mu.Unlock()
+			return err
+		}
+		if len(l.out) <= s.cfg.MaxPendingOutput && (!reader || l.queued() < s.cfg.DeliverQueue) {
+			s.mu.Unlock()
+			return nil
+		}
+		l.roomWaiters++
+		ch := l.room
+		s.mu.Unlock()
+		var cerr error
+		select {
+		case <-ch:
+		case <-l.stop:
+		case <-ctx.Done():
+			cerr = ctx.Err()
+		}
+		s.mu.Lock()
+		l.roomWaiters--
+		if cerr != nil {
+			s.mu.Unlock()
+			return cerr
+		}
+	}
+}
+
+// flush waits until all queued output is written. It returns false if ctx
+// ended first; true if flushed or if the link stopped.
+func (l *link[T, M]) flush(ctx context.Context) bool {
+	s := l.s
+	s.mu.Lock()
+	for {
+		if l.stopped || (len(l.out) == 0 && len(l.ops) == 0 && !l.writing) {
+			s.mu.Unlock()
+			return true
+		}
+		l.roomWaiters++
+		ch := l.room
+		s.mu.Unlock()
+		ok := true
+		select {
+		case <-ch:
+		case <-l.stop:
+		case <-ctx.Done():
+			ok = false
+		}
+		s.mu.Lock()
+		l.roomWaiters--
+		if !ok {
+			s.mu.Unlock()
+			return false
+		}
+	}
+}
+
+// initialReadBuffer is the read loop's first buffer size (or
+// Config.ReadBufferSize if smaller). An idle connection holds no more; a
+// read that fills the buffer doubles it, up to Config.ReadBufferSize, so
+// bulk input reaches full-size reads within a few reads.
+const initialReadBuffer = 4 << 10
+
+// nextReadBuffer returns the size of the buffer after a read of n bytes
+// into a buffer of size cur, with limit max.
+func nextReadBuffer(cur, n, max int) int {
+	if n < cur || cur >= max {
+		return cur
+	}
+	return min(2*cur, max)
+}
+
+func (l *link[T, M]) readLoop() {
+	defer l.wg.Done()
+	s := l.s
+	if s.cfg.OnEnd != nil {
+		defer l.reportEnd()
+	}
+	buf := make([]byte, l.readBufSize) // set before the loop started
+	for {
+		n, err := l.nc.Read(buf)
+		if n > 0 {
+			if s.cfg.OnInbound != nil {
+				s.cfg.OnInbound(buf[:n])
+			}
+			s.mu.Lock()
+			if l.stopped {
+				s.mu.Unlock()
+				return
+			}
+			l.m.Feed(buf[:n])
+			l.drainLocked()
+			stopped := l.stopped
+			full := len(l.out) > s.cfg.MaxPendingOutput || l.queued() >= s.cfg.DeliverQueue
+			l.readBufSize = nextReadBuffer(len(buf), n, s.cfg.ReadBufferSize)
+			s.mu.Unlock()
+			if stopped {
+				l.closeConn()
+				return
+			}
+			if l.readBufSize != len(buf) {
+				// The machine let go of buf at WantMore; values that
+				// still alias it (without Retain) keep it alive.
+				buf = make([]byte, l.readBufSize)
+			}
+			if full && l.waitRoom(context.Background(), true) != nil {
+				return
+			}
+		}
+		if err != nil {
+			s.mu.Lock()
+			if errors.Is(err, io.EOF) && s.cfg.HalfClose && !l.stopped && !peerGone(l.nc) {
+				// Keep writing; the link ends with Disconnect or a
+				// write error.
+				l.peerEOF = true
+				if l.readyWaiters > 0 {
+					close(l.ready)
+					l.ready = make(chan struct{})
+				}
+				s.mu.Unlock()
+				<-l.stop
+				return
+			}
+			if errors.Is(err, io.EOF) {
+				if !l.stopped {
+					// The machine reports a partial message as its own
+					// error, which becomes the root cause.
+					l.m.FeedEOF()
+					l.drainLocked()
+				}
+				err = ErrPeerClosed
+			}
+			// Recorded only if it is the first error and not a
+			// consequence of our own close.
+			l.failLocked(err)
+			s.mu.Unlock()
+			l.closeConn()
+			return
+		}
+	}
+}
+
+// reportEnd calls Config.OnEnd once the link has stopped. The read loop
+// calls it as it exits, which it does only after the link stopped.
+func (l *link[T, M]) reportEnd() {
+	l.s.mu.Lock()
+	err := l.endErrLocked()
+	l.s.mu.Unlock()
+	l.s.cfg.OnEnd(err)
+}
+
+func (l *link[T, M]) writeLoop() {
+	defer l.wg.Done()
+	s := l.s
+	for {
+		s.mu.Lock()
+		for len(l.out) == 0 && len(l.ops) == 0 && !l.stopped {
+			s.mu.Unlock()
+			select {
+			case <-l.wake:
+			case <-l.stop:
+			}
+			s.mu.Lock()
+		}
+		if l.stopped {
+			for _, op := range l.ops {
+				op.done <- l.endErrLocked()
+			}
+			l.ops = nil
+			s.mu.Unlock()
+			return
+		}
+		buf, ops := l.out, l.ops
+		l.out, l.ops = l.spare[:0], l.spareOps[:0]
+		l.writing = true
+		s.mu.Unlock()
+
+		err := l.write(buf, ops)
+
+		s.mu.Lock()
+		clear(ops)
+		l.spare, l.spareOps = buf[:0], ops[:0]
+		l.writing = false
+		if l.roomWaiters > 0 {
+			l.notifyRoomLocked()
+		}
+		if err != nil {
+			l.failLocked(err)
+		}
+		stopped := l.stopped
+		s.mu.Unlock()
+		if stopped {
+			l.closeConn()
+			return
+		}
+	}
+}
+
+// write writes buf, running each op at its offset.
+func (l *link[T, M]) write(buf []byte, ops []*execOp) error {
+	pos := 0
+	for _, op := range ops {
+		if op.at > pos {
+			if _, err := l.nc.Write(buf[pos:op.at]); err != nil {
+				op.done <- err
+				return err
+			}
+			pos = op.at
+		}
+		l.s.mu.Lock()
+		cancelled := op.cancelled
+		l.s.mu.Unlock()
+		if cancelled {
+			op.done <- context.Canceled
+			continue
+		}
+		if err := op.fn(l.nc); err != nil {
+			op.done <- err
+			return err
+		}
+		op.done <- nil
+	}
+	if pos < len(buf) {
+		if _, err := l.nc.Write(buf[pos:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
