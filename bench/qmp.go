@@ -23,6 +23,7 @@ import (
 
 	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/qmp"
+	"github.com/wirereactor/wirereactor/qmp/qmpclient"
 )
 
 // QMPComparisons measures executes: the sans-IO machines pumped in memory,
@@ -30,7 +31,7 @@ import (
 // against real QEMU, each beside a minimal hand-written
 // bufio client (write a line, read a line).
 //
-// Our side is qmp.Client (over transport.Session).
+// Our side is qmpclient.Client (over transport.Session).
 func QMPComparisons() []Comparison {
 	fake := func(_ context.Context, _ Config) (target, error) { return startFake() }
 	qemu := func(ctx context.Context, cfg Config) (target, error) { return startQEMU(ctx, cfg) }
@@ -40,33 +41,33 @@ func QMPComparisons() []Comparison {
 			Peer:   Side{"encoding/json pump", goSide(benchJSONPump)},
 			Metric: "cpu"},
 		{Group: "qmp", Name: "qmptest, sequential",
-			Ours:   Side{"qmp.Client", socketSide(fake, benchOursParallel(1))},
+			Ours:   Side{"qmpclient.Client", socketSide(fake, benchOursParallel(1))},
 			Peer:   Side{"bufio client", socketSide(fake, benchBufioParallel(1))},
 			Target: "≥ 0.85", MinRatio: 0.85},
 		{Group: "qmp", Name: "qmptest, 8 goroutines",
-			Ours: Side{"qmp.Client", socketSide(fake, benchOursParallel(8))},
+			Ours: Side{"qmpclient.Client", socketSide(fake, benchOursParallel(8))},
 			Peer: Side{"bufio client (mutex)", socketSide(fake, benchBufioParallel(8))}},
 		{Group: "qmp", Name: "qmptest, 8 goroutines vs our sequential",
-			Ours:   Side{"qmp.Client 8 goroutines", socketSide(fake, benchOursParallel(8))},
-			Peer:   Side{"qmp.Client sequential", socketSide(fake, benchOursParallel(1))},
+			Ours:   Side{"qmpclient.Client 8 goroutines", socketSide(fake, benchOursParallel(8))},
+			Peer:   Side{"qmpclient.Client sequential", socketSide(fake, benchOursParallel(1))},
 			Target: "≥ 4", MinRatio: 4},
 		{Group: "qmp", Name: "qmptest, pipelined batches of 64",
-			Ours: Side{"qmp.Client", socketSide(fake, benchOursBatch(64))},
+			Ours: Side{"qmpclient.Client", socketSide(fake, benchOursBatch(64))},
 			Peer: Side{"bufio client, 64 lines then 64 reads", socketSide(fake, benchBufioBatch(64))}},
 		{Group: "qmp", Name: "QEMU, sequential",
-			Ours: Side{"qmp.Client", socketSide(qemu, benchOursParallel(1))},
+			Ours: Side{"qmpclient.Client", socketSide(qemu, benchOursParallel(1))},
 			Peer: Side{"bufio client", socketSide(qemu, benchBufioParallel(1))},
 			// QEMU is another process: the allocations are the client's.
 			Target: "≥ 0.85, ≤ 10 allocs", MinRatio: 0.85, MaxAllocs: 10},
 		{Group: "qmp", Name: "QEMU, client CPU per execute",
-			Ours:   Side{"qmp.Client", socketSide(qemu, benchOursParallel(1))},
+			Ours:   Side{"qmpclient.Client", socketSide(qemu, benchOursParallel(1))},
 			Peer:   Side{"bufio client", socketSide(qemu, benchBufioParallel(1))},
 			Metric: "cpu", Target: "≥ 0.91 (CPU ≤ 1.1×)", MinRatio: 1 / 1.1},
 		{Group: "qmp", Name: "QEMU, 8 goroutines",
-			Ours: Side{"qmp.Client", socketSide(qemu, benchOursParallel(8))},
+			Ours: Side{"qmpclient.Client", socketSide(qemu, benchOursParallel(8))},
 			Peer: Side{"bufio client (mutex)", socketSide(qemu, benchBufioParallel(8))}},
 		{Group: "qmp", Name: "QEMU, pipelined batches of 64",
-			Ours: Side{"qmp.Client", socketSide(qemu, benchOursBatch(64))},
+			Ours: Side{"qmpclient.Client", socketSide(qemu, benchOursBatch(64))},
 			Peer: Side{"bufio client, 64 lines then 64 reads", socketSide(qemu, benchBufioBatch(64))}},
 	}
 }
@@ -203,15 +204,15 @@ func loopCPU(b *testing.B, workers int, body func() error) {
 // disconnects many times.
 var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func dialClient(ctx context.Context, path string) (*qmp.Client, error) {
-	c := qmp.NewClient(qmp.Config{Logger: quietLogger})
+func dialClient(ctx context.Context, path string) (*qmpclient.Client, error) {
+	c := qmpclient.NewClient(qmpclient.Config{Logger: quietLogger})
 	if err := c.Connect(ctx, "unix:"+path); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// benchOursParallel: qmp.Client executes from workers goroutines at once
+// benchOursParallel: qmpclient.Client executes from workers goroutines at once
 // (pipelined on the one connection); a batch of 64 is 64 goroutines.
 func benchOursParallel(workers int) func(b *testing.B, path string) {
 	return func(b *testing.B, path string) {

@@ -365,7 +365,7 @@ func WriteRaw(ctx context.Context, p []byte) error {
 }
 
 // ReceivedFiles takes the descriptors the client passed on a unix socket so
-// far (see qmp.Client.ExecuteWithFiles); the caller owns them. On other
+// far (see qmpclient.Client.ExecuteWithFiles); the caller owns them. On other
 // transports it returns none.
 func ReceivedFiles(ctx context.Context) []*os.File {
 	c := connFrom(ctx)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/wirereactor/wirereactor/qmp"
 	"github.com/wirereactor/wirereactor/transport"
+	"github.com/wirereactor/wirereactor/transport/endpoint"
 	"github.com/wirereactor/wirereactor/transport/ws"
 )
 
@@ -126,7 +127,7 @@ var ErrDropConnection = errors.New("qmptest: connection dropped")
 // Server is an in-process QMP server, a fake QEMU, built on qmp.ServerMachine
 // and transport.Session. Register handlers with Handle (the default set
 // behaves like QEMU; see NewServer), start it with Start, Serve or ServeConn,
-// point a qmp.Client at Addr, and Close it.
+// point a qmpclient.Client at Addr, and Close it.
 //
 // Each connection runs the session's read and write loops and one goroutine
 // that executes its commands in order, as QEMU's monitor does. Close ends
@@ -181,7 +182,7 @@ type fdEntry struct {
 //     cont, help;
 //   - query-qmp-schema: a large reply (Config.SchemaSize);
 //   - getfd, closefd, add-fd, query-fdsets: descriptors passed over a unix
-//     socket (see qmp.Client.ExecuteWithFiles);
+//     socket (see qmpclient.Client.ExecuteWithFiles);
 //
 // and every other command answered with CommandNotFound in QEMU's words.
 // Handle replaces or adds commands.
@@ -257,13 +258,13 @@ func (s *Server) handler(name string) HandlerFunc {
 
 // Start opens a listening socket at addr — "unix:/path", "tcp:host:port"
 // (port 0 picks one), "ws://host:port/path" — and serves it in the
-// background until Close. Addr then returns what a qmp.Client dials.
+// background until Close. Addr then returns what a qmpclient.Client dials.
 func (s *Server) Start(ctx context.Context, addr string) error {
-	d, err := qmp.ParseAddress(addr)
+	lo, err := endpoint.ParseListen(addr)
 	if err != nil {
 		return err
 	}
-	return s.StartEndpoint(ctx, d.(transport.ListenOpener))
+	return s.StartEndpoint(ctx, lo)
 }
 
 // StartEndpoint is Start with any endpoint (a unix.Endpoint, a tcp.Endpoint
@@ -315,7 +316,7 @@ func (s *Server) track(ln net.Listener) error {
 	return nil
 }
 
-// addrOf writes ln's address in the syntax qmp.Client dials.
+// addrOf writes ln's address in the syntax qmpclient.Client dials.
 func addrOf(ln net.Listener) string {
 	if wl, ok := ln.(*ws.Listener); ok {
 		return wl.URL()
@@ -330,7 +331,7 @@ func addrOf(ln net.Listener) string {
 	return a.String()
 }
 
-// Addr returns the address of the first listener, as qmp.Client.Connect
+// Addr returns the address of the first listener, as qmpclient.Client.Connect
 // takes it ("unix:/path", "tcp:127.0.0.1:port", "ws://127.0.0.1:port/path"),
 // or "" before one is open.
 func (s *Server) Addr() string {

@@ -1,4 +1,4 @@
-package qmp
+package qmpclient
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package qmp
+package qmpclient
 
 import (
 	"context"
@@ -8,14 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 
+	"github.com/wirereactor/wirereactor/qmp"
 	"github.com/wirereactor/wirereactor/transport"
-	"github.com/wirereactor/wirereactor/transport/tcp"
+	"github.com/wirereactor/wirereactor/transport/endpoint"
 	"github.com/wirereactor/wirereactor/transport/unix"
-	"github.com/wirereactor/wirereactor/transport/ws"
 )
 
 // ErrDisconnected is matched by errors.Is for the error of every execute
@@ -27,7 +26,7 @@ var ErrDisconnected = errors.New("qmp: disconnected")
 type ExecuteError struct {
 	Command   string          // the command's name
 	Arguments json.RawMessage // the arguments sent, nil for none
-	Info      ErrorInfo       // the server's class and description
+	Info      qmp.ErrorInfo   // the server's class and description
 	Reply     json.RawMessage // the whole error response
 }
 
@@ -55,7 +54,7 @@ type Config struct {
 	Logger *slog.Logger
 	// Machine sets the handshake options and message limit (its IDBase is
 	// managed by the Client).
-	Machine ClientConfig
+	Machine qmp.ClientConfig
 }
 
 // Client is a QMP client: it connects to a QMP server (QEMU, qemu-ga, a
@@ -77,13 +76,13 @@ type Config struct {
 // dropped.
 type Client struct {
 	cfg    Config
-	sess   *transport.Session[Received, *ClientMachine]
+	sess   *transport.Session[qmp.Received, *qmp.ClientMachine]
 	lastID atomic.Uint64
 
 	mu        sync.Mutex
 	calls     map[uint64]*call // commands sent whose reply has not arrived, abandoned ones included
 	listeners map[*Listener]struct{}
-	greeting  *Greeting
+	greeting  *qmp.Greeting
 	ready     chan struct{} // closed when the current connection's handshake is over
 	done      chan struct{} // closed when the current connection ended and endAll ran
 	endErr    error         // why the last connection ended, set before done closes
@@ -98,20 +97,20 @@ type Client struct {
 }
 
 type call struct {
-	reply     chan Received // buffered: the reader never blocks on it
-	err       error         // set before reply is closed on disconnect
-	abandoned bool          // the caller's context ended; guarded by Client.mu
+	reply     chan qmp.Received // buffered: the reader never blocks on it
+	err       error             // set before reply is closed on disconnect
+	abandoned bool              // the caller's context ended; guarded by Client.mu
 }
 
-var callPool = sync.Pool{New: func() any { return &call{reply: make(chan Received, 1)} }}
+var callPool = sync.Pool{New: func() any { return &call{reply: make(chan qmp.Received, 1)} }}
 
 // NewClient returns an idle client.
 func NewClient(cfg Config) *Client {
 	c := &Client{cfg: cfg, calls: make(map[uint64]*call), listeners: make(map[*Listener]struct{}), gate: make(chan struct{})}
-	c.sess = transport.New(transport.Config[Received, *ClientMachine]{
+	c.sess = transport.New(transport.Config[qmp.Received, *qmp.ClientMachine]{
 		Name:   cfg.Name,
 		Logger: cfg.Logger,
-		NewMachine: func() *ClientMachine {
+		NewMachine: func() *qmp.ClientMachine {
 			mc := c.cfg.Machine
 			mc.IDBase = c.lastID.Load()
 			// A new connection: its handshake has not finished. (The
@@ -122,7 +121,7 @@ func NewClient(cfg Config) *Client {
 			c.ready = make(chan struct{})
 			c.done = make(chan struct{})
 			c.mu.Unlock()
-			return NewClientMachine(mc)
+			return qmp.NewClientMachine(mc)
 		},
 		Handshake: c.handshake,
 		Consume:   c.consume,
@@ -133,7 +132,7 @@ func NewClient(cfg Config) *Client {
 
 // handshake waits until the machine reports the handshake finished, or
 // the session ends.
-func (c *Client) handshake(ctx context.Context, s *transport.Session[Received, *ClientMachine]) error {
+func (c *Client) handshake(ctx context.Context, s *transport.Session[qmp.Received, *qmp.ClientMachine]) error {
 	c.mu.Lock()
 	ready, done := c.ready, c.done
 	c.mu.Unlock()
@@ -165,17 +164,17 @@ func (c *Client) onEnd(err error) {
 
 // consume routes what the machine delivers. It runs on the session's read
 // loop (or a Do caller) with the session's lock held: nothing here blocks.
-func (c *Client) consume(r Received) {
+func (c *Client) consume(r qmp.Received) {
 	switch r.Kind {
-	case KindGreeting:
+	case qmp.KindGreeting:
 		c.mu.Lock()
 		c.greeting = r.Greeting
 		c.mu.Unlock()
-	case KindReady:
+	case qmp.KindReady:
 		c.mu.Lock()
 		close(c.ready)
 		c.mu.Unlock()
-	case KindReply:
+	case qmp.KindReply:
 		c.mu.Lock()
 		cl := c.calls[r.ID]
 		delete(c.calls, r.ID)
@@ -192,40 +191,23 @@ func (c *Client) consume(r Received) {
 		if cl != nil {
 			cl.reply <- r // buffered, and one reply per id: never blocks
 		}
-	case KindEvent:
+	case qmp.KindEvent:
 		c.mu.Lock()
 		for l := range c.listeners {
 			l.offer(r.Event)
 		}
 		c.mu.Unlock()
-	case KindIDLessError:
+	case qmp.KindIDLessError:
 		c.log().Warn("qmp: error without id while no command was pending",
 			"class", r.Response.Error.Class, "desc", r.Response.Error.Desc)
 	}
 }
 
-// ParseAddress turns "unix:/path", "tcp:host:port", "ws://host/path",
-// "wss://host/path" (or a bare "/path") into an endpoint: a transport.Dialer
-// that is also a transport.ListenOpener.
-func ParseAddress(addr string) (transport.Dialer, error) {
-	switch {
-	case strings.HasPrefix(addr, "ws://"), strings.HasPrefix(addr, "wss://"):
-		return ws.Endpoint{URL: addr}, nil
-	case strings.HasPrefix(addr, "unix:"):
-		return unix.Endpoint{Path: strings.TrimPrefix(addr, "unix:")}, nil
-	case strings.HasPrefix(addr, "tcp:"):
-		return tcp.Endpoint{Address: strings.TrimPrefix(addr, "tcp:")}, nil
-	case strings.HasPrefix(addr, "/"):
-		return unix.Endpoint{Path: addr}, nil
-	}
-	return nil, fmt.Errorf("qmp: address %q is none of unix:PATH, tcp:HOST:PORT, ws://HOST/PATH, wss://HOST/PATH", addr)
-}
-
-// Connect dials addr (see ParseAddress) and performs the QMP
-// handshake. On failure the client is idle again and the error says which
+// Connect dials addr (see endpoint.Parse: "unix:/path", "tcp:host:port",
+// "ws://host/path", "wss://host/path") and performs the QMP handshake. On failure the client is idle again and the error says which
 // phase failed (a *transport.ConnectError wrapping the cause).
 func (c *Client) Connect(ctx context.Context, addr string) error {
-	d, err := ParseAddress(addr)
+	d, err := endpoint.Parse(addr)
 	if err != nil {
 		return err
 	}
@@ -300,7 +282,7 @@ func (c *Client) endAll(cause error) {
 }
 
 // Greeting returns the greeting of the current or last connection.
-func (c *Client) Greeting() *Greeting {
+func (c *Client) Greeting() *qmp.Greeting {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.greeting
@@ -310,7 +292,7 @@ func (c *Client) Greeting() *Greeting {
 func (c *Client) State() transport.Runstate { return c.sess.State() }
 
 // Session returns the underlying session (for WaitState, Changed, Exec).
-func (c *Client) Session() *transport.Session[Received, *ClientMachine] { return c.sess }
+func (c *Client) Session() *transport.Session[qmp.Received, *qmp.ClientMachine] { return c.sess }
 
 // Disconnect ends the session: pending executes fail with ErrDisconnected
 // and listeners end. It returns the error that broke the session, if any.
@@ -379,7 +361,7 @@ func (c *Client) execute(ctx context.Context, cmd string, args any, oob bool) (j
 	var ferr error
 	var gate chan struct{}
 	for {
-		err = c.sess.Do(ctx, func(m *ClientMachine) error {
+		err = c.sess.Do(ctx, func(m *qmp.ClientMachine) error {
 			// Checked and registered under c.mu, so an ExecuteWithFiles
 			// that finds no call in flight holds the gate before another
 			// command can be sent.
@@ -456,22 +438,11 @@ func (c *Client) wait(ctx context.Context, cl *call, id uint64, cmd string, args
 // gate is closed to other commands.
 var errGated = errors.New("qmp: waiting for a command passing descriptors")
 
-// ParseListenAddress turns "unix:/path" or "tcp:host:port" into a listening
-// endpoint, for QEMU started in client mode (-qmp unix:/path without
-// server=on) that connects to us.
-func ParseListenAddress(addr string) (transport.ListenOpener, error) {
-	d, err := ParseAddress(addr)
-	if err != nil {
-		return nil, err
-	}
-	return d.(transport.ListenOpener), nil
-}
-
 // StartServer opens a listening socket at addr and returns without waiting:
 // launch QEMU pointing at it, then call Accept. The split avoids racing the
 // peer for the socket.
 func (c *Client) StartServer(ctx context.Context, addr string) error {
-	lo, err := ParseListenAddress(addr)
+	lo, err := endpoint.ParseListen(addr)
 	if err != nil {
 		return err
 	}
@@ -534,7 +505,7 @@ func (c *Client) ExecuteWithFiles(ctx context.Context, cmd string, args any, fil
 	var id uint64
 	var msg []byte
 	var ferr error
-	err = c.sess.Do(ctx, func(m *ClientMachine) error {
+	err = c.sess.Do(ctx, func(m *qmp.ClientMachine) error {
 		id, msg, ferr = m.ExecuteDetached(cmd, raw)
 		if ferr != nil {
 			return ferr
@@ -633,6 +604,6 @@ func (c *Client) withdraw(id uint64, cl *call) {
 	// A function that produces no output and a context that ends inside
 	// it: Do runs it and returns at once, whatever output is pending.
 	ctx, cancel := context.WithCancel(context.Background())
-	_ = c.sess.Do(ctx, func(m *ClientMachine) error { m.Cancel(id); cancel(); return nil })
+	_ = c.sess.Do(ctx, func(m *qmp.ClientMachine) error { m.Cancel(id); cancel(); return nil })
 	cancel()
 }

@@ -1,4 +1,4 @@
-package qmp_test
+package qmpclient_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/wirereactor/wirereactor/qmp"
+	"github.com/wirereactor/wirereactor/qmp/qmpclient"
 	"github.com/wirereactor/wirereactor/qmp/qmptest"
 	"github.com/wirereactor/wirereactor/transport"
 )
@@ -117,7 +117,7 @@ func TestConnectHonoursContextWhileServerIsFrozen(t *testing.T) {
 	s := qmptest.StartUnix(t, qmptest.Config{Freezable: true})
 	s.Freeze()
 	defer s.Thaw()
-	c := qmp.NewClient(qmp.Config{Name: t.Name()})
+	c := qmpclient.NewClient(qmpclient.Config{Name: t.Name()})
 	err := mustReturn(t, "Connect", func() error { return c.Connect(short(t), s.Addr()) })
 	var ce *transport.ConnectError
 	require.ErrorAs(t, err, &ce)
@@ -137,7 +137,7 @@ func TestAcceptHonoursContextWhileServerIsFrozen(t *testing.T) {
 	require.NoError(t, err)
 	defer os.RemoveAll(dir)
 	sock := filepath.Join(dir, "rev.sock")
-	c := qmp.NewClient(qmp.Config{Name: t.Name()})
+	c := qmpclient.NewClient(qmpclient.Config{Name: t.Name()})
 	require.NoError(t, c.StartServer(context.Background(), "unix:"+sock))
 	nc, err := net.Dial("unix", sock)
 	require.NoError(t, err)

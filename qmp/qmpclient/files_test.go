@@ -1,4 +1,4 @@
-package qmp_test
+package qmpclient_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/wirereactor/wirereactor/qmp"
+	"github.com/wirereactor/wirereactor/qmp/qmpclient"
 	"github.com/wirereactor/wirereactor/qmp/qmptest"
 )
 
@@ -20,7 +20,7 @@ import (
 // Execute("getfd"), all at once, and checks that every descriptor went to
 // the command it was passed with: every ExecuteWithFiles succeeds, every
 // plain getfd fails for want of a descriptor.
-func raceGetfd(t *testing.T, c *qmp.Client, n int) {
+func raceGetfd(t *testing.T, c *qmpclient.Client, n int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -43,7 +43,7 @@ func raceGetfd(t *testing.T, c *qmp.Client, n int) {
 			defer wg.Done()
 			name := fmt.Sprintf("plain-%d", i)
 			_, err := c.Execute(ctx, "getfd", map[string]string{"fdname": name})
-			var ee *qmp.ExecuteError
+			var ee *qmpclient.ExecuteError
 			if !errors.As(err, &ee) || ee.Info.Desc != "No file descriptor supplied via SCM_RIGHTS" {
 				errs <- fmt.Errorf("plain getfd %s took a descriptor (err %v)", name, err)
 			}
@@ -77,7 +77,7 @@ func TestExecuteWithFilesOverTCPFailsAlone(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			_, err := c.ExecuteWithFiles(ctx, "getfd", map[string]string{"fdname": "x"}, os.Stdin)
-			require.ErrorIs(t, err, qmp.ErrFilesUnsupported)
+			require.ErrorIs(t, err, qmpclient.ErrFilesUnsupported)
 			_, err = c.Execute(ctx, "query-status", nil)
 			require.NoError(t, err, "the session keeps running")
 			require.NoError(t, c.Disconnect(ctx))
@@ -92,12 +92,12 @@ func TestExecuteWithFilesOverAStartedPipeFailsAlone(t *testing.T) {
 	defer s.Close()
 	client, server := net.Pipe()
 	require.NoError(t, s.ServeConn(server))
-	c := qmp.NewClient(qmp.Config{})
+	c := qmpclient.NewClient(qmpclient.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	require.NoError(t, c.Session().Start(ctx, client))
 	_, err := c.ExecuteWithFiles(ctx, "getfd", map[string]string{"fdname": "x"}, os.Stdin)
-	require.ErrorIs(t, err, qmp.ErrFilesUnsupported)
+	require.ErrorIs(t, err, qmpclient.ErrFilesUnsupported)
 	_, err = c.Execute(ctx, "query-status", nil)
 	require.NoError(t, err, "the session keeps running")
 	require.NoError(t, c.Disconnect(ctx))

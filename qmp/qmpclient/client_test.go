@@ -1,4 +1,4 @@
-package qmp
+package qmpclient
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/wirereactor/wirereactor/qmp"
 )
 
 // qemuProcess runs QEMU with a QMP unix socket in server mode and returns the
@@ -85,7 +87,7 @@ func TestDrivenClientAgainstQEMU(t *testing.T) {
 
 	_, err = c.Execute(ctx, "query-name", map[string]int{"x": 1})
 	require.ErrorAs(t, err, &ee)
-	require.Equal(t, ErrorInfo{Class: "GenericError", Desc: "Parameter 'x' is unexpected"}, ee.Info)
+	require.Equal(t, qmp.ErrorInfo{Class: "GenericError", Desc: "Parameter 'x' is unexpected"}, ee.Info)
 	require.JSONEq(t, `{"x": 1}`, string(ee.Arguments))
 
 	require.NoError(t, c.Disconnect(ctx))
