@@ -590,3 +590,31 @@ func TestHalfCloseAnswersEveryCommand(t *testing.T) {
 		}
 	}
 }
+
+func TestEmitKeepsAClientBusyWithABigReply(t *testing.T) {
+	// A reply larger than the backlog limit is not falling behind: events
+	// emitted meanwhile wait in the client's queue and all arrive.
+	s := qmptest.StartUnix(t, qmptest.Config{MaxClientBacklog: 16 << 10})
+	ctx := testCtx(t)
+	c := connect(t, s.Addr())
+	l := c.Listen(qmpclient.ListenOptions{Names: []string{"TICK"}, Queue: 1 << 10})
+	defer l.Close()
+	const n = 200
+	for range 5 {
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.Execute(ctx, "query-qmp-schema", nil)
+			done <- err
+		}()
+		for i := range n {
+			require.NoError(t, s.Emit("TICK", map[string]int{"i": i}))
+		}
+		require.NoError(t, <-done)
+		for range n {
+			_, err := l.Next(ctx)
+			require.NoError(t, err)
+		}
+	}
+	require.Zero(t, s.SlowClientsDropped())
+	require.Zero(t, l.Dropped())
+}
