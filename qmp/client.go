@@ -255,6 +255,25 @@ func (m *ClientMachine) execute(verb, cmd string, args []byte) (uint64, error) {
 	return id, nil
 }
 
+// ExecuteDetached registers command cmd with args like Execute but returns
+// the command's bytes instead of queuing them for a Send action: for a
+// driver that must write this one command itself, with file descriptors
+// attached (SCM_RIGHTS) as QEMU's getfd and add-fd need, say. The reply is
+// delivered as KindReply with the returned id. msg is a fresh slice the
+// caller owns. The handshake must be over (ErrNotRunning otherwise): a held
+// command could not be handed out in order. A driver that does not send msg
+// after all calls Cancel.
+func (m *ClientMachine) ExecuteDetached(cmd string, args []byte) (id uint64, msg []byte, err error) {
+	if m.err == nil && m.state != Running {
+		return 0, nil, ErrNotRunning
+	}
+	out := m.out
+	m.out = nil
+	id, err = m.execute("execute", cmd, args)
+	msg, m.out = m.out, out
+	return id, msg, err
+}
+
 // Cancel forgets command id: its reply, should it come, is dropped and
 // counted. It reports whether id was pending. (QMP cannot withdraw a command
 // from the server; this only stops waiting for it.)

@@ -48,6 +48,7 @@
 // message from FeedEOF as its own error. Errors caused by the session
 // closing the stream itself are never reported. The session then stops at
 // once: output still queued is dropped, so a peer that half-closes its
-// side after its last request does not get the answers. A clean local
-// Disconnect flushes queued output first.
+// side after its last request does not get the answers, unless
+// Config.HalfClose is set. A clean local Disconnect flushes queued output
+// first.
 package transport

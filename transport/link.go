@@ -41,6 +41,7 @@ type link[T any, M action.Machine[T]] struct {
 
 	readBufSize int // the read loop's buffer size; written only by the read loop
 
+	peerEOF    bool  // HalfClose: the peer ended its side; the read loop stopped
 	stopped    bool  // stop is closed; the stream is being closed
 	closedByUs bool  // we closed the stream: later errors are consequences
 	err        error // the root cause
@@ -333,6 +334,18 @@ func (l *link[T, M]) readLoop() {
 		}
 		if err != nil {
 			s.mu.Lock()
+			if errors.Is(err, io.EOF) && s.cfg.HalfClose && !l.stopped && !peerGone(l.nc) {
+				// Keep writing; the link ends with Disconnect or a
+				// write error.
+				l.peerEOF = true
+				if l.readyWaiters > 0 {
+					close(l.ready)
+					l.ready = make(chan struct{})
+				}
+				s.mu.Unlock()
+				<-l.stop
+				return
+			}
 			if errors.Is(err, io.EOF) {
 				if !l.stopped {
 					// The machine reports a partial message as its own

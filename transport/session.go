@@ -441,6 +441,10 @@ func (s *Session[T, M]) Recv(ctx context.Context) (T, error) {
 			s.mu.Unlock()
 			return zero, err
 		}
+		if l.peerEOF {
+			s.mu.Unlock()
+			return zero, ErrPeerClosed
+		}
 		l.readyWaiters++
 		ch := l.ready
 		s.mu.Unlock()

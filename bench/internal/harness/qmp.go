@@ -23,6 +23,7 @@ import (
 
 	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/qmp"
+	"github.com/wirereactor/wirereactor/qmp/qmpclient"
 )
 
 // Names used by Targets.
@@ -39,7 +40,7 @@ const (
 )
 
 // QMPComparisons measures executes: the sans-IO machines pumped in memory,
-// then qmp.Client over unix sockets against servers in other processes —
+// then qmpclient.Client over unix sockets against servers in other processes —
 // the instant-reply responder (bench/internal/responder, started by
 // re-executing this program), whose replies cost the client only, and real
 // QEMU — beside the clients a user would pick instead: a hand-written bufio
@@ -66,26 +67,26 @@ func QMPComparisons() []Comparison {
 			Peers:  []Side{{"encoding/json pump", goSide(benchJSONPump)}},
 			Metric: "cpu"},
 		{Group: "qmp", Name: qmpResponderSeq,
-			Ours:   Side{"qmp.Client", socketSide(responder, benchOursParallel(1))},
+			Ours:   Side{"qmpclient.Client", socketSide(responder, benchOursParallel(1))},
 			Peers:  []Side{{peerBufio, socketSide(responder, benchBufioParallel(1))}},
 			CPUToo: true},
 		{Group: "qmp", Name: qmpResponderPar,
-			Ours:   Side{"qmp.Client", socketSide(responder, benchOursParallel(8))},
+			Ours:   Side{"qmpclient.Client", socketSide(responder, benchOursParallel(8))},
 			Peers:  concurrentPeers(responder),
 			BestOf: best},
 		{Group: "qmp", Name: "responder, pipelined batches of 64",
-			Ours:  Side{"qmp.Client", socketSide(responder, benchOursBatch(64))},
+			Ours:  Side{"qmpclient.Client", socketSide(responder, benchOursBatch(64))},
 			Peers: []Side{{"bufio client, 64 lines then 64 reads", socketSide(responder, benchBufioBatch(64))}}},
 		{Group: "qmp", Name: qmpQEMUSeq,
-			Ours:   Side{"qmp.Client", socketSide(qemu, benchOursParallel(1))},
+			Ours:   Side{"qmpclient.Client", socketSide(qemu, benchOursParallel(1))},
 			Peers:  []Side{{peerBufio, socketSide(qemu, benchBufioParallel(1))}},
 			CPUToo: true},
 		{Group: "qmp", Name: qmpQEMUPar,
-			Ours:   Side{"qmp.Client", socketSide(qemu, benchOursParallel(8))},
+			Ours:   Side{"qmpclient.Client", socketSide(qemu, benchOursParallel(8))},
 			Peers:  concurrentPeers(qemu),
 			BestOf: best},
 		{Group: "qmp", Name: "QEMU, pipelined batches of 64",
-			Ours:  Side{"qmp.Client", socketSide(qemu, benchOursBatch(64))},
+			Ours:  Side{"qmpclient.Client", socketSide(qemu, benchOursBatch(64))},
 			Peers: []Side{{"bufio client, 64 lines then 64 reads", socketSide(qemu, benchBufioBatch(64))}}},
 	}
 }
@@ -270,15 +271,15 @@ func loopCPU(b *testing.B, workers int, call func(cmd string) ([]byte, error)) {
 // disconnects many times.
 var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func dialClient(ctx context.Context, path string) (*qmp.Client, error) {
-	c := qmp.NewClient(qmp.Config{Logger: quietLogger})
+func dialClient(ctx context.Context, path string) (*qmpclient.Client, error) {
+	c := qmpclient.NewClient(qmpclient.Config{Logger: quietLogger})
 	if err := c.Connect(ctx, "unix:"+path); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// benchOursParallel: qmp.Client executes from workers goroutines at once
+// benchOursParallel: qmpclient.Client executes from workers goroutines at once
 // (pipelined on the one connection); a batch of 64 is 64 goroutines.
 func benchOursParallel(workers int) func(b *testing.B, path string) {
 	return func(b *testing.B, path string) {

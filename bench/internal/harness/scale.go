@@ -20,6 +20,7 @@ import (
 	"github.com/wirereactor/wirereactor/bench/internal/responder"
 	"github.com/wirereactor/wirereactor/examples/eventloop"
 	"github.com/wirereactor/wirereactor/qmp"
+	"github.com/wirereactor/wirereactor/qmp/qmpclient"
 )
 
 // ScaleRow is one scale measurement: N client connections in this process
@@ -62,7 +63,7 @@ type scaleConns interface {
 }
 
 var scaleDrivers = []scaleDriver{
-	{"qmp.Client (transport.Session)", connectClients},
+	{"qmpclient.Client (transport.Session)", connectClients},
 	{"minimal goroutine per connection (qmpconn)", connectGoroutines},
 	{"one goroutine, epoll (examples/eventloop)", connectEventLoop},
 }
@@ -357,11 +358,11 @@ func startChild(ctx context.Context, kind string) (*childServer, error) {
 	return &childServer{path: path, stop: stop}, nil
 }
 
-// clientConns: qmp.Client, a transport.Session (read and write loops) each.
-type clientConns []*qmp.Client
+// clientConns: qmpclient.Client, a transport.Session (read and write loops) each.
+type clientConns []*qmpclient.Client
 
 func connectClients(ctx context.Context, path string, n int) (scaleConns, error) {
-	conns, err := dialAll(n, func() (*qmp.Client, error) { return dialClient(ctx, path) })
+	conns, err := dialAll(n, func() (*qmpclient.Client, error) { return dialClient(ctx, path) })
 	if err != nil {
 		clientConns(conns).close()
 		return nil, err
@@ -371,7 +372,7 @@ func connectClients(ctx context.Context, path string, n int) (scaleConns, error)
 
 func (cs clientConns) execute(deadline time.Time) (int64, error) {
 	ctx := context.Background()
-	return executeAll(cs, deadline, func(c *qmp.Client) error {
+	return executeAll(cs, deadline, func(c *qmpclient.Client) error {
 		_, err := c.Execute(ctx, "query-status", nil)
 		return err
 	})

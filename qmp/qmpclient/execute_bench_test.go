@@ -1,4 +1,4 @@
-package qmp_test
+package qmpclient_test
 
 import (
 	"bufio"
@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wirereactor/wirereactor/qmp"
+	"github.com/wirereactor/wirereactor/qmp/qmpclient"
 	"github.com/wirereactor/wirereactor/qmp/qmptest"
 )
 
-// The benchmarks of issue 5 item 10: qmp.Client's Execute beside a minimal
+// The benchmarks of issue 5 item 10: qmpclient.Client's Execute beside a minimal
 // hand-written client (bufio: write a line, read a line) against the same
 // server in the same run, so their ratio survives a loaded machine.
 //
@@ -98,10 +98,10 @@ func benchMinimal(b *testing.B, path string) {
 	reportCPU(b, start)
 }
 
-// dialBenchClient connects a qmp.Client to addr, disconnected when b ends.
-func dialBenchClient(b *testing.B, addr string) *qmp.Client {
+// dialBenchClient connects a qmpclient.Client to addr, disconnected when b ends.
+func dialBenchClient(b *testing.B, addr string) *qmpclient.Client {
 	ctx := context.Background()
-	c := qmp.NewClient(qmp.Config{})
+	c := qmpclient.NewClient(qmpclient.Config{})
 	if err := c.Connect(ctx, addr); err != nil {
 		b.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func BenchmarkExecuteQEMU(b *testing.B) {
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
 
-// benchPaired runs the minimal client and qmp.Client in alternating chunks
+// benchPaired runs the minimal client and qmpclient.Client in alternating chunks
 // of 32 executes on two connections to the same server, so both see the
 // same machine load, and reports each one's wall and CPU time per execute
 // and their ratios (client ÷ minimal: below 1/0.85 = 1.18 for wall time

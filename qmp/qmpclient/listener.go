@@ -1,9 +1,11 @@
-package qmp
+package qmpclient
 
 import (
 	"context"
 	"errors"
 	"sync"
+
+	"github.com/wirereactor/wirereactor/qmp"
 )
 
 // DefaultListenerQueue is the queue length of a Listener whose options leave
@@ -17,7 +19,7 @@ type ListenOptions struct {
 	// Filter, if set, keeps only events it returns true for. It runs on the
 	// client's dispatcher with the client's lock held: it must be quick, must
 	// not block and must not call the Client.
-	Filter func(Event) bool
+	Filter func(qmp.Event) bool
 	// Queue is the maximum number of events waiting in the listener; zero
 	// means DefaultListenerQueue. When full, the oldest event is dropped
 	// (and counted) to make room: a slow listener never stalls the client.
@@ -34,7 +36,7 @@ type Listener struct {
 	opts ListenOptions
 
 	mu      sync.Mutex
-	queue   []Event // ring buffer
+	queue   []qmp.Event // ring buffer
 	head, n int
 	dropped uint64
 	err     error         // set when the listener ended
@@ -47,7 +49,7 @@ func (c *Client) Listen(opts ListenOptions) *Listener {
 	if opts.Queue <= 0 {
 		opts.Queue = DefaultListenerQueue
 	}
-	l := &Listener{c: c, opts: opts, queue: make([]Event, opts.Queue), wake: make(chan struct{}, 1)}
+	l := &Listener{c: c, opts: opts, queue: make([]qmp.Event, opts.Queue), wake: make(chan struct{}, 1)}
 	c.mu.Lock()
 	c.listeners[l] = struct{}{}
 	c.mu.Unlock()
@@ -55,7 +57,7 @@ func (c *Client) Listen(opts ListenOptions) *Listener {
 }
 
 // offer queues ev if the listener wants it; it never blocks.
-func (l *Listener) offer(ev Event) {
+func (l *Listener) offer(ev qmp.Event) {
 	if len(l.opts.Names) > 0 {
 		found := false
 		for _, n := range l.opts.Names {
@@ -74,7 +76,7 @@ func (l *Listener) offer(ev Event) {
 	l.mu.Lock()
 	if l.err == nil {
 		if l.n == len(l.queue) {
-			l.queue[l.head] = Event{}
+			l.queue[l.head] = qmp.Event{}
 			l.head = (l.head + 1) % len(l.queue)
 			l.n--
 			l.dropped++
@@ -105,12 +107,12 @@ func (l *Listener) end(err error) {
 // Next returns the next event, waiting until one arrives, ctx ends, the
 // listener is closed (ErrListenerClosed) or the session ends (an error
 // matching ErrDisconnected). Events queued before the end are returned first.
-func (l *Listener) Next(ctx context.Context) (Event, error) {
+func (l *Listener) Next(ctx context.Context) (qmp.Event, error) {
 	for {
 		l.mu.Lock()
 		if l.n > 0 {
 			ev := l.queue[l.head]
-			l.queue[l.head] = Event{}
+			l.queue[l.head] = qmp.Event{}
 			l.head = (l.head + 1) % len(l.queue)
 			l.n--
 			l.mu.Unlock()
@@ -120,12 +122,12 @@ func (l *Listener) Next(ctx context.Context) (Event, error) {
 		l.mu.Unlock()
 		if err != nil {
 			l.signal() // let other waiters see the end too
-			return Event{}, err
+			return qmp.Event{}, err
 		}
 		select {
 		case <-l.wake:
 		case <-ctx.Done():
-			return Event{}, ctx.Err()
+			return qmp.Event{}, ctx.Err()
 		}
 	}
 }
@@ -177,7 +179,7 @@ func (l *Listener) Close() {
 // WaitEvent waits for the first event named name (and accepted by filter, if
 // not nil) that arrives after the call. To wait for an event caused by a
 // command without a race, use Listen before executing it instead.
-func (c *Client) WaitEvent(ctx context.Context, name string, filter func(Event) bool) (Event, error) {
+func (c *Client) WaitEvent(ctx context.Context, name string, filter func(qmp.Event) bool) (qmp.Event, error) {
 	l := c.Listen(ListenOptions{Names: []string{name}, Filter: filter, Queue: 1})
 	defer l.Close()
 	return l.Next(ctx)

@@ -1,4 +1,4 @@
-package qmp
+package qmpclient
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/wirereactor/wirereactor/qmp"
 )
 
 // qemuProcess runs QEMU with a QMP unix socket in server mode and returns the
@@ -85,7 +87,7 @@ func TestDrivenClientAgainstQEMU(t *testing.T) {
 
 	_, err = c.Execute(ctx, "query-name", map[string]int{"x": 1})
 	require.ErrorAs(t, err, &ee)
-	require.Equal(t, ErrorInfo{Class: "GenericError", Desc: "Parameter 'x' is unexpected"}, ee.Info)
+	require.Equal(t, qmp.ErrorInfo{Class: "GenericError", Desc: "Parameter 'x' is unexpected"}, ee.Info)
 	require.JSONEq(t, `{"x": 1}`, string(ee.Arguments))
 
 	require.NoError(t, c.Disconnect(ctx))
@@ -320,5 +322,70 @@ func TestDrivenClientOverTCP(t *testing.T) {
 	raw, err := c.Execute(ctx, "query-version", nil)
 	require.NoError(t, err)
 	require.Contains(t, string(raw), `"qemu"`)
+	require.NoError(t, c.Disconnect(ctx))
+}
+
+func TestDescriptorGoesToItsCommandQEMU(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	addr, _ := qemuProcess(t)
+	c := connectClient(t, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	defer w.Close()
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	for i := range n {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("with-%d", i)
+			if _, err := c.ExecuteWithFiles(ctx, "getfd", map[string]string{"fdname": name}, w); err != nil {
+				errs <- fmt.Errorf("ExecuteWithFiles %s: %w", name, err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("plain-%d", i)
+			_, err := c.Execute(ctx, "getfd", map[string]string{"fdname": name})
+			var ee *ExecuteError
+			if !errors.As(err, &ee) || ee.Info.Desc != "No file descriptor supplied via SCM_RIGHTS" {
+				errs <- fmt.Errorf("plain getfd %s took a descriptor (err %v)", name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	failed := 0
+	for err := range errs {
+		if failed++; failed <= 5 {
+			t.Error(err)
+		}
+	}
+	require.Zero(t, failed, "descriptors that went to the wrong command")
+	require.NoError(t, c.Disconnect(ctx))
+}
+
+func TestExecuteWithFilesOverTCPFailsAloneQEMU(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	bin := qemuBinary(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, "-machine", "none", "-nodefaults", "-display", "none", "-qmp", "tcp:"+addr+",server=on,wait=off")
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	c := connectClient(t, "tcp:"+addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = c.ExecuteWithFiles(ctx, "getfd", map[string]string{"fdname": "x"}, os.Stdin)
+	require.ErrorIs(t, err, ErrFilesUnsupported)
+	_, err = c.Execute(ctx, "query-status", nil)
+	require.NoError(t, err, "the session keeps running")
 	require.NoError(t, c.Disconnect(ctx))
 }
