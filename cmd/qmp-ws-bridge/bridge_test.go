@@ -230,7 +230,7 @@ func TestNewBridgeErrors(t *testing.T) {
 	}{
 		{Config{}, "no backends"},
 		{Config{Backends: map[string]string{"a/b": "unix:/x"}}, `backend name "a/b"`},
-		{Config{Backends: map[string]string{"a": "/x"}}, `backend a: address "/x": want unix:/path or tcp:host:port`},
+		{Config{Backends: map[string]string{"a": "vm1.qmp"}}, `backend a: endpoint: address "vm1.qmp" is none of unix:PATH, tcp:HOST:PORT, ws://HOST/PATH, wss://HOST/PATH`},
 	}
 	for _, tt := range tests {
 		_, err := NewBridge(tt.cfg)
