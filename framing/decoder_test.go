@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/action/actiontest"
 	"github.com/wirereactor/wirereactor/frame"
 )
 
@@ -74,19 +75,10 @@ func decodeSplit(t testing.TB, d *Decoder, wire []byte, cuts []int) ([]frame.Fra
 	t.Helper()
 	var got []frame.Frame
 	drain := func() error {
-		for {
-			a := d.Next()
-			switch a.Kind {
-			case action.Deliver:
-				got = append(got, a.Value.Clone())
-			case action.WantMore:
-				return nil
-			case action.Error:
-				return a.Err
-			default:
-				t.Fatalf("unexpected action %v", a)
-			}
-		}
+		acts := actiontest.Drain(d, actiontest.RetainWith(d, frame.Frame.Clone))
+		require.Empty(t, acts.Sent(), "a decoder sends nothing")
+		got = append(got, acts.Delivered()...)
+		return acts.Err()
 	}
 	prev := 0
 	for _, c := range append(cuts, len(wire)) {
@@ -218,11 +210,9 @@ func TestDecoderFeedBeforeDrain(t *testing.T) {
 	d.Feed(bytes.Clone(wire[:5]))
 	d.Feed(bytes.Clone(wire[5:30]))
 	d.Feed(bytes.Clone(wire[30:]))
-	var got []frame.Frame
-	for a := d.Next(); a.Kind == action.Deliver; a = d.Next() {
-		got = append(got, a.Value.Clone())
-	}
-	requireSameFrames(t, frames, got)
+	got := actiontest.Drain(d, actiontest.RetainWith(d, frame.Frame.Clone))
+	require.NoError(t, got.Err())
+	requireSameFrames(t, frames, got.Delivered())
 }
 
 func TestDecoderLimit(t *testing.T) {

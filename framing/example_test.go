@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/action/actiontest"
 	"github.com/wirereactor/wirereactor/frame"
 	"github.com/wirereactor/wirereactor/framing"
 	"github.com/wirereactor/wirereactor/hgcbor"
@@ -155,7 +156,7 @@ func (identity) Finish(dst []byte) []byte    { return dst }
 func printFrames(wire []byte) {
 	var d framing.Decoder
 	d.Feed(wire)
-	for a := d.Next(); a.Kind == action.Deliver; a = d.Next() {
-		fmt.Println(a.Value)
+	for _, f := range actiontest.Drain(&d).Delivered() {
+		fmt.Println(f)
 	}
 }

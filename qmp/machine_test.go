@@ -9,26 +9,15 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/action/actiontest"
 )
 
 // drain runs m until WantMore or Error and returns the bytes it sent, what it
 // delivered, and its error.
 func drain[T any](t testing.TB, m action.Machine[T]) (sent []byte, got []T, err error) {
-	for range 10000 {
-		a := m.Next()
-		switch a.Kind {
-		case action.WantMore:
-			return sent, got, nil
-		case action.Send:
-			sent = append(sent, a.Bytes...)
-		case action.Deliver:
-			got = append(got, a.Value)
-		case action.Error:
-			return sent, got, a.Err
-		}
-	}
-	t.Fatal("machine never reached WantMore")
-	return
+	acts := actiontest.Drain(m)
+	require.NotErrorIs(t, acts.Err(), actiontest.ErrRunaway)
+	return acts.Sent(), acts.Delivered(), acts.Err()
 }
 
 // feedClient feeds the client what the server says and returns the client's

@@ -57,7 +57,7 @@ func runServerCase(t *testing.T, tc serverCase) *ServerReactor {
 		default:
 			r.OnFrame(ffs(st.in))
 		}
-		sent, events := collect(r.Next, describeCommand)
+		sent, events := collect(r, describeCommand)
 		checkStep(t, sent, events, st.want, msg)
 	}
 	return r
@@ -370,11 +370,11 @@ func TestServerFeedAnySplit(t *testing.T) {
 		var events []string
 		for _, part := range [][]byte{wire[:cut], wire[cut:]} {
 			r.Feed(part)
-			_, ev := collect(r.Next, describeCommand)
+			_, ev := collect(r, describeCommand)
 			events = append(events, ev...)
 		}
 		r.FeedEOF()
-		_, ev := collect(r.Next, describeCommand)
+		_, ev := collect(r, describeCommand)
 		events = append(events, ev...)
 		require.Equal(t, []string{
 			"run 3 heads args={} redirect=None data=None",

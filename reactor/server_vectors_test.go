@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/action/actiontest"
 	"github.com/wirereactor/wirereactor/hgcbor"
 )
 
@@ -151,7 +152,7 @@ func replayServer(t *testing.T, v serverVector, used map[string]bool, feed bool)
 		default:
 			t.Fatalf("unknown op %q", st.Op)
 		}
-		got := drain(r.Next)
+		got := actiontest.Drain(r)
 
 		if firstErr != nil {
 			// We differ on purpose: after an Error the reactor is terminal

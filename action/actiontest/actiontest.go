@@ -104,10 +104,11 @@ type Option func(*options)
 type options struct {
 	limit    int
 	cut      int // 0: whole; > 0: the first piece of every transfer has cut bytes
-	oneByte  bool
+	chunk    int // > 0: every piece has at most chunk bytes
 	scribble bool
 	eof      bool
 	handlers map[any]any // machine → func(T)
+	keepers  map[any]any // machine → func(T) T
 }
 
 func newOptions(opts []Option) *options {
@@ -123,15 +124,19 @@ func newOptions(opts []Option) *options {
 func Limit(n int) Option { return func(o *options) { o.limit = max(n, 1) } }
 
 // OneByte feeds every transfer one byte at a time, draining the machine
-// after each byte.
-func OneByte() Option { return func(o *options) { o.oneByte, o.cut = true, 0 } }
+// after each byte: Chunks(1).
+func OneByte() Option { return Chunks(1) }
+
+// Chunks feeds every transfer in pieces of n bytes (the last may be
+// shorter), draining the machine after each.
+func Chunks(n int) Option { return func(o *options) { o.chunk, o.cut = max(n, 1), 0 } }
 
 // CutAt feeds every transfer in two pieces, its first k bytes and the rest
 // (whole when it is not longer than k), draining the machine after each.
-func CutAt(k int) Option { return func(o *options) { o.cut, o.oneByte = max(k, 0), false } }
+func CutAt(k int) Option { return func(o *options) { o.cut, o.chunk = max(k, 0), 0 } }
 
 // Whole feeds every transfer in one piece (the default).
-func Whole() Option { return func(o *options) { o.cut, o.oneByte = 0, false } }
+func Whole() Option { return func(o *options) { o.cut, o.chunk = 0, 0 } }
 
 // Scribble overwrites the bytes fed to a machine once it said WantMore (or
 // Error) after them, as a driver reusing its read buffer does: a machine
@@ -153,6 +158,20 @@ func OnDeliver[T any](m action.Machine[T], f func(T)) Option {
 			o.handlers = make(map[any]any)
 		}
 		o.handlers[m] = f
+	}
+}
+
+// RetainWith makes the kit pass every value m delivers through keep (say,
+// frame.Frame.Clone) before recording it or handing it to an OnDeliver
+// handler, instead of m's own Retain: for machines whose delivered values
+// are valid only until their next call and which do not implement
+// action.Retainer, such as framing.Decoder.
+func RetainWith[T any](m Source[T], keep func(T) T) Option {
+	return func(o *options) {
+		if o.keepers == nil {
+			o.keepers = make(map[any]any)
+		}
+		o.keepers[m] = keep
 	}
 }
 
@@ -190,6 +209,9 @@ func newSide[T any](m Source[T], o *options) *side[T] {
 	s := &side[T]{m: m, o: o}
 	if r, ok := m.(action.Retainer[T]); ok {
 		s.retain = r.Retain
+	}
+	if k, ok := o.keepers[any(m)].(func(T) T); ok {
+		s.retain = k
 	}
 	if h, ok := o.handlers[any(m)].(func(T)); ok {
 		s.handler = h
@@ -244,8 +266,8 @@ func (s *side[T]) feed(m action.Machine[T], p []byte, out *[]byte) {
 	for len(p) > 0 && !s.done {
 		n := len(p)
 		switch {
-		case s.o.oneByte:
-			n = 1
+		case s.o.chunk > 0:
+			n = min(s.o.chunk, len(p))
 		case s.o.cut > 0 && s.o.cut < len(p):
 			n = s.o.cut
 		}
@@ -262,7 +284,8 @@ func (s *side[T]) feed(m action.Machine[T], p []byte, out *[]byte) {
 }
 
 // Drain calls m.Next until it returns WantMore or Error and returns every
-// action but the final WantMore. Only the Limit option applies.
+// action but the final WantMore. Only the Limit and RetainWith options
+// apply.
 func Drain[T any](m Source[T], opts ...Option) Actions[T] {
 	s := newSide(m, newOptions(opts))
 	s.drain(nil)

@@ -122,6 +122,9 @@ func TestFeedOneByteFeedsSingleBytes(t *testing.T) {
 	actiontest.Feed(m, []byte("abcd"), actiontest.CutAt(3))
 	require.Equal(t, []string{"abc", "d"}, m.feeds)
 	m = &recorder{}
+	actiontest.Feed(m, []byte("abcde"), actiontest.Chunks(2))
+	require.Equal(t, []string{"ab", "cd", "e"}, m.feeds)
+	m = &recorder{}
 	actiontest.Feed(m, []byte("abcd"))
 	require.Equal(t, []string{"abcd"}, m.feeds)
 }
@@ -240,4 +243,28 @@ func TestPoisonCatchesADriverThatKeepsSendBytes(t *testing.T) {
 	require.Equal(t, []string{"x"}, got.Delivered())
 	require.Same(t, m, p.Unwrap())
 	require.Equal(t, "v", p.Retain("v"))
+}
+
+// aliasing delivers a slice of its own buffer, valid until its next call,
+// and does not implement action.Retainer.
+type aliasing struct {
+	buf []byte
+	n   int
+}
+
+func (m *aliasing) Next() action.Action[[]byte] {
+	if m.n == 3 {
+		return action.Want[[]byte]()
+	}
+	m.n++
+	m.buf = append(m.buf[:0], byte('0'+m.n))
+	return action.DeliverValue(m.buf)
+}
+
+func TestRetainWithKeepsValuesOfMachinesWithoutRetain(t *testing.T) {
+	got := actiontest.Drain[[]byte](&aliasing{})
+	require.Equal(t, [][]byte{[]byte("3"), []byte("3"), []byte("3")}, got.Delivered(), "the values alias the machine's buffer")
+	m := &aliasing{}
+	got = actiontest.Drain[[]byte](m, actiontest.RetainWith[[]byte](m, bytes.Clone))
+	require.Equal(t, [][]byte{[]byte("1"), []byte("2"), []byte("3")}, got.Delivered())
 }

@@ -6,39 +6,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/action/actiontest"
 )
 
 // run feeds data in chunks of size step and returns delivered messages,
 // the bytes sent, and the error, if any.
 func run(m *Machine, data []byte, step int) (msgs []string, sent []byte, err error) {
-	drain := func() bool {
-		for {
-			a := m.Next()
-			switch a.Kind {
-			case action.WantMore:
-				return true
-			case action.Send:
-				sent = append(sent, a.Bytes...)
-			case action.Deliver:
-				msgs = append(msgs, a.Value)
-			case action.Error:
-				err = a.Err
-				return false
-			}
-		}
-	}
-	for len(data) > 0 {
-		k := min(step, len(data))
-		m.Feed(data[:k])
-		data = data[k:]
-		if !drain() {
-			return
-		}
-	}
-	m.FeedEOF()
-	drain()
-	return
+	acts := actiontest.Feed(m, data, actiontest.Chunks(step), actiontest.ThenEOF())
+	return acts.Delivered(), acts.Sent(), acts.Err()
 }
 
 func TestMachine(t *testing.T) {
