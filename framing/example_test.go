@@ -40,11 +40,11 @@ func ExampleDecoder() {
 		}
 	}
 	d.FeedEOF()
-	fmt.Println(d.Next().Kind)
+	fmt.Println(d.Next()) // a clean end: the decoder is done
 	// Output:
 	// after byte 19: frame(size=12; request=1; stream=1; streamflags=stream-begin; type=command-request; flags=new) "\xa1DnameEheads"
 	// after byte 31: frame(size=4; request=1; stream=1; streamflags=; type=command-data; flags=eos) "data"
-	// wantmore
+	// error(EOF)
 }
 
 // A client's command request, with arguments and data to upload, as the

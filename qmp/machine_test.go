@@ -3,6 +3,7 @@ package qmp
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -416,9 +417,21 @@ func TestClientCleanEOF(t *testing.T) {
 		fmt.Sprintf(`{"return": {}, "id": %d}`, id) + "\r\n"))
 	c.FeedEOF()
 	_, got, err := drain[Received](t, c)
-	require.NoError(t, err)
+	require.Equal(t, io.EOF, err, "a clean end is a terminal io.EOF, so a loop calling Next ends")
 	require.Equal(t, []string{"event SHUTDOWN", fmt.Sprintf("reply #%d {}", id)}, kinds(got))
 	require.JSONEq(t, `{"guest": false, "reason": "host-qmp-quit"}`, string(got[0].Event.Data))
+	require.Equal(t, action.Fail[Received](io.EOF), c.Next(), "terminal")
+	c.Feed([]byte(`{"return": {}, "id": 9}`))
+	require.Equal(t, action.Fail[Received](io.EOF), c.Next(), "Feed after the end is a no-op")
+}
+
+func TestClientEOFInsideAMessageIsUnexpected(t *testing.T) {
+	c := running(t)
+	c.Feed([]byte(`{"return": {}, "id"`))
+	c.FeedEOF()
+	_, _, err := drain[Received](t, c)
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	require.NotErrorIs(t, err, io.EOF)
 }
 
 func TestClientExecuteRejectsBadInput(t *testing.T) {

@@ -2,6 +2,7 @@ package lenmsg
 
 import (
 	"errors"
+	"io"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -27,7 +28,7 @@ func TestMachine(t *testing.T) {
 		want    []string
 		wantErr error
 	}{
-		{"messages", wire, 0, []string{"one", "", "three"}, nil},
+		{"messages", wire, 0, []string{"one", "", "three"}, io.EOF}, // a clean end
 		{"truncated", wire[:len(wire)-1], 0, []string{"one", ""}, ErrTruncated},
 		{"too long", wire, 4, []string{"one", ""}, &TooLongError{Len: 5, Max: 4}},
 	}
@@ -40,11 +41,7 @@ func TestMachine(t *testing.T) {
 				echoed = Append(echoed, []byte(m))
 			}
 			require.Equal(t, echoed, sent)
-			if tt.wantErr == nil {
-				require.NoError(t, err)
-			} else {
-				require.Equal(t, tt.wantErr.Error(), err.Error())
-			}
+			require.Equal(t, tt.wantErr.Error(), err.Error())
 		}
 	}
 }
@@ -75,7 +72,7 @@ func FuzzMachine(f *testing.F) {
 			t.Fatalf("sink counted %d (%v), want %d (%v)", sink.Messages, errSink, len(whole), errWhole)
 		}
 		var tl *TooLongError
-		if errWhole != nil && !errors.Is(errWhole, ErrTruncated) && !errors.As(errWhole, &tl) {
+		if errWhole != io.EOF && !errors.Is(errWhole, ErrTruncated) && !errors.As(errWhole, &tl) {
 			t.Fatalf("unexpected error %v", errWhole)
 		}
 	})
