@@ -27,6 +27,8 @@ var sansIO = []string{
 	"qmp/message.go",
 	"qmp/json.go",
 	"qmp/errors.go",
+	"transcript/format.go",
+	"transcript/replay.go",
 }
 
 // forbiddenImports may not appear in sans-IO code. "time" is allowed for

@@ -1,0 +1,538 @@
+package transcript
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/framing"
+)
+
+// QMPPeerConfig configures a QMPPeer.
+type QMPPeerConfig struct {
+	// Conn is the connection of the transcript to replay; zero means the
+	// first one.
+	Conn int
+	// Timed holds each message the peer sends until Advance has moved the
+	// replay clock to the time it was recorded at, counted from the
+	// connection's first entry. Untimed (the default), a message goes out
+	// as soon as everything recorded before it has happened.
+	Timed bool
+}
+
+// Matched is what a QMPPeer delivers: a message of the client that matched
+// the transcript.
+type Matched struct {
+	Line    int    // the transcript line it matched
+	Message []byte // what the client sent (owned by the value)
+}
+
+// QMPPeer replays the server side of a QMP transcript as a sans-IO machine
+// (action.Machine[Matched]): connect it to a qmp.ClientMachine with
+// actiontest.Pump, or to anything that speaks QMP as a client.
+//
+// It sends the server's recorded messages in their recorded order and reads
+// the client's. Each client message must equal the one the transcript
+// expects next, except for its "id": ids are matched by value, and the
+// server's later messages carry the client's actual id wherever the
+// recorded one appeared. Events go out where they were recorded: after the
+// client messages recorded before them. A client message the transcript
+// does not expect there is a terminal Error, a *MismatchError whose message
+// shows the expected and the actual message and where they differ. Once
+// the recorded connection closed and every recorded step happened, the
+// peer ends with io.EOF; Done says whether the whole connection was
+// replayed.
+//
+// Descriptors recorded as passed are not checked. The peer never reads the
+// clock: in Timed mode the driver moves its clock with Advance.
+type QMPPeer struct {
+	steps []step
+	pos   int // the first step not yet done
+	dec   framing.JSONDecoder
+	out   []byte
+	sent  []byte
+	ids   map[string][]byte // canonical recorded id → the client's id
+	queue []Matched
+	now   time.Duration
+	timed bool
+	ended bool // the recorded close was reached
+	err   error
+}
+
+type step struct {
+	client bool // a message of the client (else of the server)
+	close  bool // the connection's end
+	msg    []byte
+	t      time.Duration
+	line   int
+	done   bool
+}
+
+// NewQMPPeer returns a peer replaying the server side of connection
+// cfg.Conn of t. It reports a connection the transcript does not hold, or
+// recorded bytes that do not split into JSON messages.
+func NewQMPPeer(t *Transcript, cfg QMPPeerConfig) (*QMPPeer, error) {
+	conn := cfg.Conn
+	if conn == 0 {
+		if cs := t.Conns(); len(cs) > 0 {
+			conn = cs[0]
+		}
+	}
+	clientEv := Send
+	if t.Header.Side == "server" {
+		clientEv = Recv
+	}
+	p := &QMPPeer{ids: map[string][]byte{}, timed: cfg.Timed}
+	var decs [2]framing.JSONDecoder // 0: the server's bytes, 1: the client's
+	var start time.Duration
+	found := false
+	for _, e := range t.Entries {
+		if e.Conn != conn {
+			continue
+		}
+		if !found {
+			found, start = true, e.Time()
+		}
+		switch e.Ev {
+		case Close:
+			p.steps = append(p.steps, step{close: true, t: e.Time() - start, line: e.Line})
+			continue
+		case Open:
+			continue
+		}
+		if e.Err != "" || len(e.Bytes()) == 0 {
+			continue // bytes the recorder could not split, or descriptors alone
+		}
+		client := e.Ev == clientEv
+		d := &decs[0]
+		if client {
+			d = &decs[1]
+		}
+		d.Feed(e.Bytes())
+		for {
+			msg, err := d.Next()
+			if err != nil {
+				return nil, &FormatError{Line: e.Line, Msg: "not a QMP message: " + err.Error()}
+			}
+			if msg == nil {
+				break
+			}
+			p.steps = append(p.steps, step{client: client, msg: bytes.Clone(msg), t: e.Time() - start, line: e.Line})
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("transcript: no connection %d (the transcript holds %v)", conn, t.Conns())
+	}
+	for i := range decs {
+		decs[i].FeedEOF()
+		if _, err := decs[i].Next(); err != io.EOF {
+			return nil, fmt.Errorf("transcript: connection %d ends inside a message: %v", conn, err)
+		}
+	}
+	return p, nil
+}
+
+// Feed hands the peer bytes from the client. It keeps referencing b until
+// Next returns WantMore or Error.
+func (p *QMPPeer) Feed(b []byte) {
+	if p.err == nil {
+		p.dec.Feed(b)
+	}
+}
+
+// FeedEOF tells the peer the client closed the stream.
+func (p *QMPPeer) FeedEOF() {
+	if p.err == nil {
+		p.dec.FeedEOF()
+	}
+}
+
+// Advance moves the replay clock of a Timed peer to d since the replayed
+// connection began; messages recorded up to d may then go out. The clock
+// never goes back.
+func (p *QMPPeer) Advance(d time.Duration) { p.now = max(p.now, d) }
+
+// Due returns when the next message (or the connection's end) held by the
+// replay clock was recorded, and whether one is held.
+func (p *QMPPeer) Due() (time.Duration, bool) {
+	for _, s := range p.steps[p.pos:] {
+		if s.done {
+			continue
+		}
+		if s.client {
+			return 0, false
+		}
+		return s.t, p.timed && s.t > p.now
+	}
+	return 0, false
+}
+
+// Done returns nil once every step of the replayed connection happened,
+// and otherwise an *UnfinishedError saying what the transcript still
+// expects.
+func (p *QMPPeer) Done() error {
+	for _, s := range p.steps[p.pos:] {
+		if !s.done {
+			return &UnfinishedError{Line: s.line, Client: s.client, Close: s.close, Message: s.msg, At: s.t}
+		}
+	}
+	return nil
+}
+
+// Next returns the next action: Send with the server's messages, Deliver
+// with each client message matched, Error when the client strays from the
+// transcript (a *MismatchError, or a client stream that is not JSON), and
+// io.EOF once the recorded connection ended and everything before happened.
+func (p *QMPPeer) Next() action.Action[Matched] {
+	if p.err != nil {
+		return action.Fail[Matched](p.err)
+	}
+	for {
+		if len(p.queue) > 0 {
+			m := p.queue[0]
+			p.queue = p.queue[1:]
+			return action.DeliverValue(m)
+		}
+		p.emit()
+		if len(p.out) > 0 {
+			p.sent, p.out = p.out, p.sent[:0]
+			return action.SendBytes[Matched](p.sent)
+		}
+		msg, err := p.dec.Next()
+		switch {
+		case err == io.EOF:
+			if i := p.expected(); i >= 0 {
+				return p.fail(p.mismatch(i, nil))
+			}
+			p.ended = true // the client ended where the transcript allows it
+			return p.fail(io.EOF)
+		case err != nil:
+			return p.fail(fmt.Errorf("transcript: the client's stream: %w", err))
+		case msg == nil:
+			if p.ended {
+				return p.fail(io.EOF)
+			}
+			return action.Want[Matched]()
+		}
+		if err := p.match(msg); err != nil {
+			return p.fail(err)
+		}
+	}
+}
+
+func (p *QMPPeer) fail(err error) action.Action[Matched] {
+	p.err = err
+	return action.Fail[Matched](err)
+}
+
+// emit queues the server messages that may go out now.
+func (p *QMPPeer) emit() {
+	for i := p.pos; i < len(p.steps); i++ {
+		s := &p.steps[i]
+		if s.done {
+			continue
+		}
+		if s.client || p.timed && s.t > p.now {
+			break
+		}
+		if s.close {
+			if p.first() == i {
+				s.done, p.ended = true, true
+			}
+			break
+		}
+		p.out = append(p.remap(p.out, s.msg), '\r', '\n')
+		s.done = true
+	}
+	p.pos = p.first()
+}
+
+// first returns the index of the first step not done.
+func (p *QMPPeer) first() int {
+	i := p.pos
+	for i < len(p.steps) && p.steps[i].done {
+		i++
+	}
+	return i
+}
+
+// expected returns the index of the client message the transcript expects
+// next (passing server messages held by the clock), or -1.
+func (p *QMPPeer) expected() int {
+	for i := p.pos; i < len(p.steps); i++ {
+		s := &p.steps[i]
+		switch {
+		case s.done:
+		case s.close:
+			return -1
+		case s.client:
+			return i
+		}
+	}
+	return -1
+}
+
+// match checks a client message against the transcript.
+func (p *QMPPeer) match(msg []byte) error {
+	i := p.expected()
+	if i < 0 {
+		return p.mismatch(-1, msg)
+	}
+	s := &p.steps[i]
+	want, err1 := decode(s.msg)
+	got, err2 := decode(msg)
+	if err1 != nil || err2 != nil {
+		return p.mismatch(i, msg)
+	}
+	wantID, wantHas := takeID(want)
+	_, gotHas := takeID(got)
+	if wantHas != gotHas || !reflect.DeepEqual(want, got) {
+		return p.mismatch(i, msg)
+	}
+	if wantHas {
+		if start, end, ok := idSpan(msg); ok {
+			p.ids[canonical(wantID)] = bytes.Clone(msg[start:end]) // as the client wrote it
+		}
+	}
+	s.done = true
+	p.pos = p.first()
+	p.queue = append(p.queue, Matched{Line: s.line, Message: bytes.Clone(msg)})
+	return nil
+}
+
+// remap appends msg to dst with its top-level "id" replaced by the client's
+// id when the recorded one was matched; the rest of msg is kept byte for
+// byte.
+func (p *QMPPeer) remap(dst, msg []byte) []byte {
+	start, end, ok := idSpan(msg)
+	if !ok {
+		return append(dst, msg...)
+	}
+	var v any
+	d := json.NewDecoder(bytes.NewReader(msg[start:end]))
+	d.UseNumber()
+	if d.Decode(&v) != nil {
+		return append(dst, msg...)
+	}
+	id, found := p.ids[canonical(normalise(v))]
+	if !found {
+		return append(dst, msg...)
+	}
+	dst = append(dst, msg[:start]...)
+	dst = append(dst, id...)
+	return append(dst, msg[end:]...)
+}
+
+// idSpan finds the bytes of the value of msg's top-level "id" member.
+func idSpan(msg []byte) (start, end int, ok bool) {
+	d := json.NewDecoder(bytes.NewReader(msg))
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return 0, 0, false
+	}
+	for d.More() {
+		k, err := d.Token()
+		if err != nil {
+			return 0, 0, false
+		}
+		var raw json.RawMessage
+		if err := d.Decode(&raw); err != nil {
+			return 0, 0, false
+		}
+		if k == "id" {
+			end = int(d.InputOffset())
+			return end - len(raw), end, true
+		}
+	}
+	return 0, 0, false
+}
+
+// decode parses a message into maps, slices and normalised numbers.
+func decode(msg []byte) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(msg))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, err
+	}
+	return normalise(v), nil
+}
+
+// normalise turns json.Numbers into int64 when integral (QEMU echoes 1.0
+// as 1) and float64 otherwise, recursively.
+func normalise(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return i
+		}
+		f, err := v.Float64()
+		if err != nil {
+			return string(v)
+		}
+		if f == float64(int64(f)) {
+			return int64(f)
+		}
+		return f
+	case map[string]any:
+		for k, x := range v {
+			v[k] = normalise(x)
+		}
+	case []any:
+		for i, x := range v {
+			v[i] = normalise(x)
+		}
+	}
+	return v
+}
+
+func takeID(v any) (any, bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	id, ok := m["id"]
+	delete(m, "id")
+	return id, ok
+}
+
+func canonical(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// ErrMismatch is matched by errors.Is for every *MismatchError.
+var ErrMismatch = errors.New("transcript: the client strayed from the transcript")
+
+// MismatchError reports a client message the transcript does not expect.
+type MismatchError struct {
+	Line     int    // the transcript line of the expected message; 0 when it expects none
+	Expected []byte // the message the transcript expects; nil when it expects none
+	Actual   []byte // what the client sent; nil when it closed the stream
+	Diff     []string
+}
+
+func (e *MismatchError) Error() string {
+	var b strings.Builder
+	switch {
+	case e.Actual == nil:
+		fmt.Fprintf(&b, "transcript: line %d: the client closed the stream where the transcript expects a message", e.Line)
+	case e.Expected == nil:
+		b.WriteString("transcript: the client sent a message where the transcript expects none")
+	default:
+		fmt.Fprintf(&b, "transcript: line %d: the client sent a message the transcript does not expect", e.Line)
+	}
+	if e.Expected != nil {
+		fmt.Fprintf(&b, "\n- expected: %s", e.Expected)
+	}
+	if e.Actual != nil {
+		fmt.Fprintf(&b, "\n+ actual:   %s", e.Actual)
+	}
+	for _, d := range e.Diff {
+		b.WriteString("\n  " + d)
+	}
+	return b.String()
+}
+
+// Is reports whether target is ErrMismatch.
+func (e *MismatchError) Is(target error) bool { return target == ErrMismatch }
+
+func (p *QMPPeer) mismatch(i int, actual []byte) error {
+	e := &MismatchError{Actual: bytes.Clone(actual)}
+	if i >= 0 {
+		e.Line, e.Expected = p.steps[i].line, p.steps[i].msg
+		if actual != nil {
+			want, err1 := decode(e.Expected)
+			got, err2 := decode(actual)
+			if err1 == nil && err2 == nil {
+				takeID(want)
+				takeID(got)
+				diff("", want, got, &e.Diff)
+			}
+		}
+	}
+	return e
+}
+
+// maxDiff bounds the differences a MismatchError lists.
+const maxDiff = 20
+
+// diff appends the paths where a and b differ.
+func diff(path string, a, b any, out *[]string) {
+	if len(*out) >= maxDiff || reflect.DeepEqual(a, b) {
+		return
+	}
+	name := path
+	if name == "" {
+		name = "(message)"
+	}
+	am, aok := a.(map[string]any)
+	bm, bok := b.(map[string]any)
+	if aok && bok {
+		keys := make([]string, 0, len(am)+len(bm))
+		for k := range am {
+			keys = append(keys, k)
+		}
+		for k := range bm {
+			if _, ok := am[k]; !ok {
+				keys = append(keys, k)
+			}
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			sub := k
+			if path != "" {
+				sub = path + "." + k
+			}
+			av, ain := am[k]
+			bv, bin := bm[k]
+			switch {
+			case !bin:
+				*out = append(*out, fmt.Sprintf("%s: expected %s, missing", sub, canonical(av)))
+			case !ain:
+				*out = append(*out, fmt.Sprintf("%s: not expected, got %s", sub, canonical(bv)))
+			default:
+				diff(sub, av, bv, out)
+			}
+			if len(*out) >= maxDiff {
+				return
+			}
+		}
+		return
+	}
+	as, aok := a.([]any)
+	bs, bok := b.([]any)
+	if aok && bok && len(as) == len(bs) {
+		for i := range as {
+			diff(fmt.Sprintf("%s[%d]", path, i), as[i], bs[i], out)
+		}
+		return
+	}
+	*out = append(*out, fmt.Sprintf("%s: expected %s, got %s", name, canonical(a), canonical(b)))
+}
+
+// UnfinishedError reports a replay that stopped before the transcript's end.
+type UnfinishedError struct {
+	Line    int           // the transcript line of the first step not replayed
+	Client  bool          // it is a message the client should send
+	Close   bool          // it is the connection's end
+	Message []byte        // the message, unless Close
+	At      time.Duration // when it was recorded, from the connection's start
+}
+
+func (e *UnfinishedError) Error() string {
+	switch {
+	case e.Close:
+		return fmt.Sprintf("transcript: line %d: the replay stopped before the recorded end of the connection", e.Line)
+	case e.Client:
+		return fmt.Sprintf("transcript: line %d: the replay stopped where the client should send %s", e.Line, e.Message)
+	default:
+		return fmt.Sprintf("transcript: line %d: the replay stopped where the server sends %s at %v (advance the replay clock)", e.Line, e.Message, e.At)
+	}
+}
