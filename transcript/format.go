@@ -19,6 +19,8 @@
 //	{"conn":1,"t":0.0011,"ev":"send","fds":1}
 //	{"conn":1,"t":2.5,"ev":"close","err":"peer closed the connection: EOF"}
 //
+// The fields of an entry:
+//
 //   - "conn" numbers the connections of the session from 1; a transcript may
 //     hold several (a client that reconnects).
 //   - "t" is the time in seconds since the transcript began (microsecond
@@ -101,7 +103,7 @@ func (e Entry) Bytes() []byte {
 
 // Time returns T as a duration.
 func (e Entry) Time() time.Duration {
-	return time.Duration(math.Round(e.T * 1e6)) * time.Microsecond
+	return time.Duration(math.Round(e.T*1e6)) * time.Microsecond
 }
 
 // NewEntry returns an entry for p, in Text when p is valid UTF-8 and in
@@ -149,6 +151,7 @@ type FormatError struct {
 	Msg  string // what was wrong
 }
 
+// Error names the line and what was wrong.
 func (e *FormatError) Error() string {
 	return fmt.Sprintf("transcript: line %d: %s", e.Line, e.Msg)
 }

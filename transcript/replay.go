@@ -418,6 +418,7 @@ type MismatchError struct {
 	Diff     []string
 }
 
+// Error shows the expected and the actual message and where they differ.
 func (e *MismatchError) Error() string {
 	var b strings.Builder
 	switch {
@@ -526,6 +527,7 @@ type UnfinishedError struct {
 	At      time.Duration // when it was recorded, from the connection's start
 }
 
+// Error says what the transcript still expects.
 func (e *UnfinishedError) Error() string {
 	switch {
 	case e.Close:
