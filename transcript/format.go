@@ -17,7 +17,7 @@
 //	{"conn":1,"t":0.000412,"ev":"recv","text":"{\"QMP\": {\"version\": …}}"}
 //	{"conn":1,"t":0.00053,"ev":"send","text":"{\"execute\": \"qmp_capabilities\", \"id\": 1}"}
 //	{"conn":1,"t":0.0011,"ev":"send","fds":1}
-//	{"conn":1,"t":2.5,"ev":"close","err":"peer closed the connection: EOF"}
+//	{"conn":1,"t":2.5,"ev":"close","by":"peer","err":"peer closed the connection: EOF"}
 //
 // The fields of an entry:
 //
@@ -26,8 +26,9 @@
 //   - "t" is the time in seconds since the transcript began (microsecond
 //     precision). Replay ignores it unless asked to keep time.
 //   - "ev" is what happened: "open" and "close" mark connection boundaries
-//     ("err" on close says why it ended); "send" is bytes the recording side
-//     wrote; "recv" is bytes it read.
+//     ("err" on close says why it ended, "by":"peer" that the other side
+//     closed the stream); "send" is bytes the recording side wrote; "recv"
+//     is bytes it read.
 //   - "text" holds the bytes when they are valid UTF-8, "base64" (standard
 //     encoding) otherwise. A recorder that splits a JSON stream writes one
 //     message per entry, without the whitespace between messages; otherwise
@@ -86,6 +87,7 @@ type Entry struct {
 	Text   string  `json:"text,omitempty"`
 	Base64 []byte  `json:"base64,omitempty"`
 	FDs    int     `json:"fds,omitempty"`
+	By     string  `json:"by,omitempty"` // close: "peer" when the other side closed the stream
 	Err    string  `json:"err,omitempty"`
 
 	// Line is the entry's line number in the file it was read from (the
@@ -223,6 +225,8 @@ func check(e Entry) string {
 		return "both text and base64"
 	case e.FDs < 0:
 		return fmt.Sprintf("fds %d is negative", e.FDs)
+	case e.By != "" && (e.By != "peer" || e.Ev != Close):
+		return fmt.Sprintf("by %q on a %s entry", e.By, e.Ev)
 	}
 	return ""
 }

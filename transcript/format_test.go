@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -36,7 +37,7 @@ func TestRecorderWritesTheDocumentedFormat(t *testing.T) {
 	rec.Outbound([]byte(`{"execute": "x", "id": 1}{"execute": "y", "id": 2}`)) // two in one Send
 	rec.PassFDs(1)
 	rec.Outbound([]byte("}"))
-	rec.End(errors.New("boom"))
+	rec.End(fmt.Errorf("boom: %w", io.EOF))
 	rec.Outbound([]byte("\xff\x00")) // a second connection; bad JSON is noted
 	rec.End(nil)
 	require.NoError(t, rec.Err())
@@ -48,7 +49,7 @@ func TestRecorderWritesTheDocumentedFormat(t *testing.T) {
 {"conn":1,"t":0.004,"ev":"send","text":"{\"execute\": \"y\", \"id\": 2}"}
 {"conn":1,"t":0.005,"ev":"send","fds":1}
 {"conn":1,"t":0.006,"ev":"send","err":"json syntax error at offset 50: invalid character '}' looking for a value"}
-{"conn":1,"t":0.007,"ev":"close","err":"boom"}
+{"conn":1,"t":0.007,"ev":"close","by":"peer","err":"boom: EOF"}
 {"conn":2,"t":0.008,"ev":"open"}
 {"conn":2,"t":0.008,"ev":"send","err":"json syntax error at offset 0: invalid character 0xff looking for a value"}
 {"conn":2,"t":0.009,"ev":"close"}
@@ -114,6 +115,7 @@ func TestReadRejectsMalformedLines(t *testing.T) {
 		{"{\"transcript\":1}\n{\"conn\":1,\"t\":0,\"ev\":\"send\",\"text\":\"a\",\"base64\":\"YQ==\"}", "transcript: line 2: both text and base64"},
 		{"{\"transcript\":1}\n{\"conn\":1,\"t\":0,\"ev\":\"send\",\"fds\":-1}", "transcript: line 2: fds -1 is negative"},
 		{"{\"transcript\":1}\n{\"conn\":1,", "transcript: line 2: unexpected end of JSON input"},
+		{"{\"transcript\":1}\n{\"conn\":1,\"t\":0,\"ev\":\"open\",\"by\":\"peer\"}", `transcript: line 2: by "peer" on a open entry`},
 	} {
 		_, err := transcript.Read(strings.NewReader(tc.in))
 		require.EqualError(t, err, tc.want, tc.in)
@@ -170,6 +172,8 @@ func TestRecordARealSessionThenReplayIt(t *testing.T) {
 	replayed, matched := actiontest.Pump(c, peer)
 	require.NoError(t, replayed.Err())
 	require.Equal(t, describe(live), describe(append(handshake.Delivered(), replayed.Delivered()...)))
-	require.Equal(t, io.EOF, matched.Err(), "the recorded connection ended")
+	require.NoError(t, matched.Err(), "the client closed the recorded connection: the peer waits for it")
 	require.NoError(t, peer.Done())
+	peer.FeedEOF()
+	require.Equal(t, io.EOF, actiontest.Drain(peer).Err())
 }

@@ -76,14 +76,18 @@ func (r *Recorder) PassFDs(n int) {
 }
 
 // End records the end of the current connection with its cause
-// (transport.Config.OnEnd). A connection that ended before any byte
-// moved is recorded as opened and closed.
+// (transport.Config.OnEnd); a cause matching io.EOF (transport's
+// ErrPeerClosed) means the peer closed the stream. A connection that ended
+// before any byte moved is recorded as opened and closed.
 func (r *Recorder) End(err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e := r.entry(Close, nil)
 	if err != nil {
 		e.Err = err.Error()
+		if errors.Is(err, io.EOF) {
+			e.By = "peer"
+		}
 	}
 	r.write(e)
 	r.open = false

@@ -45,10 +45,11 @@ type Matched struct {
 // recorded one appeared. Events go out where they were recorded: after the
 // client messages recorded before them. A client message the transcript
 // does not expect there is a terminal Error, a *MismatchError whose message
-// shows the expected and the actual message and where they differ. Once
-// the recorded connection closed and every recorded step happened, the
-// peer ends with io.EOF; Done says whether the whole connection was
-// replayed.
+// shows the expected and the actual message and where they differ. Where
+// the recording shows the server closing the stream, the peer ends with
+// io.EOF once everything before happened; where the client closed it, the
+// peer waits for the client's end of stream (FeedEOF) and then ends with
+// io.EOF. Done says whether the whole connection was replayed.
 //
 // Descriptors recorded as passed are not checked. The peer never reads the
 // clock: in Timed mode the driver moves its clock with Advance.
@@ -69,6 +70,7 @@ type QMPPeer struct {
 type step struct {
 	client bool // a message of the client (else of the server)
 	close  bool // the connection's end
+	server bool // close: the server closed the stream
 	msg    []byte
 	t      time.Duration
 	line   int
@@ -102,7 +104,9 @@ func NewQMPPeer(t *Transcript, cfg QMPPeerConfig) (*QMPPeer, error) {
 		}
 		switch e.Ev {
 		case Close:
-			p.steps = append(p.steps, step{close: true, t: e.Time() - start, line: e.Line})
+			// Who closed: "by":"peer" names the side that did not record.
+			server := (e.By == "peer") == (clientEv == Send)
+			p.steps = append(p.steps, step{close: true, server: server, t: e.Time() - start, line: e.Line})
 			continue
 		case Open:
 			continue
@@ -174,12 +178,13 @@ func (p *QMPPeer) Due() (time.Duration, bool) {
 	return 0, false
 }
 
-// Done returns nil once every step of the replayed connection happened,
-// and otherwise an *UnfinishedError saying what the transcript still
-// expects.
+// Done returns nil once every step of the replayed connection happened
+// (the client's closing of the stream, when the client closed it, is left
+// to the client), and otherwise an *UnfinishedError saying what the
+// transcript still expects.
 func (p *QMPPeer) Done() error {
 	for _, s := range p.steps[p.pos:] {
-		if !s.done {
+		if !s.done && !(s.close && !s.server) {
 			return &UnfinishedError{Line: s.line, Client: s.client, Close: s.close, Message: s.msg, At: s.t}
 		}
 	}
@@ -211,7 +216,12 @@ func (p *QMPPeer) Next() action.Action[Matched] {
 			if i := p.expected(); i >= 0 {
 				return p.fail(p.mismatch(i, nil))
 			}
-			p.ended = true // the client ended where the transcript allows it
+			// The client ended where the transcript allows it.
+			if i := p.first(); i < len(p.steps) && p.steps[i].close && !p.steps[i].server {
+				p.steps[i].done = true
+				p.pos = p.first()
+			}
+			p.ended = true
 			return p.fail(io.EOF)
 		case err != nil:
 			return p.fail(fmt.Errorf("transcript: the client's stream: %w", err))
@@ -243,10 +253,10 @@ func (p *QMPPeer) emit() {
 			break
 		}
 		if s.close {
-			if p.first() == i {
-				s.done, p.ended = true, true
+			if s.server && p.first() == i {
+				s.done, p.ended = true, true // the server closes: the peer ends
 			}
-			break
+			break // or it waits for the client to close
 		}
 		p.out = append(p.remap(p.out, s.msg), '\r', '\n')
 		s.done = true

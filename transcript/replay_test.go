@@ -66,9 +66,38 @@ func TestReplayServesAClientMachine(t *testing.T) {
 			"event RESUME", "reply #3 {}"}, describe(got.Delivered()), how)
 		require.Len(t, matched.Delivered(), 4, "capabilities, stop, query-status, cont")
 		require.Equal(t, 4, matched.Delivered()[0].Line)
-		require.Equal(t, io.EOF, matched.Err(), "the recorded connection ended")
+		require.NoError(t, matched.Err(), "the client closed the recorded connection: the peer waits for it")
 		require.NoError(t, peer.Done())
+		peer.FeedEOF()
+		require.Equal(t, io.EOF, actiontest.Drain(peer).Err())
 	}
+}
+
+// Where the server closed the stream, the peer ends by itself once the
+// client did what was recorded before; the client machine then ends
+// cleanly at its end of input.
+func TestReplayEndsWhereTheServerClosed(t *testing.T) {
+	tr, err := transcript.Read(strings.NewReader(`{"transcript":1,"protocol":"qmp"}
+{"conn":1,"t":0,"ev":"open"}
+{"conn":1,"t":0,"ev":"recv","text":"{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, \"package\": \"\"}, \"capabilities\": []}}"}
+{"conn":1,"t":0,"ev":"send","text":"{\"execute\": \"qmp_capabilities\", \"id\": 1}"}
+{"conn":1,"t":0,"ev":"recv","text":"{\"return\": {}, \"id\": 1}"}
+{"conn":1,"t":0,"ev":"send","text":"{\"execute\": \"quit\", \"id\": 2}"}
+{"conn":1,"t":0,"ev":"recv","text":"{\"return\": {}, \"id\": 2}"}
+{"conn":1,"t":0,"ev":"recv","text":"{\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}, \"event\": \"SHUTDOWN\", \"data\": {\"guest\": false, \"reason\": \"host-qmp-quit\"}}"}
+{"conn":1,"t":0,"ev":"close","by":"peer","err":"peer closed the connection: EOF"}
+`))
+	require.NoError(t, err)
+	peer, err := transcript.NewQMPPeer(tr, transcript.QMPPeerConfig{})
+	require.NoError(t, err)
+	c := qmp.NewClientMachine(qmp.ClientConfig{})
+	c.Execute("quit", nil)
+	got, matched := actiontest.Pump(c, peer)
+	require.Equal(t, []string{"greeting", "ready", "reply #1 {}", "event SHUTDOWN"}, describe(got.Delivered()))
+	require.Equal(t, io.EOF, matched.Err(), "the server closed: the peer ends")
+	require.NoError(t, peer.Done())
+	c.FeedEOF()
+	require.Equal(t, io.EOF, actiontest.Drain(c).Err())
 }
 
 func TestReplayRejectsACommandTheTranscriptDoesNotExpect(t *testing.T) {
