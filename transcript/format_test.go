@@ -177,3 +177,48 @@ func TestRecordARealSessionThenReplayIt(t *testing.T) {
 	peer.FeedEOF()
 	require.Equal(t, io.EOF, actiontest.Drain(peer).Err())
 }
+
+// RecordConn records what crosses a connection and who ended it.
+func TestRecordConn(t *testing.T) {
+	for _, peerCloses := range []bool{false, true} {
+		var buf bytes.Buffer
+		rec, err := transcript.NewRecorder(&buf, transcript.RecorderConfig{Now: fakeClock(time.Millisecond)})
+		require.NoError(t, err)
+		mine, theirs := net.Pipe()
+		c := transcript.RecordConn(mine, rec)
+		go func() {
+			p := make([]byte, 4)
+			n, _ := theirs.Read(p)
+			theirs.Write(p[:n])
+			if peerCloses {
+				theirs.Close()
+			}
+		}()
+		_, err = c.Write([]byte("ping"))
+		require.NoError(t, err)
+		p := make([]byte, 4)
+		_, err = io.ReadFull(c, p)
+		require.NoError(t, err)
+		if peerCloses {
+			_, err = c.Read(p)
+			require.Equal(t, io.EOF, err)
+		}
+		require.NoError(t, c.Close())
+		theirs.Close()
+		require.NoError(t, rec.Err())
+		tr, err := transcript.Read(&buf)
+		require.NoError(t, err)
+		require.Len(t, tr.Entries, 4)
+		require.Equal(t, "ping", tr.Entries[1].Text)
+		require.Equal(t, transcript.Send, tr.Entries[1].Ev)
+		require.Equal(t, transcript.Recv, tr.Entries[2].Ev)
+		end := tr.Entries[3]
+		require.Equal(t, transcript.Close, end.Ev)
+		if peerCloses {
+			require.Equal(t, "peer", end.By)
+		} else {
+			require.Equal(t, "", end.By)
+			require.Equal(t, "closed by the recording side", end.Err)
+		}
+	}
+}

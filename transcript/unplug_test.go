@@ -1,0 +1,206 @@
+package transcript_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/wirereactor/wirereactor/qmp"
+	"github.com/wirereactor/wirereactor/transcript"
+	"github.com/wirereactor/wirereactor/transport"
+)
+
+// unplugDisk is a user's automation: remove the disk device id and wait
+// until QEMU confirms with DEVICE_DELETED for it.
+func unplugDisk(ctx context.Context, c *qmp.Client, id string) error {
+	deleted := c.Listen(qmp.ListenOptions{Names: []string{"DEVICE_DELETED"}})
+	defer deleted.Close()
+	if _, err := c.Execute(ctx, "device_del", map[string]any{"id": id}); err != nil {
+		return err
+	}
+	for {
+		ev, err := deleted.Next(ctx)
+		if err != nil {
+			return err
+		}
+		var data struct {
+			Device string `json:"device"`
+		}
+		if err := json.Unmarshal(ev.Data, &data); err != nil {
+			return err
+		}
+		if data.Device == id {
+			return nil
+		}
+	}
+}
+
+// hotplugFlow plugs a USB disk in (blockdev-add, device_add), checks it is
+// there, and unplugs it with unplugDisk.
+func hotplugFlow(ctx context.Context, c *qmp.Client) error {
+	if _, err := c.Execute(ctx, "blockdev-add", map[string]any{"driver": "null-co", "node-name": "disk0", "size": 1 << 20}); err != nil {
+		return err
+	}
+	if _, err := c.Execute(ctx, "device_add", map[string]any{"driver": "usb-storage", "id": "usbdisk0", "drive": "disk0", "bus": "xhci.0"}); err != nil {
+		return err
+	}
+	if _, err := c.Execute(ctx, "device_add", map[string]any{"driver": "usb-storage", "id": "usbdisk0", "drive": "disk0"}); err == nil {
+		return errors.New("a second device with the same id was accepted")
+	}
+	if err := unplugDisk(ctx, c, "usbdisk0"); err != nil {
+		return err
+	}
+	_, err := c.Execute(ctx, "blockdev-del", map[string]any{"node-name": "disk0"})
+	return err
+}
+
+const unplugTranscript = "testdata/qemu-7.2-usb-unplug.jsonl"
+
+// The automation, unit-tested against the transcript of a real QEMU 7.2
+// session: no QEMU, no socket; the driven qmp.Client talks to the
+// replaying peer over an in-memory connection.
+func TestUnplugDiskAgainstATranscript(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	peer, err := transcript.NewQMPPeer(load(t, filepath.Base(unplugTranscript)), transcript.QMPPeerConfig{})
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	c := qmp.NewClient(qmp.Config{Name: "replay"})
+	require.NoError(t, c.ConnectDialer(ctx, transport.DialFunc(func(context.Context) (net.Conn, error) {
+		mine, theirs := net.Pipe()
+		// Served under the test's context: the dial's ends with Connect.
+		go func() { served <- transcript.Serve(ctx, theirs, peer) }()
+		return mine, nil
+	})))
+	require.NoError(t, hotplugFlow(ctx, c))
+	require.NoError(t, c.Disconnect(ctx))
+	require.NoError(t, <-served)
+	require.NoError(t, peer.Done())
+}
+
+// A stray command fails the replayed session with a diff.
+func TestUnplugDiskOfTheWrongDevice(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	peer, err := transcript.NewQMPPeer(load(t, filepath.Base(unplugTranscript)), transcript.QMPPeerConfig{})
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	c := qmp.NewClient(qmp.Config{Name: "replay"})
+	require.NoError(t, c.ConnectDialer(ctx, transport.DialFunc(func(context.Context) (net.Conn, error) {
+		mine, theirs := net.Pipe()
+		// Served under the test's context: the dial's ends with Connect.
+		go func() { served <- transcript.Serve(ctx, theirs, peer) }()
+		return mine, nil
+	})))
+	err = unplugDisk(ctx, c, "otherdisk")
+	require.ErrorIs(t, err, qmp.ErrDisconnected, "the peer hung up on the stray command")
+	err = <-served
+	require.ErrorIs(t, err, transcript.ErrMismatch)
+	require.ErrorContains(t, err, `  execute: expected "blockdev-add", got "device_del"`)
+	_ = c.Disconnect(ctx)
+}
+
+// The same automation against a live QEMU 7.2, recorded. The recording
+// must match the committed transcript (ids, timestamps and times aside),
+// so a QEMU whose behaviour drifted fails here; WIREREACTOR_RECORD=1
+// rewrites the transcript instead.
+func TestUnplugDiskAgainstQEMU(t *testing.T) {
+	bin, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		if os.Getenv("WIREREACTOR_REQUIRE_PEERS") == "1" {
+			t.Fatal("qemu-system-x86_64 is required (WIREREACTOR_REQUIRE_PEERS=1) but not installed (apt-get install qemu-system-x86)")
+		}
+		t.Skip("qemu-system-x86_64 is not installed: skipping (apt-get install qemu-system-x86)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "qmp") // short: unix socket paths are limited to 108 bytes
+	require.NoError(t, err)
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "qmp.sock")
+	cmd := exec.Command(bin, "-machine", "pc", "-accel", "tcg", "-S", "-nodefaults", "-display", "none",
+		"-device", "qemu-xhci,id=xhci", "-qmp", "unix:"+sock+",server=on,wait=on")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	defer func() { _ = cmd.Process.Kill(); <-exited }()
+
+	var rec bytes.Buffer
+	r, err := transcript.NewRecorder(&rec, transcript.RecorderConfig{SplitJSON: true,
+		Header: transcript.Header{Protocol: "qmp", Note: "recorded by TestUnplugDiskAgainstQEMU from QEMU 7.2 (-machine pc -accel tcg -S -nodefaults -device qemu-xhci,id=xhci)"}})
+	require.NoError(t, err)
+	c := qmp.NewClient(qmp.Config{Name: "qemu"})
+	dial := transport.DialFunc(func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		for {
+			conn, err := d.DialContext(ctx, "unix", sock)
+			if err == nil {
+				return transcript.RecordConn(conn, r), nil
+			}
+			select {
+			case <-exited:
+				return nil, errors.New("QEMU exited: " + stderr.String())
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	})
+	require.NoError(t, c.ConnectDialer(ctx, dial))
+	require.NoError(t, hotplugFlow(ctx, c))
+	require.NoError(t, c.Disconnect(ctx))
+	require.NoError(t, r.Err())
+
+	if os.Getenv("WIREREACTOR_RECORD") == "1" {
+		require.NoError(t, os.WriteFile(unplugTranscript, rec.Bytes(), 0o644))
+		return
+	}
+	live, err := transcript.Read(&rec)
+	require.NoError(t, err)
+	require.Equal(t, shape(t, load(t, filepath.Base(unplugTranscript))), shape(t, live),
+		"QEMU's behaviour drifted from %s (rerun with WIREREACTOR_RECORD=1 to accept it)", unplugTranscript)
+}
+
+// shape is what a transcript says minus what legitimately changes between
+// runs: times, ids, event timestamps, and QEMU's micro version and package.
+func shape(t *testing.T, tr *transcript.Transcript) []string {
+	var out []string
+	for _, e := range tr.Entries {
+		line := string(e.Ev)
+		if e.By != "" {
+			line += " by " + e.By
+		}
+		if b := e.Bytes(); len(b) > 0 {
+			var v map[string]any
+			require.NoError(t, json.Unmarshal(b, &v), "line %d", e.Line)
+			delete(v, "id")
+			delete(v, "timestamp")
+			if g, ok := v["QMP"].(map[string]any); ok {
+				if ver, ok := g["version"].(map[string]any); ok {
+					delete(ver, "package")
+					if q, ok := ver["qemu"].(map[string]any); ok {
+						delete(q, "micro")
+					}
+				}
+			}
+			norm, _ := json.Marshal(v)
+			line += " " + string(norm)
+		}
+		out = append(out, line)
+	}
+	return out
+}
