@@ -24,8 +24,8 @@ func RecordConn(c net.Conn, rec *Recorder) net.Conn { return &recordingConn{Conn
 
 type recordingConn struct {
 	net.Conn
-	rec   *Recorder
-	once  sync.Once
+	rec  *Recorder
+	once sync.Once
 }
 
 func (c *recordingConn) Read(p []byte) (int, error) {
