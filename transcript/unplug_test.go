@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,29 +66,70 @@ func hotplugFlow(ctx context.Context, c *qmp.Client) error {
 	return err
 }
 
+// stopContFlow pauses and resumes the VM with its events, and meets two
+// errors on the way: a command QEMU does not know and a bad argument.
+func stopContFlow(ctx context.Context, c *qmp.Client) error {
+	stops := c.Listen(qmp.ListenOptions{Names: []string{"STOP", "RESUME"}})
+	defer stops.Close()
+	var status struct{ Status string }
+	for _, step := range []struct{ cmd, event, status string }{{"cont", "RESUME", "running"}, {"stop", "STOP", "paused"}} {
+		if _, err := c.Execute(ctx, step.cmd, nil); err != nil {
+			return err
+		}
+		if ev, err := stops.Next(ctx); err != nil || ev.Name != step.event {
+			return fmt.Errorf("after %s: event %q, %v", step.cmd, ev.Name, err)
+		}
+		if err := c.ExecuteInto(ctx, "query-status", nil, &status); err != nil || status.Status != step.status {
+			return fmt.Errorf("after %s: status %q, %v", step.cmd, status.Status, err)
+		}
+	}
+	var ee *qmp.ExecuteError
+	if _, err := c.Execute(ctx, "no-such-command", nil); !errors.As(err, &ee) || ee.Info.Class != "CommandNotFound" {
+		return fmt.Errorf("no-such-command: %v", err)
+	}
+	if _, err := c.Execute(ctx, "query-status", map[string]any{"verbose": true}); !errors.As(err, &ee) || ee.Info.Class != "GenericError" {
+		return fmt.Errorf("query-status with a bad argument: %v", err)
+	}
+	return nil
+}
+
+// qemuFlows are the recorded sessions: each transcript in testdata is made
+// by running its flow against QEMU 7.2 started with args.
+var qemuFlows = []struct {
+	transcript string
+	args       []string
+	flow       func(context.Context, *qmp.Client) error
+}{
+	{"testdata/qemu-7.2-usb-unplug.jsonl", []string{"-device", "qemu-xhci,id=xhci"}, hotplugFlow},
+	{"testdata/qemu-7.2-stop-cont.jsonl", nil, stopContFlow},
+}
+
 const unplugTranscript = "testdata/qemu-7.2-usb-unplug.jsonl"
 
-// The automation, unit-tested against the transcript of a real QEMU 7.2
-// session: no QEMU, no socket; the driven qmp.Client talks to the
-// replaying peer over an in-memory connection.
-func TestUnplugDiskAgainstATranscript(t *testing.T) {
+// Every recorded QEMU 7.2 session replays to its flow — the unplug
+// automation among them — with no QEMU and no socket: the driven qmp.Client
+// talks to the replaying peer over an in-memory connection.
+func TestQEMUTranscriptsReplay(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	peer, err := transcript.NewQMPPeer(load(t, filepath.Base(unplugTranscript)), transcript.QMPPeerConfig{})
-	require.NoError(t, err)
-	served := make(chan error, 1)
-	c := qmp.NewClient(qmp.Config{Name: "replay"})
-	require.NoError(t, c.ConnectDialer(ctx, transport.DialFunc(func(context.Context) (net.Conn, error) {
-		mine, theirs := net.Pipe()
-		// Served under the test's context: the dial's ends with Connect.
-		go func() { served <- transcript.Serve(ctx, theirs, peer) }()
-		return mine, nil
-	})))
-	require.NoError(t, hotplugFlow(ctx, c))
-	require.NoError(t, c.Disconnect(ctx))
-	require.NoError(t, <-served)
-	require.NoError(t, peer.Done())
+	for _, f := range qemuFlows {
+		t.Run(filepath.Base(f.transcript), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			peer, err := transcript.NewQMPPeer(load(t, filepath.Base(f.transcript)), transcript.QMPPeerConfig{})
+			require.NoError(t, err)
+			served := make(chan error, 1)
+			c := qmp.NewClient(qmp.Config{Name: "replay"})
+			require.NoError(t, c.ConnectDialer(ctx, transport.DialFunc(func(context.Context) (net.Conn, error) {
+				mine, theirs := net.Pipe()
+				go func() { served <- transcript.Serve(ctx, theirs, peer) }()
+				return mine, nil
+			})))
+			require.NoError(t, f.flow(ctx, c))
+			require.NoError(t, c.Disconnect(ctx))
+			require.NoError(t, <-served)
+			require.NoError(t, peer.Done())
+		})
+	}
 }
 
 // A stray command fails the replayed session with a diff.
@@ -112,11 +155,11 @@ func TestUnplugDiskOfTheWrongDevice(t *testing.T) {
 	_ = c.Disconnect(ctx)
 }
 
-// The same automation against a live QEMU 7.2, recorded. The recording
-// must match the committed transcript (ids, timestamps and times aside),
-// so a QEMU whose behaviour drifted fails here; WIREREACTOR_RECORD=1
-// rewrites the transcript instead.
-func TestUnplugDiskAgainstQEMU(t *testing.T) {
+// The same flows against a live QEMU 7.2 (the unplug automation among
+// them), recorded. Each recording must match its committed transcript (ids,
+// timestamps and times aside), so a QEMU whose behaviour drifted fails here;
+// WIREREACTOR_RECORD=1 rewrites the transcripts instead.
+func TestQEMUTranscriptsAgainstQEMU(t *testing.T) {
 	bin, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
 		if os.Getenv("WIREREACTOR_REQUIRE_PEERS") == "1" {
@@ -124,14 +167,32 @@ func TestUnplugDiskAgainstQEMU(t *testing.T) {
 		}
 		t.Skip("qemu-system-x86_64 is not installed: skipping (apt-get install qemu-system-x86)")
 	}
+	for _, f := range qemuFlows {
+		t.Run(filepath.Base(f.transcript), func(t *testing.T) {
+			recorded := recordQEMU(t, bin, f.args, f.flow)
+			if os.Getenv("WIREREACTOR_RECORD") == "1" {
+				require.NoError(t, os.WriteFile(f.transcript, recorded, 0o644))
+				return
+			}
+			live, err := transcript.Read(bytes.NewReader(recorded))
+			require.NoError(t, err)
+			require.Equal(t, shape(t, load(t, filepath.Base(f.transcript))), shape(t, live),
+				"QEMU's behaviour drifted from %s (rerun with WIREREACTOR_RECORD=1 to accept it)", f.transcript)
+		})
+	}
+}
+
+// recordQEMU runs flow against a fresh QEMU started with args and returns
+// the session's transcript.
+func recordQEMU(t *testing.T, bin string, args []string, flow func(context.Context, *qmp.Client) error) []byte {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	dir, err := os.MkdirTemp("", "qmp") // short: unix socket paths are limited to 108 bytes
 	require.NoError(t, err)
 	defer os.RemoveAll(dir)
 	sock := filepath.Join(dir, "qmp.sock")
-	cmd := exec.Command(bin, "-machine", "pc", "-accel", "tcg", "-S", "-nodefaults", "-display", "none",
-		"-device", "qemu-xhci,id=xhci", "-qmp", "unix:"+sock+",server=on,wait=on")
+	args = append([]string{"-machine", "pc", "-accel", "tcg", "-S", "-nodefaults", "-display", "none"}, args...)
+	cmd := exec.Command(bin, append(args, "-qmp", "unix:"+sock+",server=on,wait=on")...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
@@ -141,7 +202,7 @@ func TestUnplugDiskAgainstQEMU(t *testing.T) {
 
 	var rec bytes.Buffer
 	r, err := transcript.NewRecorder(&rec, transcript.RecorderConfig{SplitJSON: true,
-		Header: transcript.Header{Protocol: "qmp", Note: "recorded by TestUnplugDiskAgainstQEMU from QEMU 7.2 (-machine pc -accel tcg -S -nodefaults -device qemu-xhci,id=xhci)"}})
+		Header: transcript.Header{Protocol: "qmp", Note: "recorded by TestQEMUTranscriptsAgainstQEMU from QEMU 7.2: qemu-system-x86_64 " + strings.Join(args, " ")}})
 	require.NoError(t, err)
 	c := qmp.NewClient(qmp.Config{Name: "qemu"})
 	dial := transport.DialFunc(func(ctx context.Context) (net.Conn, error) {
@@ -161,18 +222,10 @@ func TestUnplugDiskAgainstQEMU(t *testing.T) {
 		}
 	})
 	require.NoError(t, c.ConnectDialer(ctx, dial))
-	require.NoError(t, hotplugFlow(ctx, c))
+	require.NoError(t, flow(ctx, c))
 	require.NoError(t, c.Disconnect(ctx))
 	require.NoError(t, r.Err())
-
-	if os.Getenv("WIREREACTOR_RECORD") == "1" {
-		require.NoError(t, os.WriteFile(unplugTranscript, rec.Bytes(), 0o644))
-		return
-	}
-	live, err := transcript.Read(&rec)
-	require.NoError(t, err)
-	require.Equal(t, shape(t, load(t, filepath.Base(unplugTranscript))), shape(t, live),
-		"QEMU's behaviour drifted from %s (rerun with WIREREACTOR_RECORD=1 to accept it)", unplugTranscript)
+	return rec.Bytes()
 }
 
 // shape is what a transcript says minus what legitimately changes between
