@@ -29,6 +29,7 @@ var sansIO = []string{
 	"qmp/errors.go",
 	"transcript/format.go",
 	"transcript/replay.go",
+	"transcript/frames.go",
 }
 
 // forbiddenImports may not appear in sans-IO code. "time" is allowed for

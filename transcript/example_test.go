@@ -14,11 +14,11 @@ import (
 // A user's automation, unit-tested against a recorded QEMU session with no
 // QEMU and no socket: the transcript's server side is replayed to the QMP
 // client machine through the test kit's pump.
-func ExampleQMPPeer() {
+func ExampleNewQMPPeer() {
 	f, _ := os.Open("testdata/stop-cont.jsonl")
 	defer f.Close()
 	tr, _ := transcript.Read(f)
-	peer, _ := transcript.NewQMPPeer(tr, transcript.QMPPeerConfig{})
+	peer, _ := transcript.NewQMPPeer(tr, transcript.PeerConfig{})
 
 	c := qmp.NewClientMachine(qmp.ClientConfig{})
 	c.Execute("stop", nil)

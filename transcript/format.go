@@ -33,6 +33,9 @@
 //     encoding) otherwise. A recorder that splits a JSON stream writes one
 //     message per entry, without the whitespace between messages; otherwise
 //     an entry is what one read returned, or one Send.
+//   - "frame" holds one frame of Mercurial's frame protocol in its human
+//     syntax (frame.ParseHuman), instead of "text" or "base64", when the
+//     recorder splits a frame stream.
 //   - "fds" counts file descriptors passed with the entry (SCM_RIGHTS); the
 //     descriptors themselves cannot be recorded.
 //   - "err" on a send or recv entry reports bytes the recorder's splitter
@@ -51,6 +54,8 @@ import (
 	"math"
 	"time"
 	"unicode/utf8"
+
+	"github.com/wirereactor/wirereactor/frame"
 )
 
 // Version is the format version this package writes and reads.
@@ -86,6 +91,7 @@ type Entry struct {
 	Ev     Ev      `json:"ev"`
 	Text   string  `json:"text,omitempty"`
 	Base64 []byte  `json:"base64,omitempty"`
+	Frame  string  `json:"frame,omitempty"` // one frame in Mercurial's human syntax
 	FDs    int     `json:"fds,omitempty"`
 	By     string  `json:"by,omitempty"` // close: "peer" when the other side closed the stream
 	Err    string  `json:"err,omitempty"`
@@ -95,10 +101,18 @@ type Entry struct {
 	Line int `json:"-"`
 }
 
-// Bytes returns the entry's bytes, from Text or Base64.
+// Bytes returns the entry's bytes, from Text, Base64 or Frame (nil for a
+// Frame Read did not check).
 func (e Entry) Bytes() []byte {
-	if e.Base64 != nil {
+	switch {
+	case e.Base64 != nil:
 		return e.Base64
+	case e.Frame != "":
+		f, err := frame.ParseHuman(e.Frame)
+		if err != nil {
+			return nil
+		}
+		return f.Append(nil)
 	}
 	return []byte(e.Text)
 }
@@ -221,12 +235,17 @@ func check(e Entry) string {
 		return fmt.Sprintf("conn %d is below 1", e.Conn)
 	case e.T < 0 || math.IsNaN(e.T) || math.IsInf(e.T, 0):
 		return fmt.Sprintf("time %v is not a non-negative number of seconds", e.T)
-	case e.Text != "" && e.Base64 != nil:
-		return "both text and base64"
+	case e.Text != "" && e.Base64 != nil || e.Frame != "" && (e.Text != "" || e.Base64 != nil):
+		return "more than one of text, base64 and frame"
 	case e.FDs < 0:
 		return fmt.Sprintf("fds %d is negative", e.FDs)
 	case e.By != "" && (e.By != "peer" || e.Ev != Close):
 		return fmt.Sprintf("by %q on a %s entry", e.By, e.Ev)
+	}
+	if e.Frame != "" {
+		if _, err := frame.ParseHuman(e.Frame); err != nil {
+			return err.Error()
+		}
 	}
 	return ""
 }

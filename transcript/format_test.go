@@ -112,7 +112,7 @@ func TestReadRejectsMalformedLines(t *testing.T) {
 		{"{\"transcript\":1}\n{\"conn\":1,\"t\":0,\"ev\":\"sent\"}", `transcript: line 2: unknown ev "sent"`},
 		{"{\"transcript\":1}\n\n{\"conn\":0,\"t\":0,\"ev\":\"open\"}", "transcript: line 3: conn 0 is below 1"},
 		{"{\"transcript\":1}\n{\"conn\":1,\"t\":-1,\"ev\":\"open\"}", "transcript: line 2: time -1 is not a non-negative number of seconds"},
-		{"{\"transcript\":1}\n{\"conn\":1,\"t\":0,\"ev\":\"send\",\"text\":\"a\",\"base64\":\"YQ==\"}", "transcript: line 2: both text and base64"},
+		{"{\"transcript\":1}\n{\"conn\":1,\"t\":0,\"ev\":\"send\",\"text\":\"a\",\"base64\":\"YQ==\"}", "transcript: line 2: more than one of text, base64 and frame"},
 		{"{\"transcript\":1}\n{\"conn\":1,\"t\":0,\"ev\":\"send\",\"fds\":-1}", "transcript: line 2: fds -1 is negative"},
 		{"{\"transcript\":1}\n{\"conn\":1,", "transcript: line 2: unexpected end of JSON input"},
 		{"{\"transcript\":1}\n{\"conn\":1,\"t\":0,\"ev\":\"open\",\"by\":\"peer\"}", `transcript: line 2: by "peer" on a open entry`},
@@ -164,7 +164,7 @@ func TestRecordARealSessionThenReplayIt(t *testing.T) {
 
 	tr, err := transcript.Read(&buf)
 	require.NoError(t, err)
-	peer, err := transcript.NewQMPPeer(tr, transcript.QMPPeerConfig{})
+	peer, err := transcript.NewQMPPeer(tr, transcript.PeerConfig{})
 	require.NoError(t, err)
 	c := qmp.NewClientMachine(qmp.ClientConfig{})
 	handshake, _ := actiontest.Pump(c, peer)

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/framing"
 )
 
@@ -18,6 +19,13 @@ type RecorderConfig struct {
 	// (10 MiB) ends splitting for its direction until the connection ends:
 	// what follows is recorded as read.
 	SplitJSON bool
+	// SplitFrames records Mercurial's frame protocol one frame per entry,
+	// in human syntax ("frame"). Input that is not a frame ends splitting
+	// for its direction until the connection ends.
+	//
+	// When splitting, the bytes of a message the connection ended inside
+	// are not recorded.
+	SplitFrames bool
 	// Now reads the clock; nil means time.Now. Tests pass a fake one.
 	Now func() time.Time
 }
@@ -38,8 +46,8 @@ type Recorder struct {
 	start time.Time
 	conn  int
 	open  bool
-	in    splitter
-	out   splitter
+	in    recSplit
+	out   recSplit
 	err   error
 }
 
@@ -91,7 +99,7 @@ func (r *Recorder) End(err error) {
 	}
 	r.write(e)
 	r.open = false
-	r.in, r.out = splitter{}, splitter{}
+	r.in, r.out = recSplit{}, recSplit{}
 }
 
 // Err returns the first error writing the transcript.
@@ -119,39 +127,91 @@ func (r *Recorder) write(e Entry) {
 	}
 }
 
-func (r *Recorder) bytes(ev Ev, s *splitter, p []byte) {
+func (r *Recorder) bytes(ev Ev, s *recSplit, p []byte) {
 	if len(p) == 0 {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.cfg.SplitJSON || s.raw {
+	if s.sp == nil && !s.raw {
+		switch {
+		case r.cfg.SplitFrames:
+			s.sp = new(frameSplitter)
+		case r.cfg.SplitJSON:
+			s.sp = new(framing.JSONDecoder)
+		default:
+			s.raw = true
+		}
+	}
+	if s.raw {
 		r.write(r.entry(ev, p))
 		return
 	}
-	s.dec.Feed(p)
+	s.sp.Feed(p)
 	for {
-		msg, err := s.dec.Next()
+		msg, err := s.sp.Next()
 		switch {
 		case err != nil:
 			e := r.entry(ev, nil)
 			e.Err = err.Error()
 			r.write(e)
 			var tl *framing.JSONTooLargeError
-			if errors.As(err, &tl) {
-				s.raw = true // the decoder is terminal: record the rest as read
+			if r.cfg.SplitFrames || errors.As(err, &tl) {
+				s.raw = true // the splitter is terminal: record the rest as read
 				return
 			}
 		case msg == nil:
 			return
+		case r.cfg.SplitFrames:
+			e := r.entry(ev, nil)
+			frameEntry(&e, msg)
+			r.write(e)
 		default:
 			r.write(r.entry(ev, msg))
 		}
 	}
 }
 
-// splitter cuts one direction of a JSON stream into messages.
-type splitter struct {
-	dec framing.JSONDecoder
-	raw bool
+// recSplit cuts one direction of a stream into messages.
+type recSplit struct {
+	sp  splitter // nil until the first bytes
+	raw bool     // record as read: no splitting asked for, or it failed
+}
+
+// Tap returns m with its traffic recorded by rec: the bytes fed to it as
+// received, its Send bytes as sent, and its final Error as the end of the
+// connection (io.EOF, the machine's clean end, as the peer closing). It
+// records a machine driven by anything — actiontest.Pump, an event loop —
+// without a transport.
+func Tap[T any](m action.Machine[T], rec *Recorder) action.Machine[T] {
+	return &tap[T]{m: m, rec: rec}
+}
+
+type tap[T any] struct {
+	m     action.Machine[T]
+	rec   *Recorder
+	ended bool
+}
+
+func (t *tap[T]) Feed(p []byte) { t.rec.Inbound(p); t.m.Feed(p) }
+func (t *tap[T]) FeedEOF()      { t.m.FeedEOF() }
+
+func (t *tap[T]) Next() action.Action[T] {
+	a := t.m.Next()
+	switch {
+	case a.Kind == action.Send:
+		t.rec.Outbound(a.Bytes)
+	case a.Kind == action.Error && !t.ended:
+		t.ended = true
+		t.rec.End(a.Err)
+	}
+	return a
+}
+
+// Retain passes v through the tapped machine's Retain, if it has one.
+func (t *tap[T]) Retain(v T) T {
+	if r, ok := t.m.(action.Retainer[T]); ok {
+		return r.Retain(v)
+	}
+	return v
 }

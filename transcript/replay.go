@@ -15,8 +15,8 @@ import (
 	"github.com/wirereactor/wirereactor/framing"
 )
 
-// QMPPeerConfig configures a QMPPeer.
-type QMPPeerConfig struct {
+// PeerConfig configures a Peer.
+type PeerConfig struct {
 	// Conn is the connection of the transcript to replay; zero means the
 	// first one.
 	Conn int
@@ -27,22 +27,23 @@ type QMPPeerConfig struct {
 	Timed bool
 }
 
-// Matched is what a QMPPeer delivers: a message of the client that matched
+// Matched is what a Peer delivers: a message of the client that matched
 // the transcript.
 type Matched struct {
 	Line    int    // the transcript line it matched
 	Message []byte // what the client sent (owned by the value)
 }
 
-// QMPPeer replays the server side of a QMP transcript as a sans-IO machine
-// (action.Machine[Matched]): connect it to a qmp.ClientMachine with
-// actiontest.Pump, or to anything that speaks QMP as a client.
+// Peer replays the server side of a transcript as a sans-IO machine
+// (action.Machine[Matched]): connect it to a client machine with
+// actiontest.Pump, or serve a driven client with Serve. NewQMPPeer makes
+// one for QMP, NewFramePeer for Mercurial's frame protocol.
 //
 // It sends the server's recorded messages in their recorded order and reads
 // the client's. Each client message must equal the one the transcript
-// expects next, except for its "id": ids are matched by value, and the
-// server's later messages carry the client's actual id wherever the
-// recorded one appeared. Events go out where they were recorded: after the
+// expects next (for QMP, except for its "id": ids are matched by value, and
+// the server's later messages carry the client's actual id wherever the
+// recorded one appeared). Events go out where they were recorded: after the
 // client messages recorded before them. A client message the transcript
 // does not expect there is a terminal Error, a *MismatchError whose message
 // shows the expected and the actual message and where they differ. Where
@@ -53,13 +54,13 @@ type Matched struct {
 //
 // Descriptors recorded as passed are not checked. The peer never reads the
 // clock: in Timed mode the driver moves its clock with Advance.
-type QMPPeer struct {
+type Peer struct {
+	d     dialect
 	steps []step
 	pos   int // the first step not yet done
-	dec   framing.JSONDecoder
+	in    splitter
 	out   []byte
 	sent  []byte
-	ids   map[string][]byte // canonical recorded id → the client's id
 	queue []Matched
 	now   time.Duration
 	timed bool
@@ -77,10 +78,36 @@ type step struct {
 	done   bool
 }
 
+// dialect is what a Peer needs to know of a protocol.
+type dialect interface {
+	// splitter returns a splitter of a byte stream into messages.
+	splitter() splitter
+	// match reports whether the client's message got is the expected one,
+	// want, (learning what it needs to remap later messages), and lists
+	// where they differ when it is not.
+	match(want, got []byte) (ok bool, diff []string)
+	// wire appends the bytes that send the server's message msg.
+	wire(dst, msg []byte) []byte
+	// show renders a message for an error.
+	show(msg []byte) string
+}
+
+// splitter cuts a byte stream into messages: Next returns one, or (nil,
+// nil) when it needs more input, or io.EOF after FeedEOF at a clean end.
+type splitter interface {
+	Feed(p []byte)
+	FeedEOF()
+	Next() ([]byte, error)
+}
+
 // NewQMPPeer returns a peer replaying the server side of connection
-// cfg.Conn of t. It reports a connection the transcript does not hold, or
-// recorded bytes that do not split into JSON messages.
-func NewQMPPeer(t *Transcript, cfg QMPPeerConfig) (*QMPPeer, error) {
+// cfg.Conn of the QMP transcript t. It reports a connection the transcript
+// does not hold, or recorded bytes that do not split into JSON messages.
+func NewQMPPeer(t *Transcript, cfg PeerConfig) (*Peer, error) {
+	return newPeer(t, cfg, &qmpDialect{ids: map[string][]byte{}})
+}
+
+func newPeer(t *Transcript, cfg PeerConfig, d dialect) (*Peer, error) {
 	conn := cfg.Conn
 	if conn == 0 {
 		if cs := t.Conns(); len(cs) > 0 {
@@ -91,8 +118,8 @@ func NewQMPPeer(t *Transcript, cfg QMPPeerConfig) (*QMPPeer, error) {
 	if t.Header.Side == "server" {
 		clientEv = Recv
 	}
-	p := &QMPPeer{ids: map[string][]byte{}, timed: cfg.Timed}
-	var decs [2]framing.JSONDecoder // 0: the server's bytes, 1: the client's
+	p := &Peer{d: d, in: d.splitter(), timed: cfg.Timed}
+	decs := [2]splitter{d.splitter(), d.splitter()} // 0: the server's bytes, 1: the client's
 	var start time.Duration
 	found := false
 	for _, e := range t.Entries {
@@ -115,15 +142,15 @@ func NewQMPPeer(t *Transcript, cfg QMPPeerConfig) (*QMPPeer, error) {
 			continue // bytes the recorder could not split, or descriptors alone
 		}
 		client := e.Ev == clientEv
-		d := &decs[0]
+		sp := decs[0]
 		if client {
-			d = &decs[1]
+			sp = decs[1]
 		}
-		d.Feed(e.Bytes())
+		sp.Feed(e.Bytes())
 		for {
-			msg, err := d.Next()
+			msg, err := sp.Next()
 			if err != nil {
-				return nil, &FormatError{Line: e.Line, Msg: "not a QMP message: " + err.Error()}
+				return nil, &FormatError{Line: e.Line, Msg: "not a message: " + err.Error()}
 			}
 			if msg == nil {
 				break
@@ -134,9 +161,9 @@ func NewQMPPeer(t *Transcript, cfg QMPPeerConfig) (*QMPPeer, error) {
 	if !found {
 		return nil, fmt.Errorf("transcript: no connection %d (the transcript holds %v)", conn, t.Conns())
 	}
-	for i := range decs {
-		decs[i].FeedEOF()
-		if _, err := decs[i].Next(); err != io.EOF {
+	for _, sp := range decs {
+		sp.FeedEOF()
+		if _, err := sp.Next(); err != io.EOF {
 			return nil, fmt.Errorf("transcript: connection %d ends inside a message: %v", conn, err)
 		}
 	}
@@ -145,27 +172,27 @@ func NewQMPPeer(t *Transcript, cfg QMPPeerConfig) (*QMPPeer, error) {
 
 // Feed hands the peer bytes from the client. It keeps referencing b until
 // Next returns WantMore or Error.
-func (p *QMPPeer) Feed(b []byte) {
+func (p *Peer) Feed(b []byte) {
 	if p.err == nil {
-		p.dec.Feed(b)
+		p.in.Feed(b)
 	}
 }
 
 // FeedEOF tells the peer the client closed the stream.
-func (p *QMPPeer) FeedEOF() {
+func (p *Peer) FeedEOF() {
 	if p.err == nil {
-		p.dec.FeedEOF()
+		p.in.FeedEOF()
 	}
 }
 
 // Advance moves the replay clock of a Timed peer to d since the replayed
 // connection began; messages recorded up to d may then go out. The clock
 // never goes back.
-func (p *QMPPeer) Advance(d time.Duration) { p.now = max(p.now, d) }
+func (p *Peer) Advance(d time.Duration) { p.now = max(p.now, d) }
 
 // Due returns when the next message (or the connection's end) held by the
 // replay clock was recorded, and whether one is held.
-func (p *QMPPeer) Due() (time.Duration, bool) {
+func (p *Peer) Due() (time.Duration, bool) {
 	for _, s := range p.steps[p.pos:] {
 		if s.done {
 			continue
@@ -182,10 +209,10 @@ func (p *QMPPeer) Due() (time.Duration, bool) {
 // (the client's closing of the stream, when the client closed it, is left
 // to the client), and otherwise an *UnfinishedError saying what the
 // transcript still expects.
-func (p *QMPPeer) Done() error {
+func (p *Peer) Done() error {
 	for _, s := range p.steps[p.pos:] {
 		if !s.done && !(s.close && !s.server) {
-			return &UnfinishedError{Line: s.line, Client: s.client, Close: s.close, Message: s.msg, At: s.t}
+			return &UnfinishedError{Line: s.line, Client: s.client, Close: s.close, Message: s.msg, At: s.t, shown: p.d.show(s.msg)}
 		}
 	}
 	return nil
@@ -195,7 +222,7 @@ func (p *QMPPeer) Done() error {
 // with each client message matched, Error when the client strays from the
 // transcript (a *MismatchError, or a client stream that is not JSON), and
 // io.EOF once the recorded connection ended and everything before happened.
-func (p *QMPPeer) Next() action.Action[Matched] {
+func (p *Peer) Next() action.Action[Matched] {
 	if p.err != nil {
 		return action.Fail[Matched](p.err)
 	}
@@ -210,7 +237,7 @@ func (p *QMPPeer) Next() action.Action[Matched] {
 			p.sent, p.out = p.out, p.sent[:0]
 			return action.SendBytes[Matched](p.sent)
 		}
-		msg, err := p.dec.Next()
+		msg, err := p.in.Next()
 		switch {
 		case err == io.EOF:
 			if i := p.expected(); i >= 0 {
@@ -237,13 +264,13 @@ func (p *QMPPeer) Next() action.Action[Matched] {
 	}
 }
 
-func (p *QMPPeer) fail(err error) action.Action[Matched] {
+func (p *Peer) fail(err error) action.Action[Matched] {
 	p.err = err
 	return action.Fail[Matched](err)
 }
 
 // emit queues the server messages that may go out now.
-func (p *QMPPeer) emit() {
+func (p *Peer) emit() {
 	for i := p.pos; i < len(p.steps); i++ {
 		s := &p.steps[i]
 		if s.done {
@@ -258,14 +285,14 @@ func (p *QMPPeer) emit() {
 			}
 			break // or it waits for the client to close
 		}
-		p.out = append(p.remap(p.out, s.msg), '\r', '\n')
+		p.out = p.d.wire(p.out, s.msg)
 		s.done = true
 	}
 	p.pos = p.first()
 }
 
 // first returns the index of the first step not done.
-func (p *QMPPeer) first() int {
+func (p *Peer) first() int {
 	i := p.pos
 	for i < len(p.steps) && p.steps[i].done {
 		i++
@@ -275,7 +302,7 @@ func (p *QMPPeer) first() int {
 
 // expected returns the index of the client message the transcript expects
 // next (passing server messages held by the clock), or -1.
-func (p *QMPPeer) expected() int {
+func (p *Peer) expected() int {
 	for i := p.pos; i < len(p.steps); i++ {
 		s := &p.steps[i]
 		switch {
@@ -290,26 +317,14 @@ func (p *QMPPeer) expected() int {
 }
 
 // match checks a client message against the transcript.
-func (p *QMPPeer) match(msg []byte) error {
+func (p *Peer) match(msg []byte) error {
 	i := p.expected()
 	if i < 0 {
 		return p.mismatch(-1, msg)
 	}
 	s := &p.steps[i]
-	want, err1 := decode(s.msg)
-	got, err2 := decode(msg)
-	if err1 != nil || err2 != nil {
+	if ok, _ := p.d.match(s.msg, msg); !ok {
 		return p.mismatch(i, msg)
-	}
-	wantID, wantHas := takeID(want)
-	_, gotHas := takeID(got)
-	if wantHas != gotHas || !reflect.DeepEqual(want, got) {
-		return p.mismatch(i, msg)
-	}
-	if wantHas {
-		if start, end, ok := idSpan(msg); ok {
-			p.ids[canonical(wantID)] = bytes.Clone(msg[start:end]) // as the client wrote it
-		}
 	}
 	s.done = true
 	p.pos = p.first()
@@ -317,21 +332,57 @@ func (p *QMPPeer) match(msg []byte) error {
 	return nil
 }
 
+// qmpDialect matches QMP messages as JSON values minus their "id", and
+// writes the client's ids into the server's messages.
+type qmpDialect struct {
+	ids map[string][]byte // canonical recorded id → the client's id, as it wrote it
+}
+
+func (*qmpDialect) splitter() splitter { return new(framing.JSONDecoder) }
+
+func (*qmpDialect) show(msg []byte) string { return string(msg) }
+
+// wire appends msg, remapped, and QEMU's line ending.
+func (d *qmpDialect) wire(dst, msg []byte) []byte {
+	return append(d.remap(dst, msg), '\r', '\n')
+}
+
+func (d *qmpDialect) match(wantMsg, gotMsg []byte) (bool, []string) {
+	want, err1 := decode(wantMsg)
+	got, err2 := decode(gotMsg)
+	if err1 != nil || err2 != nil {
+		return false, nil
+	}
+	wantID, wantHas := takeID(want)
+	_, gotHas := takeID(got)
+	if wantHas != gotHas || !reflect.DeepEqual(want, got) {
+		var out []string
+		diff("", want, got, &out)
+		return false, out
+	}
+	if wantHas {
+		if start, end, ok := idSpan(gotMsg); ok {
+			d.ids[canonical(wantID)] = bytes.Clone(gotMsg[start:end])
+		}
+	}
+	return true, nil
+}
+
 // remap appends msg to dst with its top-level "id" replaced by the client's
 // id when the recorded one was matched; the rest of msg is kept byte for
 // byte.
-func (p *QMPPeer) remap(dst, msg []byte) []byte {
+func (d *qmpDialect) remap(dst, msg []byte) []byte {
 	start, end, ok := idSpan(msg)
 	if !ok {
 		return append(dst, msg...)
 	}
 	var v any
-	d := json.NewDecoder(bytes.NewReader(msg[start:end]))
-	d.UseNumber()
-	if d.Decode(&v) != nil {
+	dec := json.NewDecoder(bytes.NewReader(msg[start:end]))
+	dec.UseNumber()
+	if dec.Decode(&v) != nil {
 		return append(dst, msg...)
 	}
-	id, found := p.ids[canonical(normalise(v))]
+	id, found := d.ids[canonical(normalise(v))]
 	if !found {
 		return append(dst, msg...)
 	}
@@ -422,10 +473,12 @@ var ErrMismatch = errors.New("transcript: the client strayed from the transcript
 
 // MismatchError reports a client message the transcript does not expect.
 type MismatchError struct {
-	Line     int    // the transcript line of the expected message; 0 when it expects none
-	Expected []byte // the message the transcript expects; nil when it expects none
-	Actual   []byte // what the client sent; nil when it closed the stream
-	Diff     []string
+	Line     int      // the transcript line of the expected message; 0 when it expects none
+	Expected []byte   // the message the transcript expects; nil when it expects none
+	Actual   []byte   // what the client sent; nil when it closed the stream
+	Diff     []string // where they differ
+
+	want, got string // Expected and Actual as the protocol shows them
 }
 
 // Error shows the expected and the actual message and where they differ.
@@ -440,10 +493,10 @@ func (e *MismatchError) Error() string {
 		fmt.Fprintf(&b, "transcript: line %d: the client sent a message the transcript does not expect", e.Line)
 	}
 	if e.Expected != nil {
-		fmt.Fprintf(&b, "\n- expected: %s", e.Expected)
+		fmt.Fprintf(&b, "\n- expected: %s", e.want)
 	}
 	if e.Actual != nil {
-		fmt.Fprintf(&b, "\n+ actual:   %s", e.Actual)
+		fmt.Fprintf(&b, "\n+ actual:   %s", e.got)
 	}
 	for _, d := range e.Diff {
 		b.WriteString("\n  " + d)
@@ -454,18 +507,16 @@ func (e *MismatchError) Error() string {
 // Is reports whether target is ErrMismatch.
 func (e *MismatchError) Is(target error) bool { return target == ErrMismatch }
 
-func (p *QMPPeer) mismatch(i int, actual []byte) error {
+func (p *Peer) mismatch(i int, actual []byte) error {
 	e := &MismatchError{Actual: bytes.Clone(actual)}
+	if actual != nil {
+		e.got = p.d.show(actual)
+	}
 	if i >= 0 {
 		e.Line, e.Expected = p.steps[i].line, p.steps[i].msg
+		e.want = p.d.show(e.Expected)
 		if actual != nil {
-			want, err1 := decode(e.Expected)
-			got, err2 := decode(actual)
-			if err1 == nil && err2 == nil {
-				takeID(want)
-				takeID(got)
-				diff("", want, got, &e.Diff)
-			}
+			_, e.Diff = p.d.match(e.Expected, actual)
 		}
 	}
 	return e
@@ -535,6 +586,8 @@ type UnfinishedError struct {
 	Close   bool          // it is the connection's end
 	Message []byte        // the message, unless Close
 	At      time.Duration // when it was recorded, from the connection's start
+
+	shown string // Message as the protocol shows it
 }
 
 // Error says what the transcript still expects.
@@ -543,8 +596,8 @@ func (e *UnfinishedError) Error() string {
 	case e.Close:
 		return fmt.Sprintf("transcript: line %d: the replay stopped before the recorded end of the connection", e.Line)
 	case e.Client:
-		return fmt.Sprintf("transcript: line %d: the replay stopped where the client should send %s", e.Line, e.Message)
+		return fmt.Sprintf("transcript: line %d: the replay stopped where the client should send %s", e.Line, e.shown)
 	default:
-		return fmt.Sprintf("transcript: line %d: the replay stopped where the server sends %s at %v (advance the replay clock)", e.Line, e.Message, e.At)
+		return fmt.Sprintf("transcript: line %d: the replay stopped where the server sends %s at %v (advance the replay clock)", e.Line, e.shown, e.At)
 	}
 }

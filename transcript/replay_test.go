@@ -52,7 +52,7 @@ func stopCont(c *qmp.ClientMachine) {
 func TestReplayServesAClientMachine(t *testing.T) {
 	tr := load(t, "stop-cont.jsonl")
 	for how, cut := range actiontest.Splits(40) {
-		peer, err := transcript.NewQMPPeer(tr, transcript.QMPPeerConfig{})
+		peer, err := transcript.NewQMPPeer(tr, transcript.PeerConfig{})
 		require.NoError(t, err)
 		c := qmp.NewClientMachine(qmp.ClientConfig{})
 		stopCont(c)
@@ -88,7 +88,7 @@ func TestReplayEndsWhereTheServerClosed(t *testing.T) {
 {"conn":1,"t":0,"ev":"close","by":"peer","err":"peer closed the connection: EOF"}
 `))
 	require.NoError(t, err)
-	peer, err := transcript.NewQMPPeer(tr, transcript.QMPPeerConfig{})
+	peer, err := transcript.NewQMPPeer(tr, transcript.PeerConfig{})
 	require.NoError(t, err)
 	c := qmp.NewClientMachine(qmp.ClientConfig{})
 	c.Execute("quit", nil)
@@ -101,7 +101,7 @@ func TestReplayEndsWhereTheServerClosed(t *testing.T) {
 }
 
 func TestReplayRejectsACommandTheTranscriptDoesNotExpect(t *testing.T) {
-	peer, err := transcript.NewQMPPeer(load(t, "stop-cont.jsonl"), transcript.QMPPeerConfig{})
+	peer, err := transcript.NewQMPPeer(load(t, "stop-cont.jsonl"), transcript.PeerConfig{})
 	require.NoError(t, err)
 	c := qmp.NewClientMachine(qmp.ClientConfig{})
 	c.Execute("stop", nil)
@@ -126,7 +126,7 @@ func TestReplayRejectsACommandTheTranscriptDoesNotExpect(t *testing.T) {
 
 func TestReplayEndsWhenTheClientCloses(t *testing.T) {
 	tr := load(t, "stop-cont.jsonl")
-	peer, err := transcript.NewQMPPeer(tr, transcript.QMPPeerConfig{})
+	peer, err := transcript.NewQMPPeer(tr, transcript.PeerConfig{})
 	require.NoError(t, err)
 	c := qmp.NewClientMachine(qmp.ClientConfig{})
 	actiontest.Pump(c, peer)
@@ -141,7 +141,7 @@ func TestReplayEndsWhenTheClientCloses(t *testing.T) {
 // In timed mode the peer holds what it recorded for later until its clock
 // moves; the driver asks when the next message is due.
 func TestReplayTimed(t *testing.T) {
-	peer, err := transcript.NewQMPPeer(load(t, "stop-cont.jsonl"), transcript.QMPPeerConfig{Timed: true})
+	peer, err := transcript.NewQMPPeer(load(t, "stop-cont.jsonl"), transcript.PeerConfig{Timed: true})
 	require.NoError(t, err)
 	c := qmp.NewClientMachine(qmp.ClientConfig{})
 	got, _ := actiontest.Pump(c, peer)
@@ -176,20 +176,20 @@ func TestReplayTimed(t *testing.T) {
 
 func TestNewQMPPeerChecksTheTranscript(t *testing.T) {
 	tr := load(t, "stop-cont.jsonl")
-	_, err := transcript.NewQMPPeer(tr, transcript.QMPPeerConfig{Conn: 2})
+	_, err := transcript.NewQMPPeer(tr, transcript.PeerConfig{Conn: 2})
 	require.EqualError(t, err, "transcript: no connection 2 (the transcript holds [1])")
 
 	bad, err := transcript.Read(strings.NewReader(`{"transcript":1}
 {"conn":1,"t":0,"ev":"recv","text":"{\"QMP\": "}
 {"conn":1,"t":0,"ev":"close"}`))
 	require.NoError(t, err)
-	_, err = transcript.NewQMPPeer(bad, transcript.QMPPeerConfig{})
+	_, err = transcript.NewQMPPeer(bad, transcript.PeerConfig{})
 	require.ErrorContains(t, err, "connection 1 ends inside a message")
 
 	bad, err = transcript.Read(strings.NewReader(`{"transcript":1}
 {"conn":1,"t":0,"ev":"recv","text":"]"}`))
 	require.NoError(t, err)
-	_, err = transcript.NewQMPPeer(bad, transcript.QMPPeerConfig{})
+	_, err = transcript.NewQMPPeer(bad, transcript.PeerConfig{})
 	var fe *transcript.FormatError
 	require.True(t, errors.As(err, &fe), "%v", err)
 	require.Equal(t, 2, fe.Line)

@@ -115,7 +115,7 @@ func TestQEMUTranscriptsReplay(t *testing.T) {
 		t.Run(filepath.Base(f.transcript), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			peer, err := transcript.NewQMPPeer(load(t, filepath.Base(f.transcript)), transcript.QMPPeerConfig{})
+			peer, err := transcript.NewQMPPeer(load(t, filepath.Base(f.transcript)), transcript.PeerConfig{})
 			require.NoError(t, err)
 			served := make(chan error, 1)
 			c := qmp.NewClient(qmp.Config{Name: "replay"})
@@ -137,7 +137,7 @@ func TestUnplugDiskOfTheWrongDevice(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	peer, err := transcript.NewQMPPeer(load(t, filepath.Base(unplugTranscript)), transcript.QMPPeerConfig{})
+	peer, err := transcript.NewQMPPeer(load(t, filepath.Base(unplugTranscript)), transcript.PeerConfig{})
 	require.NoError(t, err)
 	served := make(chan error, 1)
 	c := qmp.NewClient(qmp.Config{Name: "replay"})
