@@ -93,8 +93,74 @@ func stopContFlow(ctx context.Context, c *qmp.Client) error {
 	return nil
 }
 
+// mirrorFlow runs a block job — a mirror between two null block nodes —
+// following it by its JOB_STATUS_CHANGE events until it is ready, completes
+// it, and waits until it concluded and was dismissed.
+func mirrorFlow(ctx context.Context, c *qmp.Client) error {
+	jobs := c.Listen(qmp.ListenOptions{Names: []string{"JOB_STATUS_CHANGE"}})
+	defer jobs.Close()
+	for _, node := range []string{"src", "dst"} {
+		if _, err := c.Execute(ctx, "blockdev-add", map[string]any{"driver": "null-co", "node-name": node, "size": 1 << 20}); err != nil {
+			return err
+		}
+	}
+	if _, err := c.Execute(ctx, "blockdev-mirror", map[string]any{"job-id": "job0", "device": "src", "target": "dst", "sync": "full"}); err != nil {
+		return err
+	}
+	wait := func(status string) error {
+		for {
+			ev, err := jobs.Next(ctx)
+			if err != nil {
+				return err
+			}
+			var data struct{ Status string }
+			if err := json.Unmarshal(ev.Data, &data); err != nil {
+				return err
+			}
+			if data.Status == status {
+				return nil
+			}
+		}
+	}
+	if err := wait("ready"); err != nil {
+		return err
+	}
+	if _, err := c.Execute(ctx, "job-complete", map[string]any{"id": "job0"}); err != nil {
+		return err
+	}
+	if err := wait("null"); err != nil {
+		return err
+	}
+	for _, node := range []string{"src", "dst"} {
+		if _, err := c.Execute(ctx, "blockdev-del", map[string]any{"node-name": node}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// schemaFlow asks for the QMP schema (207 KB from QEMU 7.2) and finds
+// device_del in it.
+func schemaFlow(ctx context.Context, c *qmp.Client) error {
+	var schema []struct {
+		Name     string `json:"name"`
+		MetaType string `json:"meta-type"`
+	}
+	if err := c.ExecuteInto(ctx, "query-qmp-schema", nil, &schema); err != nil {
+		return err
+	}
+	for _, e := range schema {
+		if e.Name == "device_del" && e.MetaType == "command" {
+			return nil
+		}
+	}
+	return errors.New("device_del is not in the schema")
+}
+
 // qemuFlows are the recorded sessions: each transcript in testdata is made
-// by running its flow against QEMU 7.2 started with args.
+// by running its flow against QEMU 7.2 started with args. (The mirror job
+// reaches "ready" before QEMU sends its reply to blockdev-mirror; QEMU runs
+// both on its main loop, and the order held over many runs.)
 var qemuFlows = []struct {
 	transcript string
 	args       []string
@@ -102,6 +168,8 @@ var qemuFlows = []struct {
 }{
 	{"testdata/qemu-7.2-usb-unplug.jsonl", []string{"-device", "qemu-xhci,id=xhci"}, hotplugFlow},
 	{"testdata/qemu-7.2-stop-cont.jsonl", nil, stopContFlow},
+	{"testdata/qemu-7.2-mirror-job.jsonl", nil, mirrorFlow},
+	{"testdata/qemu-7.2-schema.jsonl", nil, schemaFlow},
 }
 
 const unplugTranscript = "testdata/qemu-7.2-usb-unplug.jsonl"
