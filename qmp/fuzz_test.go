@@ -8,28 +8,19 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/action/actiontest"
 	"github.com/wirereactor/wirereactor/framing"
 )
 
 // feedChunks feeds data to m in chunks of n bytes and drains after each.
 func feedChunks[T any](t *testing.T, m action.Machine[T], data []byte, n int, eof bool) (sent []byte, got []T, err error) {
-	for len(data) > 0 && err == nil {
-		k := min(n, len(data))
-		m.Feed(data[:k:k])
-		data = data[k:]
-		var s []byte
-		var g []T
-		s, g, err = drain[T](t, m)
-		sent, got = append(sent, s...), append(got, g...)
+	opts := []actiontest.Option{actiontest.Chunks(n)}
+	if eof {
+		opts = append(opts, actiontest.ThenEOF())
 	}
-	if eof && err == nil {
-		m.FeedEOF()
-		var s []byte
-		var g []T
-		s, g, err = drain[T](t, m)
-		sent, got = append(sent, s...), append(got, g...)
-	}
-	return sent, got, err
+	acts := actiontest.Feed(m, data, opts...)
+	require.NotErrorIs(t, acts.Err(), actiontest.ErrRunaway)
+	return acts.Sent(), acts.Delivered(), acts.Err()
 }
 
 // checkTerminal asserts that a machine that failed keeps failing the same way.
