@@ -149,8 +149,8 @@ func Scribble() Option { return func(o *options) { o.scribble = true } }
 // once more.
 func ThenEOF() Option { return func(o *options) { o.eof = true } }
 
-// OnDeliver makes Pump (and Feed) call f with every value m delivers, as it
-// is delivered. f may call m's input methods (a server answering a command)
+// OnDeliver makes Pump, Feed and Drain call f with every value m delivers,
+// as it is delivered. f may call m's input methods (a server answering a command)
 // or the other machine's: their output is pumped next.
 func OnDeliver[T any](m action.Machine[T], f func(T)) Option {
 	return func(o *options) {
@@ -284,8 +284,8 @@ func (s *side[T]) feed(m action.Machine[T], p []byte, out *[]byte) {
 }
 
 // Drain calls m.Next until it returns WantMore or Error and returns every
-// action but the final WantMore. Only the Limit and RetainWith options
-// apply.
+// action but the final WantMore. The Limit, RetainWith and OnDeliver
+// options apply.
 func Drain[T any](m Source[T], opts ...Option) Actions[T] {
 	s := newSide(m, newOptions(opts))
 	s.drain(nil)
