@@ -268,3 +268,17 @@ func TestRetainWithKeepsValuesOfMachinesWithoutRetain(t *testing.T) {
 	got = actiontest.Drain[[]byte](m, actiontest.RetainWith[[]byte](m, bytes.Clone))
 	require.Equal(t, [][]byte{[]byte("1"), []byte("2"), []byte("3")}, got.Delivered())
 }
+
+func TestDrainCallsOnDeliver(t *testing.T) {
+	m := &lines{}
+	m.Feed([]byte("a\nb\n"))
+	var seen []string
+	got := actiontest.Drain[string](m, actiontest.OnDeliver[string](m, func(v string) {
+		seen = append(seen, v)
+		if v == "a" {
+			m.Send("after a") // the handler runs before the next Next
+		}
+	}))
+	require.Equal(t, []string{"a", "b"}, seen)
+	require.Equal(t, "deliver(a)\nsend \"after a\\n\"\ndeliver(b)\n", got.String())
+}
