@@ -14,10 +14,11 @@ import (
 
 // NewFramePeer returns a peer replaying the server side of connection
 // cfg.Conn of a transcript of Mercurial's frame protocol t, for a
-// reactor.ClientReactor (or the client side, for a reactor.ServerReactor,
-// when t was recorded by the server). Frames are compared whole, request
-// and stream ids included: the reactors number them deterministically. A
-// mismatch shows both frames in human syntax and the fields that differ.
+// reactor.ClientReactor (or, with cfg.PlayClient, the client side for a
+// reactor.ServerReactor), whichever side recorded t. Frames are compared
+// whole, request and stream ids included: the reactors number them
+// deterministically. A mismatch shows both frames in human syntax and the
+// fields that differ.
 func NewFramePeer(t *Transcript, cfg PeerConfig) (*Peer, error) {
 	return newPeer(t, cfg, frameDialect{})
 }

@@ -147,3 +147,36 @@ func TestFrameEntriesReadBackExactly(t *testing.T) {
 }
 
 var _ action.Machine[reactor.Response] = (*reactor.ClientReactor)(nil)
+
+// The client's side of the same transcript replays to a server reactor: a
+// server application is tested against what a client once sent.
+func TestFrameReplayPlaysTheClientToAServerReactor(t *testing.T) {
+	text, _ := recordHg(t)
+	tr, err := transcript.Read(strings.NewReader(text))
+	require.NoError(t, err)
+	run := func(lookup string) (actiontest.Actions[transcript.Matched], *transcript.Peer) {
+		peer, err := transcript.NewFramePeer(tr, transcript.PeerConfig{PlayClient: true})
+		require.NoError(t, err)
+		server := reactor.NewServerReactor(reactor.ServerConfig{})
+		var out *reactor.OutputStream
+		_, matched := actiontest.Pump(server, peer, actiontest.OnDeliver(server, func(cmd reactor.Command) {
+			if out == nil {
+				out = server.NewOutputStream()
+			}
+			if cmd.Name == "heads" {
+				server.RespondObjects(out, cmd.RequestID, []any{[]byte("0123abcd")})
+			} else {
+				server.RespondCommandError(out, cmd.RequestID, lookup, []any{[]byte("tip")})
+			}
+		}))
+		return matched, peer
+	}
+	matched, peer := run("unknown key %s")
+	require.Equal(t, io.EOF, matched.Err(), "the client closed the connection: so does the peer playing it")
+	require.NoError(t, peer.Done())
+
+	matched, _ = run("no such key %s") // the server application changed
+	require.ErrorIs(t, matched.Err(), transcript.ErrMismatch)
+	require.Contains(t, matched.Err().Error(), "the server sent a message the transcript does not expect")
+	require.Contains(t, matched.Err().Error(), "no such key")
+}

@@ -25,6 +25,11 @@ type PeerConfig struct {
 	// connection's first entry. Untimed (the default), a message goes out
 	// as soon as everything recorded before it has happened.
 	Timed bool
+	// PlayClient replays the client's side instead, to serve a server
+	// machine (qmp.ServerMachine, reactor.ServerReactor): the peer sends
+	// the client's recorded messages and expects the server's. Messages
+	// and errors below that speak of "the client" then mean the server.
+	PlayClient bool
 }
 
 // Matched is what a Peer delivers: a message of the client that matched
@@ -34,14 +39,15 @@ type Matched struct {
 	Message []byte // what the client sent (owned by the value)
 }
 
-// Peer replays the server side of a transcript as a sans-IO machine
+// Peer replays one side of a transcript as a sans-IO machine
 // (action.Machine[Matched]): connect it to a client machine with
 // actiontest.Pump, or serve a driven client with Serve. NewQMPPeer makes
 // one for QMP, NewFramePeer for Mercurial's frame protocol.
 //
 // It sends the server's recorded messages in their recorded order and reads
 // the client's. Each client message must equal the one the transcript
-// expects next (for QMP, except for its "id": ids are matched by value, and
+// expects next (for QMP, except for its "id" and an event's "timestamp":
+// ids are matched by value, and
 // the server's later messages carry the client's actual id wherever the
 // recorded one appeared). Events go out where they were recorded: after the
 // client messages recorded before them. A client message the transcript
@@ -64,10 +70,14 @@ type Peer struct {
 	queue []Matched
 	now   time.Duration
 	timed bool
-	ended bool // the recorded close was reached
+	them  string // "client", or "server" when the peer plays the client
+	ended bool   // the recorded close was reached
 	err   error
 }
 
+// step is one thing the transcript records. "client" and "server" name the
+// machine the peer serves and the peer itself (the other way round with
+// PlayClient).
 type step struct {
 	client bool // a message of the client (else of the server)
 	close  bool // the connection's end
@@ -114,11 +124,17 @@ func newPeer(t *Transcript, cfg PeerConfig, d dialect) (*Peer, error) {
 			conn = cs[0]
 		}
 	}
-	clientEv := Send
-	if t.Header.Side == "server" {
-		clientEv = Recv
+	// theirEv marks the entries holding the messages of the machine the
+	// peer serves: the client's, unless the peer plays the client.
+	recordedByClient := t.Header.Side != "server"
+	theirEv := Send
+	if recordedByClient == cfg.PlayClient {
+		theirEv = Recv
 	}
-	p := &Peer{d: d, in: d.splitter(), timed: cfg.Timed}
+	p := &Peer{d: d, in: d.splitter(), timed: cfg.Timed, them: "client"}
+	if cfg.PlayClient {
+		p.them = "server"
+	}
 	decs := [2]splitter{d.splitter(), d.splitter()} // 0: the server's bytes, 1: the client's
 	var start time.Duration
 	found := false
@@ -132,8 +148,9 @@ func newPeer(t *Transcript, cfg PeerConfig, d dialect) (*Peer, error) {
 		switch e.Ev {
 		case Close:
 			// Who closed: "by":"peer" names the side that did not record.
-			server := (e.By == "peer") == (clientEv == Send)
-			p.steps = append(p.steps, step{close: true, server: server, t: e.Time() - start, line: e.Line})
+			closedByClient := recordedByClient != (e.By == "peer")
+			mine := closedByClient == cfg.PlayClient
+			p.steps = append(p.steps, step{close: true, server: mine, t: e.Time() - start, line: e.Line})
 			continue
 		case Open:
 			continue
@@ -141,7 +158,7 @@ func newPeer(t *Transcript, cfg PeerConfig, d dialect) (*Peer, error) {
 		if e.Err != "" || len(e.Bytes()) == 0 {
 			continue // bytes the recorder could not split, or descriptors alone
 		}
-		client := e.Ev == clientEv
+		client := e.Ev == theirEv
 		sp := decs[0]
 		if client {
 			sp = decs[1]
@@ -212,7 +229,8 @@ func (p *Peer) Due() (time.Duration, bool) {
 func (p *Peer) Done() error {
 	for _, s := range p.steps[p.pos:] {
 		if !s.done && !(s.close && !s.server) {
-			return &UnfinishedError{Line: s.line, Client: s.client, Close: s.close, Message: s.msg, At: s.t, shown: p.d.show(s.msg)}
+			return &UnfinishedError{Line: s.line, Client: s.client, Close: s.close, Message: s.msg, At: s.t,
+				shown: p.d.show(s.msg), who: p.them}
 		}
 	}
 	return nil
@@ -355,6 +373,8 @@ func (d *qmpDialect) match(wantMsg, gotMsg []byte) (bool, []string) {
 	}
 	wantID, wantHas := takeID(want)
 	_, gotHas := takeID(got)
+	dropTimestamp(want)
+	dropTimestamp(got)
 	if wantHas != gotHas || !reflect.DeepEqual(want, got) {
 		var out []string
 		diff("", want, got, &out)
@@ -463,6 +483,14 @@ func takeID(v any) (any, bool) {
 	return id, ok
 }
 
+// dropTimestamp removes an event's "timestamp", which a server replaying
+// the recorded events cannot reproduce.
+func dropTimestamp(v any) {
+	if m, ok := v.(map[string]any); ok {
+		delete(m, "timestamp")
+	}
+}
+
 func canonical(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
@@ -479,6 +507,7 @@ type MismatchError struct {
 	Diff     []string // where they differ
 
 	want, got string // Expected and Actual as the protocol shows them
+	who       string // "client", or "server" for a peer playing the client
 }
 
 // Error shows the expected and the actual message and where they differ.
@@ -486,11 +515,11 @@ func (e *MismatchError) Error() string {
 	var b strings.Builder
 	switch {
 	case e.Actual == nil:
-		fmt.Fprintf(&b, "transcript: line %d: the client closed the stream where the transcript expects a message", e.Line)
+		fmt.Fprintf(&b, "transcript: line %d: the %s closed the stream where the transcript expects a message", e.Line, e.who)
 	case e.Expected == nil:
-		b.WriteString("transcript: the client sent a message where the transcript expects none")
+		fmt.Fprintf(&b, "transcript: the %s sent a message where the transcript expects none", e.who)
 	default:
-		fmt.Fprintf(&b, "transcript: line %d: the client sent a message the transcript does not expect", e.Line)
+		fmt.Fprintf(&b, "transcript: line %d: the %s sent a message the transcript does not expect", e.Line, e.who)
 	}
 	if e.Expected != nil {
 		fmt.Fprintf(&b, "\n- expected: %s", e.want)
@@ -508,7 +537,7 @@ func (e *MismatchError) Error() string {
 func (e *MismatchError) Is(target error) bool { return target == ErrMismatch }
 
 func (p *Peer) mismatch(i int, actual []byte) error {
-	e := &MismatchError{Actual: bytes.Clone(actual)}
+	e := &MismatchError{Actual: bytes.Clone(actual), who: p.them}
 	if actual != nil {
 		e.got = p.d.show(actual)
 	}
@@ -588,6 +617,7 @@ type UnfinishedError struct {
 	At      time.Duration // when it was recorded, from the connection's start
 
 	shown string // Message as the protocol shows it
+	who   string // "client", or "server" for a peer playing the client
 }
 
 // Error says what the transcript still expects.
@@ -596,8 +626,8 @@ func (e *UnfinishedError) Error() string {
 	case e.Close:
 		return fmt.Sprintf("transcript: line %d: the replay stopped before the recorded end of the connection", e.Line)
 	case e.Client:
-		return fmt.Sprintf("transcript: line %d: the replay stopped where the client should send %s", e.Line, e.shown)
+		return fmt.Sprintf("transcript: line %d: the replay stopped where the %s should send %s", e.Line, e.who, e.shown)
 	default:
-		return fmt.Sprintf("transcript: line %d: the replay stopped where the server sends %s at %v (advance the replay clock)", e.Line, e.shown, e.At)
+		return fmt.Sprintf("transcript: line %d: the replay stopped where the peer sends %s at %v (advance the replay clock)", e.Line, e.shown, e.At)
 	}
 }

@@ -194,3 +194,27 @@ func TestNewQMPPeerChecksTheTranscript(t *testing.T) {
 	require.True(t, errors.As(err, &fe), "%v", err)
 	require.Equal(t, 2, fe.Line)
 }
+
+// The client's side of a transcript replays to a QMP server machine: a fake
+// QEMU is tested against what a client once sent (event timestamps aside).
+func TestReplayPlaysTheClientToAServerMachine(t *testing.T) {
+	peer, err := transcript.NewQMPPeer(load(t, "stop-cont.jsonl"), transcript.PeerConfig{PlayClient: true})
+	require.NoError(t, err)
+	s := qmp.NewServerMachine(qmp.ServerConfig{Version: qmp.Version{QEMU: qmp.VersionTriple{Major: 7, Minor: 2}}})
+	status := `{"status": "paused", "singlestep": false, "running": false}`
+	_, matched := actiontest.Pump(s, peer, actiontest.OnDeliver(s, func(cmd qmp.Command) {
+		switch cmd.Name {
+		case "stop":
+			s.SendEvent("STOP", nil, time.Now())
+			s.Return(cmd.ID, nil)
+		case "cont":
+			s.SendEvent("RESUME", nil, time.Now())
+			s.Return(cmd.ID, nil)
+		case "query-status":
+			s.Return(cmd.ID, []byte(status))
+		}
+	}))
+	require.Equal(t, io.EOF, matched.Err(), "the client closed the recorded connection, and so does the peer")
+	require.NoError(t, peer.Done())
+	require.Len(t, matched.Delivered(), 7, "the server's seven messages matched")
+}
