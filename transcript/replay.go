@@ -111,7 +111,8 @@ type splitter interface {
 }
 
 // NewQMPPeer returns a peer replaying the server side of connection
-// cfg.Conn of the QMP transcript t. It reports a connection the transcript
+// cfg.Conn of the QMP transcript t (the client side with cfg.PlayClient),
+// whichever side recorded t. It reports a connection the transcript
 // does not hold, or recorded bytes that do not split into JSON messages.
 func NewQMPPeer(t *Transcript, cfg PeerConfig) (*Peer, error) {
 	return newPeer(t, cfg, &qmpDialect{ids: map[string][]byte{}})
@@ -238,7 +239,8 @@ func (p *Peer) Done() error {
 
 // Next returns the next action: Send with the server's messages, Deliver
 // with each client message matched, Error when the client strays from the
-// transcript (a *MismatchError, or a client stream that is not JSON), and
+// transcript (a *MismatchError, or a stream that does not split into the
+// protocol's messages), and
 // io.EOF once the recorded connection ended and everything before happened.
 func (p *Peer) Next() action.Action[Matched] {
 	if p.err != nil {
