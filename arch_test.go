@@ -18,11 +18,15 @@ import (
 // qmp/qmpclient).
 var sansIO = []string{
 	"action/*.go",
+	"action/actiontest/*.go",
 	"frame/*.go",
 	"hgcbor/*.go",
 	"framing/*.go",
 	"reactor/*.go",
 	"qmp/*.go",
+	"transcript/format.go",
+	"transcript/replay.go",
+	"transcript/frames.go",
 }
 
 // forbiddenImports may not appear in sans-IO code. "time" is allowed for

@@ -42,7 +42,8 @@ const (
 	Negotiating
 	// Running: the handshake is over; commands flow.
 	Running
-	// Failed: the machine reported an Error and is terminal.
+	// Failed: the machine reported an Error and is terminal (io.EOF after
+	// a clean end of the stream).
 	Failed
 )
 
@@ -307,8 +308,9 @@ func (m *ClientMachine) Feed(p []byte) {
 }
 
 // FeedEOF tells the machine the server closed the stream. A stream that ends
-// inside a message or before the handshake is over is an Error; a clean end
-// leaves the machine answering WantMore.
+// inside a message or before the handshake is over is an Error matching
+// io.ErrUnexpectedEOF; a clean end, once everything before it is taken, is
+// a terminal Error with io.EOF itself.
 func (m *ClientMachine) FeedEOF() {
 	if m.err == nil {
 		m.dec.FeedEOF()
@@ -340,7 +342,7 @@ func (m *ClientMachine) Next() action.Action[Received] {
 				if m.state != Running {
 					return m.fail(m.handshakeError(nil, io.ErrUnexpectedEOF))
 				}
-				return action.Want[Received]()
+				return m.fail(io.EOF) // a clean end
 			}
 			return m.fail(err)
 		}

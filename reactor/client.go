@@ -2,6 +2,7 @@ package reactor
 
 import (
 	"fmt"
+	"io"
 	"reflect"
 
 	"github.com/wirereactor/wirereactor/action"
@@ -453,7 +454,8 @@ func (c *ClientReactor) onStreamSettings(f frame.Frame, s *inputStream) {
 
 // FeedEOF tells the reactor the server will send nothing more. Requests
 // still awaiting a response are reported as an Error wrapping
-// ErrIncomplete.
+// ErrIncomplete; otherwise the reactor ends with a terminal Error with
+// io.EOF.
 func (c *ClientReactor) FeedEOF() {
 	c.q.reclaim()
 	if c.in.used {
@@ -465,7 +467,11 @@ func (c *ClientReactor) FeedEOF() {
 }
 
 func (c *ClientReactor) onEOF() {
-	if c.q.err != nil || c.active.n == 0 {
+	if c.q.err != nil {
+		return
+	}
+	if c.active.n == 0 {
+		c.q.fail(io.EOF) // a clean end
 		return
 	}
 	c.fail(&IncompleteError{RequestIDs: c.active.ids()})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/action/actiontest"
 	"github.com/wirereactor/wirereactor/frame"
 	"github.com/wirereactor/wirereactor/hgcbor"
 )
@@ -80,7 +81,7 @@ func replayClient(t *testing.T, v clientVector, used map[string]bool, feed bool)
 			} else {
 				err = c.FlushCommands()
 			}
-			got := drain(c.Next)
+			got := actiontest.Drain(c)
 			if res.Action == "exception" {
 				want := stringOf(t, res.Message)
 				require.Error(t, err, msg)
@@ -120,7 +121,7 @@ func replayClient(t *testing.T, v clientVector, used map[string]bool, feed bool)
 		} else {
 			c.OnFrame(f)
 		}
-		got := drain(c.Next)
+		got := actiontest.Drain(c)
 		if firstErr != nil {
 			// On purpose: an Error is terminal (Mercurial's client carries on).
 			require.Len(t, got, 1, msg)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/action/actiontest"
 	"github.com/wirereactor/wirereactor/frame"
 	"github.com/wirereactor/wirereactor/hgcbor"
 )
@@ -44,25 +45,20 @@ func seedWires(f *testing.F, server bool) [][]byte {
 	return out
 }
 
-// checkTerminal drains m and requires the machine rules: a bounded number
-// of actions, and after an Error the same Error for ever.
-func checkTerminal[T any](t *testing.T, next func() action.Action[T], onDeliver func(T)) (errored bool) {
-	for i := 0; ; i++ {
-		require.Less(t, i, 1<<16, "machine never settles")
-		a := next()
-		switch a.Kind {
-		case action.WantMore:
-			return false
-		case action.Deliver:
-			onDeliver(a.Value)
-		case action.Error:
-			require.Error(t, a.Err)
-			for range 3 {
-				require.Equal(t, a, next(), "an Error must be terminal")
-			}
-			return true
-		}
+// checkTerminal drains m, handing deliveries to onDeliver as they come,
+// and requires the machine rules: a bounded number of actions, and after an
+// Error the same Error for ever.
+func checkTerminal[T any](t *testing.T, m action.Machine[T], onDeliver func(T)) (errored bool) {
+	acts := actiontest.Drain(m, actiontest.OnDeliver(m, onDeliver), actiontest.Limit(1<<16))
+	err := acts.Err()
+	require.NotErrorIs(t, err, actiontest.ErrRunaway, "machine never settles")
+	if err == nil {
+		return false
 	}
+	for range 3 {
+		require.Equal(t, action.Fail[T](err), m.Next(), "an Error must be terminal")
+	}
+	return true
 }
 
 func fuzzServer(t *testing.T, r *ServerReactor) func(Command) {
@@ -101,15 +97,15 @@ func FuzzServerReactor(f *testing.F) {
 		onDeliver := fuzzServer(t, r)
 		c := min(int(cut), len(wire))
 		r.Feed(wire[:c])
-		if checkTerminal(t, r.Next, onDeliver) {
+		if checkTerminal[Command](t, r, onDeliver) {
 			return
 		}
 		r.Feed(wire[c:])
-		if checkTerminal(t, r.Next, onDeliver) {
+		if checkTerminal[Command](t, r, onDeliver) {
 			return
 		}
 		r.FeedEOF()
-		checkTerminal(t, r.Next, onDeliver)
+		checkTerminal[Command](t, r, onDeliver)
 	})
 }
 
@@ -162,12 +158,12 @@ func FuzzServerFrames(f *testing.F) {
 		onDeliver := fuzzServer(t, r)
 		for _, fr := range framesFromFuzz(data) {
 			r.OnFrame(fr)
-			if checkTerminal(t, r.Next, onDeliver) {
+			if checkTerminal[Command](t, r, onDeliver) {
 				return
 			}
 		}
 		r.FeedEOF()
-		checkTerminal(t, r.Next, onDeliver)
+		checkTerminal[Command](t, r, onDeliver)
 	})
 }
 
@@ -178,7 +174,7 @@ func fuzzClient(t *testing.T) *ClientReactor {
 		_, err := c.CallCommand(Request{Name: name, Args: map[hgcbor.Bytes]any{"k": []byte(name)}})
 		require.NoError(t, err)
 	}
-	checkTerminal(t, c.Next, func(Response) {})
+	checkTerminal[Response](t, c, func(Response) {})
 	return c
 }
 
@@ -198,15 +194,15 @@ func FuzzClientReactor(f *testing.F) {
 		c := fuzzClient(t)
 		n := min(int(cut), len(wire))
 		c.Feed(wire[:n])
-		if checkTerminal(t, c.Next, checkResponse(t)) {
+		if checkTerminal[Response](t, c, checkResponse(t)) {
 			return
 		}
 		c.Feed(wire[n:])
-		if checkTerminal(t, c.Next, checkResponse(t)) {
+		if checkTerminal[Response](t, c, checkResponse(t)) {
 			return
 		}
 		c.FeedEOF()
-		checkTerminal(t, c.Next, checkResponse(t))
+		checkTerminal[Response](t, c, checkResponse(t))
 	})
 }
 
@@ -219,7 +215,7 @@ func FuzzClientFrames(f *testing.F) {
 		c := fuzzClient(t)
 		for _, fr := range framesFromFuzz(data) {
 			c.OnFrame(fr)
-			if checkTerminal(t, c.Next, checkResponse(t)) {
+			if checkTerminal[Response](t, c, checkResponse(t)) {
 				return
 			}
 		}

@@ -116,6 +116,8 @@ func (l *link[T, M]) drainLocked() {
 			err := a.Err
 			if err == nil {
 				err = fmt.Errorf("machine returned an error action without an error")
+			} else if errors.Is(err, io.EOF) {
+				err = ErrPeerClosed // the machine's clean end after FeedEOF
 			}
 			l.failLocked(err)
 			return

@@ -33,13 +33,14 @@ type frameMachine struct {
 	frames int
 	out    []byte
 	sent   bool
+	eof    bool
 }
 
 // Queue appends wire bytes to send. They are copied.
 func (m *frameMachine) Queue(wire []byte) { m.out = append(m.out, wire...) }
 
 func (m *frameMachine) Feed(p []byte) { m.dec.Feed(p) }
-func (m *frameMachine) FeedEOF()      { m.dec.FeedEOF() }
+func (m *frameMachine) FeedEOF()      { m.dec.FeedEOF(); m.eof = true }
 
 func (m *frameMachine) Next() action.Action[frame.Frame] {
 	if m.sent {
@@ -66,6 +67,9 @@ func (m *frameMachine) Next() action.Action[frame.Frame] {
 	if len(m.out) > 0 {
 		m.sent = true
 		return action.SendBytes[frame.Frame](m.out)
+	}
+	if m.eof {
+		return action.Fail[frame.Frame](io.EOF) // a clean end
 	}
 	return action.Want[frame.Frame]()
 }
