@@ -576,12 +576,18 @@ func (c *ClientReactor) decodeNext() {
 }
 
 // decodeWhole returns all of dec's output for an encoded frame other than
-// a command response, within the response limit.
+// a command response (Mercurial's server never encodes one), within the
+// response limit and within the largest payload the frame decoder takes.
 func (c *ClientReactor) decodeWhole(dec decoder, streamID uint8, rid uint16) ([]byte, bool) {
 	var all []byte
 	for {
 		out, more, ok := c.decodeStep(dec, streamID, rid)
 		if !ok {
+			return nil, false
+		}
+		if len(all)+len(out) > framing.DefaultDecoderMaxPayload {
+			c.fail(&LimitError{RequestID: rid, Limit: framing.DefaultDecoderMaxPayload,
+				What: fmt.Sprintf("decoded bytes in one frame other than a command response (%s stream %d)", dec.name(), streamID)})
 			return nil, false
 		}
 		all = append(all, out...)

@@ -208,3 +208,27 @@ func TestClientStateAfterError(t *testing.T) {
 	require.ErrorIs(t, a.Err, ErrProtocol)
 	require.Equal(t, ClientErrored, c.State())
 }
+
+// TestClientEncodedErrorResponseBounded: an encoded frame other than a
+// command response is decoded whole, so it is bounded by the largest
+// payload the frame decoder takes (1 MiB), not only by the response limit.
+func TestClientEncodedErrorResponseBounded(t *testing.T) {
+	c := encodedClient(t, ClientConfig{}, EncodingZstd8MB)
+	f := encodedFrame(0, zstdRLEBomb(40)) // 5 MiB of 'z'
+	f.Type = frame.TypeErrorResponse
+	c.OnFrame(f)
+	acts := drain(c.Next)
+	require.Len(t, acts, 1)
+	require.ErrorIs(t, acts[0].Err, ErrLimit)
+	require.EqualError(t, acts[0].Err, "request 1 exceeds the limit of 1048576 decoded bytes in one frame other than a command response (zstd-8mb stream 2)")
+
+	// A small one decodes and is read as usual.
+	c = encodedClient(t, ClientConfig{}, EncodingZlib)
+	f = encodedFrame(0, zlibBytes(t, frameBytes("1 2 0 error-response 0 cbor:{b'type': b'server', b'message': [{b'msg': b'boom'}]}")[frame.HeaderSize:]))
+	f.Type = frame.TypeErrorResponse
+	c.OnFrame(f)
+	acts = drain(c.Next)
+	require.Len(t, acts, 1)
+	require.Equal(t, ResponseError, acts[0].Value.Kind)
+	require.Equal(t, "server", acts[0].Value.ErrorType)
+}

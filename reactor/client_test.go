@@ -129,7 +129,7 @@ func TestClientReactorMercurialCases(t *testing.T) {
 	})
 }
 
-func zlibBytes(t *testing.T, p []byte) []byte {
+func zlibBytes(t testing.TB, p []byte) []byte {
 	var b bytes.Buffer
 	w := zlib.NewWriter(&b)
 	_, err := w.Write(p)
