@@ -15,6 +15,7 @@ const (
 	DefaultMaxSettingsPayload = 64 << 10
 	DefaultMaxDecoderBuffer   = 64 << 20
 	DefaultMaxResponseBytes   = 256 << 20
+	DefaultMaxDecodingStreams = 4
 )
 
 // ClientConfig configures a ClientReactor. The zero value is Mercurial's
@@ -50,6 +51,11 @@ type ClientConfig struct {
 	// before decoding its CBOR holds. Exceeding it is an Error wrapping
 	// ErrLimit (a *LimitError), raised before the excess is delivered.
 	MaxResponseBytes int
+	// MaxDecodingStreams bounds the streams open at once with a zlib or
+	// zstd-8mb decoder (DefaultMaxDecodingStreams when zero): each holds
+	// its decoder's window, up to 8 MiB for zstd-8mb. Mercurial's server
+	// sends every response on one stream.
+	MaxDecodingStreams int
 }
 
 // Request is a command to issue.
@@ -194,6 +200,9 @@ func NewClientReactor(cfg ClientConfig) *ClientReactor {
 	}
 	if cfg.MaxDecoderBuffer <= 0 {
 		cfg.MaxDecoderBuffer = DefaultMaxDecoderBuffer
+	}
+	if cfg.MaxDecodingStreams <= 0 {
+		cfg.MaxDecodingStreams = DefaultMaxDecodingStreams
 	}
 	if cfg.MaxResponseBytes == 0 {
 		cfg.MaxResponseBytes = DefaultMaxResponseBytes
@@ -487,6 +496,9 @@ func (c *ClientReactor) onFrame(f frame.Frame) {
 			c.decodeNext()
 			return
 		}
+		if eos {
+			delete(c.decoded, f.RequestID)
+		}
 		c.q.deliver(Response{RequestID: f.RequestID, Kind: ResponseData, Data: payload, More: more, EOS: eos})
 	case frame.TypeErrorResponse:
 		c.active.remove(f.RequestID)
@@ -644,6 +656,18 @@ func (c *ClientReactor) onStreamSettings(f frame.Frame, s *inputStream) {
 		c.fail(&ProtocolError{Message: "error setting stream decoder: " + err.Error(), Err: err})
 		return
 	}
+	if dec != nil && s.dec == nil {
+		n := 0
+		for _, o := range c.incoming {
+			if o != nil && o.dec != nil {
+				n++
+			}
+		}
+		if n >= c.cfg.MaxDecodingStreams {
+			c.fail(&LimitError{What: "streams with a content decoder", Limit: c.cfg.MaxDecodingStreams, RequestID: f.RequestID})
+			return
+		}
+	}
 	s.dec = dec
 }
 
@@ -652,13 +676,13 @@ func (c *ClientReactor) onStreamSettings(f frame.Frame, s *inputStream) {
 // ErrIncomplete.
 func (c *ClientReactor) FeedEOF() {
 	c.q.reclaim()
-	if c.busy() {
-		c.eofAfter = true
-		return
-	}
 	if c.in.used {
 		c.in.dec.FeedEOF()
 		c.in.eofPending = true
+		return
+	}
+	if c.busy() {
+		c.eofAfter = true
 		return
 	}
 	c.onEOF()

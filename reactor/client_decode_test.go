@@ -232,3 +232,40 @@ func TestClientEncodedErrorResponseBounded(t *testing.T) {
 	require.Equal(t, ResponseError, acts[0].Value.Kind)
 	require.Equal(t, "server", acts[0].Value.ErrorType)
 }
+
+// TestClientDecodingStreamsLimited: each stream with a zstd decoder may
+// hold an 8 MiB window, so the streams open with a decoder are limited.
+func TestClientDecodingStreamsLimited(t *testing.T) {
+	c := NewClientReactor(ClientConfig{Immediate: true})
+	_, err := c.CallCommand(Request{Name: "foo"})
+	require.NoError(t, err)
+	drain(c.Next)
+	for i := 0; i <= DefaultMaxDecodingStreams; i++ {
+		sid := uint8(2 + 2*i)
+		c.OnFrame(frame.Frame{RequestID: 1, StreamID: sid, StreamFlags: frame.StreamBegin, Type: frame.TypeStreamSettings,
+			Flags: frame.FlagStreamSettingsEOS, Payload: []byte("\x48zstd-8mb")})
+		c.OnFrame(frame.Frame{RequestID: 1, StreamID: sid, StreamFlags: frame.StreamEncoded, Type: frame.TypeCommandResponse,
+			Flags: frame.FlagCommandResponseContinuation, Payload: zstdRLEBomb(1)})
+		acts := drain(c.Next)
+		if i < DefaultMaxDecodingStreams {
+			require.Len(t, acts, 1)
+			require.Len(t, acts[0].Value.Data, decodeChunk)
+			continue
+		}
+		require.Len(t, acts, 1)
+		require.EqualError(t, acts[0].Err, "request 1 exceeds the limit of 4 streams with a content decoder")
+	}
+	// A stream that ends frees its place.
+	c = NewClientReactor(ClientConfig{Immediate: true, MaxDecodingStreams: 1})
+	_, err = c.CallCommand(Request{Name: "foo"})
+	require.NoError(t, err)
+	drain(c.Next)
+	for _, sid := range []uint8{2, 4} {
+		c.OnFrame(frame.Frame{RequestID: 1, StreamID: sid, StreamFlags: frame.StreamBegin, Type: frame.TypeStreamSettings,
+			Flags: frame.FlagStreamSettingsEOS, Payload: []byte("\x44zlib")})
+		c.OnFrame(frame.Frame{RequestID: 1, StreamID: sid, StreamFlags: frame.StreamEnd, Type: frame.TypeCommandResponse,
+			Flags: frame.FlagCommandResponseContinuation})
+		require.Len(t, drain(c.Next), 1)
+		require.Equal(t, ClientRunning, c.State())
+	}
+}
