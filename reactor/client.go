@@ -108,11 +108,18 @@ func (k ResponseKind) String() string {
 type Response struct {
 	RequestID uint16
 	Kind      ResponseKind
-	Data      []byte
 	More      bool // ResponseData: the continuation flag (more data follows)
 	EOS       bool // ResponseData: the end of this request's response
-	ErrorType string
-	ErrorMsg  any // ResponseError: the decoded "message" value (a list of atoms)
+	Data      []byte
+	Error     *ErrorResponse // ResponseError: the error-response frame's content
+}
+
+// ErrorResponse is the content of an error-response frame: the request
+// failed. (A pointer in Response, which keeps Response small: it is
+// copied on every delivery.)
+type ErrorResponse struct {
+	Type    string // "server", "command", … (a CBOR byte string on the wire)
+	Message any    // the decoded "message" value (a list of atoms)
 }
 
 // ClientReactor is the client side of Mercurial's unified frame protocol as
@@ -123,6 +130,9 @@ type Response struct {
 // queue Deliver actions; the caller drains them with Next until WantMore
 // or Error. Send bytes stay valid until the next method call.
 type ClientReactor struct {
+	slot            Response // a delivery waiting outside the queue
+	slotFull        bool
+	inPump          bool // frames come from fed bytes: deliveries are queued
 	cfg             ClientConfig
 	cur             decoding      // the encoded frame whose output is being delivered
 	backlog         []frame.Frame // frames handed to OnFrame while cur was busy
@@ -219,18 +229,46 @@ func NewClientReactor(cfg ClientConfig) *ClientReactor {
 
 // Next returns the next action. Call it until it returns WantMore or Error.
 func (c *ClientReactor) Next() action.Action[Response] {
+	if c.slotFull {
+		c.slotFull = false
+		return action.Action[Response]{Kind: action.Deliver, Value: c.slot}
+	}
+	return c.next()
+}
+
+// next is Next without the single slot: small enough, Next is inlined.
+func (c *ClientReactor) next() action.Action[Response] {
 	if !c.q.pending() {
 		c.q.reclaim()
 		c.advance()
+		if c.slotFull {
+			c.slotFull = false
+			return action.Action[Response]{Kind: action.Deliver, Value: c.slot}
+		}
 	}
 	return c.q.next()
+}
+
+// waiting reports whether an action waits to be taken.
+func (c *ClientReactor) waiting() bool { return c.slotFull || c.q.pending() }
+
+// deliver queues r. With nothing else waiting it goes to a single slot
+// that Next hands out without the queue (the common case: one frame in,
+// one Response out); frames decoded from fed bytes always use the queue,
+// since pump stops only at a queued action.
+func (c *ClientReactor) deliver(r Response) {
+	if c.slotFull || c.inPump || c.q.pending() {
+		c.q.deliver(r)
+		return
+	}
+	c.slot, c.slotFull = r, true
 }
 
 // advance takes the next step of the input until an action is queued:
 // the next piece of a frame being decoded, then frames handed to OnFrame
 // meanwhile, then bytes from Feed.
 func (c *ClientReactor) advance() {
-	for !c.q.pending() {
+	for !c.waiting() {
 		switch {
 		case c.q.err != nil:
 			c.cur, c.backlog, c.eofAfter = decoding{}, nil, false
@@ -248,7 +286,9 @@ func (c *ClientReactor) advance() {
 			c.eofAfter = false
 			c.onEOF()
 		case c.in.used || c.in.eofPending:
+			c.inPump = true
 			pump(&c.q, &c.in, c.onFrame, c.onEOF)
+			c.inPump = false
 			return
 		default:
 			return
@@ -430,6 +470,27 @@ func (c *ClientReactor) fail(err error) { c.q.fail(err) }
 // frame's decoded output is still being delivered is taken once that
 // output is out.
 func (c *ClientReactor) OnFrame(f frame.Frame) {
+	// The common case first: a plain command-response frame on a stream
+	// already begun, for an active request, with nothing else waiting.
+	// It is what onFrame does for such a frame, without the detours.
+	if f.Type == frame.TypeCommandResponse && f.StreamFlags == 0 && !c.slotFull && c.q.handed == 0 &&
+		c.q.err == nil && c.q.head == len(c.q.items) && c.incoming[f.StreamID] != nil && !c.busy() &&
+		c.active.has(f.RequestID) && f.Flags&^(frame.FlagCommandResponseContinuation|frame.FlagCommandResponseEOS) == 0 {
+		eos := f.Flags&frame.FlagCommandResponseEOS != 0
+		if eos {
+			c.active.remove(f.RequestID)
+			delete(c.decoded, f.RequestID)
+		}
+		// Field by field: a whole-struct store costs a bulk write barrier.
+		r := &c.slot
+		r.RequestID, r.Kind, r.Data = f.RequestID, ResponseData, f.Payload
+		r.More, r.EOS = f.Flags&frame.FlagCommandResponseContinuation != 0, eos
+		if r.Error != nil {
+			r.Error = nil
+		}
+		c.slotFull = true
+		return
+	}
 	c.q.reclaim()
 	if c.busy() {
 		c.backlog = append(c.backlog, f)
@@ -499,7 +560,7 @@ func (c *ClientReactor) onFrame(f frame.Frame) {
 		if eos {
 			delete(c.decoded, f.RequestID)
 		}
-		c.q.deliver(Response{RequestID: f.RequestID, Kind: ResponseData, Data: payload, More: more, EOS: eos})
+		c.deliver(Response{RequestID: f.RequestID, Kind: ResponseData, Data: payload, More: more, EOS: eos})
 	case frame.TypeErrorResponse:
 		c.active.remove(f.RequestID)
 		delete(c.decoded, f.RequestID)
@@ -517,12 +578,12 @@ func (c *ClientReactor) onFrame(f frame.Frame) {
 			c.fail(protoErr("error response frame has no type"))
 			return
 		}
-		c.q.deliver(Response{RequestID: f.RequestID, Kind: ResponseError, ErrorType: string(typ),
-			ErrorMsg: m[hgcbor.Bytes("message")]})
+		c.deliver(Response{RequestID: f.RequestID, Kind: ResponseError,
+			Error: &ErrorResponse{Type: string(typ), Message: m[hgcbor.Bytes("message")]}})
 	case frame.TypeTextOutput:
-		c.q.deliver(Response{RequestID: f.RequestID, Kind: ResponseTextOutput, Data: payload})
+		c.deliver(Response{RequestID: f.RequestID, Kind: ResponseTextOutput, Data: payload})
 	case frame.TypeProgress:
-		c.q.deliver(Response{RequestID: f.RequestID, Kind: ResponseProgress, Data: payload})
+		c.deliver(Response{RequestID: f.RequestID, Kind: ResponseProgress, Data: payload})
 	default:
 		c.fail(protoErr("unhandled frame type: %d", f.Type))
 	}
@@ -584,7 +645,7 @@ func (c *ClientReactor) decodeNext() {
 		}
 		c.cur = decoding{}
 	}
-	c.q.deliver(r)
+	c.deliver(r)
 }
 
 // decodeWhole returns all of dec's output for an encoded frame other than

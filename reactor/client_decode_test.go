@@ -230,7 +230,7 @@ func TestClientEncodedErrorResponseBounded(t *testing.T) {
 	acts = drain(c.Next)
 	require.Len(t, acts, 1)
 	require.Equal(t, ResponseError, acts[0].Value.Kind)
-	require.Equal(t, "server", acts[0].Value.ErrorType)
+	require.Equal(t, "server", acts[0].Value.Error.Type)
 }
 
 // TestClientDecodingStreamsLimited: each stream with a zstd decoder may
@@ -268,4 +268,28 @@ func TestClientDecodingStreamsLimited(t *testing.T) {
 		require.Len(t, drain(c.Next), 1)
 		require.Equal(t, ClientRunning, c.State())
 	}
+}
+
+// TestClientSlotKeepsOrder: a delivery held in the single slot comes out
+// before whatever is queued after it — a Send, another delivery, an Error.
+func TestClientSlotKeepsOrder(t *testing.T) {
+	c := NewClientReactor(ClientConfig{Immediate: true, MultipleSends: true})
+	_, err := c.CallCommand(Request{Name: "a"})
+	require.NoError(t, err)
+	drain(c.Next)
+	c.OnFrame(ffs("1 2 stream-begin command-response continuation first"))
+	require.Equal(t, "first", string(c.Next().Value.Data))
+	c.OnFrame(ffs("1 2 0 command-response continuation second")) // the fast path: into the slot
+	_, err = c.CallCommand(Request{Name: "b"})
+	require.NoError(t, err)
+	c.OnFrame(ffs("1 2 0 command-response eos third"))
+	c.OnFrame(ffs("1 2 0 command-response eos fourth")) // request 1 is no longer active
+	acts := drain(c.Next)
+	require.Len(t, acts, 4)
+	require.Equal(t, "second", string(acts[0].Value.Data))
+	require.True(t, acts[0].Value.More)
+	require.Equal(t, action.Send, acts[1].Kind)
+	require.Equal(t, "third", string(acts[2].Value.Data))
+	require.True(t, acts[2].Value.EOS)
+	require.EqualError(t, acts[3].Err, "received frame for inactive request ID: 1")
 }

@@ -161,8 +161,8 @@ func replayClient(t *testing.T, v clientVector, used map[string]bool, feed bool)
 				r := got[0].Value
 				require.Equal(t, ResponseError, r.Kind)
 				require.Equal(t, uint16(res.RequestID), r.RequestID)
-				sameValue(t, value(t, res.Type, false), []byte(r.ErrorType), msg)
-				sameValue(t, value(t, res.Message, false), r.ErrorMsg, msg)
+				sameValue(t, value(t, res.Type, false), []byte(r.Error.Type), msg)
+				sameValue(t, value(t, res.Message, false), r.Error.Message, msg)
 				break
 			}
 			require.Equal(t, action.Error, got[0].Kind, "%s: %v", msg, got[0])
