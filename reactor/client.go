@@ -532,6 +532,9 @@ func (c *ClientReactor) onFrame(f frame.Frame) {
 			if payload, ok = c.decodeWhole(dec, f.StreamID, f.RequestID); !ok {
 				return
 			}
+			if !c.active.has(f.RequestID) {
+				delete(c.decoded, f.RequestID) // stream settings, say: no response to tally
+			}
 		}
 	}
 	if f.StreamFlags&frame.StreamEnd != 0 {
