@@ -167,9 +167,13 @@ func FuzzServerFrames(f *testing.F) {
 	})
 }
 
+// fuzzMaxResponse is the fuzzed clients' limit of decoded bytes per
+// response.
+const fuzzMaxResponse = 1 << 18
+
 func fuzzClient(t *testing.T) *ClientReactor {
 	c := NewClientReactor(ClientConfig{MultipleSends: true, Immediate: true, MaxDecoderBuffer: 1 << 16,
-		ContentEncodings: []string{EncodingZstd8MB, EncodingZlib, EncodingIdentity}})
+		MaxResponseBytes: fuzzMaxResponse, ContentEncodings: []string{EncodingZstd8MB, EncodingZlib, EncodingIdentity}})
 	for _, name := range []string{"a", "b", "c"} {
 		_, err := c.CallCommand(Request{Name: name, Args: map[hgcbor.Bytes]any{"k": []byte(name)}})
 		require.NoError(t, err)
@@ -178,10 +182,26 @@ func fuzzClient(t *testing.T) *ClientReactor {
 	return c
 }
 
-func checkResponse(t *testing.T) func(Response) {
-	return func(r Response) {
-		require.Equal(t, uint16(1), r.RequestID%2, "responses only for issued (odd) requests")
-	}
+// responseOracle checks every delivered Response: only for issued (odd)
+// requests, no piece larger than decodeChunk or the input, and the data
+// delivered for each request within its input bytes plus the decoded-bytes
+// limit (the output-size oracle: decoding may expand by at most the limit).
+type responseOracle struct {
+	t         *testing.T
+	input     int            // bytes handed to the reactor so far
+	delivered map[uint16]int // data bytes per request
+}
+
+func newResponseOracle(t *testing.T) *responseOracle {
+	return &responseOracle{t: t, delivered: map[uint16]int{}}
+}
+
+func (o *responseOracle) check(r Response) {
+	require.Equal(o.t, uint16(1), r.RequestID%2, "responses only for issued (odd) requests")
+	require.LessOrEqual(o.t, len(r.Data), max(decodeChunk, o.input), "a piece larger than a decoded chunk and the input")
+	o.delivered[r.RequestID] += len(r.Data)
+	require.LessOrEqual(o.t, o.delivered[r.RequestID], o.input+fuzzMaxResponse,
+		"request %d: %d bytes delivered from %d bytes of input", r.RequestID, o.delivered[r.RequestID], o.input)
 }
 
 // FuzzClientReactor feeds arbitrary bytes, split at an arbitrary point,
@@ -192,17 +212,24 @@ func FuzzClientReactor(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, wire []byte, cut uint16) {
 		c := fuzzClient(t)
+		o := newResponseOracle(t)
 		n := min(int(cut), len(wire))
+		o.input = n
 		c.Feed(wire[:n])
-		if checkTerminal[Response](t, c, checkResponse(t)) {
+		if checkTerminal[Response](t, c, o.check) {
+			require.Equal(t, ClientErrored, c.State())
 			return
 		}
+		o.input = len(wire)
 		c.Feed(wire[n:])
-		if checkTerminal[Response](t, c, checkResponse(t)) {
+		if checkTerminal[Response](t, c, o.check) {
+			require.Equal(t, ClientErrored, c.State())
 			return
 		}
 		c.FeedEOF()
-		checkTerminal[Response](t, c, checkResponse(t))
+		if checkTerminal[Response](t, c, o.check) {
+			require.Equal(t, ClientErrored, c.State())
+		}
 	})
 }
 
@@ -211,14 +238,37 @@ func FuzzClientFrames(f *testing.F) {
 	for _, s := range seedFrameSeqs(f, false) {
 		f.Add(s)
 	}
+	// Expanding streams: 7.5 MiB of zstd RLE blocks, a zlib stream of
+	// zeros, each in one frame after stream settings.
+	call := ffs("1 2 stream-begin command-response continuation x")
+	for _, enc := range []struct {
+		name    string
+		payload []byte
+	}{{EncodingZstd8MB, zstdRLEBomb(60)}, {EncodingZlib, zlibBytes(f, make([]byte, 100000))}} {
+		settings := frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamBegin, Type: frame.TypeStreamSettings,
+			Flags: frame.FlagStreamSettingsEOS, Payload: append([]byte{0x40 | byte(len(enc.name))}, enc.name...)}
+		body := frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamEncoded, Type: frame.TypeCommandResponse,
+			Flags: frame.FlagCommandResponseEOS, Payload: enc.payload}
+		f.Add(framesToFuzz([]frame.Frame{settings, body, call}))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := fuzzClient(t)
-		for _, fr := range framesFromFuzz(data) {
+		o := newResponseOracle(t)
+		frames := framesFromFuzz(data)
+		for i, fr := range frames {
+			o.input += len(fr.Payload)
 			c.OnFrame(fr)
-			if checkTerminal[Response](t, c, checkResponse(t)) {
+			// Now and then hand over the next frame before draining: it
+			// waits for the output of this one.
+			if i+1 < len(frames) && fr.Flags&frame.FlagCommandResponseContinuation != 0 {
+				continue
+			}
+			if checkTerminal[Response](t, c, o.check) {
+				require.Equal(t, ClientErrored, c.State())
 				return
 			}
 		}
+		checkTerminal[Response](t, c, o.check)
 	})
 }
 

@@ -64,7 +64,7 @@ func describeResponse(r Response) string {
 		}
 		return fmt.Sprintf("data %d %s %s", r.RequestID, strings.Join(fl, "|"), pyBytes(r.Data))
 	case ResponseError:
-		return fmt.Sprintf("errorresponse %d %s %s", r.RequestID, r.ErrorType, py(r.ErrorMsg))
+		return fmt.Sprintf("errorresponse %d %s %s", r.RequestID, r.Error.Type, py(r.Error.Message))
 	default:
 		return fmt.Sprintf("%s %d %s", r.Kind, r.RequestID, pyBytes(r.Data))
 	}
