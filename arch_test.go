@@ -4,6 +4,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,19 +14,19 @@ import (
 )
 
 // sansIO lists the code that must stay free of I/O, goroutines, locks and the
-// clock: whole packages, or single files of a package that also holds a
-// driven client.
+// clock: the machine packages, whole (the driven QMP client lives apart, in
+// qmp/qmpclient).
 var sansIO = []string{
 	"action/*.go",
+	"action/actiontest/*.go",
 	"frame/*.go",
 	"hgcbor/*.go",
 	"framing/*.go",
 	"reactor/*.go",
-	"qmp/client.go",
-	"qmp/server.go",
-	"qmp/message.go",
-	"qmp/json.go",
-	"qmp/errors.go",
+	"qmp/*.go",
+	"transcript/format.go",
+	"transcript/replay.go",
+	"transcript/frames.go",
 }
 
 // forbiddenImports may not appear in sans-IO code. "time" is allowed for
@@ -99,6 +100,40 @@ func TestTransportKnowsNoProtocol(t *testing.T) {
 			for _, proto := range []string{"/frame", "/framing", "/reactor", "/qmp", "/hgcbor"} {
 				if strings.HasPrefix(path, "github.com/wirereactor/wirereactor") && strings.HasSuffix(path, proto) {
 					t.Errorf("%s imports protocol package %q", name, path)
+				}
+			}
+		}
+	}
+}
+
+// machinePackages are the packages an embedder of a machine imports; the
+// program they build must link no I/O.
+var machinePackages = []string{"action", "frame", "hgcbor", "framing", "reactor", "qmp"}
+
+// ioDeps are the packages whose presence among a machine package's
+// dependencies means it links I/O: networking, TLS, processes, signals,
+// structured logging, the WebSocket library, and the project's own
+// transports. "os" cannot be among them: fmt imports it. Plain "log" and
+// "context" cannot either: klauspost/compress/zstd (behind reactor) imports
+// them; the source check above keeps them out of the machines' own code.
+var ioDeps = []string{
+	"net", "crypto/tls", "os/exec", "os/signal", "log/slog",
+	"golang.org/x/net", "github.com/wirereactor/wirereactor/transport",
+}
+
+// TestMachinesLinkNoIO lists every package a machine package links (go
+// list -deps): embedding any machine must not pull in net, net/http,
+// crypto/tls, os/exec, x/net/websocket or a transport.
+func TestMachinesLinkNoIO(t *testing.T) {
+	gobin, err := exec.LookPath("go")
+	require.NoError(t, err, "the go command lists the dependencies")
+	for _, pkg := range machinePackages {
+		out, err := exec.Command(gobin, "list", "-deps", "./"+pkg).CombinedOutput()
+		require.NoError(t, err, "go list -deps ./%s: %s", pkg, out)
+		for _, dep := range strings.Fields(string(out)) {
+			for _, bad := range ioDeps {
+				if dep == bad || strings.HasPrefix(dep, bad+"/") {
+					t.Errorf("package %s links %s: embedding a machine must link no I/O", pkg, dep)
 				}
 			}
 		}

@@ -25,7 +25,11 @@ const (
 	Deliver
 	// Error: the peer broke the protocol or a limit was hit; Action.Err says
 	// which. The machine is terminal: every later call to Next returns an
-	// Error with the same Err.
+	// Error with the same Err. A machine whose input ended cleanly (FeedEOF
+	// with nothing partial) and that has nothing left to do ends with an
+	// Error whose Err is io.EOF, so a loop calling Next until WantMore or
+	// Error ends; input that ends early is an error matching
+	// io.ErrUnexpectedEOF instead.
 	Error
 )
 
@@ -88,7 +92,10 @@ type Machine[T any] interface {
 	// caller may reuse p. Feeding a terminal machine is a no-op.
 	Feed(p []byte)
 	// FeedEOF tells the machine the peer will send nothing more. A machine
-	// that holds a partial message reports it with an Error action.
+	// that holds a partial message reports it with an Error action matching
+	// io.ErrUnexpectedEOF; otherwise, once everything before the end is
+	// taken and it has nothing left to do, with an Error action whose Err
+	// is io.EOF.
 	FeedEOF()
 	// Next returns the next action. Call it until it returns WantMore or
 	// Error.

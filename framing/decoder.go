@@ -92,9 +92,10 @@ var ErrFeedAfterEOF = errors.New("framing: bytes fed after end of input")
 //
 // Errors. A header frame.ParseHeader rejects is reported as its
 // *frame.HeaderError; a payload over the limit as a *PayloadTooLargeError;
-// end of input (FeedEOF) inside a frame as a *TruncatedError. After an error
-// the decoder is terminal: Next keeps returning the same error and Feed is a
-// no-op.
+// end of input (FeedEOF) inside a frame as a *TruncatedError. Once the input
+// ended cleanly and every frame was taken, Next returns an Error with io.EOF.
+// After an error the decoder is terminal: Next keeps returning the same error
+// and Feed is a no-op.
 //
 // The zero Decoder is ready to use with the default configuration. A
 // Decoder is not safe for concurrent use.
@@ -146,8 +147,9 @@ func (d *Decoder) Feed(p []byte) {
 }
 
 // FeedEOF tells the decoder no more bytes will come. Next then reports a
-// *TruncatedError if the input ended inside a frame, and WantMore once every
-// complete frame was taken.
+// *TruncatedError if the input ended inside a frame, and an Error with
+// io.EOF once every complete frame was taken. (NextFrame keeps answering
+// false and nil then, leaving the end to its caller.)
 func (d *Decoder) FeedEOF() { d.eof = true }
 
 // Next returns the next action: Deliver with the next frame, WantMore when
@@ -179,6 +181,9 @@ func (d *Decoder) Next() (a action.Action[frame.Frame]) {
 		a.Kind = action.Deliver
 	case err != nil:
 		a.Kind, a.Err = action.Error, err
+	case d.eof:
+		d.err = io.EOF // a clean end: terminal, like any error
+		a.Kind, a.Err = action.Error, io.EOF
 	}
 	return a
 }

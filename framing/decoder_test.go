@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/action/actiontest"
 	"github.com/wirereactor/wirereactor/frame"
 )
 
@@ -67,26 +68,18 @@ func encodeFrames(frames []frame.Frame) []byte {
 }
 
 // decodeSplit feeds wire to d in the pieces cut at the given offsets and
-// returns clones of every delivered frame, and the final error, if any.
+// returns clones of every delivered frame, and the final error: nil at a
+// clean end, which Next must report as an io.EOF Error.
 // It overwrites each fed piece after WantMore, as a caller reusing its read
 // buffer would, so a decoder that keeps referencing it fails the test.
 func decodeSplit(t testing.TB, d *Decoder, wire []byte, cuts []int) ([]frame.Frame, error) {
 	t.Helper()
 	var got []frame.Frame
 	drain := func() error {
-		for {
-			a := d.Next()
-			switch a.Kind {
-			case action.Deliver:
-				got = append(got, a.Value.Clone())
-			case action.WantMore:
-				return nil
-			case action.Error:
-				return a.Err
-			default:
-				t.Fatalf("unexpected action %v", a)
-			}
-		}
+		acts := actiontest.Drain(d, actiontest.RetainWith(d, frame.Frame.Clone))
+		require.Empty(t, acts.Sent(), "a decoder sends nothing")
+		got = append(got, acts.Delivered()...)
+		return acts.Err()
 	}
 	prev := 0
 	for _, c := range append(cuts, len(wire)) {
@@ -101,7 +94,14 @@ func decodeSplit(t testing.TB, d *Decoder, wire []byte, cuts []int) ([]frame.Fra
 		}
 	}
 	d.FeedEOF()
-	return got, drain()
+	err := drain()
+	if err == nil {
+		t.Fatal("Next said WantMore after FeedEOF; a clean end is an Error with io.EOF")
+	}
+	if err == io.EOF {
+		return got, nil
+	}
+	return got, err
 }
 
 func requireSameFrames(t *testing.T, want, got []frame.Frame) {
@@ -218,11 +218,9 @@ func TestDecoderFeedBeforeDrain(t *testing.T) {
 	d.Feed(bytes.Clone(wire[:5]))
 	d.Feed(bytes.Clone(wire[5:30]))
 	d.Feed(bytes.Clone(wire[30:]))
-	var got []frame.Frame
-	for a := d.Next(); a.Kind == action.Deliver; a = d.Next() {
-		got = append(got, a.Value.Clone())
-	}
-	requireSameFrames(t, frames, got)
+	got := actiontest.Drain(d, actiontest.RetainWith(d, frame.Frame.Clone))
+	require.NoError(t, got.Err())
+	requireSameFrames(t, frames, got.Delivered())
 }
 
 func TestDecoderLimit(t *testing.T) {
@@ -336,11 +334,34 @@ func TestDecoderEOF(t *testing.T) {
 func TestDecoderFeedAfterEOF(t *testing.T) {
 	d := NewDecoder(DecoderConfig{})
 	d.FeedEOF()
-	require.Equal(t, action.WantMore, d.Next().Kind)
 	d.Feed([]byte{1})
 	a := d.Next()
 	require.Equal(t, action.Error, a.Kind)
 	require.ErrorIs(t, a.Err, ErrFeedAfterEOF)
+}
+
+// A clean end of input is a terminal Error with io.EOF, so a loop calling
+// Next until WantMore or Error ends; input ending inside a frame is not.
+func TestDecoderCleanEndIsEOF(t *testing.T) {
+	wire := encodeFrames(sampleFrames()[:2])
+	for how, cut := range actiontest.Splits(len(wire)) {
+		got := actiontest.Feed(NewDecoder(DecoderConfig{}), wire, cut, actiontest.ThenEOF())
+		require.Len(t, got.Delivered(), 2, how)
+		require.Equal(t, io.EOF, got.Err(), how)
+	}
+	d := NewDecoder(DecoderConfig{})
+	d.FeedEOF()
+	a := d.Next()
+	require.Equal(t, action.Fail[frame.Frame](io.EOF), a, "nothing at all is a clean end too")
+	d.Feed([]byte{1})
+	require.Equal(t, a, d.Next(), "terminal: Feed is a no-op, Next repeats the error")
+	_, ok, err := d.NextFrame()
+	require.False(t, ok)
+	require.Equal(t, io.EOF, err)
+
+	got := actiontest.Feed(NewDecoder(DecoderConfig{}), wire[:len(wire)-1], actiontest.ThenEOF())
+	require.ErrorIs(t, got.Err(), io.ErrUnexpectedEOF)
+	require.NotErrorIs(t, got.Err(), io.EOF)
 }
 
 func TestDecoderReset(t *testing.T) {

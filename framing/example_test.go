@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/action/actiontest"
 	"github.com/wirereactor/wirereactor/frame"
 	"github.com/wirereactor/wirereactor/framing"
 	"github.com/wirereactor/wirereactor/hgcbor"
@@ -39,11 +40,11 @@ func ExampleDecoder() {
 		}
 	}
 	d.FeedEOF()
-	fmt.Println(d.Next().Kind)
+	fmt.Println(d.Next()) // a clean end: the decoder is done
 	// Output:
 	// after byte 19: frame(size=12; request=1; stream=1; streamflags=stream-begin; type=command-request; flags=new) "\xa1DnameEheads"
 	// after byte 31: frame(size=4; request=1; stream=1; streamflags=; type=command-data; flags=eos) "data"
-	// wantmore
+	// error(EOF)
 }
 
 // A client's command request, with arguments and data to upload, as the
@@ -155,7 +156,7 @@ func (identity) Finish(dst []byte) []byte    { return dst }
 func printFrames(wire []byte) {
 	var d framing.Decoder
 	d.Feed(wire)
-	for a := d.Next(); a.Kind == action.Deliver; a = d.Next() {
-		fmt.Println(a.Value)
+	for _, f := range actiontest.Drain(&d).Delivered() {
+		fmt.Println(f)
 	}
 }

@@ -3,6 +3,7 @@ package framing
 import (
 	"bytes"
 	"errors"
+	"io"
 	"testing"
 	"unicode/utf8"
 
@@ -66,7 +67,8 @@ func FuzzDecoder(f *testing.F) {
 }
 
 // fuzzDecode decodes data fed in pieces and returns the re-encoding of every
-// delivered frame and the error that ended decoding (nil at a clean end).
+// delivered frame and the error that ended decoding (nil at a clean end,
+// which Next must report as io.EOF).
 func fuzzDecode(t *testing.T, data, splits []byte) ([]byte, error) {
 	d := NewDecoder(DecoderConfig{MaxPayload: fuzzLimit})
 	var out []byte
@@ -107,7 +109,14 @@ func fuzzDecode(t *testing.T, data, splits []byte) ([]byte, error) {
 		clear(piece) // the caller reuses its buffer
 	}
 	d.FeedEOF()
-	return out, drain()
+	err := drain()
+	if err == nil {
+		t.Fatal("Next said WantMore after FeedEOF; a clean end is an Error with io.EOF")
+	}
+	if err == io.EOF {
+		return out, nil
+	}
+	return out, err
 }
 
 // FuzzCommandRequest builds command requests from arbitrary names,

@@ -42,7 +42,8 @@ const (
 	Negotiating
 	// Running: the handshake is over; commands flow.
 	Running
-	// Failed: the machine reported an Error and is terminal.
+	// Failed: the machine reported an Error and is terminal (io.EOF after
+	// a clean end of the stream).
 	Failed
 )
 
@@ -255,6 +256,25 @@ func (m *ClientMachine) execute(verb, cmd string, args []byte) (uint64, error) {
 	return id, nil
 }
 
+// ExecuteDetached registers command cmd with args like Execute but returns
+// the command's bytes instead of queuing them for a Send action: for a
+// driver that must write this one command itself, with file descriptors
+// attached (SCM_RIGHTS) as QEMU's getfd and add-fd need, say. The reply is
+// delivered as KindReply with the returned id. msg is a fresh slice the
+// caller owns. The handshake must be over (ErrNotRunning otherwise): a held
+// command could not be handed out in order. A driver that does not send msg
+// after all calls Cancel.
+func (m *ClientMachine) ExecuteDetached(cmd string, args []byte) (id uint64, msg []byte, err error) {
+	if m.err == nil && m.state != Running {
+		return 0, nil, ErrNotRunning
+	}
+	out := m.out
+	m.out = nil
+	id, err = m.execute("execute", cmd, args)
+	msg, m.out = m.out, out
+	return id, msg, err
+}
+
 // Cancel forgets command id: its reply, should it come, is dropped and
 // counted. It reports whether id was pending. (QMP cannot withdraw a command
 // from the server; this only stops waiting for it.)
@@ -288,8 +308,9 @@ func (m *ClientMachine) Feed(p []byte) {
 }
 
 // FeedEOF tells the machine the server closed the stream. A stream that ends
-// inside a message or before the handshake is over is an Error; a clean end
-// leaves the machine answering WantMore.
+// inside a message or before the handshake is over is an Error matching
+// io.ErrUnexpectedEOF; a clean end, once everything before it is taken, is
+// a terminal Error with io.EOF itself.
 func (m *ClientMachine) FeedEOF() {
 	if m.err == nil {
 		m.dec.FeedEOF()
@@ -321,7 +342,7 @@ func (m *ClientMachine) Next() action.Action[Received] {
 				if m.state != Running {
 					return m.fail(m.handshakeError(nil, io.ErrUnexpectedEOF))
 				}
-				return action.Want[Received]()
+				return m.fail(io.EOF) // a clean end
 			}
 			return m.fail(err)
 		}

@@ -8,10 +8,11 @@
 // until WantMore, carry out the Send actions and consume the Deliver actions.
 // They never touch a socket, a goroutine, a lock or the clock.
 //
-// Client drives a ClientMachine over a transport.Session: Connect to
-// "unix:/path" or "tcp:host:port", Execute from many goroutines at once
-// (pipelined, each reply to its own caller), Listen for events through
-// bounded queues that never block the reader.
+// The package is sans-IO in full: embedding it links no socket, TLS, HTTP
+// or WebSocket code. The driven client, which runs a ClientMachine over a
+// connection, is package qmp/qmpclient; the address syntax ("unix:/path",
+// "tcp:host:port", "ws://…") is package transport/endpoint; a fake QEMU
+// for tests is package qmp/qmptest.
 //
 // Facts about QEMU the machines are built on, checked against QEMU 7.2:
 //   - QEMU reads a JSON stream, not lines; both machines read the same way

@@ -14,6 +14,10 @@ var ErrProtocol = errors.New("qmp protocol error")
 // finished, or it was skipped).
 var ErrOOBUnavailable = errors.New("qmp: out-of-band execution is not enabled on this session")
 
+// ErrNotRunning is returned by ClientMachine.ExecuteDetached before the
+// handshake is over.
+var ErrNotRunning = errors.New("qmp: the handshake is not over")
+
 // GreetingError reports a first message that is not a QMP greeting, or a
 // stream that ended before one arrived.
 type GreetingError struct {

@@ -1,62 +1,40 @@
 package qmp_test
 
 import (
-	"context"
 	"fmt"
 	"time"
 
-	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/action/actiontest"
 	"github.com/wirereactor/wirereactor/qmp"
 )
 
-// A client machine and a server machine talking through memory: no socket,
-// no goroutine. The loop is what a transport does for real.
+// A client machine and a server machine talking through memory with the
+// test kit's pump (actiontest.Pump): no socket, no goroutine. The pump does
+// what a transport does for real.
 func Example() {
 	client := qmp.NewClientMachine(qmp.ClientConfig{})
 	server := qmp.NewServerMachine(qmp.ServerConfig{})
-	var toServer, toClient []byte
-
 	id, _ := client.Execute("query-status", nil) // held until the handshake is over
-	for range 10 {
-		for a := client.Next(); a.Kind != action.WantMore; a = client.Next() {
-			switch a.Kind {
-			case action.Send:
-				toServer = append(toServer, a.Bytes...)
-			case action.Deliver:
-				r := a.Value
-				switch r.Kind {
-				case qmp.KindGreeting:
-					fmt.Println("client: greeted by QEMU", r.Greeting.Version.QEMU)
-				case qmp.KindReady:
-					fmt.Println("client: ready, oob enabled:", client.OOBEnabled())
-				case qmp.KindEvent:
-					fmt.Println("client: event", r.Event.Name, r.Event.Timestamp.UTC().Format(time.RFC3339))
-				case qmp.KindReply:
-					fmt.Printf("client: reply to #%d (query-status is #%d): %s\n", r.ID, id, r.Response.Return)
-				}
-			case action.Error:
-				fmt.Println("client error:", a.Err)
-				return
-			}
+	onClient := actiontest.OnDeliver(client, func(r qmp.Received) {
+		switch r.Kind {
+		case qmp.KindGreeting:
+			fmt.Println("client: greeted by QEMU", r.Greeting.Version.QEMU)
+		case qmp.KindReady:
+			fmt.Println("client: ready, oob enabled:", client.OOBEnabled())
+		case qmp.KindEvent:
+			fmt.Println("client: event", r.Event.Name, r.Event.Timestamp.UTC().Format(time.RFC3339))
+		case qmp.KindReply:
+			fmt.Printf("client: reply to #%d (query-status is #%d): %s\n", r.ID, id, r.Response.Return)
 		}
-		server.Feed(toServer)
-		for a := server.Next(); a.Kind != action.WantMore; a = server.Next() {
-			switch a.Kind {
-			case action.Send:
-				toClient = append(toClient, a.Bytes...)
-			case action.Deliver:
-				cmd := a.Value
-				fmt.Println("server: command", cmd.Name, "id", string(cmd.ID))
-				_, _ = server.SendEvent("STOP", nil, time.Unix(1700000000, 0))
-				_ = server.Return(cmd.ID, []byte(`{"status": "paused", "running": false}`))
-			case action.Error:
-				fmt.Println("server error:", a.Err)
-				return
-			}
-		}
-		toServer = toServer[:0]
-		client.Feed(toClient)
-		toClient = nil
+	})
+	onServer := actiontest.OnDeliver(server, func(cmd qmp.Command) {
+		fmt.Println("server: command", cmd.Name, "id", string(cmd.ID))
+		_, _ = server.SendEvent("STOP", nil, time.Unix(1700000000, 0))
+		_ = server.Return(cmd.ID, []byte(`{"status": "paused", "running": false}`))
+	})
+	c, s := actiontest.Pump(client, server, onClient, onServer)
+	if c.Err() != nil || s.Err() != nil {
+		fmt.Println("errors:", c.Err(), s.Err())
 	}
 	// Output:
 	// client: greeted by QEMU 7.2.0
@@ -64,31 +42,4 @@ func Example() {
 	// server: command query-status id 1
 	// client: event STOP 2023-11-14T22:13:20Z
 	// client: reply to #1 (query-status is #1): {"status": "paused", "running": false}
-}
-
-// The driven client: connect, execute from any goroutine, listen for events.
-// (Not run as a test: it needs a QEMU started with
-// -qmp unix:/tmp/qmp.sock,server=on,wait=off.)
-func ExampleClient() {
-	ctx := context.Background()
-	c := qmp.NewClient(qmp.Config{Name: "vm1"})
-	if err := c.Connect(ctx, "unix:/tmp/qmp.sock"); err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer c.Disconnect(ctx)
-
-	// Listen first, then act, then wait: the event cannot slip by.
-	stops := c.Listen(qmp.ListenOptions{Names: []string{"STOP"}})
-	defer stops.Close()
-	if _, err := c.Execute(ctx, "stop", nil); err != nil {
-		fmt.Println(err)
-		return
-	}
-	ev, err := stops.Next(ctx)
-	fmt.Println(ev.Name, err)
-
-	var status struct{ Status string }
-	err = c.ExecuteInto(ctx, "query-status", nil, &status)
-	fmt.Println(status.Status, err)
 }

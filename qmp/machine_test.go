@@ -3,32 +3,22 @@ package qmp
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/action/actiontest"
 )
 
 // drain runs m until WantMore or Error and returns the bytes it sent, what it
 // delivered, and its error.
 func drain[T any](t testing.TB, m action.Machine[T]) (sent []byte, got []T, err error) {
-	for range 10000 {
-		a := m.Next()
-		switch a.Kind {
-		case action.WantMore:
-			return sent, got, nil
-		case action.Send:
-			sent = append(sent, a.Bytes...)
-		case action.Deliver:
-			got = append(got, a.Value)
-		case action.Error:
-			return sent, got, a.Err
-		}
-	}
-	t.Fatal("machine never reached WantMore")
-	return
+	acts := actiontest.Drain(m)
+	require.NotErrorIs(t, acts.Err(), actiontest.ErrRunaway)
+	return acts.Sent(), acts.Delivered(), acts.Err()
 }
 
 // feedClient feeds the client what the server says and returns the client's
@@ -427,9 +417,21 @@ func TestClientCleanEOF(t *testing.T) {
 		fmt.Sprintf(`{"return": {}, "id": %d}`, id) + "\r\n"))
 	c.FeedEOF()
 	_, got, err := drain[Received](t, c)
-	require.NoError(t, err)
+	require.Equal(t, io.EOF, err, "a clean end is a terminal io.EOF, so a loop calling Next ends")
 	require.Equal(t, []string{"event SHUTDOWN", fmt.Sprintf("reply #%d {}", id)}, kinds(got))
 	require.JSONEq(t, `{"guest": false, "reason": "host-qmp-quit"}`, string(got[0].Event.Data))
+	require.Equal(t, action.Fail[Received](io.EOF), c.Next(), "terminal")
+	c.Feed([]byte(`{"return": {}, "id": 9}`))
+	require.Equal(t, action.Fail[Received](io.EOF), c.Next(), "Feed after the end is a no-op")
+}
+
+func TestClientEOFInsideAMessageIsUnexpected(t *testing.T) {
+	c := running(t)
+	c.Feed([]byte(`{"return": {}, "id"`))
+	c.FeedEOF()
+	_, _, err := drain[Received](t, c)
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	require.NotErrorIs(t, err, io.EOF)
 }
 
 func TestClientExecuteRejectsBadInput(t *testing.T) {

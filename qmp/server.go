@@ -94,8 +94,9 @@ func (m *ServerMachine) Feed(p []byte) {
 }
 
 // FeedEOF tells the machine the client closed the stream. A stream ending
-// inside a message is an Error; a clean end leaves the machine answering
-// WantMore.
+// inside a message is an Error matching io.ErrUnexpectedEOF; a clean end,
+// once everything before it is taken and sent, is a terminal Error with
+// io.EOF itself.
 func (m *ServerMachine) FeedEOF() {
 	if m.err == nil {
 		m.dec.FeedEOF()
@@ -114,8 +115,12 @@ func (m *ServerMachine) Next() action.Action[Command] {
 			return action.SendBytes[Command](m.sent)
 		}
 		raw, err := m.dec.Next()
-		if err == io.EOF || err == nil && raw == nil {
+		if err == nil && raw == nil {
 			return action.Want[Command]()
+		}
+		if err == io.EOF {
+			m.err = err // a clean end
+			return action.Fail[Command](err)
 		}
 		if err != nil {
 			if se := syntaxError(err); se != nil {

@@ -1,6 +1,7 @@
 package qmp
 
 import (
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -169,4 +170,17 @@ func TestServerLimits(t *testing.T) {
 	s.FeedEOF()
 	_, _, err = drain[Command](t, s)
 	require.ErrorContains(t, err, "unexpected end of input inside a value")
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	require.NotErrorIs(t, err, io.EOF)
+}
+
+func TestServerCleanEOF(t *testing.T) {
+	s := negotiatedServer(t, ServerConfig{})
+	s.Feed([]byte(`{"execute": "stop", "id": 1}`))
+	s.FeedEOF()
+	sent, cmds, err := drain[Command](t, s)
+	require.Empty(t, sent)
+	require.Len(t, cmds, 1, "what came before the end is delivered first")
+	require.Equal(t, io.EOF, err, "a clean end is a terminal io.EOF, so a loop calling Next ends")
+	require.Equal(t, action.Fail[Command](io.EOF), s.Next(), "terminal")
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/action/actiontest"
 	"github.com/wirereactor/wirereactor/frame"
 	"github.com/wirereactor/wirereactor/hgcbor"
 )
@@ -125,14 +126,14 @@ func responseClient(asBytes bool) *ClientReactor {
 	if _, err := c.CallCommand(Request{Name: "heads"}); err != nil {
 		panic(err)
 	}
-	drain(c.Next)
+	actiontest.Drain(c)
 	first := "1 2 stream-begin command-response continuation " + benchResponse
 	if asBytes {
 		c.Feed(frameBytes(first))
 	} else {
 		c.OnFrame(ffs(first))
 	}
-	drain(c.Next)
+	actiontest.Drain(c)
 	return c
 }
 

@@ -2,6 +2,7 @@ package reactor
 
 import (
 	"fmt"
+	"io"
 	"reflect"
 
 	"github.com/wirereactor/wirereactor/action"
@@ -14,6 +15,8 @@ import (
 const (
 	DefaultMaxSettingsPayload = 64 << 10
 	DefaultMaxDecoderBuffer   = 64 << 20
+	DefaultMaxResponseBytes   = 256 << 20
+	DefaultMaxDecodingStreams = 4
 )
 
 // ClientConfig configures a ClientReactor. The zero value is Mercurial's
@@ -40,6 +43,20 @@ type ClientConfig struct {
 	// MaxDecoderBuffer bounds the compressed bytes a stream decoder keeps
 	// (DefaultMaxDecoderBuffer when zero).
 	MaxDecoderBuffer int
+	// MaxResponseBytes bounds the bytes decoded from zlib or zstd-8mb
+	// streams for one response (one request id): 256 MiB
+	// (DefaultMaxResponseBytes) when zero, no bound when negative.
+	// Decoded data is delivered in pieces of at most 128 KiB as it is
+	// produced, so the reactor's own memory does not depend on this
+	// limit; it bounds what an application that gathers a response
+	// before decoding its CBOR holds. Exceeding it is an Error wrapping
+	// ErrLimit (a *LimitError), raised before the excess is delivered.
+	MaxResponseBytes int
+	// MaxDecodingStreams bounds the streams open at once with a zlib or
+	// zstd-8mb decoder (DefaultMaxDecodingStreams when zero): each holds
+	// its decoder's window, up to 8 MiB for zstd-8mb. Mercurial's server
+	// sends every response on one stream.
+	MaxDecodingStreams int
 }
 
 // Request is a command to issue.
@@ -82,15 +99,28 @@ func (k ResponseKind) String() string {
 //
 // Data may alias the payload of the frame handed to OnFrame (or bytes
 // handed to Feed): it is valid until Next returns WantMore, like every
-// input the machine references.
+// input the machine references. Data decoded from a zlib or zstd-8mb
+// stream aliases the reactor's decoding buffer instead and is valid only
+// until the next call to Next: a frame's decoded output is delivered as it
+// is produced, in pieces of at most 128 KiB, each but the last with More
+// set and EOS unset; the last piece carries the frame's flags. (Mercurial
+// delivers a frame's output whole; the pieces differ only for frames that
+// decode to more than 128 KiB.)
 type Response struct {
 	RequestID uint16
 	Kind      ResponseKind
-	Data      []byte
 	More      bool // ResponseData: the continuation flag (more data follows)
 	EOS       bool // ResponseData: the end of this request's response
-	ErrorType string
-	ErrorMsg  any // ResponseError: the decoded "message" value (a list of atoms)
+	Data      []byte
+	Error     *ErrorResponse // ResponseError: the error-response frame's content
+}
+
+// ErrorResponse is the content of an error-response frame: the request
+// failed. (A pointer in Response, which keeps Response small: it is
+// copied on every delivery.)
+type ErrorResponse struct {
+	Type    string // "server", "command", … (a CBOR byte string on the wire)
+	Message any    // the decoded "message" value (a list of atoms)
 }
 
 // ClientReactor is the client side of Mercurial's unified frame protocol as
@@ -101,7 +131,15 @@ type Response struct {
 // queue Deliver actions; the caller drains them with Next until WantMore
 // or Error. Send bytes stay valid until the next method call.
 type ClientReactor struct {
+	slot            Response // a delivery waiting outside the queue
+	slotFull        bool
+	inPump          bool // frames come from fed bytes: deliveries are queued
 	cfg             ClientConfig
+	cur             decoding      // the encoded frame whose output is being delivered
+	backlog         []frame.Frame // frames handed to OnFrame while cur was busy
+	eofAfter        bool          // FeedEOF came while cur or backlog was busy
+	chunk           []byte        // decoded output, decodeChunk+1 bytes once needed
+	decoded         map[uint16]*decodedCount
 	q               queue[Response]
 	canIssue        bool
 	canSend         bool
@@ -120,6 +158,49 @@ type inputStream struct {
 	dec decoder
 }
 
+// decoding is an encoded command-response frame whose decoded output is
+// being delivered, piece by piece, as Next is called.
+type decoding struct {
+	active    bool
+	dec       decoder
+	streamID  uint8
+	requestID uint16
+	more, eos bool // the frame's flags, for its last piece
+}
+
+// decodedCount tallies one response's decoded and compressed bytes.
+type decodedCount struct{ decoded, compressed int }
+
+// ClientState says whether a ClientReactor can still take input.
+type ClientState uint8
+
+// Client states.
+const (
+	// ClientRunning: the reactor takes frames and commands.
+	ClientRunning ClientState = iota
+	// ClientErrored: an Error was queued; the reactor is terminal.
+	ClientErrored
+)
+
+// String returns "running" or "errored".
+func (s ClientState) String() string {
+	if s == ClientErrored {
+		return "errored"
+	}
+	return "running"
+}
+
+// State returns ClientErrored once the reactor has queued an Error —
+// whichever way the input came, frames through OnFrame or bytes through
+// Feed — and ClientRunning before. Bytes handed to Feed are decoded by
+// Next, so an error in them shows once Next has returned it.
+func (c *ClientReactor) State() ClientState {
+	if c.q.err != nil {
+		return ClientErrored
+	}
+	return ClientRunning
+}
+
 // NewClientReactor returns a client reactor configured by cfg.
 func NewClientReactor(cfg ClientConfig) *ClientReactor {
 	if cfg.MaxFramePayload <= 0 {
@@ -130,6 +211,12 @@ func NewClientReactor(cfg ClientConfig) *ClientReactor {
 	}
 	if cfg.MaxDecoderBuffer <= 0 {
 		cfg.MaxDecoderBuffer = DefaultMaxDecoderBuffer
+	}
+	if cfg.MaxDecodingStreams <= 0 {
+		cfg.MaxDecodingStreams = DefaultMaxDecodingStreams
+	}
+	if cfg.MaxResponseBytes == 0 {
+		cfg.MaxResponseBytes = DefaultMaxResponseBytes
 	}
 	return &ClientReactor{
 		cfg:             cfg,
@@ -143,12 +230,76 @@ func NewClientReactor(cfg ClientConfig) *ClientReactor {
 
 // Next returns the next action. Call it until it returns WantMore or Error.
 func (c *ClientReactor) Next() action.Action[Response] {
-	if !c.q.pending() && (c.in.used || c.in.eofPending) {
+	if c.slotFull {
+		c.slotFull = false
+		return action.Action[Response]{Kind: action.Deliver, Value: c.slot}
+	}
+	return c.next()
+}
+
+// next is Next without the single slot: small enough, Next is inlined.
+func (c *ClientReactor) next() action.Action[Response] {
+	if !c.q.pending() {
 		c.q.reclaim()
-		pump(&c.q, &c.in, c.onFrame, c.onEOF)
+		c.advance()
+		if c.slotFull {
+			c.slotFull = false
+			return action.Action[Response]{Kind: action.Deliver, Value: c.slot}
+		}
 	}
 	return c.q.next()
 }
+
+// waiting reports whether an action waits to be taken.
+func (c *ClientReactor) waiting() bool { return c.slotFull || c.q.pending() }
+
+// deliver queues r. With nothing else waiting it goes to a single slot
+// that Next hands out without the queue (the common case: one frame in,
+// one Response out); frames decoded from fed bytes always use the queue,
+// since pump stops only at a queued action.
+func (c *ClientReactor) deliver(r Response) {
+	if c.slotFull || c.inPump || c.q.pending() {
+		c.q.deliver(r)
+		return
+	}
+	c.slot, c.slotFull = r, true
+}
+
+// advance takes the next step of the input until an action is queued:
+// the next piece of a frame being decoded, then frames handed to OnFrame
+// meanwhile, then bytes from Feed.
+func (c *ClientReactor) advance() {
+	for !c.waiting() {
+		switch {
+		case c.q.err != nil:
+			c.cur, c.backlog, c.eofAfter = decoding{}, nil, false
+			return
+		case c.cur.active:
+			c.decodeNext()
+		case len(c.backlog) > 0:
+			f := c.backlog[0]
+			c.backlog[0] = frame.Frame{}
+			if c.backlog = c.backlog[1:]; len(c.backlog) == 0 {
+				c.backlog = nil
+			}
+			c.onFrame(f)
+		case c.eofAfter:
+			c.eofAfter = false
+			c.onEOF()
+		case c.in.used || c.in.eofPending:
+			c.inPump = true
+			pump(&c.q, &c.in, c.onFrame, c.onEOF)
+			c.inPump = false
+			return
+		default:
+			return
+		}
+	}
+}
+
+// busy reports whether input handed over earlier still waits: a frame's
+// decoded output, or frames queued behind it.
+func (c *ClientReactor) busy() bool { return c.cur.active || len(c.backlog) > 0 || c.eofAfter }
 
 // Feed hands the reactor bytes received from the server; Next decodes them
 // into frames as it goes. The reactor references p until Next returns
@@ -316,9 +467,36 @@ func (c *ClientReactor) fail(err error) { c.q.fail(err) }
 
 // OnFrame hands the reactor a frame received from the server. The payload
 // may be referenced (by a delivered Response) until Next returns WantMore.
-// A terminal reactor ignores frames.
+// A terminal reactor ignores frames. A frame handed over while an earlier
+// frame's decoded output is still being delivered is taken once that
+// output is out.
 func (c *ClientReactor) OnFrame(f frame.Frame) {
+	// The common case first: a plain command-response frame on a stream
+	// already begun, for an active request, with nothing else waiting.
+	// It is what onFrame does for such a frame, without the detours.
+	if f.Type == frame.TypeCommandResponse && f.StreamFlags == 0 && !c.slotFull && c.q.handed == 0 &&
+		c.q.err == nil && c.q.head == len(c.q.items) && c.incoming[f.StreamID] != nil && !c.busy() &&
+		c.active.has(f.RequestID) && f.Flags&^(frame.FlagCommandResponseContinuation|frame.FlagCommandResponseEOS) == 0 {
+		eos := f.Flags&frame.FlagCommandResponseEOS != 0
+		if eos {
+			c.active.remove(f.RequestID)
+			delete(c.decoded, f.RequestID)
+		}
+		// Field by field: a whole-struct store costs a bulk write barrier.
+		r := &c.slot
+		r.RequestID, r.Kind, r.Data = f.RequestID, ResponseData, f.Payload
+		r.More, r.EOS = f.Flags&frame.FlagCommandResponseContinuation != 0, eos
+		if r.Error != nil {
+			r.Error = nil
+		}
+		c.slotFull = true
+		return
+	}
 	c.q.reclaim()
+	if c.busy() {
+		c.backlog = append(c.backlog, f)
+		return
+	}
 	c.onFrame(f)
 }
 
@@ -340,22 +518,24 @@ func (c *ClientReactor) onFrame(f frame.Frame) {
 		c.incoming[f.StreamID] = s
 	}
 	payload := f.Payload
-	end := f.Type == frame.TypeCommandResponse && f.Flags&frame.FlagCommandResponseEOS != 0
-	if s.dec != nil && (f.StreamFlags&frame.StreamEncoded != 0 || end) {
-		var err error
-		if f.StreamFlags&frame.StreamEncoded != 0 {
-			payload, err = s.dec.decode(payload, end)
-		} else {
-			// An unencoded end of response: whatever the decoder still
-			// holds is complete now, ahead of this frame's payload.
-			var held []byte
-			if held, err = s.dec.decode(nil, true); err == nil && len(held) > 0 {
-				payload = append(held, payload...)
-			}
-		}
-		if err != nil {
-			c.fail(&ProtocolError{Message: fmt.Sprintf("error decoding %s stream %d: %v", s.dec.name(), f.StreamID, err), Err: err})
+	dec := s.dec
+	streaming := false
+	if dec != nil && f.StreamFlags&frame.StreamEncoded != 0 {
+		if err := dec.push(payload); err != nil {
+			c.decodeFailed(dec, f.StreamID, err)
 			return
+		}
+		c.count(f.RequestID).compressed += len(payload)
+		// A command response's output is delivered as it decodes;
+		// anything else is decoded whole here.
+		if streaming = f.Type == frame.TypeCommandResponse; !streaming {
+			var ok bool
+			if payload, ok = c.decodeWhole(dec, f.StreamID, f.RequestID); !ok {
+				return
+			}
+			if !c.active.has(f.RequestID) {
+				delete(c.decoded, f.RequestID) // stream settings, say: no response to tally
+			}
 		}
 	}
 	if f.StreamFlags&frame.StreamEnd != 0 {
@@ -372,16 +552,22 @@ func (c *ClientReactor) onFrame(f frame.Frame) {
 	switch f.Type {
 	case frame.TypeCommandResponse:
 		eos := f.Flags&frame.FlagCommandResponseEOS != 0
+		more := f.Flags&frame.FlagCommandResponseContinuation != 0
 		if eos {
 			c.active.remove(f.RequestID)
-			if s.dec != nil && f.StreamFlags&frame.StreamEncoded != 0 {
-				s.dec.endOfResponse()
-			}
 		}
-		c.q.deliver(Response{RequestID: f.RequestID, Kind: ResponseData, Data: payload,
-			More: f.Flags&frame.FlagCommandResponseContinuation != 0, EOS: eos})
+		if streaming {
+			c.cur = decoding{active: true, dec: dec, streamID: f.StreamID, requestID: f.RequestID, more: more, eos: eos}
+			c.decodeNext()
+			return
+		}
+		if eos {
+			delete(c.decoded, f.RequestID)
+		}
+		c.deliver(Response{RequestID: f.RequestID, Kind: ResponseData, Data: payload, More: more, EOS: eos})
 	case frame.TypeErrorResponse:
 		c.active.remove(f.RequestID)
+		delete(c.decoded, f.RequestID)
 		v, err := hgcbor.Unmarshal(payload)
 		if err == nil {
 			err = checkNoText(v)
@@ -396,14 +582,95 @@ func (c *ClientReactor) onFrame(f frame.Frame) {
 			c.fail(protoErr("error response frame has no type"))
 			return
 		}
-		c.q.deliver(Response{RequestID: f.RequestID, Kind: ResponseError, ErrorType: string(typ),
-			ErrorMsg: m[hgcbor.Bytes("message")]})
+		c.deliver(Response{RequestID: f.RequestID, Kind: ResponseError,
+			Error: &ErrorResponse{Type: string(typ), Message: m[hgcbor.Bytes("message")]}})
 	case frame.TypeTextOutput:
-		c.q.deliver(Response{RequestID: f.RequestID, Kind: ResponseTextOutput, Data: payload})
+		c.deliver(Response{RequestID: f.RequestID, Kind: ResponseTextOutput, Data: payload})
 	case frame.TypeProgress:
-		c.q.deliver(Response{RequestID: f.RequestID, Kind: ResponseProgress, Data: payload})
+		c.deliver(Response{RequestID: f.RequestID, Kind: ResponseProgress, Data: payload})
 	default:
 		c.fail(protoErr("unhandled frame type: %d", f.Type))
+	}
+}
+
+// count returns request rid's tally of decoded bytes.
+func (c *ClientReactor) count(rid uint16) *decodedCount {
+	n := c.decoded[rid]
+	if n == nil {
+		if c.decoded == nil {
+			c.decoded = make(map[uint16]*decodedCount)
+		}
+		n = &decodedCount{}
+		c.decoded[rid] = n
+	}
+	return n
+}
+
+func (c *ClientReactor) decodeFailed(dec decoder, streamID uint8, err error) {
+	c.cur = decoding{}
+	c.fail(&ProtocolError{Message: fmt.Sprintf("error decoding %s stream %d: %v", dec.name(), streamID, err), Err: err})
+}
+
+// decodeStep reads the next piece of dec's output for request rid into
+// c.chunk and counts it against the limit.
+func (c *ClientReactor) decodeStep(dec decoder, streamID uint8, rid uint16) (out []byte, more, ok bool) {
+	if c.chunk == nil {
+		c.chunk = make([]byte, decodeChunk+1)
+	}
+	n, more, err := dec.read(c.chunk)
+	if err != nil {
+		c.decodeFailed(dec, streamID, err)
+		return nil, false, false
+	}
+	cnt := c.count(rid)
+	if max := c.cfg.MaxResponseBytes; max > 0 && n > max-cnt.decoded {
+		c.cur = decoding{}
+		c.fail(&LimitError{RequestID: rid, Limit: max, What: fmt.Sprintf(
+			"decoded response bytes (%d bytes decoded so far from %d bytes of %s on stream %d, %d more decoded)",
+			cnt.decoded, cnt.compressed, dec.name(), streamID, n)})
+		return nil, false, false
+	}
+	cnt.decoded += n
+	return c.chunk[:n], more, true
+}
+
+// decodeNext delivers the next piece of the current frame's output.
+func (c *ClientReactor) decodeNext() {
+	d := &c.cur
+	out, more, ok := c.decodeStep(d.dec, d.streamID, d.requestID)
+	if !ok {
+		return
+	}
+	r := Response{RequestID: d.requestID, Kind: ResponseData, Data: out, More: true}
+	if !more {
+		r.More, r.EOS = d.more, d.eos
+		if d.eos {
+			delete(c.decoded, d.requestID)
+		}
+		c.cur = decoding{}
+	}
+	c.deliver(r)
+}
+
+// decodeWhole returns all of dec's output for an encoded frame other than
+// a command response (Mercurial's server never encodes one), within the
+// response limit and within the largest payload the frame decoder takes.
+func (c *ClientReactor) decodeWhole(dec decoder, streamID uint8, rid uint16) ([]byte, bool) {
+	var all []byte
+	for {
+		out, more, ok := c.decodeStep(dec, streamID, rid)
+		if !ok {
+			return nil, false
+		}
+		if len(all)+len(out) > framing.DefaultDecoderMaxPayload {
+			c.fail(&LimitError{RequestID: rid, Limit: framing.DefaultDecoderMaxPayload,
+				What: fmt.Sprintf("decoded bytes in one frame other than a command response (%s stream %d)", dec.name(), streamID)})
+			return nil, false
+		}
+		all = append(all, out...)
+		if !more {
+			return all, true
+		}
 	}
 }
 
@@ -438,6 +705,12 @@ func (c *ClientReactor) onStreamSettings(f frame.Frame, s *inputStream) {
 		c.fail(protoErr("stream encoding settings frame did not contain CBOR data"))
 		return
 	}
+	if f.StreamFlags&frame.StreamEnd != 0 {
+		// Mercurial removed the stream before setting its decoder and
+		// reports the KeyError, whose text is the stream id.
+		c.fail(protoErr("error setting stream decoder: %d", f.StreamID))
+		return
+	}
 	name, ok := values[0].([]byte)
 	if !ok {
 		c.fail(protoErr("error setting stream decoder: stream encoding name is not a byte string"))
@@ -448,12 +721,25 @@ func (c *ClientReactor) onStreamSettings(f frame.Frame, s *inputStream) {
 		c.fail(&ProtocolError{Message: "error setting stream decoder: " + err.Error(), Err: err})
 		return
 	}
+	if dec != nil && s.dec == nil {
+		n := 0
+		for _, o := range c.incoming {
+			if o != nil && o.dec != nil {
+				n++
+			}
+		}
+		if n >= c.cfg.MaxDecodingStreams {
+			c.fail(&LimitError{What: "streams with a content decoder", Limit: c.cfg.MaxDecodingStreams, RequestID: f.RequestID})
+			return
+		}
+	}
 	s.dec = dec
 }
 
 // FeedEOF tells the reactor the server will send nothing more. Requests
 // still awaiting a response are reported as an Error wrapping
-// ErrIncomplete.
+// ErrIncomplete; otherwise the reactor ends with a terminal Error with
+// io.EOF.
 func (c *ClientReactor) FeedEOF() {
 	c.q.reclaim()
 	if c.in.used {
@@ -461,11 +747,19 @@ func (c *ClientReactor) FeedEOF() {
 		c.in.eofPending = true
 		return
 	}
+	if c.busy() {
+		c.eofAfter = true
+		return
+	}
 	c.onEOF()
 }
 
 func (c *ClientReactor) onEOF() {
-	if c.q.err != nil || c.active.n == 0 {
+	if c.q.err != nil {
+		return
+	}
+	if c.active.n == 0 {
+		c.q.fail(io.EOF) // a clean end
 		return
 	}
 	c.fail(&IncompleteError{RequestIDs: c.active.ids()})

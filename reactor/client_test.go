@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/action/actiontest"
 	"github.com/wirereactor/wirereactor/frame"
 	"github.com/wirereactor/wirereactor/hgcbor"
 )
@@ -56,7 +57,7 @@ func runClientCase(t *testing.T, tc clientCase) *ClientReactor {
 		default:
 			c.OnFrame(ffs(st.in))
 		}
-		sent, events := collect(c.Next, describeResponse)
+		sent, events := collect(c, describeResponse)
 		checkStep(t, sent, append(pre, events...), st.want, msg)
 	}
 	return c
@@ -124,12 +125,12 @@ func TestClientReactorMercurialCases(t *testing.T) {
 		c := NewClientReactor(ClientConfig{Immediate: true})
 		_, err := c.CallCommand(Request{Name: "foo", Redirect: pyValue(t, "{b'targets': [b'a', b'b'], b'hashes': [b'sha256']}")})
 		require.NoError(t, err)
-		sent, _ := collect(c.Next, describeResponse)
+		sent, _ := collect(c, describeResponse)
 		require.Equal(t, frameBytes("1 1 stream-begin command-request new cbor:{b'name': b'foo', b'redirect': {b'targets': [b'a', b'b'], b'hashes': [b'sha256']}}"), sent)
 	})
 }
 
-func zlibBytes(t *testing.T, p []byte) []byte {
+func zlibBytes(t testing.TB, p []byte) []byte {
 	var b bytes.Buffer
 	w := zlib.NewWriter(&b)
 	_, err := w.Write(p)
@@ -142,29 +143,29 @@ func TestClientZlibSingleByteFrames(t *testing.T) {
 	c := NewClientReactor(ClientConfig{Immediate: true})
 	_, err := c.CallCommand(Request{Name: "foo"})
 	require.NoError(t, err)
-	drain(c.Next)
+	actiontest.Drain(c)
 	c.OnFrame(ffs(`1 2 stream-begin stream-settings eos cbor:b"zlib"`))
-	require.Empty(t, drain(c.Next))
+	require.Empty(t, actiontest.Drain(c))
 	encoded := frameBytes("0 1 0 command-data 0 cbor:{b'status': b'ok'}")[frame.HeaderSize:]
 	compressed := zlibBytes(t, encoded)
 	var got []byte
 	for i := range compressed {
 		c.OnFrame(frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamEncoded, Type: frame.TypeCommandResponse,
 			Flags: frame.FlagCommandResponseContinuation, Payload: compressed[i : i+1]})
-		for _, a := range drain(c.Next) {
+		for _, a := range actiontest.Drain(c) {
 			require.Equal(t, action.Deliver, a.Kind)
 			require.True(t, a.Value.More)
 			got = append(got, a.Value.Data...)
 		}
 	}
-	// Output comes as blocks complete (a block trickled in byte by byte is
-	// retried as it grows); the unencoded end of response releases the rest.
+	// Output comes as soon as it decodes: all of it is out before the
+	// unencoded end of response.
+	require.Equal(t, encoded, got)
 	c.OnFrame(ffs("1 2 stream-end command-response eos "))
-	acts := drain(c.Next)
+	acts := actiontest.Drain(c)
 	require.Len(t, acts, 1)
 	require.True(t, acts[0].Value.EOS)
-	got = append(got, acts[0].Value.Data...)
-	require.Equal(t, encoded, got)
+	require.Empty(t, acts[0].Value.Data)
 }
 
 // TestClientOnPurposeDifferences covers where the client differs from
@@ -218,7 +219,7 @@ func TestClientCommandData(t *testing.T) {
 		data := bytes.Repeat([]byte{'d'}, n)
 		_, err := c.CallCommand(Request{Name: "push", Data: data})
 		require.NoError(t, err)
-		sent, _ := collect(c.Next, describeResponse)
+		sent, _ := collect(c, describeResponse)
 		frames := parseFrames(t, sent)
 		require.Equal(t, frame.TypeCommandRequest, frames[0].Type)
 		require.Equal(t, frame.FlagCommandRequestNew|frame.FlagCommandRequestExpectData, frames[0].Flags)

@@ -1,32 +1,44 @@
 package reactor
 
 import (
+	"compress/zlib"
 	"errors"
 	"fmt"
+	"hash"
+	"hash/adler32"
 
 	"github.com/klauspost/compress/zstd"
 )
 
-// decoder is a client stream's content decoder, fed compressed payloads as
-// frames arrive (push style) and returning the bytes they complete.
+// decodeChunk is the most decoded output a stream decoder produces at
+// once, and so the largest Data of a Response delivered from an encoded
+// frame: zstd's largest block.
+const decodeChunk = 128 << 10
+
+// decoder is a client stream's content decoder. The compressed payload of
+// each encoded frame is pushed as it arrives; read then hands out the
+// output it makes decodable, chunk by chunk, as soon as it decodes.
 type decoder interface {
 	name() string
-	// decode returns what p completes. The result is owned by the caller.
-	// end says p ends a response, where the server flushed its encoder.
-	decode(p []byte, end bool) ([]byte, error)
-	// endOfResponse says an encoded eos frame ended: the server flushed
-	// its compressor there, so everything so far decodes on its own.
-	endOfResponse()
+	// push hands over compressed bytes (copied as needed). It fails when
+	// the decoder would keep more than its limit of compressed bytes.
+	push(p []byte) error
+	// read decodes into dst, which holds decodeChunk+1 bytes, at most
+	// decodeChunk bytes. more says that another read may produce more
+	// without more input; n == 0 with more unset means the input so far
+	// is used up.
+	read(dst []byte) (n int, more bool, err error)
 }
 
+// newDecoder returns the decoder for a stream settings' encoding name, nil
+// for identity (frames pass through as they are).
 func newDecoder(name string, extra bool, maxBuffer int) (decoder, error) {
 	var d decoder
 	label := name
 	switch name {
 	case EncodingIdentity:
-		d = identityDecoder{}
 	case EncodingZlib:
-		d = &zlibDecoder{max: maxBuffer}
+		d = &zlibDecoder{inf: inflater{max: maxBuffer}, sum: adler32.New()}
 	case EncodingZstd8MB:
 		d = &zstdDecoder{max: maxBuffer}
 		label = "zstd8mb"
@@ -39,126 +51,203 @@ func newDecoder(name string, extra bool, maxBuffer int) (decoder, error) {
 	return d, nil
 }
 
-type identityDecoder struct{}
-
-func (identityDecoder) name() string                            { return EncodingIdentity }
-func (identityDecoder) decode(p []byte, _ bool) ([]byte, error) { return p, nil }
-func (identityDecoder) endOfResponse()                          {}
-
 // errBufferLimit is returned when a decoder would keep more compressed
 // bytes than allowed.
 var errBufferLimit = errors.New("compressed response exceeds the decoder buffer limit")
 
-// zlibDecoder decodes a zlib stream pushed in pieces, with the push-style
-// inflater: output comes out block by block as the server's compressor
-// emits them, and memory stays at one block plus the window.
+// zlibDecoder decodes a zlib stream (RFC 1950) pushed in pieces with the
+// resumable inflater, and checks its Adler-32 trailer as compress/zlib
+// and zlib itself do.
 type zlibDecoder struct {
-	max     int
 	header  []byte // the 2-byte zlib header, until complete
 	started bool
-	trailer int // checksum bytes seen after the final block
 	inf     inflater
+	sum     hash.Hash32
+	trailer []byte // checksum bytes after the final block
+	ended   bool   // the final block was decoded and its rest taken
+	err     error  // a checksum error, reported after the output
 }
 
 func (z *zlibDecoder) name() string { return EncodingZlib }
 
-func (z *zlibDecoder) decode(p []byte, end bool) ([]byte, error) {
+func (z *zlibDecoder) push(p []byte) error {
 	if !z.started {
 		n := min(2-len(z.header), len(p))
 		z.header = append(z.header, p[:n]...)
 		p = p[n:]
 		if len(z.header) < 2 {
-			return []byte{}, nil
+			return nil
 		}
 		cmf, flg := z.header[0], z.header[1]
-		if cmf&0x0f != 8 || (uint16(cmf)<<8|uint16(flg))%31 != 0 {
-			return nil, errors.New("incorrect zlib header check")
+		if cmf&0x0f != 8 || cmf>>4 > 7 || (uint16(cmf)<<8|uint16(flg))%31 != 0 {
+			return zlib.ErrHeader
 		}
 		if flg&0x20 != 0 {
-			return nil, errors.New("zlib preset dictionaries are not supported")
+			return fmt.Errorf("%w: preset dictionaries are not supported", zlib.ErrDictionary)
 		}
 		z.started = true
-		z.inf.max = z.max
 	}
-	if z.inf.done {
-		// The stream was finished: only its Adler-32 checksum may follow.
-		z.trailer += len(p)
-		if z.trailer > 4 {
-			return nil, errors.New("data after the end of the zlib stream")
-		}
-		return []byte{}, nil
+	if z.ended {
+		return z.takeTrailer(p)
 	}
-	out, err := z.inf.push([]byte{}, p, end)
-	if err != nil {
-		return nil, err
-	}
-	if z.inf.done {
-		z.trailer = len(z.inf.in) - int((z.inf.bit+7)/8)
-		if z.trailer > 4 {
-			return nil, errors.New("data after the end of the zlib stream")
-		}
-	}
-	return out, nil
+	return z.inf.push(p)
 }
 
-func (z *zlibDecoder) endOfResponse() {}
+// takeTrailer takes bytes after the final block: the big-endian Adler-32
+// of the decoded data, then nothing.
+func (z *zlibDecoder) takeTrailer(p []byte) error {
+	if len(z.trailer)+len(p) > 4 {
+		return errors.New("data after the end of the zlib stream")
+	}
+	z.trailer = append(z.trailer, p...)
+	if len(z.trailer) == 4 {
+		want := uint32(z.trailer[0])<<24 | uint32(z.trailer[1])<<16 | uint32(z.trailer[2])<<8 | uint32(z.trailer[3])
+		if got := z.sum.Sum32(); got != want {
+			return fmt.Errorf("%w (Adler-32 %08x, trailer says %08x)", zlib.ErrChecksum, got, want)
+		}
+	}
+	return nil
+}
+
+func (z *zlibDecoder) read(dst []byte) (int, bool, error) {
+	if z.err != nil {
+		return 0, false, z.err
+	}
+	if !z.started || z.ended {
+		return 0, false, nil
+	}
+	dst = dst[:decodeChunk]
+	n, err := z.inf.read(dst)
+	if err != nil {
+		return 0, false, err
+	}
+	_, _ = z.sum.Write(dst[:n]) // a hash never fails
+	if z.inf.done() {
+		z.ended = true
+		rest := z.inf.rest()
+		z.inf.in = nil
+		if err := z.takeTrailer(rest); err != nil {
+			// The output comes first, then the error, as in compress/zlib.
+			z.err = err
+			return n, true, nil
+		}
+		return n, false, nil
+	}
+	return n, n == len(dst), nil
+}
 
 // zstdDecoder decodes a zstd stream pushed in pieces.
 //
-// klauspost/compress's decoder pulls from a reader and fails for good when
-// the reader runs dry. Its synchronous mode (concurrency 1, no goroutines)
-// reads a block's header and body, decodes the block and, in WriteTo, writes
-// the block's output before it reads the next header. So the decoder's
-// reader is handed only complete units — a frame header, a whole block (with
-// the checksum after a last block) — and when it asks for a unit that has
-// not arrived, the reader stops it with a private panic, which decode
-// recovers: at that point nothing of the next unit has been consumed and
-// every complete block's output has been written. The next push resumes
-// with the next header read. Memory is one block (at most 128 KiB) plus the
-// decoder's window; the work is linear.
+// klauspost/compress's decoder pulls from an io.Reader and fails for good
+// when the reader fails, so it must never ask for bytes that have not
+// arrived. The decoder runs synchronously (concurrency 1: no goroutines)
+// and is fed through Read with a buffer larger than any block's output.
+// What it does then (pinned by TestZstdDecoderReadContract, since the
+// documentation does not promise it): each Read that starts with no output
+// pending reads units from the reader — frame headers, skippable frames,
+// blocks, each whole — up to and including the first block that has
+// output, decodes it and returns all of that block's output, reading
+// nothing more. So scan parses the units as they arrive, noting where the
+// complete ones end and which blocks have output, and read calls Read only
+// while a complete block with output lies ahead. The reader serves complete
+// units only; should the decoder ever ask for more, it gets an error
+// (errZstdOverread) and the stream fails with that error, never blocking
+// or panicking. Memory is the decoder's window (at most 8 MiB, zstd-8mb's
+// limit), one block of output and the compressed bytes not yet decoded.
 type zstdDecoder struct {
-	max  int
-	d    *zstd.Decoder
-	sink byteSink
+	max int
+	d   *zstd.Decoder
 
 	pend  []byte // received bytes not yet read by the decoder
 	off   int    // read offset in pend
 	avail int    // pend[:avail] holds complete units
+	ready int    // pend[:ready] ends with a complete block that has output
 	inBlk bool   // the next unit is a block (else a frame header)
 	sum   bool   // the current frame has a checksum
 }
 
-// zstdNeedMore is the panic value that stops the decoder at a unit it
-// cannot have yet.
-type zstdNeedMore struct{}
+// errZstdOverread is what the decoder's reader answers when asked for
+// bytes beyond the complete units: the decoder no longer behaves as
+// zstdDecoder relies on.
+var errZstdOverread = errors.New("the zstd decoder read past the complete blocks (github.com/klauspost/compress behaves differently than this reactor relies on)")
 
 func (z *zstdDecoder) name() string { return EncodingZstd8MB }
 
+// Read serves the decoder complete units.
 func (z *zstdDecoder) Read(p []byte) (int, error) {
 	if z.off == z.avail {
-		panic(zstdNeedMore{})
+		return 0, errZstdOverread
 	}
 	n := copy(p, z.pend[z.off:z.avail])
 	z.off += n
 	return n, nil
 }
 
-// scan extends avail over the complete units in pend.
+func (z *zstdDecoder) push(p []byte) error {
+	// Drop what the decoder has read.
+	k := copy(z.pend, z.pend[z.off:])
+	z.pend = z.pend[:k]
+	z.avail -= z.off
+	z.ready = max(0, z.ready-z.off)
+	z.off = 0
+	if len(z.pend)+len(p) > z.max {
+		return errBufferLimit
+	}
+	z.pend = append(z.pend, p...)
+	z.scan()
+	return nil
+}
+
+func (z *zstdDecoder) read(dst []byte) (int, bool, error) {
+	if z.ready <= z.off {
+		return 0, false, nil
+	}
+	if z.d == nil {
+		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(8<<20))
+		if err != nil {
+			return 0, false, err
+		}
+		if err := d.Reset(z); err != nil {
+			return 0, false, err
+		}
+		z.d = d
+	}
+	n, err := z.d.Read(dst)
+	switch {
+	case err != nil:
+		return 0, false, err
+	case n == 0 || n > decodeChunk:
+		// A block with output gave none, or one gave more than a block can.
+		return 0, false, fmt.Errorf("zstd decoder returned %d bytes for one block (github.com/klauspost/compress behaves differently than this reactor relies on)", n)
+	}
+	return n, z.ready > z.off, nil
+}
+
+func le(b []byte) int {
+	v := 0
+	for i := len(b) - 1; i >= 0; i-- {
+		v = v<<8 | int(b[i])
+	}
+	return v
+}
+
+// scan extends avail over the complete units in pend, and ready over the
+// complete blocks that have output.
 func (z *zstdDecoder) scan() {
 	for {
 		rest := z.pend[z.avail:]
 		var n int
+		output := false
 		if !z.inBlk {
 			if len(rest) < 5 {
 				return
 			}
-			magic := uint32(rest[0]) | uint32(rest[1])<<8 | uint32(rest[2])<<16 | uint32(rest[3])<<24
-			switch {
+			switch magic := le(rest[:4]); {
 			case magic&0xfffffff0 == 0x184d2a50: // skippable frame
 				if len(rest) < 8 {
 					return
 				}
-				n = 8 + int(uint32(rest[4])|uint32(rest[5])<<8|uint32(rest[6])<<16|uint32(rest[7])<<24)
+				n = 8 + le(rest[4:8])
 			case magic == 0xfd2fb528:
 				fhd := rest[4]
 				single := fhd&0x20 != 0
@@ -166,98 +255,97 @@ func (z *zstdDecoder) scan() {
 				if !single {
 					n++
 				}
-				switch fhd >> 6 {
-				case 0:
-					if single {
-						n++
-					}
-				case 1:
-					n += 2
-				case 2:
-					n += 4
-				case 3:
-					n += 8
+				n += [4]int{0, 2, 4, 8}[fhd>>6]
+				if fhd>>6 == 0 && single {
+					n++
 				}
-				z.sum = fhd&4 != 0
 				if len(rest) >= n {
+					z.sum = fhd&4 != 0
 					z.inBlk = true
 				}
 			default:
-				n = 4 // the decoder rejects it
+				n, output = 4, true // the decoder rejects it
 			}
 		} else {
 			if len(rest) < 3 {
 				return
 			}
-			h := uint32(rest[0]) | uint32(rest[1])<<8 | uint32(rest[2])<<16
-			last, typ, size := h&1 != 0, h>>1&3, int(h>>3)
+			h := le(rest[:3])
+			last, typ, size := h&1 != 0, h>>1&3, h>>3
 			n = 3
 			switch typ {
-			case 0, 2:
+			case 0: // raw
 				n += size
-			case 1:
+				output = size > 0
+			case 1: // RLE
 				n++
-			}
-			if last {
-				if z.sum {
-					n += 4
-				}
+				output = size > 0
+			case 2: // compressed
+				n += size
 				if len(rest) >= n {
-					z.inBlk = false
+					output = zstdBlockHasOutput(rest[3:n])
 				}
+			default:
+				output = true // the decoder rejects it
+			}
+			if last && z.sum {
+				n += 4
+			}
+			if last && len(rest) >= n {
+				z.inBlk = false
 			}
 		}
 		if len(rest) < n {
 			return
 		}
 		z.avail += n
+		if output {
+			z.ready = z.avail
+		}
 	}
 }
 
-func (z *zstdDecoder) decode(p []byte, _ bool) (out []byte, err error) {
-	if len(z.pend)-z.off+len(p) > z.max {
-		return nil, errBufferLimit
+// zstdBlockHasOutput reports whether a compressed block's body decodes to
+// any bytes: it has literals or sequences. A body too short to tell is
+// counted as having output, so that the decoder reads it and rejects it.
+func zstdBlockHasOutput(body []byte) bool {
+	if len(body) == 0 {
+		return true
 	}
-	z.pend = append(z.pend, p...)
-	z.scan()
-	if z.avail == z.off {
-		return []byte{}, nil
-	}
-	if z.d == nil {
-		z.d, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(8<<20))
-		if err != nil {
-			return nil, err
+	b0 := body[0]
+	var hdr, regen, content int
+	switch sf := b0 >> 2 & 3; b0 & 3 {
+	case 0, 1: // raw or RLE literals
+		switch sf {
+		case 0, 2:
+			hdr, regen = 1, int(b0>>3)
+		case 1:
+			hdr = 2
+		default:
+			hdr = 3
 		}
-		if err := z.d.Reset(z); err != nil {
-			return nil, err
+		if len(body) < hdr {
+			return true
 		}
+		if hdr > 1 {
+			regen = le(body[:hdr]) >> 4
+		}
+		content = regen
+		if b0&3 == 1 {
+			content = 1
+		}
+	default: // Huffman-coded literals
+		bits := [4]int{10, 10, 14, 18}[sf]
+		hdr = [4]int{3, 3, 4, 5}[sf]
+		if len(body) < hdr {
+			return true
+		}
+		v := le(body[:hdr]) >> 4
+		regen, content = v&(1<<bits-1), v>>bits&(1<<bits-1)
 	}
-	z.sink.b = []byte{}
-	err = z.writeTo()
-	out, z.sink.b = z.sink.b, nil
-	// Drop what the decoder has read.
-	n := copy(z.pend, z.pend[z.off:])
-	z.pend = z.pend[:n]
-	z.avail -= z.off
-	z.off = 0
-	return out, err
+	if regen > 0 {
+		return true
+	}
+	i := hdr + content
+	return i >= len(body) || body[i] != 0 // a sequence count of zero
 }
-
-// writeTo runs the decoder until it needs a unit not yet received.
-func (z *zstdDecoder) writeTo() (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			if _, ok := r.(zstdNeedMore); !ok {
-				panic(r)
-			}
-			err = nil
-		}
-	}()
-	_, err = z.d.WriteTo(&z.sink)
-	if err == nil {
-		err = errors.New("zstd decoder stopped")
-	}
-	return err
-}
-
-func (z *zstdDecoder) endOfResponse() {}

@@ -3,6 +3,7 @@ package reactor
 import (
 	"errors"
 	"fmt"
+	"io"
 )
 
 // Sentinel errors, matched with errors.Is.
@@ -77,3 +78,6 @@ func (e *IncompleteError) Error() string {
 
 // Unwrap returns ErrIncomplete.
 func (e *IncompleteError) Unwrap() error { return ErrIncomplete }
+
+// Is reports whether target is io.ErrUnexpectedEOF: input ended early.
+func (e *IncompleteError) Is(target error) bool { return target == io.ErrUnexpectedEOF }

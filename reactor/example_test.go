@@ -3,16 +3,16 @@ package reactor_test
 import (
 	"fmt"
 
-	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/action/actiontest"
 	"github.com/wirereactor/wirereactor/hgcbor"
 	"github.com/wirereactor/wirereactor/reactor"
 )
 
-// A client and a server reactor talking through an in-memory pump: the
-// bytes one side sends are queued (copied, since Send bytes are only valid
-// until the machine's next call) and fed to the other, with no sockets and
-// no goroutines, so the whole exchange is deterministic. This is the shape
-// of a unit test for code built on the reactors.
+// A client and a server reactor talking through the test kit's in-memory
+// pump (actiontest.Pump): the bytes one side sends are copied and fed to the
+// other, with no sockets and no goroutines, so the whole exchange is
+// deterministic. This is the shape of a unit test for code built on the
+// reactors.
 func Example_pump() {
 	client := reactor.NewClientReactor(reactor.ClientConfig{
 		MultipleSends:    true,
@@ -26,57 +26,34 @@ func Example_pump() {
 	client.CallCommand(reactor.Request{Name: "lookup", Args: map[hgcbor.Bytes]any{"key": []byte("tip")}})
 	client.FlushCommands()
 
-	var toServer, toClient []byte
-	for {
-		client.Feed(toClient)
-		toClient = toClient[:0]
-		for a := client.Next(); a.Kind != action.WantMore; a = client.Next() {
-			switch a.Kind {
-			case action.Send:
-				toServer = append(toServer, a.Bytes...)
-			case action.Deliver:
-				r := a.Value
-				if r.Kind == reactor.ResponseData && len(r.Data) > 0 {
-					vals, _ := hgcbor.DecodeAll(r.Data)
-					for _, v := range vals {
-						fmt.Printf("client: request %d got %v\n", r.RequestID, render(v))
-					}
-				}
-				if r.EOS {
-					fmt.Printf("client: request %d done\n", r.RequestID)
-				}
-			case action.Error:
-				fmt.Println("client error:", a.Err)
-				return
+	onClient := actiontest.OnDeliver(client, func(r reactor.Response) {
+		if r.Kind == reactor.ResponseData && len(r.Data) > 0 {
+			vals, _ := hgcbor.DecodeAll(r.Data)
+			for _, v := range vals {
+				fmt.Printf("client: request %d got %v\n", r.RequestID, render(v))
 			}
 		}
-		if len(toServer) == 0 && len(toClient) == 0 {
-			break
+		if r.EOS {
+			fmt.Printf("client: request %d done\n", r.RequestID)
 		}
-		// Server: run delivered commands, send the responses.
-		server.Feed(toServer)
-		toServer = toServer[:0]
-		for a := server.Next(); a.Kind != action.WantMore; a = server.Next() {
-			switch a.Kind {
-			case action.Send:
-				toClient = append(toClient, a.Bytes...)
-			case action.Deliver:
-				cmd := a.Value
-				if out == nil {
-					out = server.NewOutputStream()
-				}
-				fmt.Printf("server: run %s %v\n", cmd.Name, render(cmd.Args))
-				switch cmd.Name {
-				case "heads":
-					server.RespondObjects(out, cmd.RequestID, []any{[]byte("0123abcd")})
-				default:
-					server.RespondCommandError(out, cmd.RequestID, "unknown key %s", []any{[]byte("tip")})
-				}
-			case action.Error:
-				fmt.Println("server error:", a.Err)
-				return
-			}
+	})
+	// The server runs delivered commands and sends the responses.
+	onServer := actiontest.OnDeliver(server, func(cmd reactor.Command) {
+		if out == nil {
+			out = server.NewOutputStream()
 		}
+		fmt.Printf("server: run %s %v\n", cmd.Name, render(cmd.Args))
+		switch cmd.Name {
+		case "heads":
+			server.RespondObjects(out, cmd.RequestID, []any{[]byte("0123abcd")})
+		default:
+			server.RespondCommandError(out, cmd.RequestID, "unknown key %s", []any{[]byte("tip")})
+		}
+	})
+	c, s := actiontest.Pump(client, server, onClient, onServer)
+	if c.Err() != nil || s.Err() != nil {
+		fmt.Println("errors:", c.Err(), s.Err())
+		return
 	}
 	fmt.Println("stream encoding:", out.Encoding())
 	// Output:

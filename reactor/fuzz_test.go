@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/action/actiontest"
 	"github.com/wirereactor/wirereactor/frame"
 	"github.com/wirereactor/wirereactor/hgcbor"
 )
@@ -44,25 +45,20 @@ func seedWires(f *testing.F, server bool) [][]byte {
 	return out
 }
 
-// checkTerminal drains m and requires the machine rules: a bounded number
-// of actions, and after an Error the same Error for ever.
-func checkTerminal[T any](t *testing.T, next func() action.Action[T], onDeliver func(T)) (errored bool) {
-	for i := 0; ; i++ {
-		require.Less(t, i, 1<<16, "machine never settles")
-		a := next()
-		switch a.Kind {
-		case action.WantMore:
-			return false
-		case action.Deliver:
-			onDeliver(a.Value)
-		case action.Error:
-			require.Error(t, a.Err)
-			for range 3 {
-				require.Equal(t, a, next(), "an Error must be terminal")
-			}
-			return true
-		}
+// checkTerminal drains m, handing deliveries to onDeliver as they come,
+// and requires the machine rules: a bounded number of actions, and after an
+// Error the same Error for ever.
+func checkTerminal[T any](t *testing.T, m action.Machine[T], onDeliver func(T)) (errored bool) {
+	acts := actiontest.Drain(m, actiontest.OnDeliver(m, onDeliver), actiontest.Limit(1<<16))
+	err := acts.Err()
+	require.NotErrorIs(t, err, actiontest.ErrRunaway, "machine never settles")
+	if err == nil {
+		return false
 	}
+	for range 3 {
+		require.Equal(t, action.Fail[T](err), m.Next(), "an Error must be terminal")
+	}
+	return true
 }
 
 func fuzzServer(t *testing.T, r *ServerReactor) func(Command) {
@@ -101,15 +97,15 @@ func FuzzServerReactor(f *testing.F) {
 		onDeliver := fuzzServer(t, r)
 		c := min(int(cut), len(wire))
 		r.Feed(wire[:c])
-		if checkTerminal(t, r.Next, onDeliver) {
+		if checkTerminal[Command](t, r, onDeliver) {
 			return
 		}
 		r.Feed(wire[c:])
-		if checkTerminal(t, r.Next, onDeliver) {
+		if checkTerminal[Command](t, r, onDeliver) {
 			return
 		}
 		r.FeedEOF()
-		checkTerminal(t, r.Next, onDeliver)
+		checkTerminal[Command](t, r, onDeliver)
 	})
 }
 
@@ -162,30 +158,50 @@ func FuzzServerFrames(f *testing.F) {
 		onDeliver := fuzzServer(t, r)
 		for _, fr := range framesFromFuzz(data) {
 			r.OnFrame(fr)
-			if checkTerminal(t, r.Next, onDeliver) {
+			if checkTerminal[Command](t, r, onDeliver) {
 				return
 			}
 		}
 		r.FeedEOF()
-		checkTerminal(t, r.Next, onDeliver)
+		checkTerminal[Command](t, r, onDeliver)
 	})
 }
 
+// fuzzMaxResponse is the fuzzed clients' limit of decoded bytes per
+// response.
+const fuzzMaxResponse = 1 << 18
+
 func fuzzClient(t *testing.T) *ClientReactor {
 	c := NewClientReactor(ClientConfig{MultipleSends: true, Immediate: true, MaxDecoderBuffer: 1 << 16,
-		ContentEncodings: []string{EncodingZstd8MB, EncodingZlib, EncodingIdentity}})
+		MaxResponseBytes: fuzzMaxResponse, ContentEncodings: []string{EncodingZstd8MB, EncodingZlib, EncodingIdentity}})
 	for _, name := range []string{"a", "b", "c"} {
 		_, err := c.CallCommand(Request{Name: name, Args: map[hgcbor.Bytes]any{"k": []byte(name)}})
 		require.NoError(t, err)
 	}
-	checkTerminal(t, c.Next, func(Response) {})
+	checkTerminal[Response](t, c, func(Response) {})
 	return c
 }
 
-func checkResponse(t *testing.T) func(Response) {
-	return func(r Response) {
-		require.Equal(t, uint16(1), r.RequestID%2, "responses only for issued (odd) requests")
-	}
+// responseOracle checks every delivered Response: only for issued (odd)
+// requests, no piece larger than decodeChunk or the input, and the data
+// delivered for each request within its input bytes plus the decoded-bytes
+// limit (the output-size oracle: decoding may expand by at most the limit).
+type responseOracle struct {
+	t         *testing.T
+	input     int            // bytes handed to the reactor so far
+	delivered map[uint16]int // data bytes per request
+}
+
+func newResponseOracle(t *testing.T) *responseOracle {
+	return &responseOracle{t: t, delivered: map[uint16]int{}}
+}
+
+func (o *responseOracle) check(r Response) {
+	require.Equal(o.t, uint16(1), r.RequestID%2, "responses only for issued (odd) requests")
+	require.LessOrEqual(o.t, len(r.Data), max(decodeChunk, o.input), "a piece larger than a decoded chunk and the input")
+	o.delivered[r.RequestID] += len(r.Data)
+	require.LessOrEqual(o.t, o.delivered[r.RequestID], o.input+fuzzMaxResponse,
+		"request %d: %d bytes delivered from %d bytes of input", r.RequestID, o.delivered[r.RequestID], o.input)
 }
 
 // FuzzClientReactor feeds arbitrary bytes, split at an arbitrary point,
@@ -196,17 +212,24 @@ func FuzzClientReactor(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, wire []byte, cut uint16) {
 		c := fuzzClient(t)
+		o := newResponseOracle(t)
 		n := min(int(cut), len(wire))
+		o.input = n
 		c.Feed(wire[:n])
-		if checkTerminal(t, c.Next, checkResponse(t)) {
+		if checkTerminal[Response](t, c, o.check) {
+			require.Equal(t, ClientErrored, c.State())
 			return
 		}
+		o.input = len(wire)
 		c.Feed(wire[n:])
-		if checkTerminal(t, c.Next, checkResponse(t)) {
+		if checkTerminal[Response](t, c, o.check) {
+			require.Equal(t, ClientErrored, c.State())
 			return
 		}
 		c.FeedEOF()
-		checkTerminal(t, c.Next, checkResponse(t))
+		if checkTerminal[Response](t, c, o.check) {
+			require.Equal(t, ClientErrored, c.State())
+		}
 	})
 }
 
@@ -215,14 +238,37 @@ func FuzzClientFrames(f *testing.F) {
 	for _, s := range seedFrameSeqs(f, false) {
 		f.Add(s)
 	}
+	// Expanding streams: 7.5 MiB of zstd RLE blocks, a zlib stream of
+	// zeros, each in one frame after stream settings.
+	call := ffs("1 2 stream-begin command-response continuation x")
+	for _, enc := range []struct {
+		name    string
+		payload []byte
+	}{{EncodingZstd8MB, zstdRLEBomb(60)}, {EncodingZlib, zlibBytes(f, make([]byte, 100000))}} {
+		settings := frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamBegin, Type: frame.TypeStreamSettings,
+			Flags: frame.FlagStreamSettingsEOS, Payload: append([]byte{0x40 | byte(len(enc.name))}, enc.name...)}
+		body := frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamEncoded, Type: frame.TypeCommandResponse,
+			Flags: frame.FlagCommandResponseEOS, Payload: enc.payload}
+		f.Add(framesToFuzz([]frame.Frame{settings, body, call}))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := fuzzClient(t)
-		for _, fr := range framesFromFuzz(data) {
+		o := newResponseOracle(t)
+		frames := framesFromFuzz(data)
+		for i, fr := range frames {
+			o.input += len(fr.Payload)
 			c.OnFrame(fr)
-			if checkTerminal(t, c.Next, checkResponse(t)) {
+			// Now and then hand over the next frame before draining: it
+			// waits for the output of this one.
+			if i+1 < len(frames) && fr.Flags&frame.FlagCommandResponseContinuation != 0 {
+				continue
+			}
+			if checkTerminal[Response](t, c, o.check) {
+				require.Equal(t, ClientErrored, c.State())
 				return
 			}
 		}
+		checkTerminal[Response](t, c, o.check)
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/action/actiontest"
 	"github.com/wirereactor/wirereactor/frame"
 	"github.com/wirereactor/wirereactor/hgcbor"
 )
@@ -63,7 +64,7 @@ func describeResponse(r Response) string {
 		}
 		return fmt.Sprintf("data %d %s %s", r.RequestID, strings.Join(fl, "|"), pyBytes(r.Data))
 	case ResponseError:
-		return fmt.Sprintf("errorresponse %d %s %s", r.RequestID, r.ErrorType, py(r.ErrorMsg))
+		return fmt.Sprintf("errorresponse %d %s %s", r.RequestID, r.Error.Type, py(r.Error.Message))
 	default:
 		return fmt.Sprintf("%s %d %s", r.Kind, r.RequestID, pyBytes(r.Data))
 	}
@@ -71,8 +72,8 @@ func describeResponse(r Response) string {
 
 // collect drains a machine and splits what it did into the concatenated
 // Send bytes and descriptions of every other action.
-func collect[T any](next func() action.Action[T], describe func(T) string) (sent []byte, events []string) {
-	for _, a := range drain(next) {
+func collect[T any](m actiontest.Source[T], describe func(T) string) (sent []byte, events []string) {
+	for _, a := range actiontest.Drain(m) {
 		switch a.Kind {
 		case action.Send:
 			sent = append(sent, a.Bytes...)

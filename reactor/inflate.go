@@ -5,35 +5,55 @@ import (
 	"fmt"
 )
 
-// inflater is a push-style DEFLATE (RFC 1951) decoder: compressed bytes are
-// appended as they arrive and every complete block is decoded at once. A
-// block cut short by the end of the input so far is decoded again, from its
-// start, when more input arrives; only the bytes of that one block are
-// kept, so the cost is linear in the stream for blocks smaller than a
-// frame, and the memory is one block plus the 32 KiB window.
+// inflater is a push-style, resumable DEFLATE (RFC 1951) decoder.
+// Compressed bytes are appended as they arrive (push) and read decodes
+// into the caller's buffer as far as the input and the buffer allow: it
+// stops when the buffer is full or the next step needs bits not yet
+// received, and carries on from exactly there on the next call.
 //
-// Huffman codes are decoded canonically, bit by bit, in the manner of
-// zlib's reference decoder puff.c: slower than table-driven inflaters but
-// simple to make resumable.
+// A step is the unit that is decoded whole or not at all: a block header
+// (for a dynamic block, its whole code description), a literal, or a
+// length with its distance. A step cut short by the end of the input is
+// decoded again from its start once more input arrives; a step is at most
+// a few hundred bytes (a code description), so the work stays linear.
+// Output is produced as soon as its step decodes — a literal as soon as
+// its code is complete, stored bytes as soon as they arrive — which is
+// what zlib's inflate does and so what Mercurial's client delivers.
+//
+// Memory is the input of the last push plus a partial step before it,
+// the 32 KiB window and the two code tables. Huffman codes are decoded
+// canonically, bit by bit, in the manner of zlib's reference decoder
+// puff.c.
 type inflater struct {
-	in     []byte // input from the start of the current block
-	bit    uint   // bit offset in in[0] where the current block starts
-	window []byte // the last 32 KiB of output, for back references
-	done   bool   // the final block was decoded
-	max    int    // limit on len(in)
-	// retryAt is the input length at which a block found truncated is
-	// tried again: it grows geometrically, so a peer trickling a block in
-	// tiny pieces costs linear, not quadratic, work.
-	retryAt int
+	in  []byte // input; in[:bit/8] is consumed, dropped at the next push
+	bit uint   // position of the next unconsumed bit in in
+	max int    // limit on len(in)
 
-	// scratch, reused
-	lencode, distcode huffman
+	state     uint8
+	final     bool // the block being decoded is the last one
+	stored    int  // stored block: bytes left to copy
+	copyLen   int  // back reference: bytes left to copy
+	copyDist  int
+	lc, dc    *huffman
+	lencode   huffman
+	distcode  huffman
+	window    [windowSize]byte // ring of the last 32 KiB of output
+	total     int64            // bytes output so far
+	corruptAt error            // sticky error
 }
+
+// inflater states.
+const (
+	infHeader uint8 = iota // next: a block header
+	infStored              // copying a stored block
+	infCodes               // decoding a Huffman-coded block
+	infDone                // the final block ended
+)
 
 const windowSize = 32 << 10
 
 var (
-	errInflateTruncated = errors.New("truncated block") // internal: wait for more input
+	errInflateTruncated = errors.New("truncated step") // internal: wait for more input
 	errInflateCorrupt   = errors.New("corrupt deflate data")
 )
 
@@ -89,29 +109,34 @@ type bitReader struct {
 	pos uint // absolute bit position
 }
 
+// bits reads n ≤ 24 bits.
 func (r *bitReader) bits(n uint) (uint32, error) {
-	var v uint32
-	for i := uint(0); i < n; i++ {
-		byteIdx := r.pos >> 3
-		if int(byteIdx) >= len(r.b) {
-			return 0, errInflateTruncated
-		}
-		v |= uint32(r.b[byteIdx]>>(r.pos&7)&1) << i
-		r.pos++
+	end := r.pos + n
+	if (end+7)>>3 > uint(len(r.b)) {
+		return 0, errInflateTruncated
 	}
-	return v, nil
+	i, sh := r.pos>>3, r.pos&7
+	var w uint32
+	for k := uint(0); k < 4 && int(i+k) < len(r.b); k++ {
+		w |= uint32(r.b[i+k]) << (8 * k)
+	}
+	r.pos = end
+	return w >> sh & (1<<n - 1), nil
 }
 
 func (r *bitReader) decode(h *huffman) (int, error) {
 	code, first, index := 0, 0, 0
+	pos := r.pos
 	for l := 1; l < 16; l++ {
-		b, err := r.bits(1)
-		if err != nil {
-			return 0, err
+		i := pos >> 3
+		if int(i) >= len(r.b) {
+			return 0, errInflateTruncated
 		}
-		code |= int(b)
+		code |= int(r.b[i] >> (pos & 7) & 1)
+		pos++
 		count := int(h.count[l])
 		if code-count < first {
+			r.pos = pos
 			return int(h.symbol[index+(code-first)]), nil
 		}
 		index += count
@@ -153,98 +178,209 @@ func init() {
 	_, _ = fixedDist.construct(d[:])
 }
 
-// push appends p and returns the output of every block it completes
-// (appended to dst). Unless force is set, a block that was found truncated
-// is only retried once the input has grown enough; force retries now (the
-// peer says the data so far is complete).
-func (z *inflater) push(dst, p []byte, force bool) ([]byte, error) {
-	if z.done {
+// push appends p to the input. The unconsumed input may not exceed max
+// bytes.
+func (z *inflater) push(p []byte) error {
+	if z.state == infDone {
 		if len(p) > 0 {
-			return dst, fmt.Errorf("%w: data after the final block", errInflateCorrupt)
+			return fmt.Errorf("%w: data after the final block", errInflateCorrupt)
 		}
-		return dst, nil
+		return nil
 	}
+	// Drop the consumed whole bytes; keep the bit offset.
+	used := z.bit >> 3
+	z.in = z.in[:copy(z.in, z.in[used:])]
+	z.bit &= 7
 	if len(z.in)+len(p) > z.max {
-		return dst, errBufferLimit
+		return errBufferLimit
 	}
 	z.in = append(z.in, p...)
-	if !force && len(z.in) < z.retryAt {
-		return dst, nil
-	}
-	for !z.done {
-		start := len(dst)
-		r := bitReader{b: z.in, pos: z.bit}
-		var err error
-		dst, err = z.block(&r, dst)
-		if errors.Is(err, errInflateTruncated) {
-			z.retryAt = len(z.in) + max(len(z.in)/2, 4096)
-			return dst[:start], nil
-		}
-		if err != nil {
-			return dst[:start], err
-		}
-		z.remember(dst[start:])
-		// Drop the consumed whole bytes; keep the bit offset.
-		n := r.pos >> 3
-		z.in = z.in[:copy(z.in, z.in[n:])]
-		z.bit = r.pos & 7
-		z.retryAt = 0
-	}
-	return dst, nil
+	return nil
 }
 
-func (z *inflater) remember(out []byte) {
-	if len(out) >= windowSize {
-		z.window = append(z.window[:0], out[len(out)-windowSize:]...)
+// done reports whether the final block has been decoded.
+func (z *inflater) done() bool { return z.state == infDone }
+
+// rest returns the whole bytes of input after the final block.
+func (z *inflater) rest() []byte {
+	n := (z.bit + 7) >> 3
+	return z.in[min(int(n), len(z.in)):]
+}
+
+// read decodes into dst as far as the input allows and returns how many
+// bytes it wrote. It returns fewer than len(dst) only when the input so
+// far is used up (or the final block has ended).
+func (z *inflater) read(dst []byte) (int, error) {
+	if z.corruptAt != nil {
+		return 0, z.corruptAt
+	}
+	r := bitReader{b: z.in, pos: z.bit}
+	n, err := z.run(&r, dst)
+	z.remember(dst[:n])
+	if errors.Is(err, errInflateTruncated) {
+		err = nil
+	}
+	if err != nil {
+		z.corruptAt = err
+	}
+	z.bit = r.pos
+	return n, err
+}
+
+// run is read's loop. r.pos is committed only at step boundaries.
+func (z *inflater) run(r *bitReader, dst []byte) (n int, err error) {
+	for {
+		switch z.state {
+		case infDone:
+			return n, nil
+		case infHeader:
+			if z.final {
+				z.state = infDone
+				continue
+			}
+			save := r.pos
+			if err := z.header(r); err != nil {
+				r.pos = save
+				return n, err
+			}
+		case infStored:
+			if z.stored == 0 {
+				z.state = infHeader
+				continue
+			}
+			i := int(r.pos >> 3)
+			k := min(z.stored, len(r.b)-i, len(dst)-n)
+			if k == 0 {
+				return n, nil
+			}
+			copy(dst[n:], r.b[i:i+k])
+			n += k
+			z.stored -= k
+			r.pos += uint(k) << 3
+		case infCodes:
+			for z.copyLen > 0 {
+				if n == len(dst) {
+					return n, nil
+				}
+				z.copyByte(dst, n)
+				n++
+				z.copyLen--
+			}
+			if n == len(dst) {
+				return n, nil
+			}
+			save := r.pos
+			sym, err := r.decode(z.lc)
+			if err == nil {
+				switch {
+				case sym < 256:
+					dst[n] = byte(sym)
+					n++
+					continue
+				case sym == 256:
+					z.state = infHeader
+					continue
+				}
+				err = z.reference(r, sym, int64(n))
+			}
+			if err != nil {
+				r.pos = save
+				return n, err
+			}
+		}
+	}
+}
+
+// copyByte copies one byte of the current back reference to dst[n]: from
+// dst itself when the reference reaches into this call's output, else
+// from the window.
+func (z *inflater) copyByte(dst []byte, n int) {
+	if back := n - z.copyDist; back >= 0 {
+		dst[n] = dst[back]
 		return
 	}
-	if over := len(z.window) + len(out) - windowSize; over > 0 {
-		z.window = z.window[:copy(z.window, z.window[over:])]
-	}
-	z.window = append(z.window, out...)
+	dst[n] = z.window[(z.total+int64(n)-int64(z.copyDist))&(windowSize-1)]
 }
 
-// block decodes one block, appending its output to dst. The window is the
-// history before dst[start:]; back references may reach into both.
-func (z *inflater) block(r *bitReader, dst []byte) ([]byte, error) {
-	start := len(dst)
+// reference reads a length symbol's extra bits and the distance, and sets
+// up the copy. n is the output of the current read so far.
+func (z *inflater) reference(r *bitReader, sym int, n int64) error {
+	if sym > 285 {
+		return fmt.Errorf("%w: invalid length symbol", errInflateCorrupt)
+	}
+	sym -= 257
+	e, err := r.bits(uint(lenExtra[sym]))
+	if err != nil {
+		return err
+	}
+	length := int(lenBase[sym]) + int(e)
+	ds, err := r.decode(z.dc)
+	if err != nil {
+		return err
+	}
+	if ds > 29 {
+		return fmt.Errorf("%w: invalid distance symbol", errInflateCorrupt)
+	}
+	if e, err = r.bits(uint(dstExtra[ds])); err != nil {
+		return err
+	}
+	dist := int(dstBase[ds]) + int(e)
+	if int64(dist) > z.total+n {
+		return fmt.Errorf("%w: distance too far back", errInflateCorrupt)
+	}
+	z.copyLen, z.copyDist = length, dist
+	return nil
+}
+
+// remember adds out, the output of one read, to the window.
+func (z *inflater) remember(out []byte) {
+	if len(out) > windowSize {
+		z.total += int64(len(out) - windowSize)
+		out = out[len(out)-windowSize:]
+	}
+	for len(out) > 0 {
+		i := int(z.total & (windowSize - 1))
+		k := copy(z.window[i:], out)
+		out = out[k:]
+		z.total += int64(k)
+	}
+}
+
+// header decodes a block header (a dynamic block's code description
+// included) and sets the state for the block's contents.
+func (z *inflater) header(r *bitReader) error {
 	hdr, err := r.bits(3)
 	if err != nil {
-		return dst, err
+		return err
 	}
-	final := hdr&1 != 0
 	switch hdr >> 1 {
 	case 0:
 		r.pos = (r.pos + 7) &^ 7
 		i := int(r.pos >> 3)
 		if i+4 > len(r.b) {
-			return dst, errInflateTruncated
+			return errInflateTruncated
 		}
 		n := int(r.b[i]) | int(r.b[i+1])<<8
 		if nn := int(r.b[i+2]) | int(r.b[i+3])<<8; n != ^nn&0xffff {
-			return dst, fmt.Errorf("%w: stored block length check", errInflateCorrupt)
+			return fmt.Errorf("%w: stored block length check", errInflateCorrupt)
 		}
-		if i+4+n > len(r.b) {
-			return dst, errInflateTruncated
-		}
-		dst = append(dst, r.b[i+4:i+4+n]...)
-		r.pos = uint(i+4+n) << 3
+		r.pos += 32
+		z.stored = n
+		z.state = infStored
 	case 1:
-		if dst, err = z.codes(r, dst, start, &fixedLen, &fixedDist); err != nil {
-			return dst, err
-		}
+		z.lc, z.dc = &fixedLen, &fixedDist
+		z.state = infCodes
 	case 2:
 		if err := z.dynamic(r); err != nil {
-			return dst, err
+			return err
 		}
-		if dst, err = z.codes(r, dst, start, &z.lencode, &z.distcode); err != nil {
-			return dst, err
-		}
+		z.lc, z.dc = &z.lencode, &z.distcode
+		z.state = infCodes
 	default:
-		return dst, fmt.Errorf("%w: invalid block type", errInflateCorrupt)
+		return fmt.Errorf("%w: invalid block type", errInflateCorrupt)
 	}
-	z.done = final
-	return dst, nil
+	z.final = hdr&1 != 0
+	return nil
 }
 
 var clOrder = [19]uint8{16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15}
@@ -328,53 +464,4 @@ func (z *inflater) dynamic(r *bitReader) error {
 		return err
 	}
 	return checkIncomplete(&z.distcode, left, ndist)
-}
-
-func (z *inflater) codes(r *bitReader, dst []byte, start int, lc, dc *huffman) ([]byte, error) {
-	for {
-		sym, err := r.decode(lc)
-		if err != nil {
-			return dst, err
-		}
-		switch {
-		case sym < 256:
-			dst = append(dst, byte(sym))
-			continue
-		case sym == 256:
-			return dst, nil
-		case sym > 285:
-			return dst, fmt.Errorf("%w: invalid length symbol", errInflateCorrupt)
-		}
-		sym -= 257
-		e, err := r.bits(uint(lenExtra[sym]))
-		if err != nil {
-			return dst, err
-		}
-		length := int(lenBase[sym]) + int(e)
-		ds, err := r.decode(dc)
-		if err != nil {
-			return dst, err
-		}
-		if ds > 29 {
-			return dst, fmt.Errorf("%w: invalid distance symbol", errInflateCorrupt)
-		}
-		e, err = r.bits(uint(dstExtra[ds]))
-		if err != nil {
-			return dst, err
-		}
-		dist := int(dstBase[ds]) + int(e)
-		have := len(dst) - start
-		if dist > have+len(z.window) {
-			return dst, fmt.Errorf("%w: distance too far back", errInflateCorrupt)
-		}
-		for ; length > 0; length-- {
-			var c byte
-			if back := len(dst) - dist; back >= start {
-				c = dst[back]
-			} else {
-				c = z.window[len(z.window)-(start-back)]
-			}
-			dst = append(dst, c)
-		}
-	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/action/actiontest"
 	"github.com/wirereactor/wirereactor/frame"
 	"github.com/wirereactor/wirereactor/hgcbor"
 )
@@ -84,7 +85,7 @@ func TestMercurialClientDecodesOurResponses(t *testing.T) {
 				s.OnFrame(frame.Frame{RequestID: rid, StreamID: 1, Type: frame.TypeCommandRequest,
 					Flags: frame.FlagCommandRequestNew, Payload: mustMarshal(map[hgcbor.Bytes]any{"name": []byte("cmd")})})
 				delivered := false
-				for _, a := range drain(s.Next) {
+				for _, a := range actiontest.Drain(s) {
 					switch a.Kind {
 					case action.Send:
 						frames = appendFrameHex(t, frames, a.Bytes)
@@ -108,7 +109,7 @@ func TestMercurialClientDecodesOurResponses(t *testing.T) {
 					want[fmt.Sprint(rid)] = w
 				}
 			}
-			for _, a := range drain(s.Next) {
+			for _, a := range actiontest.Drain(s) {
 				require.Equal(t, action.Send, a.Kind)
 				frames = appendFrameHex(t, frames, a.Bytes)
 			}

@@ -26,8 +26,8 @@ func TestClientReactorRetainCopiesData(t *testing.T) {
 		{"progress", "1 2 stream-begin progress 0 cbor:{b'topic': b'x'}",
 			Response{RequestID: 1, Kind: ResponseProgress, Data: frame.MustParseHuman("1 2 0 progress 0 cbor:{b'topic': b'x'}").Payload}},
 		{"error", "1 2 stream-begin error-response 0 cbor:{b'type': b'server', b'message': [{b'msg': b'boom'}]}",
-			Response{RequestID: 1, Kind: ResponseError, ErrorType: "server",
-				ErrorMsg: []any{map[any]any{hgcbor.Bytes("msg"): []byte("boom")}}}},
+			Response{RequestID: 1, Kind: ResponseError, Error: &ErrorResponse{Type: "server",
+				Message: []any{map[any]any{hgcbor.Bytes("msg"): []byte("boom")}}}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -58,7 +58,7 @@ func TestClientReactorRetainCopiesData(t *testing.T) {
 
 func TestClientReactorRetainKeepsNilData(t *testing.T) {
 	var c ClientReactor
-	r := c.Retain(Response{RequestID: 3, Kind: ResponseError, ErrorType: "x"})
+	r := c.Retain(Response{RequestID: 3, Kind: ResponseError, Error: &ErrorResponse{Type: "x"}})
 	require.Nil(t, r.Data)
-	require.Equal(t, Response{RequestID: 3, Kind: ResponseError, ErrorType: "x"}, r)
+	require.Equal(t, Response{RequestID: 3, Kind: ResponseError, Error: &ErrorResponse{Type: "x"}}, r)
 }

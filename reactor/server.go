@@ -3,6 +3,7 @@ package reactor
 import (
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"unsafe"
 
@@ -548,7 +549,8 @@ func (r *ServerReactor) runCommand(rid uint16, payload, data []byte) {
 // FeedEOF tells the reactor the client will send nothing more. Deferred
 // output is released as one Send. Unlike Mercurial, which forgets them,
 // command requests still partially received are reported as an Error
-// wrapping ErrIncomplete (after the deferred output).
+// wrapping ErrIncomplete (after the deferred output). Otherwise the reactor
+// ends with a terminal Error with io.EOF once every request is answered.
 func (r *ServerReactor) FeedEOF() {
 	r.q.reclaim()
 	if r.in.used {
@@ -581,6 +583,15 @@ func (r *ServerReactor) onEOF() {
 		slices.Sort(ids)
 		r.q.fail(&IncompleteError{RequestIDs: ids})
 	}
+	r.endIfDone()
+}
+
+// endIfDone ends the reactor cleanly (io.EOF) once the input ended and no
+// request awaits its response.
+func (r *ServerReactor) endIfDone() {
+	if r.eof && r.active.n == 0 {
+		r.q.fail(io.EOF)
+	}
 }
 
 // NewOutputStream returns a new stream to the client, with the next even
@@ -611,6 +622,7 @@ func (r *ServerReactor) output(rid uint16) {
 	}
 	r.active.remove(rid)
 	r.q.sent()
+	r.endIfDone()
 }
 
 func (r *ServerReactor) checkActive(s *OutputStream, rid uint16) error {

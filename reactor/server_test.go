@@ -57,7 +57,7 @@ func runServerCase(t *testing.T, tc serverCase) *ServerReactor {
 		default:
 			r.OnFrame(ffs(st.in))
 		}
-		sent, events := collect(r.Next, describeCommand)
+		sent, events := collect(r, describeCommand)
 		checkStep(t, sent, events, st.want, msg)
 	}
 	return r
@@ -184,7 +184,8 @@ func TestServerReactorMercurialCases(t *testing.T) {
 			{in: "eof", want: []string{okFrames,
 				"frame: 1 2 encoded command-response continuation cbor:{b'status': b'ok'}",
 				"frame: 1 2 encoded command-response continuation cbor:b'response'",
-				"frame: 1 2 0 command-response eos "}},
+				"frame: 1 2 0 command-response eos ",
+				"error: EOF"}}, // every request answered: a clean end
 		}},
 		{name: "deferred request id tracking", cfg: ServerConfig{DeferOutput: true}, steps: []serverStep{
 			{in: "1 1 stream-begin command-request new cbor:{b'name': b'command1'}", want: []string{"run 1 command1 args={} redirect=None data=None"}},
@@ -203,7 +204,8 @@ func TestServerReactorMercurialCases(t *testing.T) {
 				"frame: 1 2 0 command-response eos ",
 				"frame: 5 2 encoded command-response continuation cbor:{b'status': b'ok'}",
 				"frame: 5 2 encoded command-response continuation cbor:b'response5'",
-				"frame: 5 2 0 command-response eos "}},
+				"frame: 5 2 0 command-response eos ",
+				"error: EOF"}}, // every request answered: a clean end
 		}},
 		{name: "duplicate request on active command", steps: []serverStep{
 			{in: "1 1 stream-begin command-request new cbor:{b'name': b'command1'}", want: []string{"run 1 command1 args={} redirect=None data=None"}},
@@ -370,11 +372,11 @@ func TestServerFeedAnySplit(t *testing.T) {
 		var events []string
 		for _, part := range [][]byte{wire[:cut], wire[cut:]} {
 			r.Feed(part)
-			_, ev := collect(r.Next, describeCommand)
+			_, ev := collect(r, describeCommand)
 			events = append(events, ev...)
 		}
 		r.FeedEOF()
-		_, ev := collect(r.Next, describeCommand)
+		_, ev := collect(r, describeCommand)
 		events = append(events, ev...)
 		require.Equal(t, []string{
 			"run 3 heads args={} redirect=None data=None",

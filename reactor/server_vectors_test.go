@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/action/actiontest"
 	"github.com/wirereactor/wirereactor/hgcbor"
 )
 
@@ -151,7 +153,14 @@ func replayServer(t *testing.T, v serverVector, used map[string]bool, feed bool)
 		default:
 			t.Fatalf("unknown op %q", st.Op)
 		}
-		got := drain(r.Next)
+		got := actiontest.Drain(r)
+		if n := len(got); n > 0 && got[n-1].Err == io.EOF {
+			// We differ on purpose: once its input ended and every
+			// request is answered, the reactor ends with io.EOF, so a
+			// driver's loop ends; Mercurial's reactor has no end.
+			require.Equal(t, "eof", st.Op, "%s: io.EOF before the input ended", msg)
+			got = got[:n-1]
+		}
 
 		if firstErr != nil {
 			// We differ on purpose: after an Error the reactor is terminal

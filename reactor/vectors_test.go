@@ -181,25 +181,6 @@ func frameFromHex(t testing.TB, s string) frame.Frame {
 	return fs[0]
 }
 
-// drain collects actions until WantMore or Error.
-func drain[T any](next func() action.Action[T]) []action.Action[T] {
-	var out []action.Action[T]
-	for i := 0; i < 1000; i++ {
-		a := next()
-		if a.Kind == action.WantMore {
-			return out
-		}
-		if a.Kind == action.Send {
-			a.Bytes = bytes.Clone(a.Bytes)
-		}
-		out = append(out, a)
-		if a.Kind == action.Error {
-			return out
-		}
-	}
-	panic("machine never said WantMore")
-}
-
 // streamLog collects a stream's encoded payloads from both sides, to
 // compare what they decode to at the end of a vector.
 type streamLog struct {

@@ -88,4 +88,16 @@ type Config[T any, M action.Machine[T]] struct {
 	// routes values with Consume learn of the end without a goroutine
 	// waiting in Recv.
 	OnEnd func(err error)
+
+	// HalfClose keeps the session running when the peer closes its
+	// sending side after its last request (a half-close, as `nc -N`
+	// does): the read loop stops, Recv returns the values delivered so
+	// far and then ErrPeerClosed, and Do and queued output keep working
+	// until Disconnect, which flushes as usual. The machine is not fed
+	// the end of stream, so a message left partial is dropped, as QEMU
+	// drops it. A write error still ends the session, and so does the
+	// end of stream of a unix socket whose peer closed it entirely (on
+	// Linux, where it can be told from a half-close; a TCP peer's close
+	// looks like a half-close until a write fails).
+	HalfClose bool
 }

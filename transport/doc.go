@@ -59,10 +59,12 @@
 // The first of these is the root cause, kept and returned by Disconnect
 // (and by Recv and Do once the queue is drained): a machine's Error action;
 // a read or write error; the peer closing the stream, which is
-// ErrPeerClosed (errors.Is io.EOF) unless the machine reports a partial
+// ErrPeerClosed (errors.Is io.EOF; so is a machine's Error with io.EOF,
+// its clean end after FeedEOF) unless the machine reports a partial
 // message from FeedEOF as its own error. Errors caused by the session
 // closing the stream itself are never reported. The session then stops at
 // once: output still queued is dropped, so a peer that half-closes its
-// side after its last request does not get the answers. A clean local
-// Disconnect flushes queued output first.
+// side after its last request does not get the answers, unless
+// Config.HalfClose is set. A clean local Disconnect flushes queued output
+// first.
 package transport

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 
 	"github.com/wirereactor/wirereactor/action"
@@ -11,16 +12,18 @@ import (
 )
 
 // lineMachine is a tiny sans-IO machine: it delivers each received line
-// and sends lines the application queues with Say.
+// and sends lines the application queues with Say. At the end of its input
+// it ends: io.EOF, or io.ErrUnexpectedEOF inside a line.
 type lineMachine struct {
 	in   []byte // bytes of an incomplete line (copied)
 	fed  []byte // fed bytes not yet split (referenced until WantMore)
 	out  []byte
 	sent bool
+	eof  bool
 }
 
 func (m *lineMachine) Feed(p []byte) { m.fed = p }
-func (m *lineMachine) FeedEOF()      {}
+func (m *lineMachine) FeedEOF()      { m.eof = true }
 
 // Say queues a line to send.
 func (m *lineMachine) Say(line string) {
@@ -44,6 +47,12 @@ func (m *lineMachine) Next() action.Action[string] {
 		return action.DeliverValue(line)
 	}
 	m.in, m.fed = append(m.in, m.fed...), nil
+	if m.eof {
+		if len(m.in) > 0 {
+			return action.Fail[string](io.ErrUnexpectedEOF)
+		}
+		return action.Fail[string](io.EOF)
+	}
 	return action.Want[string]()
 }
 

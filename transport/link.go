@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -60,6 +61,7 @@ type link[T any, M action.Machine[T]] struct {
 	leadingDone  <-chan struct{} // Done of the context of the caller now reading, if any
 	kicked       bool            // its read was interrupted by a read deadline in the past
 
+	peerEOF    bool  // HalfClose: the peer ended its side; the read loop stopped
 	stopped    bool  // stop is closed; the stream is being closed
 	closedByUs bool  // we closed the stream: later errors are consequences
 	err        error // the root cause
@@ -145,6 +147,8 @@ func (l *link[T, M]) drainLocked() {
 			err := a.Err
 			if err == nil {
 				err = fmt.Errorf("machine returned an error action without an error")
+			} else if errors.Is(err, io.EOF) {
+				err = ErrPeerClosed // the machine's clean end after FeedEOF
 			}
 			l.failLocked(err)
 			return

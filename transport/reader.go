@@ -146,6 +146,9 @@ func (l *link[T, M]) followLocked(w *waiter) {
 // read could not be interrupted). It returns errInterrupted if ctx ended
 // during the read.
 func (l *link[T, M]) leadLocked(ctx context.Context, w *waiter) (bool, error) {
+	if l.peerEOF {
+		return false, nil
+	}
 	if !w.holds {
 		if l.reader != roleFree || (ctx.Done() != nil && !l.deadlines) {
 			return false, nil
@@ -248,6 +251,22 @@ func (l *link[T, M]) readLocked(watch bool) error {
 		}
 	}
 	if err != nil && !l.stopped {
+		if errors.Is(err, io.EOF) && s.cfg.HalfClose && !peerGone(l.nc) {
+			// Config.HalfClose: keep writing; the link ends with
+			// Disconnect or a write error. Nobody reads any more.
+			l.peerEOF = true
+			if l.readyWaiters > 0 {
+				close(l.ready)
+				l.ready = make(chan struct{})
+			}
+			for _, w := range l.followers {
+				select {
+				case w.turn <- struct{}{}:
+				default:
+				}
+			}
+			return nil
+		}
 		if errors.Is(err, io.EOF) {
 			// The machine reports a partial message as its own error,
 			// which becomes the root cause.
@@ -300,6 +319,13 @@ func (l *link[T, M]) readLoop() {
 	for {
 		if l.stopped {
 			s.mu.Unlock()
+			return
+		}
+		if l.peerEOF {
+			// Config.HalfClose: the peer sends nothing more; the link
+			// ends with Disconnect or a write error.
+			s.mu.Unlock()
+			<-l.stop
 			return
 		}
 		if l.reader != roleLoop {
@@ -373,9 +399,9 @@ func Await[V, T any, M action.Machine[T]](ctx context.Context, s *Session[T, M],
 	}
 	s.mu.Lock()
 	l := s.c
-	if l != nil && !l.stopped {
+	if l != nil && !l.stopped && !l.peerEOF {
 		w := l.getWaiterLocked()
-		for !l.stopped {
+		for !l.stopped && !l.peerEOF {
 			select {
 			case v, ok := <-ch:
 				l.leaveLocked(w)

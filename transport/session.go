@@ -463,6 +463,14 @@ func (s *Session[T, M]) Recv(ctx context.Context) (T, error) {
 			s.mu.Unlock()
 			return zero, err
 		}
+		if l.peerEOF {
+			// HalfClose: the peer sends nothing more.
+			if w != nil {
+				l.leaveLocked(w)
+			}
+			s.mu.Unlock()
+			return zero, ErrPeerClosed
+		}
 		if w == nil {
 			w = l.getWaiterLocked()
 		}

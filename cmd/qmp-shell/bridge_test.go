@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wirereactor/wirereactor/cmd/internal/testpeers"
-	"github.com/wirereactor/wirereactor/qmp"
+	"github.com/wirereactor/wirereactor/qmp/qmpclient"
 	"github.com/wirereactor/wirereactor/qmp/qmptest"
 	"github.com/wirereactor/wirereactor/transport/ws"
 )
@@ -96,7 +96,7 @@ func TestBridgeBusy(t *testing.T) {
 	base := startBridge(t, "--token", "s3cret", "--backend", "vm1="+vm.Addr())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	first := qmp.NewClient(qmp.Config{Logger: discardLogger()})
+	first := qmpclient.NewClient(qmpclient.Config{Logger: discardLogger()})
 	require.NoError(t, first.ConnectDialer(ctx, ws.Endpoint{URL: base + "/vm/vm1", Header: http.Header{"Authorization": {"Bearer s3cret"}}}))
 	defer first.Disconnect(ctx)
 	code, _, errOut := runShell(t, "", "--token", "s3cret", "-c", "query-name", base+"/vm/vm1")

@@ -62,7 +62,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/wirereactor/wirereactor/qmp"
+	"github.com/wirereactor/wirereactor/qmp/qmpclient"
 	"github.com/wirereactor/wirereactor/transport"
+	"github.com/wirereactor/wirereactor/transport/endpoint"
 	"github.com/wirereactor/wirereactor/transport/tcp"
 	"github.com/wirereactor/wirereactor/transport/unix"
 )
@@ -183,7 +185,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	interactive := len(o.commands) == 0 && inFile != nil && outFile != nil &&
 		term.IsTerminal(int(inFile.Fd())) && term.IsTerminal(int(outFile.Fd()))
 
-	client := qmp.NewClient(qmp.Config{Name: "qmp-shell", Logger: discardLogger(),
+	client := qmpclient.NewClient(qmpclient.Config{Name: "qmp-shell", Logger: discardLogger(),
 		Machine: qmp.ClientConfig{SkipNegotiation: o.skipNeg}})
 	connectCtx, cancel := context.WithTimeout(ctx, o.timeout)
 	var sim *simulator
@@ -217,7 +219,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 	sh := &shell{c: client, hmp: o.hmp, verbose: o.verbose, pretty: o.pretty, cmdTimeout: o.cmdTimeout,
 		onEnter: o.events == "enter", out: stdout}
-	sh.events = client.Listen(qmp.ListenOptions{Queue: maxQueuedEvents})
+	sh.events = client.Listen(qmpclient.ListenOptions{Queue: maxQueuedEvents})
 	defer sh.events.Close()
 
 	switch {
@@ -234,7 +236,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if sh.onEnter {
 			// Events wait for an empty line; the watcher only notices
 			// the end of the session.
-			sh.watch = client.Listen(qmp.ListenOptions{Filter: func(qmp.Event) bool { return false }})
+			sh.watch = client.Listen(qmpclient.ListenOptions{Filter: func(qmp.Event) bool { return false }})
 			defer sh.watch.Close()
 		}
 		if err := sh.interactive(ctx, inFile, stdout, o.history); err != nil {
@@ -363,7 +365,7 @@ func parseAddress(addr, caFile, token string) (transport.Dialer, error) {
 	case strings.HasPrefix(addr, "ws://"), strings.HasPrefix(addr, "wss://"):
 		return wsDialer(addr, caFile, token)
 	case strings.HasPrefix(addr, "unix:"), strings.HasPrefix(addr, "tcp:"), strings.HasPrefix(addr, "/"):
-		return qmp.ParseAddress(addr)
+		return endpoint.Parse(addr)
 	case strings.Contains(addr, ":"):
 		return tcp.Endpoint{Address: addr}, nil
 	}

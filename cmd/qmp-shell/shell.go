@@ -13,12 +13,13 @@ import (
 	"time"
 
 	"github.com/wirereactor/wirereactor/qmp"
+	"github.com/wirereactor/wirereactor/qmp/qmpclient"
 )
 
 // shell runs qmp-shell input lines against a connected client and prints
 // replies and events.
 type shell struct {
-	c          *qmp.Client
+	c          *qmpclient.Client
 	hmp        bool
 	verbose    bool
 	pretty     bool          // -p: indented JSON; otherwise one line
@@ -30,12 +31,12 @@ type shell struct {
 	mu  sync.Mutex // serialises output and guards failed
 	out io.Writer
 
-	events  *qmp.Listener
-	watch   *qmp.Listener // with --events=enter, a listener that takes none: it sees the end
-	dropped uint64        // events dropped from the full queue, already reported
-	order   sync.Mutex    // held while taking events and printing a reply after them
-	comp    completer     // Tab completion
-	failed  bool          // a command failed
+	events  *qmpclient.Listener
+	watch   *qmpclient.Listener // with --events=enter, a listener that takes none: it sees the end
+	dropped uint64              // events dropped from the full queue, already reported
+	order   sync.Mutex          // held while taking events and printing a reply after them
+	comp    completer           // Tab completion
+	failed  bool                // a command failed
 }
 
 // errInterrupted is the cause of a command's context when Ctrl-C stopped
@@ -162,14 +163,14 @@ func (sh *shell) drainEvents() {
 func (sh *shell) watchEvents(ctx context.Context) {
 	if sh.watch != nil {
 		// --events=enter: only the end of the session is shown at once.
-		if errors.Is(sh.watch.Wait(ctx), qmp.ErrDisconnected) {
+		if errors.Is(sh.watch.Wait(ctx), qmpclient.ErrDisconnected) {
 			sh.printf("qmp-shell: the server closed the connection\n")
 		}
 		return
 	}
 	for {
 		err := sh.events.Wait(ctx)
-		if errors.Is(err, qmp.ErrDisconnected) {
+		if errors.Is(err, qmpclient.ErrDisconnected) {
 			sh.order.Lock()
 			sh.drainEvents() // events that came before the end
 			sh.order.Unlock()
@@ -242,13 +243,13 @@ func (sh *shell) execute(ctx context.Context, line string) error {
 	if !sh.onEnter {
 		sh.drainEvents() // events caused by the command come before its reply
 	}
-	var ee *qmp.ExecuteError
+	var ee *qmpclient.ExecuteError
 	switch {
 	case errors.As(err, &ee):
 		raw, _ := json.Marshal(map[string]qmp.ErrorInfo{"error": ee.Info})
 		sh.fail("%s\n", sh.render(withID(raw, req.ID)))
 		return nil
-	case errors.Is(err, qmp.ErrDisconnected):
+	case errors.Is(err, qmpclient.ErrDisconnected):
 		if isQuit(req, line, sh.hmp) {
 			// QEMU may close before its reply to quit is read.
 			return errQuit

@@ -17,8 +17,7 @@ import (
 	"time"
 
 	"github.com/wirereactor/wirereactor/transport"
-	"github.com/wirereactor/wirereactor/transport/tcp"
-	"github.com/wirereactor/wirereactor/transport/unix"
+	"github.com/wirereactor/wirereactor/transport/endpoint"
 	"github.com/wirereactor/wirereactor/transport/ws"
 )
 
@@ -80,7 +79,7 @@ func NewBridge(cfg Config) (*Bridge, error) {
 		if name == "" || strings.ContainsAny(name, "/?#") {
 			return nil, fmt.Errorf("backend name %q: want a non-empty name without / ? #", name)
 		}
-		d, err := parseBackend(addr)
+		d, err := endpoint.Parse(addr)
 		if err != nil {
 			return nil, fmt.Errorf("backend %s: %w", name, err)
 		}
@@ -91,17 +90,6 @@ func NewBridge(cfg Config) (*Bridge, error) {
 	}
 	b.ctx, b.stop = context.WithCancel(context.Background())
 	return b, nil
-}
-
-// parseBackend turns unix:/path or tcp:host:port into a dialer.
-func parseBackend(addr string) (transport.Dialer, error) {
-	switch {
-	case strings.HasPrefix(addr, "unix:"):
-		return unix.Endpoint{Path: strings.TrimPrefix(addr, "unix:")}, nil
-	case strings.HasPrefix(addr, "tcp:"):
-		return tcp.Endpoint{Address: strings.TrimPrefix(addr, "tcp:")}, nil
-	}
-	return nil, fmt.Errorf("address %q: want unix:/path or tcp:host:port", addr)
 }
 
 func (b *Bridge) log() *slog.Logger {

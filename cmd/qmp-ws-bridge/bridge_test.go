@@ -25,7 +25,7 @@ import (
 
 	"github.com/wirereactor/wirereactor/cmd/internal/testpeers"
 	"github.com/wirereactor/wirereactor/internal/testcert"
-	"github.com/wirereactor/wirereactor/qmp"
+	"github.com/wirereactor/wirereactor/qmp/qmpclient"
 	"github.com/wirereactor/wirereactor/transport/ws"
 )
 
@@ -55,18 +55,18 @@ func startBridge(t *testing.T, cfg Config) (string, *Bridge) {
 	return "ws" + strings.TrimPrefix(base, "http"), b
 }
 
-func connectQMP(t *testing.T, ep ws.Endpoint) (*qmp.Client, error) {
+func connectQMP(t *testing.T, ep ws.Endpoint) (*qmpclient.Client, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c := qmp.NewClient(qmp.Config{Logger: slog.New(slog.DiscardHandler)})
+	c := qmpclient.NewClient(qmpclient.Config{Logger: slog.New(slog.DiscardHandler)})
 	if err := c.ConnectDialer(ctx, ep); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-func queryStatus(t *testing.T, c *qmp.Client) string {
+func queryStatus(t *testing.T, c *qmpclient.Client) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -86,7 +86,7 @@ func TestBridgeQEMU(t *testing.T) {
 	require.Equal(t, "running", queryStatus(t, first))
 
 	// Events pass through.
-	events := first.Listen(qmp.ListenOptions{Names: []string{"STOP"}})
+	events := first.Listen(qmpclient.ListenOptions{Names: []string{"STOP"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	_, err = first.Execute(ctx, "stop", nil)
@@ -107,7 +107,7 @@ func TestBridgeQEMU(t *testing.T) {
 	// gets in and sees QEMU as the first left it.
 	require.Equal(t, "paused", queryStatus(t, first))
 	require.NoError(t, first.Disconnect(context.Background()))
-	var second *qmp.Client
+	var second *qmpclient.Client
 	require.Eventually(t, func() bool {
 		second, err = connectQMP(t, ep)
 		return err == nil
@@ -206,7 +206,7 @@ func TestBridgeHTTPErrors(t *testing.T) {
 	require.Contains(t, ce.Reason, "backend gone unreachable: ")
 	require.NoError(t, down.Close())
 
-	// Through qmp.Client, a refusal reaches the caller typed, with the
+	// Through qmpclient.Client, a refusal reaches the caller typed, with the
 	// bridge's status and message (before: "websocket: handshake: bad
 	// status").
 	_, err = connectQMP(t, ws.Endpoint{URL: base + "/vm/vm1", Origin: "https://console.example"})
@@ -230,7 +230,7 @@ func TestNewBridgeErrors(t *testing.T) {
 	}{
 		{Config{}, "no backends"},
 		{Config{Backends: map[string]string{"a/b": "unix:/x"}}, `backend name "a/b"`},
-		{Config{Backends: map[string]string{"a": "/x"}}, `backend a: address "/x": want unix:/path or tcp:host:port`},
+		{Config{Backends: map[string]string{"a": "vm1.qmp"}}, `backend a: endpoint: address "vm1.qmp" is none of unix:PATH, tcp:HOST:PORT, ws://HOST/PATH, wss://HOST/PATH`},
 	}
 	for _, tt := range tests {
 		_, err := NewBridge(tt.cfg)
@@ -336,11 +336,11 @@ func TestProgramTLSAndSignals(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err = c.Execute(ctx, "query-status", nil)
-	require.ErrorIs(t, err, qmp.ErrDisconnected)
+	require.ErrorIs(t, err, qmpclient.ErrDisconnected)
 	_ = c.Disconnect(context.Background())
 
 	// QEMU is free for the next client.
-	direct := qmp.NewClient(qmp.Config{Logger: slog.New(slog.DiscardHandler)})
+	direct := qmpclient.NewClient(qmpclient.Config{Logger: slog.New(slog.DiscardHandler)})
 	require.Eventually(t, func() bool { return direct.Connect(ctx, "unix:"+q.Socket) == nil }, 10*time.Second, 20*time.Millisecond)
 	require.Equal(t, "running", queryStatus(t, direct))
 	require.NoError(t, direct.Disconnect(context.Background()))

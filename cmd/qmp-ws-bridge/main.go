@@ -56,7 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var backends, origins multiFlag
 	listen := fs.String("listen", "127.0.0.1:4700", "serve on `HOST:PORT` (port 0 picks one)")
-	fs.Var(&backends, "backend", "serve QMP socket ADDRESS at /vm/NAME, as `NAME=ADDRESS` with unix:/path or tcp:host:port (repeatable)")
+	fs.Var(&backends, "backend", "serve QMP socket ADDRESS at /vm/NAME, as `NAME=ADDRESS` with unix:/path, tcp:host:port or ws[s]://… (repeatable)")
 	fs.Var(&origins, "allow-origin", "accept browser `ORIGIN` (scheme://host[:port], or *; repeatable; default same origin)")
 	token := fs.String("token", os.Getenv("QMP_BRIDGE_TOKEN"), "require this bearer `TOKEN` (default $QMP_BRIDGE_TOKEN)")
 	certFile := fs.String("tls-cert", "", "serve TLS (wss://) with this certificate `FILE`")

@@ -17,6 +17,7 @@ package eventloop
 import (
 	"errors"
 	"fmt"
+	"io"
 
 	"golang.org/x/sys/unix"
 
@@ -164,10 +165,9 @@ func (l *Loop) read(c *conn) {
 		case err != nil:
 			l.fail(c, err)
 			return
-		default: // end of stream
+		default: // end of stream: the machine ends the connection
 			c.m.FeedEOF()
 			l.drive(c)
-			l.fail(c, ErrClosed)
 			return
 		}
 	}
@@ -197,7 +197,11 @@ func (l *Loop) drive(c *conn) {
 				}
 			}
 		case action.Error:
-			l.fail(c, a.Err)
+			if errors.Is(a.Err, io.EOF) {
+				l.fail(c, ErrClosed) // the server ended the stream cleanly
+			} else {
+				l.fail(c, a.Err)
+			}
 		}
 	}
 }

@@ -111,6 +111,32 @@ func TestPendingCallbacksFailWhenTheServerGoes(t *testing.T) {
 	require.Zero(t, l.Len())
 }
 
+// TestIdleConnectionEndsWithTheServer: the server closes an idle
+// connection; the machine ends with io.EOF and the loop drops the
+// connection without tracking the end of stream itself.
+func TestIdleConnectionEndsWithTheServer(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	s := qmptest.NewServer(qmptest.Config{MultiClient: true})
+	path := filepath.Join(t.TempDir(), "qmp.sock")
+	require.NoError(t, s.Start(context.Background(), "unix:"+path))
+	l, err := eventloop.New()
+	require.NoError(t, err)
+	defer l.Close()
+	_, err = l.Dial(path)
+	require.NoError(t, err)
+	for l.Ready() == 0 {
+		_, err := l.Poll(5000)
+		require.NoError(t, err)
+	}
+	require.NoError(t, s.Close())
+	for l.Len() > 0 {
+		n, err := l.Poll(5000)
+		require.NoError(t, err)
+		require.NotZero(t, n, "the connection's end never came")
+	}
+	require.Zero(t, l.Ready())
+}
+
 func Example() {
 	dir := exampleDir()
 	defer os.RemoveAll(dir)

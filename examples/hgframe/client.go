@@ -84,7 +84,7 @@ func (c *Client) Call(ctx context.Context, name string, args map[hgcbor.Bytes]an
 		}
 		switch r.Kind {
 		case reactor.ResponseError:
-			return nil, fmt.Errorf("%s error: %v", r.ErrorType, r.ErrorMsg)
+			return nil, fmt.Errorf("%s error: %v", r.Error.Type, r.Error.Message)
 		case reactor.ResponseData:
 			body = append(body, r.Data...)
 			if !r.EOS {

@@ -42,7 +42,9 @@ func main() {
 
 const usage = `usage:
   hgframe                        run a server and a client in one process
-  hgframe serve ADDRESS          serve on tcp:HOST:PORT or ws://HOST:PORT/PATH
+  hgframe serve [-record DIR] ADDRESS
+                                 serve on tcp:HOST:PORT or ws://HOST:PORT/PATH,
+                                 recording each connection in DIR/conn-N.jsonl
   hgframe call ADDRESS COMMAND [key=value …]
 `
 
@@ -52,11 +54,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "serve":
+		var s Server
+		if len(args) > 1 && args[1] == "-record" && len(args) == 4 {
+			s.RecordDir, args = args[2], args[2:]
+		} else if len(args) > 1 && args[1] == "-record" {
+			args = nil
+		}
 		if len(args) != 2 {
 			fmt.Fprint(stderr, usage)
 			return 2
 		}
-		return serve(ctx, args[1], stdout, stderr)
+		return serve(ctx, &s, args[1], stdout, stderr)
 	case "call":
 		if len(args) < 3 {
 			fmt.Fprint(stderr, usage)
@@ -90,7 +98,7 @@ func listenAddress(ln net.Listener) string {
 	return "tcp:" + ln.Addr().String()
 }
 
-func serve(ctx context.Context, addr string, stdout, stderr io.Writer) int {
+func serve(ctx context.Context, s *Server, addr string, stdout, stderr io.Writer) int {
 	ep, err := endpoint(addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "hgframe: %v\n", err)
@@ -102,7 +110,6 @@ func serve(ctx context.Context, addr string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "hgframe: serving on %s\n", listenAddress(ln))
-	var s Server
 	if err := s.Serve(ctx, ln); err != nil {
 		fmt.Fprintf(stderr, "hgframe: %v\n", err)
 		return 1

@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/wirereactor/wirereactor/hgcbor"
 	"github.com/wirereactor/wirereactor/reactor"
+	"github.com/wirereactor/wirereactor/transcript"
 	"github.com/wirereactor/wirereactor/transport"
 )
 
@@ -27,8 +31,12 @@ const maxStreamCount = 100000
 // Any other name is answered with a command error naming it.
 type Server struct {
 	Logger *slog.Logger // nil means slog.Default()
+	// RecordDir, when set, records each connection as a transcript,
+	// RecordDir/conn-N.jsonl, one frame per line in human syntax.
+	RecordDir string
 
-	wg sync.WaitGroup
+	wg    sync.WaitGroup
+	conns atomic.Int64
 }
 
 // Serve accepts connections until ctx ends or ln fails, then closes ln
@@ -62,11 +70,30 @@ func (s *Server) log() *slog.Logger {
 
 // serveConn runs one connection: one session, one output stream.
 func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
-	sess := transport.New(transport.Config[reactor.Command, *reactor.ServerReactor]{
+	cfg := transport.Config[reactor.Command, *reactor.ServerReactor]{
 		Name:       nc.RemoteAddr().String(),
 		Logger:     s.Logger,
 		NewMachine: func() *reactor.ServerReactor { return reactor.NewServerReactor(reactor.ServerConfig{}) },
-	})
+	}
+	if s.RecordDir != "" {
+		name := filepath.Join(s.RecordDir, fmt.Sprintf("conn-%d.jsonl", s.conns.Add(1)))
+		f, err := os.Create(name)
+		if err != nil {
+			s.log().Warn("hgframe: record", "err", err)
+			nc.Close()
+			return
+		}
+		defer f.Close() // after Disconnect, which runs OnEnd
+		rec, err := transcript.NewRecorder(f, transcript.RecorderConfig{SplitFrames: true,
+			Header: transcript.Header{Protocol: "hgframe", Side: "server"}})
+		if err != nil {
+			s.log().Warn("hgframe: record", "err", err)
+			nc.Close()
+			return
+		}
+		cfg.OnInbound, cfg.OnOutbound, cfg.OnEnd = rec.Inbound, rec.Outbound, rec.End
+	}
+	sess := transport.New(cfg)
 	if err := sess.Start(ctx, nc); err != nil {
 		s.log().Warn("hgframe: start", "err", err)
 		return

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/wirereactor/wirereactor/qmp"
@@ -24,6 +25,12 @@ type conn struct {
 	ctx        context.Context // the server's, carrying the conn for handlers
 	after      []pendingEvent  // EmitAfter's events for the current command
 	closeAfter bool            // CloseAfterReply was called
+	slow       bool            // dropped for falling behind; guarded by Server.mu
+
+	emu     sync.Mutex
+	events  []queuedEvent // waiting for room in the backlog
+	feeding bool          // feed is running
+	fed     chan struct{} // closed when feed ends
 }
 
 type pendingEvent struct {
@@ -44,6 +51,9 @@ func connFrom(ctx context.Context) *conn {
 func (s *Server) startConn(nc net.Conn, releaseTurn bool) bool {
 	c := &conn{s: s}
 	c.ctx = context.WithValue(s.ctx, connKey{}, c)
+	if s.cfg.Freezable {
+		nc = &freezableConn{Conn: nc, s: s, closed: make(chan struct{})}
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -59,6 +69,11 @@ func (s *Server) startConn(nc net.Conn, releaseTurn bool) bool {
 		Logger:         s.cfg.Logger,
 		ReadBufferSize: s.cfg.ReadBufferSize,
 		DeliverQueue:   32,
+		// A client that half-closes after its commands gets every
+		// answer, as from QEMU.
+		HalfClose: true,
+		// Zero means the transport's default.
+		MaxPendingOutput: s.cfg.MaxClientBacklog,
 	})
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
@@ -163,6 +178,7 @@ func (c *conn) execute(cmd qmp.Command) {
 		} else {
 			// A failure means the client left meanwhile: QEMU loses
 			// replies already on their way.
+			c.waitEventsFed()
 			_ = c.sess.Do(s.ctx, reply)
 		}
 	}
@@ -178,6 +194,114 @@ var errQuit = errors.New("qmptest: connection closed after the reply")
 
 func errorReply(id []byte, class, desc string) func(m *qmp.ServerMachine) error {
 	return func(m *qmp.ServerMachine) error { return m.ReturnError(id, class, desc) }
+}
+
+// queuedEvent is an event waiting for room in a client's backlog.
+type queuedEvent struct {
+	name string
+	data []byte
+	ts   time.Time
+}
+
+// sendEvent queues an event for the client without waiting. Within the
+// client's backlog it goes straight to the machine; beyond it, events
+// wait in the client's event queue, which a goroutine feeds to the machine
+// as the client reads; a client whose event queue is full cannot keep up
+// and is dropped.
+func (c *conn) sendEvent(ev queuedEvent) {
+	c.emu.Lock()
+	defer c.emu.Unlock()
+	if c.feeding {
+		if len(c.events) >= c.s.cfg.EventQueue {
+			c.dropSlow()
+			return
+		}
+		c.events = append(c.events, ev)
+		return
+	}
+	if c.trySend(ev) {
+		return
+	}
+	c.feeding = true
+	c.fed = make(chan struct{})
+	c.s.wg.Add(1)
+	go c.feed()
+}
+
+// trySend queues ev in the machine and reports whether the backlog is
+// still within its limit. It never waits: Do waits for room only until its
+// context ends, and this one ends inside the function, so Do returns at
+// once, with the context's error exactly when the backlog is over the
+// limit.
+func (c *conn) trySend(ev queuedEvent) bool {
+	ctx, cancel := context.WithCancel(c.s.ctx)
+	defer cancel()
+	err := c.sess.Do(ctx, func(m *qmp.ServerMachine) error {
+		_, err := m.SendEvent(ev.name, ev.data, ev.ts)
+		cancel()
+		return err
+	})
+	return !errors.Is(err, context.Canceled) || c.s.ctx.Err() != nil
+}
+
+// feed waits for room in the client's backlog and moves queued events
+// into it, until the queue is empty, the connection ends or the server
+// closes.
+func (c *conn) feed() {
+	defer c.s.wg.Done()
+	for {
+		// Waits while the backlog is over its limit.
+		err := c.sess.Do(c.s.ctx, func(*qmp.ServerMachine) error { return nil })
+		c.emu.Lock()
+		room := true
+		if err == nil {
+			for i, ev := range c.events {
+				c.events[i] = queuedEvent{}
+				room = c.trySend(ev)
+			}
+		}
+		c.events = c.events[:0]
+		if err != nil || room {
+			c.feeding = false
+			close(c.fed)
+			c.emu.Unlock()
+			return
+		}
+		c.emu.Unlock()
+	}
+}
+
+// waitEventsFed waits until the events queued for the client are in the
+// machine, so that a reply does not overtake them.
+func (c *conn) waitEventsFed() {
+	c.emu.Lock()
+	fed, feeding := c.fed, c.feeding
+	c.emu.Unlock()
+	if feeding {
+		select {
+		case <-fed:
+		case <-c.s.ctx.Done():
+		}
+	}
+}
+
+// dropSlow disconnects a client that cannot keep up, once, and counts it.
+// Called with c.emu held.
+func (c *conn) dropSlow() {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.slow || s.closed {
+		return
+	}
+	c.slow = true
+	s.slow++
+	s.cfg.Logger.Info("qmptest: dropping a client that does not keep up with events", "session", c.sess.Name())
+	s.wg.Add(1)
+	go func() { // closing may block a little (a TLS alert): not on Emit
+		defer s.wg.Done()
+		c.drop()
+	}()
 }
 
 // drop closes the connection at once.
@@ -241,7 +365,7 @@ func WriteRaw(ctx context.Context, p []byte) error {
 }
 
 // ReceivedFiles takes the descriptors the client passed on a unix socket so
-// far (see qmp.Client.ExecuteWithFiles); the caller owns them. On other
+// far (see qmpclient.Client.ExecuteWithFiles); the caller owns them. On other
 // transports it returns none.
 func ReceivedFiles(ctx context.Context) []*os.File {
 	c := connFrom(ctx)
@@ -250,6 +374,9 @@ func ReceivedFiles(ctx context.Context) []*os.File {
 	}
 	var files []*os.File
 	_ = c.sess.Exec(c.s.ctx, func(nc net.Conn) error {
+		if fc, ok := nc.(*freezableConn); ok {
+			nc = fc.Conn
+		}
 		if uc, ok := nc.(*unix.Conn); ok {
 			files = uc.TakeFDs()
 		}
@@ -261,7 +388,10 @@ func ReceivedFiles(ctx context.Context) []*os.File {
 // WaitClientGone blocks until the client that sent the command whose
 // handler calls it has disconnected, or ctx ends (ctx's error). A handler
 // uses it to answer only after its client left — the reply then goes to the
-// next client, as QEMU does with a command that outlives its client.
+// next client, as QEMU does with a command that outlives its client. (A
+// client that only half-closed is still there: it may read the answers. On
+// a unix socket on Linux a full close is told apart at once; a TCP
+// client's close is noticed when a write to it fails.)
 func WaitClientGone(ctx context.Context) error {
 	c := connFrom(ctx)
 	if c == nil {

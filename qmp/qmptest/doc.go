@@ -23,5 +23,5 @@
 // with an unknown id a QMP client must drop.
 //
 // Serve it on a unix socket, TCP or WebSocket (Start, StartEndpoint, Serve,
-// ServeConn) and connect a qmp.Client to Addr. Close joins every goroutine.
+// ServeConn) and connect a qmpclient.Client to Addr. Close joins every goroutine.
 package qmptest

@@ -7,11 +7,11 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/wirereactor/wirereactor/qmp"
+	"github.com/wirereactor/wirereactor/qmp/qmpclient"
 	"github.com/wirereactor/wirereactor/qmp/qmptest"
 )
 
-// A fake QEMU on a unix socket, a scripted command, and a qmp.Client
+// A fake QEMU on a unix socket, a scripted command, and a qmpclient.Client
 // talking to it.
 func Example() {
 	dir, _ := os.MkdirTemp("", "example")
@@ -36,13 +36,13 @@ func Example() {
 		return
 	}
 
-	c := qmp.NewClient(qmp.Config{})
+	c := qmpclient.NewClient(qmpclient.Config{})
 	if err := c.Connect(ctx, srv.Addr()); err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer c.Disconnect(ctx)
-	added := c.Listen(qmp.ListenOptions{Names: []string{"DEVICE_ADDED"}})
+	added := c.Listen(qmpclient.ListenOptions{Names: []string{"DEVICE_ADDED"}})
 
 	_, err := c.Execute(ctx, "device_add", map[string]string{"driver": "virtio-net-pci", "id": "net0"})
 	fmt.Println("device_add:", err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/wirereactor/wirereactor/qmp"
 	"github.com/wirereactor/wirereactor/transport"
+	"github.com/wirereactor/wirereactor/transport/endpoint"
 	"github.com/wirereactor/wirereactor/transport/ws"
 )
 
@@ -29,6 +30,10 @@ const DefaultReadBufferSize = 4 << 10
 // Config.SchemaSize is zero: about what QEMU 7.2 sends (207 KB), larger than
 // the 64 KiB line limit that breaks some clients.
 const DefaultSchemaSize = 207 << 10
+
+// DefaultEventQueue is the number of events that may wait for room in one
+// client's backlog when Config.EventQueue is zero.
+const DefaultEventQueue = 1024
 
 // ErrServerClosed is returned by Serve after Close.
 var ErrServerClosed = errors.New("qmptest: server closed")
@@ -67,6 +72,19 @@ type Config struct {
 	// Logger receives the connections' logs; nil means a logger that
 	// discards everything (a fake should not clutter test output).
 	Logger *slog.Logger
+	// MaxClientBacklog bounds the bytes waiting to be written to one
+	// client; zero means transport.DefaultMaxPendingOutput (1 MiB). An
+	// event that finds a client's backlog beyond it drops that client (see
+	// Emit); a reply waits for room, as QEMU's monitor does.
+	MaxClientBacklog int
+	// EventQueue bounds the events waiting for room in one client's
+	// backlog; zero means DefaultEventQueue. A client whose queue is full
+	// when an event comes cannot keep up: it is dropped (see Emit).
+	EventQueue int
+	// Freezable lets Freeze stop the server as SIGSTOP stops QEMU. Every
+	// connection is then wrapped, which costs it the transport's direct
+	// writes and nothing else.
+	Freezable bool
 }
 
 // HandlerFunc answers one command. args is the command's raw "arguments"
@@ -109,7 +127,7 @@ var ErrDropConnection = errors.New("qmptest: connection dropped")
 // Server is an in-process QMP server, a fake QEMU, built on qmp.ServerMachine
 // and transport.Session. Register handlers with Handle (the default set
 // behaves like QEMU; see NewServer), start it with Start, Serve or ServeConn,
-// point a qmp.Client at Addr, and Close it.
+// point a qmpclient.Client at Addr, and Close it.
 //
 // Each connection runs the session's read and write loops and one goroutine
 // that executes its commands in order, as QEMU's monitor does. Close ends
@@ -135,6 +153,8 @@ type Server struct {
 	fds       map[string]*os.File
 	fdsets    []fdset
 	served    int
+	slow      int           // clients dropped for falling behind on events
+	thawed    chan struct{} // nil unless frozen; closed by Thaw
 }
 
 type staleReply struct {
@@ -162,7 +182,7 @@ type fdEntry struct {
 //     cont, help;
 //   - query-qmp-schema: a large reply (Config.SchemaSize);
 //   - getfd, closefd, add-fd, query-fdsets: descriptors passed over a unix
-//     socket (see qmp.Client.ExecuteWithFiles);
+//     socket (see qmpclient.Client.ExecuteWithFiles);
 //
 // and every other command answered with CommandNotFound in QEMU's words.
 // Handle replaces or adds commands.
@@ -175,6 +195,9 @@ func NewServer(cfg Config) *Server {
 	}
 	if cfg.ReadBufferSize <= 0 {
 		cfg.ReadBufferSize = DefaultReadBufferSize
+	}
+	if cfg.EventQueue <= 0 {
+		cfg.EventQueue = DefaultEventQueue
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -235,13 +258,13 @@ func (s *Server) handler(name string) HandlerFunc {
 
 // Start opens a listening socket at addr — "unix:/path", "tcp:host:port"
 // (port 0 picks one), "ws://host:port/path" — and serves it in the
-// background until Close. Addr then returns what a qmp.Client dials.
+// background until Close. Addr then returns what a qmpclient.Client dials.
 func (s *Server) Start(ctx context.Context, addr string) error {
-	d, err := qmp.ParseAddress(addr)
+	lo, err := endpoint.ParseListen(addr)
 	if err != nil {
 		return err
 	}
-	return s.StartEndpoint(ctx, d.(transport.ListenOpener))
+	return s.StartEndpoint(ctx, lo)
 }
 
 // StartEndpoint is Start with any endpoint (a unix.Endpoint, a tcp.Endpoint
@@ -293,7 +316,7 @@ func (s *Server) track(ln net.Listener) error {
 	return nil
 }
 
-// addrOf writes ln's address in the syntax qmp.Client dials.
+// addrOf writes ln's address in the syntax qmpclient.Client dials.
 func addrOf(ln net.Listener) string {
 	if wl, ok := ln.(*ws.Listener); ok {
 		return wl.URL()
@@ -308,7 +331,7 @@ func addrOf(ln net.Listener) string {
 	return a.String()
 }
 
-// Addr returns the address of the first listener, as qmp.Client.Connect
+// Addr returns the address of the first listener, as qmpclient.Client.Connect
 // takes it ("unix:/path", "tcp:127.0.0.1:port", "ws://127.0.0.1:port/path"),
 // or "" before one is open.
 func (s *Server) Addr() string {
@@ -419,7 +442,11 @@ func (s *Server) Close() error {
 
 // Emit sends event name with data (nil for none; a json.RawMessage is sent
 // as is, anything else is encoded) to every client that finished
-// negotiation, as QEMU broadcasts events to every monitor.
+// negotiation, as QEMU broadcasts events to every monitor. It never waits
+// for a client: events beyond a client's backlog (Config.MaxClientBacklog)
+// wait in its bounded event queue (Config.EventQueue), and a client whose
+// queue is full cannot keep up: it is disconnected and counted
+// (SlowClientsDropped), and the others are served as before.
 func (s *Server) Emit(name string, data any) error {
 	raw, err := encodeEvent(data)
 	if err != nil {
@@ -437,13 +464,89 @@ func (s *Server) emitRaw(name string, raw []byte) {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
-	ts := s.cfg.Now()
+	ev := queuedEvent{name: name, data: raw, ts: s.cfg.Now()}
 	for _, c := range conns {
-		_ = c.sess.Do(s.ctx, func(m *qmp.ServerMachine) error {
-			_, err := m.SendEvent(name, raw, ts)
-			return err
-		})
+		c.sendEvent(ev)
 	}
+}
+
+// SlowClientsDropped returns how many clients were disconnected because
+// their backlog was full when an event came.
+func (s *Server) SlowClientsDropped() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.slow
+}
+
+// Freeze stops the server as SIGSTOP stops QEMU: from now on no connection
+// reads or writes (a read or write already under way finishes), so clients'
+// commands pile up in the kernel's socket buffers and then in their own
+// output queues, and new clients are accepted by the kernel but never
+// greeted. Close still ends everything. Thaw resumes. It panics unless
+// Config.Freezable is set.
+func (s *Server) Freeze() {
+	if !s.cfg.Freezable {
+		panic("qmptest: Freeze needs Config.Freezable")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.thawed == nil {
+		s.thawed = make(chan struct{})
+	}
+}
+
+// Thaw undoes Freeze.
+func (s *Server) Thaw() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.thawed != nil {
+		close(s.thawed)
+		s.thawed = nil
+	}
+}
+
+// waitThawed returns nil when the server is not frozen, or once it is
+// thawed; net.ErrClosed if closed is closed first.
+func (s *Server) waitThawed(closed <-chan struct{}) error {
+	s.mu.Lock()
+	thawed := s.thawed
+	s.mu.Unlock()
+	if thawed == nil {
+		return nil
+	}
+	select {
+	case <-thawed:
+		return nil
+	case <-closed:
+		return net.ErrClosed
+	}
+}
+
+// freezableConn is a connection that stops while its server is frozen.
+type freezableConn struct {
+	net.Conn
+	s         *Server
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+func (c *freezableConn) Read(p []byte) (int, error) {
+	if err := c.s.waitThawed(c.closed); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *freezableConn) Write(p []byte) (int, error) {
+	if err := c.s.waitThawed(c.closed); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *freezableConn) Close() error {
+	c.closeOnce.Do(func() { close(c.closed) })
+	return c.Conn.Close()
 }
 
 // DropConnections closes every client connection at once, as a crashing

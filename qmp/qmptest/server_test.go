@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wirereactor/wirereactor/qmp"
+	"github.com/wirereactor/wirereactor/qmp/qmpclient"
 	"github.com/wirereactor/wirereactor/qmp/qmptest"
 	"github.com/wirereactor/wirereactor/transport"
 )
@@ -28,9 +30,9 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-func connect(t *testing.T, addr string) *qmp.Client {
+func connect(t *testing.T, addr string) *qmpclient.Client {
 	t.Helper()
-	c := qmp.NewClient(qmp.Config{Name: t.Name()})
+	c := qmpclient.NewClient(qmpclient.Config{Name: t.Name()})
 	require.NoError(t, c.Connect(testCtx(t), addr))
 	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
 	return c
@@ -168,7 +170,7 @@ func TestHandlersAndErrors(t *testing.T) {
 	for _, tt := range tests {
 		got, err := c.Execute(ctx, tt.cmd, tt.args)
 		if tt.wantClass != "" {
-			var ee *qmp.ExecuteError
+			var ee *qmpclient.ExecuteError
 			require.ErrorAs(t, err, &ee, tt.cmd)
 			require.Equal(t, qmp.ErrorInfo{Class: tt.wantClass, Desc: tt.wantDesc}, ee.Info, tt.cmd)
 			continue
@@ -216,32 +218,32 @@ func TestFaultInjection(t *testing.T) {
 		check   func(t *testing.T, err error)
 	}{
 		{"drop mid-command", qmptest.Drop, qmp.ClientConfig{}, func(t *testing.T, err error) {
-			require.ErrorIs(t, err, qmp.ErrDisconnected)
+			require.ErrorIs(t, err, qmpclient.ErrDisconnected)
 			require.ErrorIs(t, err, io.EOF, "the root cause is the closed stream")
 		}},
 		{"garbage", qmptest.Garbage([]byte("}}} not json\r\n")), qmp.ClientConfig{}, func(t *testing.T, err error) {
-			require.ErrorIs(t, err, qmp.ErrDisconnected)
+			require.ErrorIs(t, err, qmpclient.ErrDisconnected)
 			require.ErrorContains(t, err, "json syntax error")
 		}},
 		{"a message that is not QMP", qmptest.Garbage([]byte(`{"hello": 1}` + "\r\n")), qmp.ClientConfig{}, func(t *testing.T, err error) {
 			require.ErrorIs(t, err, qmp.ErrProtocol)
 		}},
 		{"huge reply over the client's limit", qmptest.Huge(2 << 20), qmp.ClientConfig{MaxMessageSize: 1 << 20}, func(t *testing.T, err error) {
-			require.ErrorIs(t, err, qmp.ErrDisconnected)
+			require.ErrorIs(t, err, qmpclient.ErrDisconnected)
 			require.ErrorContains(t, err, "1048576")
 		}},
 		{"half a message, then the end", func(ctx context.Context, _ json.RawMessage) (any, error) {
 			require.NoError(t, qmptest.WriteRaw(ctx, []byte(`{"return": {}, "i`)))
 			return nil, qmptest.ErrDropConnection
 		}, qmp.ClientConfig{}, func(t *testing.T, err error) {
-			require.ErrorIs(t, err, qmp.ErrDisconnected)
+			require.ErrorIs(t, err, qmpclient.ErrDisconnected)
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := qmptest.StartUnix(t, qmptest.Config{})
 			s.Handle("fault", tt.handler)
-			c := qmp.NewClient(qmp.Config{Machine: tt.cfg})
+			c := qmpclient.NewClient(qmpclient.Config{Machine: tt.cfg})
 			ctx := testCtx(t)
 			require.NoError(t, c.Connect(ctx, s.Addr()))
 			_, err := c.Execute(ctx, "fault", nil)
@@ -301,19 +303,19 @@ func TestSlowAndHangingCommands(t *testing.T) {
 }
 
 // A reply to a command still running when its client left goes to the next
-// client, as QEMU does; qmp.Client recognises it as stale and drops it.
+// client, as QEMU does; qmpclient.Client recognises it as stale and drops it.
 // leaveDuringSlowCommand starts a server whose "slow" command replies
-// "stale" once its client has gone, and a qmp.Client that runs slow and
+// "stale" once its client has gone, and a qmpclient.Client that runs slow and
 // disconnects while it runs. It returns the server, the client and slow's
 // Execute error.
-func leaveDuringSlowCommand(t *testing.T, ctx context.Context) (*qmptest.Server, *qmp.Client, <-chan error) {
+func leaveDuringSlowCommand(t *testing.T, ctx context.Context) (*qmptest.Server, *qmpclient.Client, <-chan error) {
 	s := qmptest.StartUnix(t, qmptest.Config{})
 	started := make(chan struct{})
 	s.Handle("slow", func(ctx context.Context, _ json.RawMessage) (any, error) {
 		close(started)
 		return "stale", qmptest.WaitClientGone(ctx)
 	})
-	c := qmp.NewClient(qmp.Config{})
+	c := qmpclient.NewClient(qmpclient.Config{})
 	require.NoError(t, c.Connect(ctx, s.Addr()))
 	errc := make(chan error, 1)
 	go func() {
@@ -327,7 +329,7 @@ func leaveDuringSlowCommand(t *testing.T, ctx context.Context) (*qmptest.Server,
 
 func TestStaleReplyGoesToTheNextClient(t *testing.T) {
 	s, _, errc := leaveDuringSlowCommand(t, testCtx(t))
-	require.ErrorIs(t, <-errc, qmp.ErrDisconnected)
+	require.ErrorIs(t, <-errc, qmpclient.ErrDisconnected)
 
 	// A raw client sees the stale reply (with the old id) before its own.
 	rc := dialRaw(t, s, true)
@@ -354,7 +356,7 @@ func TestOneClientAtATime(t *testing.T) {
 	ctx := testCtx(t)
 	first := connect(t, s.Addr())
 
-	second := qmp.NewClient(qmp.Config{})
+	second := qmpclient.NewClient(qmpclient.Config{})
 	connected := make(chan error, 1)
 	go func() { connected <- second.Connect(ctx, s.Addr()) }()
 	select {
@@ -374,12 +376,12 @@ func TestOneClientAtATime(t *testing.T) {
 func TestMultiClientBroadcastsEvents(t *testing.T) {
 	s := qmptest.StartUnix(t, qmptest.Config{MultiClient: true})
 	ctx := testCtx(t)
-	var clients []*qmp.Client
-	var listeners []*qmp.Listener
+	var clients []*qmpclient.Client
+	var listeners []*qmpclient.Listener
 	for range 3 {
 		c := connect(t, s.Addr())
 		clients = append(clients, c)
-		listeners = append(listeners, c.Listen(qmp.ListenOptions{Names: []string{"STOP"}}))
+		listeners = append(listeners, c.Listen(qmpclient.ListenOptions{Names: []string{"STOP"}}))
 	}
 	require.Equal(t, 3, s.Connections())
 	_, err := clients[1].Execute(ctx, "stop", nil)
@@ -425,7 +427,7 @@ func TestCloseJoinsEverything(t *testing.T) {
 	}
 	require.NoError(t, s.Close())
 	for _, errc := range errs {
-		require.ErrorIs(t, <-errc, qmp.ErrDisconnected)
+		require.ErrorIs(t, <-errc, qmpclient.ErrDisconnected)
 	}
 	require.ErrorIs(t, s.Start(ctx, "tcp:127.0.0.1:0"), qmptest.ErrServerClosed)
 	require.NoError(t, s.Close(), "idempotent")
@@ -436,7 +438,7 @@ func TestServeConnOverAPipe(t *testing.T) {
 	defer s.Close()
 	client, server := net.Pipe()
 	require.NoError(t, s.ServeConn(server))
-	c := qmp.NewClient(qmp.Config{})
+	c := qmpclient.NewClient(qmpclient.Config{})
 	ctx := testCtx(t)
 	require.NoError(t, c.ConnectDialer(ctx, transport.DialFunc(func(context.Context) (net.Conn, error) { return client, nil })))
 	got, err := c.Execute(ctx, "query-status", nil)
@@ -499,7 +501,120 @@ func TestFilesPassedOverUnix(t *testing.T) {
 	require.Equal(t, 0, sets[1].FDSetID, "the lowest unused id")
 
 	_, err = c.Execute(ctx, "getfd", map[string]string{"fdname": "fd1"})
-	var ee *qmp.ExecuteError
+	var ee *qmpclient.ExecuteError
 	require.ErrorAs(t, err, &ee)
 	require.Equal(t, "No file descriptor supplied via SCM_RIGHTS", ee.Info.Desc)
+}
+
+func TestEmitDropsAClientThatDoesNotRead(t *testing.T) {
+	// One client never reads; Emit must neither block on it nor starve
+	// the other client, which gets every event.
+	s := qmptest.StartUnix(t, qmptest.Config{MultiClient: true, MaxClientBacklog: 64 << 10, EventQueue: 64})
+	ctx := testCtx(t)
+	deaf := dialRaw(t, s, true)
+	c := connect(t, s.Addr())
+	l := c.Listen(qmpclient.ListenOptions{Names: []string{"TICK"}, Queue: 1 << 16})
+	defer l.Close()
+	require.Eventually(t, func() bool { return s.Connections() == 2 }, 10*time.Second, time.Millisecond)
+
+	data := map[string]string{"pad": strings.Repeat("x", 1<<10)}
+	const perRound = 32
+	done := make(chan int, 1)
+	go func() {
+		rounds := 0
+		for ; rounds < 1000 && s.SlowClientsDropped() == 0; rounds++ {
+			for range perRound {
+				if err := s.Emit("TICK", data); err != nil {
+					panic(err)
+				}
+			}
+			// Paced by the reading client, so only the deaf one lags.
+			for range perRound {
+				if _, err := l.Next(ctx); err != nil {
+					panic(err)
+				}
+			}
+		}
+		done <- rounds
+	}()
+	var rounds int
+	select {
+	case rounds = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Emit blocked on the client that does not read")
+	}
+	require.Equal(t, 1, s.SlowClientsDropped())
+	require.Less(t, rounds, 1000)
+	require.Zero(t, l.Dropped(), "the reading client got every event")
+	_, err := c.Execute(ctx, "query-status", nil)
+	require.NoError(t, err, "the reading client is still served")
+	require.Equal(t, 1, s.Connections())
+
+	// The deaf client's connection was closed: it reads what was sent,
+	// then the end.
+	require.NoError(t, deaf.nc.SetReadDeadline(time.Now().Add(10*time.Second)))
+	_, err = io.Copy(io.Discard, deaf.r)
+	require.NoError(t, err)
+}
+
+func TestHalfCloseAnswersEveryCommand(t *testing.T) {
+	// A client that sends its commands and half-closes (nc -N) gets every
+	// answer, then the end of stream; a partial command at the end is
+	// dropped silently. QEMU does the same without oob
+	// (TestQEMUAnswersEveryCommandBeforeHalfClose in package qmp).
+	s := qmptest.StartUnix(t, qmptest.Config{})
+	const n = 50
+	for _, caps := range []string{
+		`{"execute": "qmp_capabilities"}`,
+		`{"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}}`,
+	} {
+		for range 5 {
+			nc, err := net.Dial("unix", strings.TrimPrefix(s.Addr(), "unix:"))
+			require.NoError(t, err)
+			var b strings.Builder
+			b.WriteString(caps)
+			for i := range n {
+				b.WriteString(`{"execute": "query-status", "id": ` + strconv.Itoa(i+1) + `}`)
+			}
+			b.WriteString(`{"execute": "query-sta`)
+			_, err = nc.Write([]byte(b.String()))
+			require.NoError(t, err)
+			require.NoError(t, nc.(*net.UnixConn).CloseWrite())
+			require.NoError(t, nc.SetReadDeadline(time.Now().Add(10*time.Second)))
+			out, err := io.ReadAll(nc)
+			require.NoError(t, err)
+			nc.Close()
+			require.Equal(t, 1+n, strings.Count(string(out), `"return"`), string(out))
+			require.Contains(t, string(out), `"id": 50}`)
+			require.NotContains(t, string(out), `"error"`)
+		}
+	}
+}
+
+func TestEmitKeepsAClientBusyWithABigReply(t *testing.T) {
+	// A reply larger than the backlog limit is not falling behind: events
+	// emitted meanwhile wait in the client's queue and all arrive.
+	s := qmptest.StartUnix(t, qmptest.Config{MaxClientBacklog: 16 << 10})
+	ctx := testCtx(t)
+	c := connect(t, s.Addr())
+	l := c.Listen(qmpclient.ListenOptions{Names: []string{"TICK"}, Queue: 1 << 10})
+	defer l.Close()
+	const n = 200
+	for range 5 {
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.Execute(ctx, "query-qmp-schema", nil)
+			done <- err
+		}()
+		for i := range n {
+			require.NoError(t, s.Emit("TICK", map[string]int{"i": i}))
+		}
+		require.NoError(t, <-done)
+		for range n {
+			_, err := l.Next(ctx)
+			require.NoError(t, err)
+		}
+	}
+	require.Zero(t, s.SlowClientsDropped())
+	require.Zero(t, l.Dropped())
 }

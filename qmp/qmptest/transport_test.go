@@ -11,9 +11,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wirereactor/wirereactor/internal/testcert"
-	"github.com/wirereactor/wirereactor/qmp"
+	"github.com/wirereactor/wirereactor/qmp/qmpclient"
 	"github.com/wirereactor/wirereactor/qmp/qmptest"
 	"github.com/wirereactor/wirereactor/transport"
+	"github.com/wirereactor/wirereactor/transport/endpoint"
 	"github.com/wirereactor/wirereactor/transport/ws"
 )
 
@@ -38,7 +39,7 @@ func TestQMPOverWebSocket(t *testing.T) {
 		scheme string
 	}{
 		{"ws", ws.Endpoint{URL: "ws://127.0.0.1:0/qmp"}, func(addr string) transport.Dialer {
-			d, err := qmp.ParseAddress(addr)
+			d, err := endpoint.Parse(addr)
 			require.NoError(t, err)
 			return d
 		}, "ws://"},
@@ -55,9 +56,9 @@ func TestQMPOverWebSocket(t *testing.T) {
 			require.NoError(t, s.StartEndpoint(ctx, tt.listen))
 			require.True(t, strings.HasPrefix(s.Addr(), tt.scheme), s.Addr())
 
-			c := qmp.NewClient(qmp.Config{})
+			c := qmpclient.NewClient(qmpclient.Config{})
 			require.NoError(t, c.ConnectDialer(ctx, tt.dial(s.Addr())))
-			stops := c.Listen(qmp.ListenOptions{Names: []string{"STOP"}})
+			stops := c.Listen(qmpclient.ListenOptions{Names: []string{"STOP"}})
 			var wg sync.WaitGroup
 			errs := make(chan error, 8)
 			for g := range 8 {

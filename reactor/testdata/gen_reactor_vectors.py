@@ -837,6 +837,13 @@ def client_vectors():
 
     sentframes("stream settings invalid encoder", b'1 2 stream-begin stream-settings eos cbor:b"badvalue"')
 
+    sentframes("stream settings with stream end", b'1 2 stream-begin|stream-end stream-settings eos cbor:b"zlib"')
+
+    data = cbor(b"zlib")
+    c = sent("stream settings continued with stream end")
+    c.frame(raw=framing.makeframe(1, 2, 3, 9, 1, data[0:2]))
+    c.frame(raw=framing.makeframe(1, 2, 0, 9, 2, data[2:]))
+
     c = sent("stream settings text name")
     c.frame(raw=framing.makeframe(1, 2, 1, 9, 2, b"\x64zlib"))
 

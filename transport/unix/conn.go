@@ -3,6 +3,7 @@
 package unix
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/wirereactor/wirereactor/transport/internal/trywrite"
 )
@@ -121,26 +123,59 @@ func (c *Conn) Read(p []byte) (int, error) {
 }
 
 func (c *Conn) keepRights(oob []byte) {
-	msgs, err := syscall.ParseSocketControlMessage(oob)
-	if err != nil {
-		return
-	}
+	// The kernel writes well-formed control messages; should a malformed
+	// one ever come, the descriptors before it are still kept (or closed),
+	// and those after it cannot be found.
+	fds, _ := parseRights(oob)
 	c.fmu.Lock()
 	defer c.fmu.Unlock()
-	for i := range msgs {
-		fds, err := syscall.ParseUnixRights(&msgs[i])
-		if err != nil {
+	for _, fd := range fds {
+		if c.closed || len(c.fds) >= c.maxFDs {
+			syscall.Close(fd)
+			c.dropped++
 			continue
 		}
-		for _, fd := range fds {
-			if c.closed || len(c.fds) >= c.maxFDs {
-				syscall.Close(fd)
-				c.dropped++
-				continue
-			}
-			c.fds = append(c.fds, os.NewFile(uintptr(fd), "scm-rights"))
-		}
+		c.fds = append(c.fds, os.NewFile(uintptr(fd), "scm-rights"))
 	}
+}
+
+// errControl reports a malformed control message.
+var errControl = errors.New("unix: malformed socket control message")
+
+// parseRights returns the descriptors of the SCM_RIGHTS messages in the
+// control buffer oob, in order, skipping messages of other types. On a
+// malformed message it returns those of the messages before it, and
+// errControl. Unlike syscall.ParseSocketControlMessage and ParseUnixRights
+// it never reads past oob and never panics, whatever the bytes (a data
+// length that is not a multiple of 4 makes ParseUnixRights index out of
+// range).
+func parseRights(oob []byte) ([]int, error) {
+	var fds []int
+	hdrSpace := syscall.CmsgSpace(0) // the header, aligned
+	for len(oob) > 0 {
+		var h syscall.Cmsghdr
+		if len(oob) < syscall.SizeofCmsghdr {
+			return fds, errControl
+		}
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&h)), syscall.SizeofCmsghdr), oob)
+		n := uint64(h.Len)
+		if n < uint64(hdrSpace) || n > uint64(len(oob)) {
+			return fds, errControl
+		}
+		if h.Level == syscall.SOL_SOCKET && h.Type == syscall.SCM_RIGHTS {
+			data := oob[hdrSpace:n]
+			for ; len(data) >= 4; data = data[4:] {
+				fds = append(fds, int(int32(binary.NativeEndian.Uint32(data))))
+			}
+		}
+		// The next message starts at the aligned end of this one.
+		next := uint64(syscall.CmsgSpace(int(n) - hdrSpace))
+		if next >= uint64(len(oob)) {
+			break
+		}
+		oob = oob[next:]
+	}
+	return fds, nil
 }
 
 // TakeFDs returns the descriptors received so far, in arrival order, and

@@ -1,11 +1,15 @@
 // Command report measures every layer of wirereactor beside its peers in one
-// run and prints medians and ratios; it also writes them as Markdown and JSON
-// (bench/results/report.md, report.json).
+// run and prints medians, ratios and verdicts; it also writes them as
+// Markdown, JSON and an SVG chart (bench/results/report.md, report.json,
+// report.svg) and, with -readme, rewrites README's generated block.
 //
-//	go run ./bench/cmd/report           # the full run: a few minutes on 2 cores
-//	go run ./bench/cmd/report -quick    # CI-sized
+//	go run ./bench/cmd/report                     # the full run: several minutes on 2 cores
+//	go run ./bench/cmd/report -readme README.md   # the same, then README's table and chart
+//	go run ./bench/cmd/report -quick              # CI-sized
+//	go run ./bench/cmd/report -from bench/results/report.json -readme README.md   # re-render only
 //
-// Peers it cannot find (Mercurial, QEMU) are reported as skipped.
+// Peers it cannot find (Mercurial, QEMU, the bench/peers module) are
+// reported as skipped, never as a figure.
 package main
 
 import (
@@ -15,16 +19,17 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/wirereactor/wirereactor/bench"
+	"github.com/wirereactor/wirereactor/bench/internal/harness"
 )
 
 func main() {
-	bench.ServeChildIfAsked()
+	harness.ServeChildIfAsked()
 	testing.Init() // testing.Benchmark reads the -test.* flags
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
@@ -36,15 +41,18 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	flag := flag.NewFlagSet("report", flag.ContinueOnError)
 	flag.SetOutput(stderr)
-	def := bench.DefaultConfig()
+	def := harness.DefaultConfig()
 	quick := flag.Bool("quick", false, "CI-sized run: 2 repetitions, 20ms samples, scale at 100 connections")
-	count := flag.Int("count", 0, fmt.Sprintf("repetitions per side (default %d, %d with -quick)", def.Count, bench.QuickConfig().Count))
+	count := flag.Int("count", 0, fmt.Sprintf("repetitions per side (default %d, %d with -quick)", def.Count, harness.QuickConfig().Count))
 	benchtime := flag.Duration("benchtime", 0, fmt.Sprintf("time per sample (default %v)", def.BenchTime))
 	only := flag.String("only", "", "comma-separated sections to run: frame,reactor,qmp,transport,scale (default all)")
 	scale := flag.String("scale", "", "comma-separated connection counts for the scale runs (default 100,1000,10000)")
-	out := flag.String("out", "bench/results", "directory for report.md and report.json (empty: do not write)")
+	out := flag.String("out", "bench/results", "directory for report.md, report.json and report.svg (empty: do not write)")
 	python := flag.String("python", "/usr/bin/python3", "Python with Mercurial importable")
 	qemu := flag.String("qemu", "qemu-system-x86_64", "QEMU binary")
+	gobin := flag.String("go", "go", `go command that builds the bench/peers module ("none": skip those peers)`)
+	readme := flag.String("readme", "", "Markdown file whose block between the bench markers is rewritten with the report")
+	from := flag.String("from", "", "render this report.json instead of measuring")
 	verbose := flag.Bool("v", false, "log each repetition")
 	if err := flag.Parse(args); err != nil {
 		return 2
@@ -52,7 +60,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	cfg := def
 	if *quick {
-		cfg = bench.QuickConfig()
+		cfg = harness.QuickConfig()
 	}
 	if *count > 0 {
 		cfg.Count = *count
@@ -71,15 +79,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			cfg.ScaleSteps = append(cfg.ScaleSteps, n)
 		}
 	}
-	cfg.Python, cfg.QEMU = *python, *qemu
+	cfg.Python, cfg.QEMU, cfg.Go = *python, *qemu, *gobin
 	cfg.Log = func(format string, args ...any) {
 		if *verbose || !strings.HasPrefix(format, "  ") {
 			fmt.Fprintf(stderr, time.Now().Format("15:04:05 ")+format+"\n", args...)
 		}
 	}
-	sec := bench.AllSections
+	sec := harness.AllSections
 	if *only != "" {
-		sec = bench.Sections{}
+		sec = harness.Sections{}
 		for s := range strings.SplitSeq(*only, ",") {
 			switch strings.TrimSpace(s) {
 			case "frame":
@@ -99,16 +107,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	r := bench.Run(ctx, cfg, sec)
-	// The command that reproduces the figures: the arguments minus -v,
-	// which only changes the logging.
-	var kept []string
-	for _, a := range args {
-		if a != "-v" && a != "--v" {
-			kept = append(kept, a)
+	var r *harness.Report
+	if *from != "" {
+		var err error
+		if r, err = harness.ReadJSON(*from); err != nil {
+			fmt.Fprintln(stderr, "report:", err)
+			return 1
 		}
+	} else {
+		r = harness.Run(ctx, cfg, sec)
+		// The command that reproduces the figures: the arguments minus
+		// those that only change logging or where the outputs go.
+		r.Command = reproduce(args)
 	}
-	r.Command = strings.TrimSpace("go run ./bench/cmd/report " + strings.Join(kept, " "))
 	if err := r.WriteText(stdout); err != nil {
 		fmt.Fprintln(stderr, "report:", err)
 		return 1
@@ -118,7 +129,43 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "report:", err)
 			return 1
 		}
-		fmt.Fprintf(stderr, "wrote %s/report.md and report.json\n", *out)
+		fmt.Fprintf(stderr, "wrote %s\n", strings.Join([]string{filepath.Join(*out, harness.MarkdownFile),
+			harness.JSONFile, harness.SVGFile}, ", "))
+	}
+	if *readme != "" {
+		svg := ""
+		if *out != "" {
+			rel, err := filepath.Rel(filepath.Dir(*readme), filepath.Join(*out, harness.SVGFile))
+			if err == nil {
+				svg = filepath.ToSlash(rel)
+			}
+		}
+		if err := r.RewriteReadme(*readme, svg); err != nil {
+			fmt.Fprintln(stderr, "report:", err)
+			return 1
+		}
+		fmt.Fprintf(stderr, "rewrote %s\n", *readme)
 	}
 	return 0
+}
+
+// reproduce is the command line that measures the same: args without the
+// flags that only choose logging and where the outputs go.
+func reproduce(args []string) string {
+	kept := []string{"go", "run", "./bench/cmd/report"}
+	for i := 0; i < len(args); i++ {
+		a := strings.TrimLeft(args[i], "-")
+		name, _, hasValue := strings.Cut(a, "=")
+		switch name {
+		case "v":
+			continue
+		case "out", "readme", "from":
+			if !hasValue {
+				i++ // its value
+			}
+			continue
+		}
+		kept = append(kept, args[i])
+	}
+	return strings.Join(kept, " ")
 }

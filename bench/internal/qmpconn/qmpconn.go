@@ -3,7 +3,7 @@
 // commands pipelined on the connection and every reply handed to its own
 // caller.
 //
-// It is the benchmarks' stand-in for the driven qmp.Client until that lands:
+// It is the benchmarks' stand-in for the driven qmpclient.Client until that lands:
 // the smallest correct goroutine-per-connection driver of the machine, no
 // events, no reconnects.
 package qmpconn

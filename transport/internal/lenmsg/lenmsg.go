@@ -8,8 +8,8 @@ package lenmsg
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
+	"io"
 
 	"github.com/wirereactor/wirereactor/action"
 )
@@ -18,7 +18,7 @@ import (
 const DefaultMax = 1 << 20
 
 // ErrTruncated is the error when the stream ends inside a message.
-var ErrTruncated = errors.New("lenmsg: stream ended inside a message")
+var ErrTruncated = fmt.Errorf("lenmsg: stream ended inside a message: %w", io.ErrUnexpectedEOF)
 
 // TooLongError reports a message whose declared length exceeds the limit.
 type TooLongError struct{ Len, Max int }
@@ -140,8 +140,11 @@ func (m *Machine) Next() action.Action[string] {
 		m.sent = true
 		return action.SendBytes[string](m.out)
 	}
-	if m.eof && (len(m.partial) > 0 || m.skip > 0) {
-		m.err = ErrTruncated
+	if m.eof {
+		m.err = io.EOF // a clean end
+		if len(m.partial) > 0 || m.skip > 0 {
+			m.err = ErrTruncated
+		}
 		return action.Fail[string](m.err)
 	}
 	return action.Want[string]()

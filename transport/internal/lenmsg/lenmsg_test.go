@@ -2,43 +2,19 @@ package lenmsg
 
 import (
 	"errors"
+	"io"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/action/actiontest"
 )
 
 // run feeds data in chunks of size step and returns delivered messages,
 // the bytes sent, and the error, if any.
 func run(m *Machine, data []byte, step int) (msgs []string, sent []byte, err error) {
-	drain := func() bool {
-		for {
-			a := m.Next()
-			switch a.Kind {
-			case action.WantMore:
-				return true
-			case action.Send:
-				sent = append(sent, a.Bytes...)
-			case action.Deliver:
-				msgs = append(msgs, a.Value)
-			case action.Error:
-				err = a.Err
-				return false
-			}
-		}
-	}
-	for len(data) > 0 {
-		k := min(step, len(data))
-		m.Feed(data[:k])
-		data = data[k:]
-		if !drain() {
-			return
-		}
-	}
-	m.FeedEOF()
-	drain()
-	return
+	acts := actiontest.Feed(m, data, actiontest.Chunks(step), actiontest.ThenEOF())
+	return acts.Delivered(), acts.Sent(), acts.Err()
 }
 
 func TestMachine(t *testing.T) {
@@ -52,7 +28,7 @@ func TestMachine(t *testing.T) {
 		want    []string
 		wantErr error
 	}{
-		{"messages", wire, 0, []string{"one", "", "three"}, nil},
+		{"messages", wire, 0, []string{"one", "", "three"}, io.EOF}, // a clean end
 		{"truncated", wire[:len(wire)-1], 0, []string{"one", ""}, ErrTruncated},
 		{"too long", wire, 4, []string{"one", ""}, &TooLongError{Len: 5, Max: 4}},
 	}
@@ -65,11 +41,7 @@ func TestMachine(t *testing.T) {
 				echoed = Append(echoed, []byte(m))
 			}
 			require.Equal(t, echoed, sent)
-			if tt.wantErr == nil {
-				require.NoError(t, err)
-			} else {
-				require.Equal(t, tt.wantErr.Error(), err.Error())
-			}
+			require.Equal(t, tt.wantErr.Error(), err.Error())
 		}
 	}
 }
@@ -100,7 +72,7 @@ func FuzzMachine(f *testing.F) {
 			t.Fatalf("sink counted %d (%v), want %d (%v)", sink.Messages, errSink, len(whole), errWhole)
 		}
 		var tl *TooLongError
-		if errWhole != nil && !errors.Is(errWhole, ErrTruncated) && !errors.As(errWhole, &tl) {
+		if errWhole != io.EOF && !errors.Is(errWhole, ErrTruncated) && !errors.As(errWhole, &tl) {
 			t.Fatalf("unexpected error %v", errWhole)
 		}
 	})

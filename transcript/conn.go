@@ -1,0 +1,107 @@
+package transcript
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+
+	"github.com/wirereactor/wirereactor/action"
+)
+
+// errClosedLocally is the cause RecordConn records when the connection is
+// closed by its owner.
+var errClosedLocally = errors.New("closed by the recording side")
+
+// RecordConn returns c with everything read from it and written to it
+// recorded by rec, and its end too: a read that reports the end of the
+// stream records the peer closing, Close records the recording side closing
+// (whichever comes first). It records any program that connects through a
+// dialer, such as qmp.Client.ConnectDialer, without hooks. One RecordConn
+// records one connection.
+func RecordConn(c net.Conn, rec *Recorder) net.Conn { return &recordingConn{Conn: c, rec: rec} }
+
+type recordingConn struct {
+	net.Conn
+	rec  *Recorder
+	once sync.Once
+}
+
+func (c *recordingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.rec.Inbound(p[:n])
+	}
+	if err != nil {
+		c.end(err)
+	}
+	return n, err
+}
+
+// Write records p before writing it, as the transport's OnOutbound does:
+// recorded after, a quick answer could be read, and recorded, first.
+func (c *recordingConn) Write(p []byte) (int, error) {
+	c.rec.Outbound(p)
+	return c.Conn.Write(p)
+}
+
+func (c *recordingConn) Close() error {
+	c.end(errClosedLocally)
+	return c.Conn.Close()
+}
+
+// end records the end once. A read error after a local Close is a
+// consequence of it, so the first cause wins.
+func (c *recordingConn) end(err error) { c.once.Do(func() { c.rec.End(err) }) }
+
+// Serve runs machine m over conn — a replaying peer behind an in-memory
+// connection (net.Pipe), say, for a client that needs a net.Conn — until m
+// ends or conn fails, and then closes conn. It returns nil when m ended
+// cleanly (an Error with io.EOF) and otherwise the first error: m's, the
+// connection's, or ctx's, which also ends the wait.
+func Serve[T any](ctx context.Context, conn net.Conn, m action.Machine[T]) error {
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	buf := make([]byte, 32<<10)
+	eof := false
+	for {
+		for a := m.Next(); a.Kind != action.WantMore; a = m.Next() {
+			switch a.Kind {
+			case action.Send:
+				if _, err := conn.Write(a.Bytes); err != nil {
+					return errOr(ctx, err)
+				}
+			case action.Error:
+				if errors.Is(a.Err, io.EOF) {
+					return nil
+				}
+				return a.Err
+			}
+		}
+		n, err := conn.Read(buf)
+		if n > 0 {
+			m.Feed(buf[:n])
+			continue
+		}
+		if err == io.EOF {
+			if eof {
+				return errors.New("transcript: the machine did not end at the end of its input")
+			}
+			eof = true
+			m.FeedEOF()
+			continue
+		}
+		if err != nil {
+			return errOr(ctx, err)
+		}
+	}
+}
+
+func errOr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
