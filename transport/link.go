@@ -52,8 +52,8 @@ type link[T any, M action.Machine[T]] struct {
 	idleArmed    bool          // idle is armed
 	loopWake     chan struct{} // capacity 1: the role was handed to the read loop
 	takenAt      time.Time     // when a caller took the role
-	leadReads    int           // reads since the role was last taken from free (handing it over carries them)
-	leadFull     bool          // one of them filled the buffer
+	leadFull     bool          // a recent read filled the buffer: the peer streams
+	partialRun   int           // reads since the last one that filled the buffer
 	freed        uint64        // count of releases of the role to free
 	armedAt      uint64        // freed when idle was armed
 	resumeNow    bool          // a follower that cannot lead waits: the loop takes a free role at once

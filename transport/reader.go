@@ -89,20 +89,20 @@ func (l *link[T, M]) releaseRoleLocked() {
 		w.follower = false
 		w.holds = true
 		l.reader = roleCaller
-		l.takenAt = time.Now() // leadReads and leadFull carry over
+		l.takenAt = time.Now()
 		select {
 		case w.turn <- struct{}{}:
 		default:
 		}
 		return
 	}
-	if !l.stopped && (l.leadFull || l.leadReads > 2 || time.Since(l.takenAt) >= idleResume) {
+	if !l.stopped && (l.leadFull || time.Since(l.takenAt) >= idleResume) {
 		// A slow exchange (the caller would probably not be back
 		// within idleResume, so the loop takes the role now rather
 		// than after a timer that would fire during the next one), or
-		// the peer streams (a read filled the buffer, or the caller
-		// needed several): the loop reads on, so the peer is not held
-		// back until the timer fires.
+		// a peer that streams (a recent read filled the buffer): the
+		// loop reads on, so the peer is not held back until the timer
+		// fires.
 		l.reader = roleLoop
 		select {
 		case l.loopWake <- struct{}{}:
@@ -160,7 +160,7 @@ func (l *link[T, M]) leadLocked(ctx context.Context, w *waiter) (bool, error) {
 			l.leaveFollowersLocked(w)
 		}
 		l.reader, w.holds = roleCaller, true
-		l.takenAt, l.leadReads, l.leadFull = time.Now(), 0, false
+		l.takenAt = time.Now()
 	}
 	return true, l.readOnceLocked(ctx)
 }
@@ -244,8 +244,13 @@ func (l *link[T, M]) readLocked(watch bool) error {
 		return nil
 	}
 	if n > 0 {
-		l.leadReads++
-		l.leadFull = l.leadFull || n == len(buf)
+		// A peer that streams fills the buffer; eight short reads in a
+		// row end that.
+		if n == len(buf) {
+			l.leadFull, l.partialRun = true, 0
+		} else if l.partialRun++; l.partialRun >= 8 {
+			l.leadFull = false
+		}
 		l.m.Feed(buf[:n])
 		l.drainLocked()
 		l.readBufSize = nextReadBuffer(len(buf), n, s.cfg.ReadBufferSize)
@@ -336,7 +341,6 @@ func (l *link[T, M]) readLoop() {
 		if l.reader != roleLoop {
 			if l.reader == roleFree && (l.idle == nil || l.resumeNow) {
 				l.reader, l.resumeNow = roleLoop, false
-				l.leadReads, l.leadFull = 0, false
 				continue
 			}
 			if l.idle == nil {
@@ -366,7 +370,6 @@ func (l *link[T, M]) readLoop() {
 				// Free since the timer was armed, or a caller that
 				// cannot lead waits: take it.
 				l.reader, l.resumeNow = roleLoop, false
-				l.leadReads, l.leadFull = 0, false
 			default:
 				l.armIdleLocked(idleResume)
 			}
