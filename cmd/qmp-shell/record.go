@@ -15,7 +15,7 @@ import (
 // the recording (after the session ended) and reports any error writing
 // it.
 func recordDialer(d transport.Dialer, path, addr string) (transport.Dialer, func() error, error) {
-	f, err := os.Create(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600) // sessions may carry secrets
 	if err != nil {
 		return nil, nil, err
 	}
