@@ -5,9 +5,11 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 
 	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/transport/unix"
 )
 
 // errClosedLocally is the cause RecordConn records when the connection is
@@ -20,7 +22,20 @@ var errClosedLocally = errors.New("closed by the recording side")
 // (whichever comes first). It records any program that connects through a
 // dialer, such as qmp.Client.ConnectDialer, without hooks. One RecordConn
 // records one connection.
-func RecordConn(c net.Conn, rec *Recorder) net.Conn { return &recordingConn{Conn: c, rec: rec} }
+//
+// A connection that passes file descriptors (unix.FDConn, as a unix socket
+// of transport/unix) still does: the result is a unix.FDConn too, so
+// qmpclient's ExecuteWithFiles works while recording, and descriptors
+// written are recorded as a send entry with "fds" (their count) just
+// before the bytes they travel with. Descriptors received are handed
+// through (TakeFDs) but not recorded.
+func RecordConn(c net.Conn, rec *Recorder) net.Conn {
+	rc := &recordingConn{Conn: c, rec: rec}
+	if fc, ok := c.(unix.FDConn); ok {
+		return &recordingFDConn{recordingConn: rc, fc: fc}
+	}
+	return rc
+}
 
 type recordingConn struct {
 	net.Conn
@@ -50,6 +65,24 @@ func (c *recordingConn) Close() error {
 	c.end(errClosedLocally)
 	return c.Conn.Close()
 }
+
+// recordingFDConn is a recordingConn that passes descriptors.
+type recordingFDConn struct {
+	*recordingConn
+	fc unix.FDConn
+}
+
+// WriteFDs records the descriptors and p before writing them, as Write.
+func (c *recordingFDConn) WriteFDs(p []byte, files ...*os.File) (int, error) {
+	if len(files) > 0 && len(p) > 0 { // without data nothing is passed (unix.ErrNoData)
+		c.rec.PassFDs(len(files))
+	}
+	c.rec.Outbound(p)
+	return c.fc.WriteFDs(p, files...)
+}
+
+// TakeFDs hands over the descriptors the connection received.
+func (c *recordingFDConn) TakeFDs() []*os.File { return c.fc.TakeFDs() }
 
 // end records the end once. A read error after a local Close is a
 // consequence of it, so the first cause wins.
