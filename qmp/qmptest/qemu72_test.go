@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/wirereactor/wirereactor/internal/testpeers"
 	"github.com/wirereactor/wirereactor/qmp"
 	"github.com/wirereactor/wirereactor/qmp/qmptest"
 )
@@ -204,13 +205,7 @@ func normalizeReply(name string, reply json.RawMessage) json.RawMessage {
 // startQEMU72 starts qemu-system-x86_64 as qemu72Args say and connects to
 // its QMP socket, or skips (fails under WIREREACTOR_REQUIRE_PEERS=1).
 func startQEMU72(t *testing.T) net.Conn {
-	bin, err := exec.LookPath("qemu-system-x86_64")
-	if err != nil {
-		if os.Getenv("WIREREACTOR_REQUIRE_PEERS") == "1" {
-			t.Fatal("qemu-system-x86_64 is required (WIREREACTOR_REQUIRE_PEERS=1) but not installed (apt-get install qemu-system-x86)")
-		}
-		t.Skip("qemu-system-x86_64 is not installed (apt-get install qemu-system-x86); skipping the capture check")
-	}
+	bin := testpeers.QEMUBinary(t)
 	dir, err := os.MkdirTemp("", "qmp")
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(dir) })
