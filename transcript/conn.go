@@ -7,8 +7,10 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/transport"
 	"github.com/wirereactor/wirereactor/transport/unix"
 )
 
@@ -130,6 +132,28 @@ func Serve[T any](ctx context.Context, conn net.Conn, m action.Machine[T]) error
 			return errOr(ctx, err)
 		}
 	}
+}
+
+// ErrDialedTwice is returned by the dialer of DialPipe when dialed again:
+// a replaying machine serves one connection.
+var ErrDialedTwice = errors.New("transcript: DialPipe's dialer dialed twice: a machine serves one connection")
+
+// DialPipe returns a dialer for a client that connects through one
+// (qmpclient.Client.ConnectDialer) and serves m to it: its Dial returns one
+// end of a new net.Pipe and runs Serve(ctx, other end, m) in the
+// background. Serve's result arrives on the channel (buffered) once m ends,
+// the client hangs up, or ctx ends. Only the first Dial succeeds.
+func DialPipe[T any](ctx context.Context, m action.Machine[T]) (transport.Dialer, <-chan error) {
+	served := make(chan error, 1)
+	var dialed atomic.Bool
+	return transport.DialFunc(func(context.Context) (net.Conn, error) {
+		if dialed.Swap(true) {
+			return nil, ErrDialedTwice
+		}
+		mine, theirs := net.Pipe()
+		go func() { served <- Serve(ctx, theirs, m) }()
+		return mine, nil
+	}), served
 }
 
 func errOr(ctx context.Context, err error) error {

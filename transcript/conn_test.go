@@ -76,19 +76,17 @@ func TestRecordConnPassesDescriptors(t *testing.T) {
 
 	peer, err := transcript.NewQMPPeer(tr, transcript.PeerConfig{})
 	require.NoError(t, err)
-	served := make(chan error, 1)
+	dial, served := transcript.DialPipe(ctx, peer)
 	rc := qmpclient.NewClient(qmpclient.Config{Name: "replay"})
-	require.NoError(t, rc.ConnectDialer(ctx, transport.DialFunc(func(context.Context) (net.Conn, error) {
-		mine, theirs := net.Pipe()
-		go func() { served <- transcript.Serve(ctx, theirs, peer) }()
-		return mine, nil
-	})))
+	require.NoError(t, rc.ConnectDialer(ctx, dial))
 	reply, err := rc.Execute(ctx, "getfd", map[string]string{"fdname": "fd0"})
 	require.NoError(t, err)
 	require.JSONEq(t, `{}`, string(reply))
 	require.NoError(t, rc.Disconnect(ctx))
 	require.NoError(t, <-served)
 	require.NoError(t, peer.Done())
+	_, err = dial.Dial(ctx)
+	require.ErrorIs(t, err, transcript.ErrDialedTwice, "the peer served its one connection")
 }
 
 // A recorded connection that cannot pass descriptors does not pretend to.

@@ -185,13 +185,9 @@ func TestQEMUTranscriptsReplay(t *testing.T) {
 			defer cancel()
 			peer, err := transcript.NewQMPPeer(load(t, filepath.Base(f.transcript)), transcript.PeerConfig{})
 			require.NoError(t, err)
-			served := make(chan error, 1)
+			dial, served := transcript.DialPipe(ctx, peer)
 			c := qmpclient.NewClient(qmpclient.Config{Name: "replay"})
-			require.NoError(t, c.ConnectDialer(ctx, transport.DialFunc(func(context.Context) (net.Conn, error) {
-				mine, theirs := net.Pipe()
-				go func() { served <- transcript.Serve(ctx, theirs, peer) }()
-				return mine, nil
-			})))
+			require.NoError(t, c.ConnectDialer(ctx, dial))
 			require.NoError(t, f.flow(ctx, c))
 			require.NoError(t, c.Disconnect(ctx))
 			require.NoError(t, <-served)
@@ -207,14 +203,9 @@ func TestUnplugDiskOfTheWrongDevice(t *testing.T) {
 	defer cancel()
 	peer, err := transcript.NewQMPPeer(load(t, filepath.Base(unplugTranscript)), transcript.PeerConfig{})
 	require.NoError(t, err)
-	served := make(chan error, 1)
+	dial, served := transcript.DialPipe(ctx, peer)
 	c := qmpclient.NewClient(qmpclient.Config{Name: "replay"})
-	require.NoError(t, c.ConnectDialer(ctx, transport.DialFunc(func(context.Context) (net.Conn, error) {
-		mine, theirs := net.Pipe()
-		// Served under the test's context: the dial's ends with Connect.
-		go func() { served <- transcript.Serve(ctx, theirs, peer) }()
-		return mine, nil
-	})))
+	require.NoError(t, c.ConnectDialer(ctx, dial))
 	err = unplugDisk(ctx, c, "otherdisk")
 	require.ErrorIs(t, err, qmpclient.ErrDisconnected, "the peer hung up on the stray command")
 	err = <-served

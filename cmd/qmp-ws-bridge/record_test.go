@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,7 +17,6 @@ import (
 	"github.com/wirereactor/wirereactor/qmp/qmpclient"
 	"github.com/wirereactor/wirereactor/qmp/qmptest"
 	"github.com/wirereactor/wirereactor/transcript"
-	"github.com/wirereactor/wirereactor/transport"
 	"github.com/wirereactor/wirereactor/transport/ws"
 )
 
@@ -105,13 +103,9 @@ func TestBridgeRecords(t *testing.T) {
 
 		peer, err := transcript.NewQMPPeer(tr, transcript.PeerConfig{})
 		require.NoError(t, err)
-		served := make(chan error, 1)
+		dial, served := transcript.DialPipe(ctx, peer)
 		c := qmpclient.NewClient(qmpclient.Config{Name: "replay"})
-		require.NoError(t, c.ConnectDialer(ctx, transport.DialFunc(func(context.Context) (net.Conn, error) {
-			mine, theirs := net.Pipe()
-			go func() { served <- transcript.Serve(ctx, theirs, peer) }()
-			return mine, nil
-		})))
+		require.NoError(t, c.ConnectDialer(ctx, dial))
 		replayed, err := bridgedSession(ctx, c, s.cmds...)
 		require.NoError(t, err)
 		require.NoError(t, c.Disconnect(ctx))
