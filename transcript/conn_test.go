@@ -21,6 +21,26 @@ import (
 	"github.com/wirereactor/wirereactor/transport/unix"
 )
 
+// passPipe passes the write end of a pipe to server s with getfd as
+// "fd0", and checks that s holds a working duplicate.
+func passPipe(ctx context.Context, t *testing.T, c *qmpclient.Client, s *qmptest.Server) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	defer w.Close()
+	_, err = c.ExecuteWithFiles(ctx, "getfd", map[string]string{"fdname": "fd0"}, w)
+	require.NoError(t, err)
+	got := s.FD("fd0")
+	require.NotNil(t, got, "the server received the descriptor")
+	_, err = got.Write([]byte("hi"))
+	require.NoError(t, err)
+	b := make([]byte, 2)
+	_, err = io.ReadFull(r, b)
+	require.NoError(t, err)
+	require.Equal(t, "hi", string(b))
+}
+
 // A recorded unix connection still passes descriptors: getfd through
 // ExecuteWithFiles reaches the server (before, RecordConn hid the unix
 // connection and ExecuteWithFiles failed with ErrFilesUnsupported), and the
@@ -42,20 +62,7 @@ func TestRecordConnPassesDescriptors(t *testing.T) {
 		}
 		return transcript.RecordConn(nc, rec), nil
 	})))
-	r, w, err := os.Pipe()
-	require.NoError(t, err)
-	defer r.Close()
-	defer w.Close()
-	_, err = c.ExecuteWithFiles(ctx, "getfd", map[string]string{"fdname": "fd0"}, w)
-	require.NoError(t, err)
-	got := s.FD("fd0")
-	require.NotNil(t, got, "the server received the descriptor")
-	_, err = got.Write([]byte("hi"))
-	require.NoError(t, err)
-	b := make([]byte, 2)
-	_, err = io.ReadFull(r, b)
-	require.NoError(t, err)
-	require.Equal(t, "hi", string(b))
+	passPipe(ctx, t, c, s)
 	require.NoError(t, c.Disconnect(ctx))
 	require.NoError(t, rec.Err())
 
@@ -129,12 +136,6 @@ func TestRecordConnHandsReceivedDescriptors(t *testing.T) {
 	c := qmpclient.NewClient(qmpclient.Config{Name: "fds"})
 	require.NoError(t, c.ConnectDialer(ctx, ep))
 	require.NoError(t, <-accepted)
-	r, w, err := os.Pipe()
-	require.NoError(t, err)
-	defer r.Close()
-	defer w.Close()
-	_, err = c.ExecuteWithFiles(ctx, "getfd", map[string]string{"fdname": "fd0"}, w)
-	require.NoError(t, err)
-	require.NotNil(t, s.FD("fd0"))
+	passPipe(ctx, t, c, s)
 	require.NoError(t, c.Disconnect(ctx))
 }
