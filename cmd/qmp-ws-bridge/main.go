@@ -16,9 +16,9 @@
 // --console serves a web page at / that connects to a backend, shows
 // events and runs commands. --record DIR writes each client connection's
 // QMP session with its backend to DIR as a transcript (package
-// transcript), TIME-NAME.jsonl, which transcript.NewQMPPeer replays. SIGINT or SIGTERM
-// stops the bridge cleanly: clients get a close frame, backends are
-// disconnected.
+// transcript), TIME-NAME.jsonl, which transcript.NewQMPPeer replays.
+// SIGINT or SIGTERM stops the bridge cleanly: clients get a close frame,
+// backends are disconnected.
 package main
 
 import (
