@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wirereactor/wirereactor/hgcbor"
+	"github.com/wirereactor/wirereactor/internal/testpeers"
 )
 
 type B = hgcbor.Bytes
@@ -132,7 +133,7 @@ func bigSet(n int) hgcbor.Set {
 func itoa(i int) string { return big.NewInt(int64(i)).String() }
 
 func TestEncodeMatchesMercurial(t *testing.T) {
-	requireMercurial(t)
+	testpeers.MercurialPython(t)
 	lits := make([]string, len(encodeCases))
 	for i, c := range encodeCases {
 		lits[i] = c.py
@@ -463,7 +464,7 @@ func TestUnmarshalFirstAndDecodeAll(t *testing.T) {
 }
 
 func TestDecodeMercurialEncodings(t *testing.T) {
-	requireMercurial(t)
+	testpeers.MercurialPython(t)
 	lits := make([]string, len(encodeCases))
 	for i, c := range encodeCases {
 		lits[i] = c.py
@@ -481,7 +482,7 @@ func TestDecodeMercurialEncodings(t *testing.T) {
 }
 
 func TestMercurialDecodesOurEncodings(t *testing.T) {
-	requireMercurial(t)
+	testpeers.MercurialPython(t)
 	lits := make([]string, len(encodeCases))
 	ours := make([]string, len(encodeCases))
 	for i, c := range encodeCases {

@@ -10,12 +10,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/wirereactor/wirereactor/transcript"
 	"github.com/wirereactor/wirereactor/transport"
 	"github.com/wirereactor/wirereactor/transport/endpoint"
 	"github.com/wirereactor/wirereactor/transport/ws"
@@ -46,6 +48,12 @@ type Config struct {
 	IdleTimeout time.Duration
 	// Logger receives the bridge's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// RecordDir, if set, records the QMP bytes between the bridge and the
+	// backend of each client connection as a transcript (package
+	// transcript, side "client") in this directory, created if missing:
+	// TIME-NAME.jsonl, TIME in UTC so the names sort by time, NAME the
+	// backend's.
+	RecordDir string
 }
 
 // Bridge is an http.Handler relaying WebSocket clients to QMP sockets: the
@@ -87,6 +95,11 @@ func NewBridge(cfg Config) (*Bridge, error) {
 	}
 	if b.cfg.DialTimeout == 0 {
 		b.cfg.DialTimeout = 5 * time.Second
+	}
+	if cfg.RecordDir != "" {
+		if err := os.MkdirAll(cfg.RecordDir, 0o700); err != nil {
+			return nil, fmt.Errorf("record directory: %w", err)
+		}
 	}
 	b.ctx, b.stop = context.WithCancel(context.Background())
 	return b, nil
@@ -283,6 +296,17 @@ func (b *Bridge) serveVM(w http.ResponseWriter, r *http.Request, name string) {
 	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.DialTimeout)
 	backend, err := d.Dial(ctx)
 	cancel()
+	if err == nil && b.cfg.RecordDir != "" {
+		rec, rerr := b.startRecording(name, r.RemoteAddr)
+		if rerr != nil {
+			backend.Close()
+			b.log().Warn("recording failed", "backend", name, "err", rerr)
+			_ = client.CloseWithStatus(ws.CloseInternalError, "the bridge cannot record the session")
+			return
+		}
+		defer b.finishRecording(rec) // after the relay closed both sides
+		backend = transcript.RecordConn(backend, rec.rec)
+	}
 	if err == nil && !b.add(backend) {
 		backend.Close()
 		err = errClosing

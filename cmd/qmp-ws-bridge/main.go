@@ -14,9 +14,11 @@
 // browsers), checked before anything else, --idle-timeout releases a
 // backend whose client stays silent, --tls-cert/--tls-key serve wss://.
 // --console serves a web page at / that connects to a backend, shows
-// events and runs commands. SIGINT or SIGTERM
-// stops the bridge cleanly: clients get a close frame, backends are
-// disconnected.
+// events and runs commands. --record DIR writes each client connection's
+// QMP session with its backend to DIR as a transcript (package
+// transcript), TIME-NAME.jsonl, which transcript.NewQMPPeer replays.
+// SIGINT or SIGTERM stops the bridge cleanly: clients get a close frame,
+// backends are disconnected.
 package main
 
 import (
@@ -64,6 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	console := fs.Bool("console", false, "serve the web console at /")
 	idle := fs.Duration("idle-timeout", 0, "disconnect a client that sends nothing for `DURATION`, releasing its backend (default: never)")
 	verbose := fs.Bool("v", false, "log every connection")
+	record := fs.String("record", "", "record each client connection's QMP session with its backend in `DIR` as a transcript, TIME-NAME.jsonl (UTC time, backend name), for transcript.NewQMPPeer to replay")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -78,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "qmp-ws-bridge: --tls-cert and --tls-key go together")
 		return 2
 	}
-	cfg := Config{Backends: map[string]string{}, AllowedOrigins: origins, Token: *token, Console: *console, IdleTimeout: *idle}
+	cfg := Config{Backends: map[string]string{}, AllowedOrigins: origins, Token: *token, Console: *console, IdleTimeout: *idle, RecordDir: *record}
 	for _, b := range backends {
 		name, addr, ok := strings.Cut(b, "=")
 		if !ok {
