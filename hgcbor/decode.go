@@ -11,10 +11,68 @@ import (
 // configured. Mercurial's own payloads nest a handful of levels.
 const DefaultMaxDepth = 256
 
-// Unmarshal decodes data, which must hold exactly one CBOR item. Values are
-// typed as the package documentation describes and do not alias data.
-func Unmarshal(data []byte) (any, error) {
-	v, rest, err := UnmarshalFirst(data)
+// The default decoded-size budget: decoding n bytes of input may build
+// values taking up to DefaultDecodedRatio*n bytes of memory, and at least
+// DefaultDecodedFloor bytes whatever n (a small map alone takes a few
+// hundred bytes). See DecodeOptions.MaxDecodedBytes.
+const (
+	DefaultDecodedRatio = 4
+	DefaultDecodedFloor = 64 << 10
+)
+
+// DefaultDecodedSize returns the decoded size allowed for n bytes of input
+// when no other limit is configured: DefaultDecodedRatio*n, at least
+// DefaultDecodedFloor.
+func DefaultDecodedSize(n int) int64 {
+	return max(int64(n)*DefaultDecodedRatio, DefaultDecodedFloor)
+}
+
+// DecodeOptions bounds what decoding may build. Without a bound an input
+// of one-byte integers would decode to sixteen bytes of memory per input
+// byte, a small map of short strings to a hundred. The zero value applies
+// the defaults.
+//
+// The decoded size of a value is the memory decoding it allocates on a
+// 64-bit Go runtime, counted as the decoder goes from the declared lengths
+// and counts (interfaces, boxed integers and slice headers, string and
+// array contents, map tables, rounded up); a limit is checked before the
+// allocation that would exceed it, so an input over the budget fails
+// without the memory ever being taken. Check reports the decoded size of
+// an item without building it.
+type DecodeOptions struct {
+	// MaxDepth bounds how deeply collections nest (DefaultMaxDepth when
+	// zero).
+	MaxDepth int
+	// MaxItems bounds how many items (scalars, strings, collections, map
+	// keys) are decoded. Zero means no bound beyond the input's length.
+	MaxItems int
+	// MaxDecodedBytes bounds the decoded size of what one call decodes, in
+	// bytes. Zero means DefaultDecodedSize of the input's length.
+	MaxDecodedBytes int64
+	// RejectText makes a text string an error wrapping ErrTextString, as
+	// Mercurial's decoder rejects them outright.
+	RejectText bool
+}
+
+// Unmarshal decodes data, which must hold exactly one CBOR item, within the
+// package's default limits. Values are typed as the package documentation
+// describes and do not alias data.
+func Unmarshal(data []byte) (any, error) { return DecodeOptions{}.Unmarshal(data) }
+
+// UnmarshalFirst decodes the first CBOR item in data within the package's
+// default limits and returns it with the bytes that follow it; rest aliases
+// data.
+func UnmarshalFirst(data []byte) (v any, rest []byte, err error) {
+	return DecodeOptions{}.UnmarshalFirst(data)
+}
+
+// DecodeAll decodes every item in data within the package's default limits;
+// see DecodeOptions.DecodeAll.
+func DecodeAll(data []byte) ([]any, error) { return DecodeOptions{}.DecodeAll(data) }
+
+// Unmarshal decodes data, which must hold exactly one CBOR item.
+func (o DecodeOptions) Unmarshal(data []byte) (any, error) {
+	v, rest, err := o.UnmarshalFirst(data)
 	if err != nil {
 		return nil, err
 	}
@@ -26,9 +84,10 @@ func Unmarshal(data []byte) (any, error) {
 }
 
 // UnmarshalFirst decodes the first CBOR item in data and returns it with the
-// bytes that follow it; rest aliases data.
-func UnmarshalFirst(data []byte) (v any, rest []byte, err error) {
-	d := decoder{data: data, maxDepth: DefaultMaxDepth}
+// bytes that follow it; rest aliases data. The decoded-size budget is
+// reckoned on the whole of data.
+func (o DecodeOptions) UnmarshalFirst(data []byte) (v any, rest []byte, err error) {
+	d := o.decoder(data)
 	v, err = d.item(0, false)
 	if err != nil {
 		return nil, data, err
@@ -38,11 +97,15 @@ func UnmarshalFirst(data []byte) (v any, rest []byte, err error) {
 
 // DecodeAll decodes every item in data, a sequence of CBOR items one after
 // the other, like cborutil.decodeall. Empty input yields no items. Any item
-// that is incomplete or malformed is an error.
-func DecodeAll(data []byte) ([]any, error) {
+// that is incomplete or malformed is an error. The limits apply to all the
+// items together.
+func (o DecodeOptions) DecodeAll(data []byte) ([]any, error) {
 	var out []any
-	d := decoder{data: data, maxDepth: DefaultMaxDepth}
+	d := o.decoder(data)
 	for d.off < len(data) {
+		if err := d.charge(d.off, 0, sizeSlot*2); err != nil { // the slot in out, grown by append
+			return nil, err
+		}
 		v, err := d.item(0, false)
 		if err != nil {
 			return nil, err
@@ -52,13 +115,76 @@ func DecodeAll(data []byte) ([]any, error) {
 	return out, nil
 }
 
-// decoder decodes items from a complete buffer by recursive descent.
+// Check validates the first item of data exactly as UnmarshalFirst would
+// decode it — well-formedness, Mercurial's subset, every limit — without
+// building anything, and returns its length in bytes and its decoded size
+// (the measure MaxDecodedBytes bounds). It allocates nothing unless it
+// fails.
+func (o DecodeOptions) Check(data []byte) (n int, size int64, err error) {
+	d := o.decoder(data)
+	d.check = true
+	if _, err := d.item(0, false); err != nil {
+		return 0, 0, err
+	}
+	return d.off, d.size, nil
+}
+
+func (o DecodeOptions) decoder(data []byte) decoder {
+	d := decoder{data: data, maxDepth: o.MaxDepth, noText: o.RejectText,
+		maxItems: int64(o.MaxItems), maxSize: o.MaxDecodedBytes}
+	if d.maxDepth <= 0 {
+		d.maxDepth = DefaultMaxDepth
+	}
+	if d.maxSize <= 0 {
+		d.maxSize = DefaultDecodedSize(len(data))
+	}
+	return d
+}
+
+// decoder decodes items from a complete buffer by recursive descent. In
+// check mode it validates and measures only.
 type decoder struct {
 	data     []byte
 	off      int
 	base     int // added to offsets in errors
 	maxDepth int
 	arena    []byte // backs the decoded short strings; see copyString
+	free     int    // room left in the arena, tracked in check mode too
+	noText   bool
+	check    bool // build nothing: validate and count
+
+	items, maxItems int64 // maxItems 0: no bound
+	size, maxSize   int64
+}
+
+// Decoded sizes of what the decoder builds, an upper bound of what it
+// allocates on a 64-bit runtime (TestDecodedSizeIsAnUpperBound checks it).
+const (
+	sizeSlot      = 16  // an interface in an array, a set or a map
+	sizeBoxInt    = 8   // an integer stored in an interface
+	sizeBoxSlice  = 24  // a slice header stored in an interface
+	sizeBoxString = 16  // a string header stored in an interface
+	sizeMap       = 384 // a map and its first group of slots
+	sizeMapEntry  = 96  // per entry: its share of the table at the lowest load
+	sizeSetEntry  = 48  // per element: the sort entry, before the Set is built
+)
+
+// allocSize is what an allocation of n bytes may take once rounded up to
+// the allocator's size classes or pages.
+func allocSize(n int64) int64 { return n + n/4 + 16 }
+
+// charge counts items and bytes of decoded size against the limits, for the
+// item starting at at.
+func (d *decoder) charge(at int, items, size int64) error {
+	d.items += items
+	d.size += size
+	if d.maxItems > 0 && d.items > d.maxItems {
+		return d.fail(at, &LimitError{What: "items", Size: d.items, Limit: d.maxItems}, "")
+	}
+	if d.size > d.maxSize {
+		return d.fail(at, &LimitError{What: "decoded bytes", Size: d.size, Limit: d.maxSize}, "")
+	}
+	return nil
 }
 
 // Strings of up to arenaMaxString bytes are copied into a shared arena of up
@@ -90,6 +216,23 @@ func (d *decoder) copyString(p []byte) []byte {
 	start := len(d.arena)
 	d.arena = append(d.arena, p...)
 	return d.arena[start : start+n : start+n]
+}
+
+// stringSize returns the decoded size of the contents of a definite string
+// of n bytes just read, following the arena as copyString fills it.
+func (d *decoder) stringSize(n int) int64 {
+	switch {
+	case n == 0:
+		return 0
+	case n > arenaMaxString:
+		return allocSize(int64(n))
+	case d.free >= n:
+		d.free -= n
+		return 0
+	}
+	c := min(arenaChunk, n+len(d.data)-d.off)
+	d.free = c - n
+	return allocSize(int64(c))
 }
 
 // stringOf returns b, a copy no []byte will ever alias, as a string.
@@ -138,7 +281,8 @@ func (d *decoder) head() (major, ai byte, arg uint64, err error) {
 }
 
 // item decodes one item. asKey means the item is a map key or set element:
-// it must be a scalar, and byte strings become Bytes.
+// it must be a scalar, and byte strings become Bytes. In check mode it
+// returns nil.
 func (d *decoder) item(depth int, asKey bool) (any, error) {
 	start := d.off
 	major, ai, arg, err := d.head()
@@ -146,21 +290,30 @@ func (d *decoder) item(depth int, asKey bool) (any, error) {
 		return nil, err
 	}
 	switch major {
-	case majorUint:
-		if arg <= math.MaxInt64 {
+	case majorUint, majorNegint:
+		if err := d.charge(start, 1, sizeBoxInt); err != nil || d.check {
+			return nil, err
+		}
+		switch {
+		case major == majorNegint && arg <= math.MaxInt64:
+			return ^int64(arg), nil
+		case major == majorNegint:
+			return NegInt(arg), nil
+		case arg <= math.MaxInt64:
 			return int64(arg), nil
 		}
 		return arg, nil
-	case majorNegint:
-		if arg <= math.MaxInt64 {
-			return ^int64(arg), nil
-		}
-		return NegInt(arg), nil
 	case majorBytes, majorText:
+		if major == majorText && d.noText {
+			return nil, d.fail(start, ErrTextString, "")
+		}
 		if ai == indefinite {
+			if err := d.charge(start, 1, sizeBoxSlice); err != nil {
+				return nil, err
+			}
 			p, err := d.chunks(start, major)
 			switch {
-			case err != nil:
+			case err != nil || d.check:
 				return nil, err
 			case major == majorText:
 				return string(p), nil
@@ -172,6 +325,9 @@ func (d *decoder) item(depth int, asKey bool) (any, error) {
 		// p aliases the input: copy it exactly once.
 		p, err := d.definiteString(start, major, arg)
 		if err != nil {
+			return nil, err
+		}
+		if err := d.charge(start, 1, sizeBoxSlice+d.stringSize(len(p))); err != nil || d.check {
 			return nil, err
 		}
 		c := d.copyString(p)
@@ -189,7 +345,7 @@ func (d *decoder) item(depth int, asKey bool) (any, error) {
 		if depth >= d.maxDepth {
 			return nil, d.fail(start, ErrTooDeep, fmt.Sprintf("limit %d", d.maxDepth))
 		}
-		return d.array(ai, arg, depth)
+		return d.array(start, ai, arg, depth)
 	case majorMap:
 		if asKey {
 			return nil, d.fail(start, ErrInvalidKey, "map")
@@ -197,7 +353,7 @@ func (d *decoder) item(depth int, asKey bool) (any, error) {
 		if depth >= d.maxDepth {
 			return nil, d.fail(start, ErrTooDeep, fmt.Sprintf("limit %d", d.maxDepth))
 		}
-		return d.mapItem(ai, arg, depth)
+		return d.mapItem(start, ai, arg, depth)
 	case majorTag:
 		if ai == indefinite {
 			return nil, d.fail(start, ErrMalformed, "indefinite-length semantic tag")
@@ -211,12 +367,14 @@ func (d *decoder) item(depth int, asKey bool) (any, error) {
 		return d.set(depth)
 	default: // majorSpecial
 		switch ai {
-		case 20:
-			return false, nil
-		case 21:
-			return true, nil
-		case 22:
-			return nil, nil
+		case 20, 21, 22:
+			if err := d.charge(start, 1, 0); err != nil || d.check {
+				return nil, err
+			}
+			if ai == 22 {
+				return nil, nil
+			}
+			return ai == 21, nil
 		case 23:
 			return nil, d.fail(start, ErrUnsupported, "undefined")
 		case 25, 26, 27:
@@ -244,8 +402,13 @@ func (d *decoder) definiteString(start int, major byte, n uint64) ([]byte, error
 }
 
 // chunks decodes the chunks of an indefinite-length string up to its break.
+// The result grows by doubling, and a text string is copied once more, so
+// each chunk is charged four times its length.
 func (d *decoder) chunks(start int, major byte) ([]byte, error) {
-	p := []byte{}
+	var p []byte
+	if !d.check {
+		p = []byte{}
+	}
 	for {
 		if d.off >= len(d.data) {
 			return nil, d.fail(start, ErrTruncated, "indefinite-length string")
@@ -269,9 +432,28 @@ func (d *decoder) chunks(start int, major byte) ([]byte, error) {
 		if major == majorText && !utf8.Valid(c) {
 			return nil, d.fail(cstart, ErrInvalidUTF8, "")
 		}
-		p = append(p, c...)
+		if err := d.charge(cstart, 0, 4*allocSize(int64(n))); err != nil {
+			return nil, err
+		}
+		if !d.check {
+			p = grow(p, len(c))
+			p = append(p, c...)
+		}
 		d.off += int(n)
 	}
+}
+
+// grow returns s with room for n more elements, doubling its capacity when
+// it must grow, so that everything a growing slice allocates adds up to at
+// most twice its final size (append grows by less than that, and would
+// allocate more in all).
+func grow[T any](s []T, n int) []T {
+	if len(s)+n <= cap(s) {
+		return s
+	}
+	t := make([]T, len(s), max(2*cap(s), len(s)+n, 4))
+	copy(t, s)
+	return t
 }
 
 // atBreak consumes a break byte if one is next.
@@ -291,38 +473,85 @@ func (d *decoder) capFor(n uint64, per int) int {
 	return int(min(n, rem))
 }
 
-func (d *decoder) array(ai byte, n uint64, depth int) (any, error) {
+func (d *decoder) array(start int, ai byte, n uint64, depth int) (any, error) {
 	if ai == indefinite {
-		out := []any{}
+		if err := d.charge(start, 1, sizeBoxSlice); err != nil {
+			return nil, err
+		}
+		var out []any
+		if !d.check {
+			out = []any{}
+		}
 		for !d.atBreak() {
+			// Each element's slot, in a slice grown by doubling.
+			if err := d.charge(d.off, 0, 2*allocSize(sizeSlot)); err != nil {
+				return nil, err
+			}
 			v, err := d.item(depth+1, false)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, v)
+			if !d.check {
+				out = append(grow(out, 1), v)
+			}
+		}
+		if d.check {
+			return nil, nil
 		}
 		return out, nil
 	}
-	out := make([]any, 0, d.capFor(n, 1))
+	c := d.capFor(n, 1)
+	if err := d.charge(start, 1, sizeBoxSlice+allocSize(int64(c)*sizeSlot)); err != nil {
+		return nil, err
+	}
+	var out []any
+	if !d.check {
+		out = make([]any, 0, c)
+	}
 	for range n {
 		v, err := d.item(depth+1, false)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, v)
+		if !d.check {
+			out = append(out, v)
+		}
+	}
+	if d.check {
+		return nil, nil
 	}
 	return out, nil
 }
 
-func (d *decoder) mapItem(ai byte, n uint64, depth int) (any, error) {
-	m := make(map[any]any, d.capFor(n, 2))
+func (d *decoder) mapItem(start int, ai byte, n uint64, depth int) (any, error) {
+	var m map[any]any
+	if ai == indefinite {
+		// Without a size hint the table grows by doubling as entries arrive.
+		if err := d.charge(start, 1, sizeMap); err != nil {
+			return nil, err
+		}
+		if !d.check {
+			m = make(map[any]any)
+		}
+	} else {
+		c := d.capFor(n, 2)
+		if err := d.charge(start, 1, sizeMap+int64(c)*sizeMapEntry); err != nil {
+			return nil, err
+		}
+		if !d.check {
+			m = make(map[any]any, c)
+		}
+	}
 	for i := uint64(0); ; i++ {
 		if ai == indefinite {
 			if d.atBreak() {
-				return m, nil
+				break
+			}
+			if err := d.charge(d.off, 0, 2*sizeMapEntry); err != nil {
+				return nil, err
 			}
 		} else if i == n {
-			return m, nil
+			break
 		}
 		k, err := d.item(depth+1, true)
 		if err != nil {
@@ -332,8 +561,14 @@ func (d *decoder) mapItem(ai byte, n uint64, depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		m[k] = v
+		if !d.check {
+			m[k] = v
+		}
 	}
+	if d.check {
+		return nil, nil
+	}
+	return m, nil
 }
 
 func (d *decoder) set(depth int) (any, error) {
@@ -348,11 +583,26 @@ func (d *decoder) set(depth int) (any, error) {
 	if depth >= d.maxDepth {
 		return nil, d.fail(start, ErrTooDeep, fmt.Sprintf("limit %d", d.maxDepth))
 	}
-	ents := make([]entry, 0, d.capFor(n, 1))
+	c := 0
+	if ai != indefinite {
+		c = d.capFor(n, 1)
+	}
+	// The sort entries and the Set: charged for c elements now, and for each
+	// element beyond them as it comes (in slices grown by doubling).
+	if err := d.charge(start, 1, sizeBoxSlice+allocSize(int64(c)*(sizeSetEntry+sizeSlot))); err != nil {
+		return nil, err
+	}
+	var ents []entry
+	if !d.check {
+		ents = make([]entry, 0, c)
+	}
 	for i := uint64(0); ; i++ {
 		if ai == indefinite {
 			if d.atBreak() {
 				break
+			}
+			if err := d.charge(d.off, 0, 2*allocSize(sizeSetEntry+sizeSlot)); err != nil {
+				return nil, err
 			}
 		} else if i == n {
 			break
@@ -361,11 +611,17 @@ func (d *decoder) set(depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		if d.check {
+			continue
+		}
 		k, err := keyOf(v)
 		if err != nil {
 			return nil, err
 		}
-		ents = append(ents, entry{key: k, value: v})
+		ents = append(grow(ents, 1), entry{key: k, value: v})
+	}
+	if d.check {
+		return nil, nil
 	}
 	sortEntries(ents)
 	out := make(Set, 0, len(ents))

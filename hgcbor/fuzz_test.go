@@ -12,7 +12,10 @@ import (
 // FuzzHgcborDecode checks, for any input: decoding never panics; whatever
 // decodes re-encodes, and the encoding decodes to the same value and encodes
 // to the same bytes again; the push Decoder fed in small pieces agrees with
-// DecodeAll.
+// DecodeAll; the decoded form is bounded by the input (the default budget:
+// DefaultDecodedSize of its length, measured structurally); Check agrees
+// with UnmarshalFirst on the first item and measures at least its
+// footprint.
 func FuzzHgcborDecode(f *testing.F) {
 	for _, c := range encodeCases {
 		if b, err := hgcbor.Marshal(c.v); err == nil && len(b) < 4096 {
@@ -26,8 +29,22 @@ func FuzzHgcborDecode(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		first, _, ferr := hgcbor.UnmarshalFirst(data)
+		n, size, cerr := hgcbor.DecodeOptions{}.Check(data)
+		require.Equal(t, ferr, cerr, "Check and UnmarshalFirst disagree")
+		if ferr == nil {
+			_, rest, _ := hgcbor.UnmarshalFirst(data)
+			require.Equal(t, len(data)-len(rest), n)
+			require.LessOrEqual(t, footprint(first), size)
+		}
+
 		items, err := hgcbor.DecodeAll(data)
 		if err == nil {
+			var total int64
+			for _, v := range items {
+				total += footprint(v)
+			}
+			require.LessOrEqual(t, total, hgcbor.DefaultDecodedSize(len(data)), "decoded form of %d input bytes", len(data))
 			for _, v := range items {
 				enc, err := hgcbor.Marshal(v)
 				require.NoError(t, err, "decoded value %#v must encode", v)

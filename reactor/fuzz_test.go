@@ -241,7 +241,7 @@ func FuzzFastRequest(f *testing.F) {
 		f.Add(ffs("1 1 0 command-request new cbor:" + lit).Payload)
 	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		fast, ok := fastRequest(1, payload, nil)
+		fast, ok := fastRequest(1, payload, nil, hgcbor.DecodeOptions{RejectText: true})
 		if !ok {
 			return
 		}

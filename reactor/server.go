@@ -34,6 +34,12 @@ type ServerConfig struct {
 	// MaxSettingsBytes bounds the sender-protocol-settings payload
 	// (DefaultMaxSettingsBytes when zero).
 	MaxSettingsBytes int
+	// MaxDecodedBytes bounds the decoded size of one request, the memory
+	// its CBOR takes once decoded (see hgcbor.DecodeOptions); a request
+	// over it is an Error wrapping ErrLimit, found before the memory is
+	// allocated. Zero means hgcbor.DefaultDecodedSize of the request's
+	// payload: four times its bytes, and at least 64 KiB.
+	MaxDecodedBytes int64
 	// MaxFramePayload is the largest payload put in an output frame
 	// (frame.DefaultMaxPayload when zero).
 	MaxFramePayload int
@@ -279,6 +285,28 @@ func (r *ServerReactor) onProtocolSettings(f frame.Frame) {
 	r.state = StateIdle
 }
 
+// requestOptions returns how a request's payload is decoded: Mercurial's
+// subset, text strings rejected, within the request's decoded-size budget.
+func (r *ServerReactor) requestOptions(payload []byte) hgcbor.DecodeOptions {
+	budget := r.cfg.MaxDecodedBytes
+	if budget <= 0 {
+		budget = hgcbor.DefaultDecodedSize(len(payload))
+	}
+	return hgcbor.DecodeOptions{MaxDecodedBytes: budget, RejectText: true}
+}
+
+// failDecode reports a request whose CBOR did not decode: over the decoded
+// budget, a limit; otherwise the protocol error Mercurial raises (it lets
+// the decoding exception escape the reactor).
+func (r *ServerReactor) failDecode(rid uint16, err error) {
+	var le *hgcbor.LimitError
+	if errors.As(err, &le) {
+		r.fail(&LimitError{What: le.What, Limit: int(le.Limit), RequestID: rid, Err: err})
+		return
+	}
+	r.fail(&ProtocolError{Message: "error decoding CBOR from command request: " + err.Error(), Err: err})
+}
+
 // decodeAvailable decodes the complete CBOR items at the start of b, the
 // way Mercurial's buffering decoder does: an item cut short at the end is
 // not an error, it is simply not available yet.
@@ -504,15 +532,14 @@ func (r *ServerReactor) runCommand(rid uint16, payload, data []byte) {
 	} else {
 		r.state = StateIdle
 	}
-	if cmd, ok := fastRequest(rid, payload, data); ok {
+	if cmd, ok := fastRequest(rid, payload, data, r.requestOptions(payload)); ok {
 		r.active.add(rid)
 		r.q.deliver(cmd)
 		return
 	}
-	values, err := decodeAll(payload)
+	values, err := r.requestOptions(payload).DecodeAll(payload)
 	if err != nil {
-		// Mercurial lets the decoding exception escape the reactor.
-		r.fail(&ProtocolError{Message: "error decoding CBOR from command request: " + err.Error(), Err: err})
+		r.failDecode(rid, err)
 		return
 	}
 	if len(values) == 0 {
@@ -951,7 +978,7 @@ func (r *ServerReactor) SendTextOutput(s *OutputStream, rid uint16, atoms []Text
 // building the envelope map. Anything else (other keys, repeated keys,
 // trailing items, indefinite lengths, a value of the wrong kind) is left to
 // the general path, which gives Mercurial's exact answers.
-func fastRequest(rid uint16, payload, data []byte) (Command, bool) {
+func fastRequest(rid uint16, payload, data []byte, opts hgcbor.DecodeOptions) (Command, bool) {
 	if len(payload) == 0 || payload[0]>>5 != 5 || payload[0]&0x1f > 3 {
 		return Command{}, false
 	}
@@ -1007,8 +1034,8 @@ func fastRequest(rid uint16, payload, data []byte) (Command, bool) {
 					continue
 				}
 			}
-			v, rest, err := hgcbor.UnmarshalFirst(p)
-			if err != nil || checkNoText(v) != nil {
+			v, rest, err := opts.UnmarshalFirst(p)
+			if err != nil {
 				return Command{}, false
 			}
 			p = rest

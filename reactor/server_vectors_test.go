@@ -21,7 +21,7 @@ var serverDifferences = map[string]string{
 	"empty request payload":     "error:command request frame did not contain CBOR data",
 	"integer request payload":   `error:command request missing "name" field`,
 	// Mercurial's decoder raises on text strings; we report an Error.
-	"text command name": "error:error decoding CBOR from command request: text strings are not supported",
+	"text command name": "error:error decoding CBOR from command request: hgcbor: text strings are not supported",
 	// Mercurial raises ProgrammingError on encoded client frames.
 	"encoded frame from client": "error:received encoded frame on stream 1: decoding client streams is not supported",
 	// Mercurial emits the frames then raises KeyError; we refuse up front.
