@@ -144,8 +144,15 @@ func NewServerReactor(cfg ServerConfig) *ServerReactor {
 	}
 }
 
-// State returns the reactor's state.
-func (r *ServerReactor) State() ServerState { return r.state }
+// State returns the reactor's state: StateErrored once it has queued an
+// Error, whatever path the error came by (a frame, the frame decoder, the
+// end of input).
+func (r *ServerReactor) State() ServerState {
+	if r.q.err != nil {
+		return StateErrored
+	}
+	return r.state
+}
 
 // Next returns the next action. Call it until it returns WantMore or Error.
 func (r *ServerReactor) Next() action.Action[Command] {
