@@ -116,7 +116,7 @@ func ParseHuman(s string) (Frame, error) {
 
 	payload := fields[5]
 	if lit, ok := strings.CutPrefix(payload, "cbor:"); ok {
-		v, err := parsePythonLiteral(lit)
+		v, err := hgcbor.ParsePythonLiteral(lit)
 		if err != nil {
 			return Frame{}, humanErr("payload", payload, "python literal: "+err.Error(), err)
 		}
@@ -245,7 +245,7 @@ func unescape(s string) ([]byte, error) {
 			if i+2 >= len(s) {
 				return nil, fmt.Errorf("invalid \\x escape at position %d", i-1)
 			}
-			hi, lo := digitVal(s[i+1]), digitVal(s[i+2])
+			hi, lo := hexVal(s[i+1]), hexVal(s[i+2])
 			if hi >= 16 || lo >= 16 {
 				return nil, fmt.Errorf("invalid \\x escape at position %d", i-1)
 			}
@@ -327,3 +327,17 @@ func writeEscaped(b *strings.Builder, p []byte) {
 }
 
 func hasCBORPrefix(p []byte) bool { return strings.HasPrefix(string(p), "cbor:") }
+
+// hexVal returns the value of the hexadecimal digit c, or 16 when c is not
+// one.
+func hexVal(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return 16
+}

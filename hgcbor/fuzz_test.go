@@ -111,3 +111,27 @@ func FuzzHgcborDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPythonLiteral checks the parser and the printer of Python literals
+// against each other: whatever ParsePythonLiteral accepts, PythonLiteral
+// prints as a literal that parses back to the same value, and the parser
+// never panics.
+func FuzzPythonLiteral(f *testing.F) {
+	for _, s := range []string{"None", "{b'a': [1, -2, (3,)], 'x': {True, b''}}", "set()", `b'\x00\n' b"y"`,
+		"18446744073709551615", "-18446744073709551616", "[[[{}]]]", "{1: 2, True: 3}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		v, err := hgcbor.ParsePythonLiteral(src)
+		if err != nil {
+			return
+		}
+		if _, err := hgcbor.Marshal(v); err != nil {
+			return // a *big.Int out of CBOR's range, say
+		}
+		printed := hgcbor.PythonLiteral(v)
+		back, err := hgcbor.ParsePythonLiteral(printed)
+		require.NoError(t, err, "PythonLiteral printed %q", printed)
+		require.Equal(t, printed, hgcbor.PythonLiteral(back))
+	})
+}
