@@ -58,7 +58,7 @@ func TestServerDecodedBudget(t *testing.T) {
 	// The same through bytes, in frames of the default size.
 	r = NewServerReactor(ServerConfig{})
 	var wire []byte
-	s := newOutputStream(1, frame.DefaultMaxPayload).fs
+	s := newOutputStream(1, frame.DefaultMaxPayload)
 	for p, first := payload, true; len(p) > 0; first = false {
 		c := min(len(p), frame.DefaultMaxPayload)
 		fl := frame.FlagCommandRequestContinuation

@@ -8,6 +8,7 @@ import (
 
 	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/frame"
+	"github.com/wirereactor/wirereactor/framing"
 	"github.com/wirereactor/wirereactor/hgcbor"
 )
 
@@ -116,7 +117,8 @@ type ServerReactor struct {
 	deferredIDs []uint16
 	eof         bool
 	in          byteInput
-	scratch     []byte // CBOR encoding space, reused across responses
+	scratch     []byte                  // CBOR encoding space, reused across responses
+	em          framing.ResponseEmitter // reused by every response
 }
 
 // NewServerReactor returns a server reactor configured by cfg.
@@ -627,13 +629,22 @@ func (r *ServerReactor) NewOutputStream() *OutputStream {
 	for _, name := range r.cfg.Encodings {
 		if slices.Contains(r.encodings, name) {
 			if enc := newEncoder(name); enc != nil {
-				s.fs.SetEncoder(enc)
-				s.encoding = name
+				s.SetEncoder(enc)
 				break
 			}
 		}
 	}
 	return s
+}
+
+// emitter returns the reactor's response emitter, reset for request rid on
+// s: it encodes and marks frames encoded when the stream has an encoder.
+func (r *ServerReactor) emitter(s *OutputStream, rid uint16) *framing.ResponseEmitter {
+	r.em.Reset(s, rid)
+	if s.Encoder() == nil {
+		r.em.Unencoded()
+	}
+	return &r.em
 }
 
 // output appends out-of-band built frames to the right buffer and ends the
@@ -676,19 +687,6 @@ type EncodedResponse []byte
 // byte string made of these chunks.
 type IndefiniteBytes [][]byte
 
-// AlternateLocation is a response object redirecting the client to fetch
-// the response elsewhere (a "content redirect"). It must be the first and
-// only object of a response. Nil optional fields are left out.
-type AlternateLocation struct {
-	URL              []byte
-	MediaType        []byte
-	Size             any // an integer, or nil
-	FullHashes       any
-	FullHashSeed     any
-	ServerDERCerts   any
-	ServerCADERCerts any
-}
-
 // CommandError is a response object (and an error) that ends a response
 // with a command error, as when a Mercurial command raises
 // WireprotoCommandError while producing its output.
@@ -702,7 +700,8 @@ func (e *CommandError) Error() string { return e.Message }
 
 // RespondObjects sends the response to request rid on stream s: objs are
 // CBOR encoded and coalesced into frames the way Mercurial does. Special
-// objects: EncodedResponse, IndefiniteBytes, *AlternateLocation. A
+// objects: EncodedResponse, IndefiniteBytes, *framing.AlternateLocation
+// (or framing.AlternateLocation). A
 // *CommandError or any other error among objs ends the response there with
 // a command error or a server error, as an exception raised by a Mercurial
 // command's output generator does.
@@ -747,7 +746,7 @@ func (r *ServerReactor) appendResponse(dst []byte, s *OutputStream, rid uint16, 
 
 // appendObjects appends the frames of a response made of objs.
 func (r *ServerReactor) appendObjects(dst []byte, s *OutputStream, rid uint16, objs []any) (_ []byte, err error) {
-	em := s.emitter(rid)
+	em := r.emitter(s, rid)
 	emitted, alternate := false, false
 	scratch := r.scratch[:0]
 	defer func() { r.scratch = scratch[:0] }()
@@ -757,30 +756,28 @@ func (r *ServerReactor) appendObjects(dst []byte, s *OutputStream, rid uint16, o
 			return appendCommandError(dst, s, rid, o.Message, o.Args)
 		case error:
 			return appendErrorFrame(dst, s, rid, o.Error(), "server"), nil
-		case *AlternateLocation:
+		case *framing.AlternateLocation, framing.AlternateLocation:
 			if emitted {
 				return appendErrorFrame(dst, s, rid, "alternatelocationresponse seen after initial output object", "server"), nil
 			}
-			if dst, err = s.fs.AppendStreamSettings(dst, rid); err != nil {
+			if dst, err = s.AppendStreamSettings(dst, rid); err != nil {
 				return dst, err
 			}
-			v, err := o.value()
-			var payload []byte
-			if err == nil {
-				payload, err = hgcbor.Append(scratch[:0], v)
-			}
-			if err != nil {
-				return appendErrorFrame(dst, s, rid, err.Error(), "server"), nil
+			loc, ok := o.(framing.AlternateLocation)
+			if !ok {
+				loc = *o.(*framing.AlternateLocation)
 			}
 			// Framed on its own, even when the encoder held it all back,
 			// as Mercurial's createalternatelocationresponseframe does.
-			encoded := s.fs.SettingsSent()
-			if encoded {
-				payload = s.fs.Encode(nil, payload)
-			}
-			if dst, err = s.fs.AppendFrame(dst, rid, frame.TypeCommandResponse, frame.FlagCommandResponseContinuation, payload, encoded); err != nil {
+			out, err := s.AppendAlternateLocation(dst, rid, loc)
+			var tooLarge *framing.FrameTooLargeError
+			switch {
+			case errors.As(err, &tooLarge):
 				return dst, err
+			case err != nil:
+				return appendErrorFrame(dst, s, rid, err.Error(), "server"), nil
 			}
+			dst = out
 			alternate, emitted = true, true
 			continue
 		}
@@ -788,7 +785,7 @@ func (r *ServerReactor) appendObjects(dst []byte, s *OutputStream, rid uint16, o
 			return appendErrorFrame(dst, s, rid, "object follows alternatelocationresponse", "server"), nil
 		}
 		if !emitted {
-			if dst, err = s.fs.AppendStreamSettings(dst, rid); err != nil {
+			if dst, err = s.AppendStreamSettings(dst, rid); err != nil {
 				return dst, err
 			}
 			// Mercurial sends the status in a frame of its own.
@@ -821,7 +818,7 @@ func (r *ServerReactor) appendObjects(dst []byte, s *OutputStream, rid uint16, o
 			if scratch, err = hgcbor.Append(scratch[:0], o); err != nil {
 				return appendErrorFrame(dst, s, rid, err.Error(), "server"), nil
 			}
-			if s.passThrough() && em.Buffered()+len(scratch) < s.fs.MaxFramePayload() {
+			if passThrough(s) && em.Buffered()+len(scratch) < s.MaxFramePayload() {
 				// Each chunk would be buffered as it is: buffer them at once.
 				dst, err = em.Send(dst, scratch)
 			} else {
@@ -835,7 +832,7 @@ func (r *ServerReactor) appendObjects(dst []byte, s *OutputStream, rid uint16, o
 	if dst, err = em.Flush(dst); err != nil || !emitted {
 		return dst, err
 	}
-	return s.fs.AppendResponseEOS(dst, rid)
+	return s.AppendResponseEOS(dst, rid)
 }
 
 var okPayload = mustMarshal(map[hgcbor.Bytes]any{"status": hgcbor.Bytes("ok")})
@@ -846,33 +843,6 @@ func mustMarshal(v any) []byte {
 		panic(err)
 	}
 	return b
-}
-
-// value returns the redirect response. Its location map is written in
-// Mercurial's order, which is not sorted: Mercurial adds the optional keys
-// as a bytes subclass, and its encoder sorts keys by Python type name first,
-// so url and mediatype come before the optional keys.
-func (a *AlternateLocation) value() (any, error) {
-	type kv struct {
-		k string
-		v any
-	}
-	fields := []kv{{"mediatype", a.MediaType}, {"url", a.URL}}
-	for _, f := range []kv{{"fullhashes", a.FullHashes}, {"fullhashseed", a.FullHashSeed},
-		{"servercadercerts", a.ServerCADERCerts}, {"serverdercerts", a.ServerDERCerts}, {"size", a.Size}} {
-		if f.v != nil {
-			fields = append(fields, f)
-		}
-	}
-	loc := hgcbor.AppendHead(nil, 5, uint64(len(fields)))
-	for _, f := range fields {
-		loc = hgcbor.AppendBytes(loc, []byte(f.k))
-		var err error
-		if loc, err = hgcbor.Append(loc, f.v); err != nil {
-			return nil, err
-		}
-	}
-	return map[hgcbor.Bytes]any{"status": hgcbor.Bytes("redirect"), "location": hgcbor.RawMessage(loc)}, nil
 }
 
 // appendCommandError appends a command error; it fails, appending nothing,
@@ -886,7 +856,7 @@ func appendCommandError(dst []byte, s *OutputStream, rid uint16, msg string, arg
 	if err != nil {
 		return appendErrorFrame(dst, s, rid, err.Error(), "server"), nil
 	}
-	return s.appendFrame(dst, rid, frame.TypeCommandResponse, frame.FlagCommandResponseEOS, payload)
+	return s.AppendFrame(dst, rid, frame.TypeCommandResponse, frame.FlagCommandResponseEOS, payload, false)
 }
 
 // errorFrameOverhead bounds what an error-response payload adds to its
@@ -897,14 +867,14 @@ const errorFrameOverhead = 64
 // sends a frame whose length its own peer misreads, it cuts a message too
 // long for one frame to fit.
 func appendErrorFrame(dst []byte, s *OutputStream, rid uint16, msg, typ string) []byte {
-	if max := s.fs.MaxFramePayload() - errorFrameOverhead; len(msg) > max {
+	if max := s.MaxFramePayload() - errorFrameOverhead; len(msg) > max {
 		msg = msg[:max]
 	}
 	payload := mustMarshal(map[hgcbor.Bytes]any{
 		"type":    []byte(typ),
 		"message": []any{map[hgcbor.Bytes]any{"msg": []byte(msg)}},
 	})
-	out, err := s.appendFrame(dst, rid, frame.TypeErrorResponse, 0, payload)
+	out, err := s.AppendFrame(dst, rid, frame.TypeErrorResponse, 0, payload, false)
 	if err != nil {
 		panic("reactor: error frame does not fit: " + err.Error()) // the message was cut to fit
 	}
@@ -928,17 +898,12 @@ func (r *ServerReactor) RespondCommandError(s *OutputStream, rid uint16, msg str
 	})
 }
 
-// TextAtom is one piece of text output for people: a formatting string
-// whose %s tokens take Args in order, and labels for rendering.
-type TextAtom struct {
-	Format string
-	Args   []string
-	Labels []string
-}
-
-// SendTextOutput sends a text-output frame on s for request rid. It does
-// not end the request. It fails when the atoms do not fit in one frame.
-func (r *ServerReactor) SendTextOutput(s *OutputStream, rid uint16, atoms []TextAtom) error {
+// SendTextOutput sends a text-output frame on s for request rid, as
+// framing's AppendTextOutput builds it. It does not end the request. It
+// fails, sending nothing, when an atom has a non-ASCII format string or
+// label (a *framing.TextOutputError, as Mercurial refuses them) or the atoms
+// do not fit in one frame (a *framing.FrameTooLargeError).
+func (r *ServerReactor) SendTextOutput(s *OutputStream, rid uint16, atoms []framing.TextAtom) error {
 	r.q.reclaim()
 	if r.q.err != nil {
 		return fmt.Errorf("reactor: text output after an error: %w", r.q.err)
@@ -946,34 +911,12 @@ func (r *ServerReactor) SendTextOutput(s *OutputStream, rid uint16, atoms []Text
 	if s == nil {
 		return errors.New("reactor: nil output stream")
 	}
-	list := make([]any, 0, len(atoms))
-	for _, a := range atoms {
-		m := map[hgcbor.Bytes]any{"msg": []byte(a.Format)}
-		if len(a.Args) > 0 {
-			args := make([]any, len(a.Args))
-			for i, x := range a.Args {
-				args[i] = []byte(x)
-			}
-			m["args"] = args
-		}
-		if len(a.Labels) > 0 {
-			labels := make([]any, len(a.Labels))
-			for i, x := range a.Labels {
-				labels[i] = []byte(x)
-			}
-			m["labels"] = labels
-		}
-		list = append(list, m)
-	}
-	payload, err := hgcbor.Marshal(list)
+	dst := r.outBuf()
+	out, err := s.AppendTextOutput(*dst, rid, atoms)
 	if err != nil {
 		return fmt.Errorf("reactor: text output: %w", err)
 	}
-	if len(payload) > r.cfg.MaxFramePayload {
-		return fmt.Errorf("reactor: text output of %d bytes does not fit in one frame", len(payload))
-	}
-	dst := r.outBuf()
-	*dst, _ = s.appendFrame(*dst, rid, frame.TypeTextOutput, 0, payload) // fits: checked above
+	*dst = out
 	if !(r.cfg.DeferOutput && !r.eof) {
 		r.q.sent()
 	}

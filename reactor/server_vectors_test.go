@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/framing"
 	"github.com/wirereactor/wirereactor/hgcbor"
 )
 
@@ -59,7 +60,7 @@ func responseObjects(t testing.TB, raws []json.RawMessage) []any {
 		case d["alternate"] != nil:
 			var a map[string]json.RawMessage
 			require.NoError(t, json.Unmarshal(d["alternate"], &a))
-			loc := &AlternateLocation{URL: value(t, a["url"], false).([]byte), MediaType: value(t, a["mediatype"], false).([]byte)}
+			loc := &framing.AlternateLocation{URL: string(value(t, a["url"], false).([]byte)), MediaType: string(value(t, a["mediatype"], false).([]byte))}
 			loc.Size = value(t, a["size"], false)
 			loc.FullHashes = value(t, a["fullhashes"], false)
 			loc.FullHashSeed = value(t, a["fullhashseed"], false)
@@ -134,9 +135,9 @@ func replayServer(t *testing.T, v serverVector, used map[string]bool, feed bool)
 			args, _ := value(t, st.Args, false).([]any)
 			callErr = r.RespondCommandError(streams[st.Stream], uint16(st.Request), stringOf(t, st.Message), args)
 		case "textoutput":
-			var atoms []TextAtom
+			var atoms []framing.TextAtom
 			for _, a := range st.Atoms {
-				atom := TextAtom{Format: string(value(t, a[0], false).([]byte))}
+				atom := framing.TextAtom{Format: string(value(t, a[0], false).([]byte))}
 				for _, x := range value(t, a[1], false).([]any) {
 					atom.Args = append(atom.Args, string(x.([]byte)))
 				}
