@@ -291,6 +291,9 @@ func (d *decoder) item(depth int, asKey bool) (any, error) {
 	}
 	switch major {
 	case majorUint, majorNegint:
+		if ai == indefinite {
+			return nil, d.fail(start, ErrMalformed, "indefinite-length integer")
+		}
 		if err := d.charge(start, 1, sizeBoxInt); err != nil || d.check {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package hgcbor_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -133,5 +134,71 @@ func FuzzPythonLiteral(f *testing.F) {
 		back, err := hgcbor.ParsePythonLiteral(printed)
 		require.NoError(t, err, "PythonLiteral printed %q", printed)
 		require.Equal(t, printed, hgcbor.PythonLiteral(back))
+	})
+}
+
+// FuzzRawMessage checks the decoder's fast path, the RawMessage readers,
+// against the decoder: on an item Check accepts, ItemLen finds its end, Kind
+// its kind, Bytes its contents, Entries and Lookup the map Unmarshal builds;
+// on anything else they never panic.
+func FuzzRawMessage(f *testing.F) {
+	for _, c := range encodeCases {
+		if b, err := hgcbor.Marshal(c.v); err == nil && len(b) < 4096 {
+			f.Add(b)
+		}
+	}
+	for _, s := range []string{"bf4161bf4162f6ffff", "a241610141610205", "5f41614162ff", "a3446e616d654568656164734461726773a0ff"} {
+		b, _ := hexDecode(s)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m := hgcbor.RawMessage(data)
+		opts := hgcbor.DecodeOptions{MaxDecodedBytes: 1 << 40}
+		n, _, err := opts.Check(data)
+		if err != nil {
+			// Whatever the input, the readers do not panic.
+			m.Kind()
+			m.Bytes()
+			for range m.Entries() {
+			}
+			m.Lookup("name")
+			hgcbor.ItemLen(data)
+			return
+		}
+		require.Equal(t, n, hgcbor.ItemLen(data))
+		m = m[:n]
+		v, err := opts.Unmarshal(m)
+		require.NoError(t, err)
+		want := map[string]hgcbor.Kind{"[]interface {}": hgcbor.KindArray, "map[interface {}]interface {}": hgcbor.KindMap,
+			"[]uint8": hgcbor.KindBytes, "string": hgcbor.KindText, "hgcbor.Set": hgcbor.KindSet, "bool": hgcbor.KindBool,
+			"<nil>": hgcbor.KindNull, "int64": hgcbor.KindInt, "uint64": hgcbor.KindInt, "hgcbor.NegInt": hgcbor.KindInt}
+		require.Equal(t, want[fmt.Sprintf("%T", v)], m.Kind(), "%T", v)
+		if b, ok := m.Bytes(); ok || m.Kind() == hgcbor.KindBytes {
+			require.True(t, ok)
+			require.Equal(t, v, b)
+		}
+		got := map[any]any{}
+		for k, x := range m.Entries() {
+			kv, err := opts.Unmarshal(k)
+			require.NoError(t, err)
+			if b, ok := kv.([]byte); ok {
+				kv = hgcbor.Bytes(b)
+			}
+			xv, err := opts.Unmarshal(x)
+			require.NoError(t, err)
+			got[kv] = xv
+			if kb, ok := kv.(hgcbor.Bytes); ok {
+				last, ok := m.Lookup(string(kb))
+				require.True(t, ok)
+				lv, err := opts.Unmarshal(last)
+				require.NoError(t, err)
+				require.Equal(t, v.(map[any]any)[kb], lv)
+			}
+		}
+		if m.Kind() == hgcbor.KindMap {
+			require.Equal(t, v, got)
+		} else {
+			require.Empty(t, got)
+		}
 	})
 }

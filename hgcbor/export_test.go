@@ -1,0 +1,4 @@
+package hgcbor
+
+// ItemLen exports itemLen to the tests.
+var ItemLen = itemLen
