@@ -123,10 +123,114 @@ func (o DecodeOptions) DecodeAll(data []byte) ([]any, error) {
 func (o DecodeOptions) Check(data []byte) (n int, size int64, err error) {
 	d := o.decoder(data)
 	d.check = true
+	if d.quickCheck() {
+		return d.off, d.size, nil
+	}
+	return o.checkSlow(data)
+}
+
+// checkSlow is Check without its fast path.
+func (o DecodeOptions) checkSlow(data []byte) (n int, size int64, err error) {
+	d := o.decoder(data)
+	d.check = true
 	if _, err := d.item(0, false); err != nil {
 		return 0, 0, err
 	}
 	return d.off, d.size, nil
+}
+
+// quickCheck is Check's fast path for the usual shapes: integers,
+// definite-length strings, arrays and maps, false, true and null, nested
+// up to 32 deep. It walks them in a loop instead of by recursion, and
+// charges exactly what item charges (FuzzHgcborDecode compares the two).
+// It reports false for anything else, and for anything wrong or over a
+// limit, leaving the general path to say what.
+func (d *decoder) quickCheck() bool {
+	type level struct {
+		left  uint64 // items still to come; in a map, a key comes when it is even
+		isMap bool
+	}
+	var stack [32]level
+	sp := 0
+	data := d.data
+	off := 0
+	for {
+		if off >= len(data) {
+			return false
+		}
+		ib := data[off]
+		major, ai := ib>>5, ib&0x1f
+		arg, h := uint64(ai), 1
+		if ai >= 24 {
+			if ai > 27 {
+				return false // indefinite or reserved
+			}
+			h = 1 + 1<<(ai-24)
+			if len(data)-off < h {
+				return false
+			}
+			arg = 0
+			for _, b := range data[off+1 : off+h] {
+				arg = arg<<8 | uint64(b)
+			}
+		}
+		asKey := sp > 0 && stack[sp-1].isMap && stack[sp-1].left%2 == 0
+		off += h
+		d.off = off
+		d.items++
+		switch major {
+		case majorUint, majorNegint:
+			d.size += sizeBoxInt
+		case majorBytes, majorText:
+			if arg > uint64(len(data)-off) {
+				return false
+			}
+			n := int(arg)
+			if major == majorText && (d.noText || !utf8.Valid(data[off:off+n])) {
+				return false
+			}
+			off += n
+			d.off = off
+			d.size += sizeBoxSlice + d.stringSize(n)
+		case majorArray, majorMap:
+			if asKey || sp >= d.maxDepth || sp == len(stack) || arg > uint64(len(data)) {
+				return false
+			}
+			if major == majorArray {
+				d.size += sizeBoxSlice + allocSize(int64(d.capFor(arg, 1))*sizeSlot)
+			} else {
+				d.size += sizeMap + int64(d.capFor(arg, 2))*sizeMapEntry
+				arg *= 2
+			}
+			if arg > 0 {
+				if d.size > d.maxSize || d.maxItems > 0 && d.items > d.maxItems {
+					return false
+				}
+				stack[sp] = level{left: arg, isMap: major == majorMap}
+				sp++
+				continue
+			}
+		case majorSpecial:
+			if ai < 20 || ai > 22 {
+				return false
+			}
+		default:
+			return false // tags
+		}
+		if d.size > d.maxSize || d.maxItems > 0 && d.items > d.maxItems {
+			return false
+		}
+		// An item ended: count it against the open collections.
+		for sp > 0 {
+			if stack[sp-1].left--; stack[sp-1].left > 0 {
+				break
+			}
+			sp--
+		}
+		if sp == 0 {
+			return true
+		}
+	}
 }
 
 func (o DecodeOptions) decoder(data []byte) decoder {

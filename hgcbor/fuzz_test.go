@@ -33,6 +33,11 @@ func FuzzHgcborDecode(f *testing.F) {
 		first, _, ferr := hgcbor.UnmarshalFirst(data)
 		n, size, cerr := hgcbor.DecodeOptions{}.Check(data)
 		require.Equal(t, ferr, cerr, "Check and UnmarshalFirst disagree")
+		for _, opts := range []hgcbor.DecodeOptions{{}, {RejectText: true, MaxItems: 5}, {MaxDecodedBytes: 500, MaxDepth: 2}} {
+			n1, s1, e1 := opts.Check(data)
+			n2, s2, e2 := hgcbor.CheckSlow(opts, data)
+			require.Equal(t, []any{n2, s2, e2}, []any{n1, s1, e1}, "Check's fast path and the decoder disagree (%+v)", opts)
+		}
 		if ferr == nil {
 			_, rest, _ := hgcbor.UnmarshalFirst(data)
 			require.Equal(t, len(data)-len(rest), n)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"unsafe"
 
 	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/frame"
@@ -35,10 +34,12 @@ type ServerConfig struct {
 	// MaxSettingsBytes bounds the sender-protocol-settings payload
 	// (DefaultMaxSettingsBytes when zero).
 	MaxSettingsBytes int
-	// MaxDecodedBytes bounds the decoded size of one request, the memory
-	// its CBOR takes once decoded (see hgcbor.DecodeOptions); a request
-	// over it is an Error wrapping ErrLimit, found before the memory is
-	// allocated. Zero means hgcbor.DefaultDecodedSize of the request's
+	// MaxDecodedBytes bounds the decoded size of one request (see
+	// hgcbor.DecodeOptions): its CBOR as hgcbor would decode it (which
+	// covers the arguments as Args.Map decodes them and the redirect),
+	// plus the copies its Command keeps (the name, the encoded arguments). A request over it is an Error wrapping
+	// ErrLimit and an *hgcbor.LimitError, found before anything is
+	// decoded. Zero means hgcbor.DefaultDecodedSize of the request's
 	// payload: four times its bytes, and at least 64 KiB.
 	MaxDecodedBytes int64
 	// MaxFramePayload is the largest payload put in an output frame
@@ -70,19 +71,6 @@ func (s ServerState) String() string {
 		return serverStateNames[s]
 	}
 	return fmt.Sprintf("state(%d)", uint8(s))
-}
-
-// Command is a command request the server reactor delivers: run it, then
-// answer with one of the Respond methods.
-//
-// Every field is owned by the receiver: nothing aliases reactor or input
-// memory.
-type Command struct {
-	RequestID uint16
-	Name      string      // the command name (a CBOR byte string on the wire)
-	Args      map[any]any // decoded CBOR; keys are hgcbor.Bytes. Never nil.
-	Redirect  any         // the request's "redirect" value, nil when absent
-	Data      []byte      // command data; nil when the request announced none
 }
 
 // pendingRequest is a command request being received.
@@ -119,6 +107,7 @@ type ServerReactor struct {
 	in          byteInput
 	scratch     []byte                  // CBOR encoding space, reused across responses
 	em          framing.ResponseEmitter // reused by every response
+	kept        []byte                  // the chunk arguments are copied into; see keep
 }
 
 // NewServerReactor returns a server reactor configured by cfg.
@@ -294,99 +283,6 @@ func (r *ServerReactor) onProtocolSettings(f frame.Frame) {
 	r.state = StateIdle
 }
 
-// requestOptions returns how a request's payload is decoded: Mercurial's
-// subset, text strings rejected, within the request's decoded-size budget.
-func (r *ServerReactor) requestOptions(payload []byte) hgcbor.DecodeOptions {
-	budget := r.cfg.MaxDecodedBytes
-	if budget <= 0 {
-		budget = hgcbor.DefaultDecodedSize(len(payload))
-	}
-	return hgcbor.DecodeOptions{MaxDecodedBytes: budget, RejectText: true}
-}
-
-// failDecode reports a request whose CBOR did not decode: over the decoded
-// budget, a limit; otherwise the protocol error Mercurial raises (it lets
-// the decoding exception escape the reactor).
-func (r *ServerReactor) failDecode(rid uint16, err error) {
-	var le *hgcbor.LimitError
-	if errors.As(err, &le) {
-		r.fail(&LimitError{What: le.What, Limit: int(le.Limit), RequestID: rid, Err: err})
-		return
-	}
-	r.fail(&ProtocolError{Message: "error decoding CBOR from command request: " + err.Error(), Err: err})
-}
-
-// decodeAvailable decodes the complete CBOR items at the start of b, the
-// way Mercurial's buffering decoder does: an item cut short at the end is
-// not an error, it is simply not available yet.
-func decodeAvailable(b []byte) ([]any, error) {
-	var out []any
-	for len(b) > 0 {
-		v, rest, err := hgcbor.UnmarshalFirst(b)
-		if err != nil {
-			if errors.Is(err, hgcbor.ErrTruncated) {
-				return out, nil
-			}
-			return nil, err
-		}
-		if err := checkNoText(v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-		b = rest
-	}
-	return out, nil
-}
-
-// ErrTextString is the decoding error for a CBOR text string where Mercurial
-// only reads byte strings: its decoder rejects text strings outright, so we
-// reject them in everything a peer sends to be read by a reactor.
-var ErrTextString = errors.New("text strings are not supported")
-
-// checkNoText reports whether v, a decoded CBOR value, holds a text string.
-func checkNoText(v any) error {
-	switch v := v.(type) {
-	case string:
-		return ErrTextString
-	case []any:
-		for _, x := range v {
-			if err := checkNoText(x); err != nil {
-				return err
-			}
-		}
-	case hgcbor.Set:
-		for _, x := range v {
-			if err := checkNoText(x); err != nil {
-				return err
-			}
-		}
-	case map[any]any:
-		for k, x := range v {
-			if err := checkNoText(k); err != nil {
-				return err
-			}
-			if err := checkNoText(x); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// decodeAll decodes every CBOR item of b, rejecting text strings.
-func decodeAll(b []byte) ([]any, error) {
-	values, err := hgcbor.DecodeAll(b)
-	if err != nil {
-		return nil, err
-	}
-	for _, v := range values {
-		if err := checkNoText(v); err != nil {
-			return nil, err
-		}
-	}
-	return values, nil
-}
-
 func (r *ServerReactor) validateRequestFlags(f frame.Frame) bool {
 	isNew := f.Flags&frame.FlagCommandRequestNew != 0
 	cont := f.Flags&frame.FlagCommandRequestContinuation != 0
@@ -541,42 +437,11 @@ func (r *ServerReactor) runCommand(rid uint16, payload, data []byte) {
 	} else {
 		r.state = StateIdle
 	}
-	if cmd, ok := fastRequest(rid, payload, data, r.requestOptions(payload)); ok {
-		r.active.add(rid)
-		r.q.deliver(cmd)
-		return
-	}
-	values, err := r.requestOptions(payload).DecodeAll(payload)
+	cmd, err := r.decodeRequest(rid, payload, data)
 	if err != nil {
-		r.failDecode(rid, err)
+		r.fail(err)
 		return
 	}
-	if len(values) == 0 {
-		// Mercurial raises IndexError here.
-		r.fail(protoErr("command request frame did not contain CBOR data"))
-		return
-	}
-	m, _ := values[0].(map[any]any)
-	nameValue, ok := m[hgcbor.Bytes("name")]
-	if !ok {
-		r.fail(protoErr(`command request missing "name" field`))
-		return
-	}
-	name, ok := nameValue.([]byte)
-	if !ok {
-		r.fail(protoErr(`command request "name" field is not a byte string`))
-		return
-	}
-	cmd := Command{RequestID: rid, Name: string(name), Data: data}
-	if a, ok := m[hgcbor.Bytes("args")]; ok {
-		if cmd.Args, ok = a.(map[any]any); !ok {
-			r.fail(protoErr(`command request "args" field is not a map`))
-			return
-		}
-	} else {
-		cmd.Args = map[any]any{}
-	}
-	cmd.Redirect = m[hgcbor.Bytes("redirect")]
 	r.active.add(rid)
 	r.q.deliver(cmd)
 }
@@ -921,152 +786,4 @@ func (r *ServerReactor) SendTextOutput(s *OutputStream, rid uint16, atoms []fram
 		r.q.sent()
 	}
 	return nil
-}
-
-// fastRequest decodes the usual command request — one definite-length map
-// with byte-string keys name, args and redirect, nothing after it — without
-// building the envelope map. Anything else (other keys, repeated keys,
-// trailing items, indefinite lengths, a value of the wrong kind) is left to
-// the general path, which gives Mercurial's exact answers.
-func fastRequest(rid uint16, payload, data []byte, opts hgcbor.DecodeOptions) (Command, bool) {
-	if len(payload) == 0 || payload[0]>>5 != 5 || payload[0]&0x1f > 3 {
-		return Command{}, false
-	}
-	n := int(payload[0] & 0x1f)
-	p := payload[1:]
-	var name []byte
-	var seen [3]bool
-	cmd := Command{RequestID: rid, Data: data}
-	for range n {
-		if len(p) == 0 || p[0]>>5 != 2 || p[0]&0x1f >= 24 {
-			return Command{}, false
-		}
-		kl := int(p[0] & 0x1f)
-		if len(p) < 1+kl {
-			return Command{}, false
-		}
-		key := string(p[1 : 1+kl]) // no allocation: used only in the switch
-		p = p[1+kl:]
-		switch key {
-		case "name":
-			if seen[0] || len(p) == 0 || p[0]>>5 != 2 {
-				return Command{}, false
-			}
-			seen[0] = true
-			ai := p[0] & 0x1f
-			var l, h int
-			switch {
-			case ai < 24:
-				l, h = int(ai), 1
-			case ai == 24 && len(p) >= 2:
-				l, h = int(p[1]), 2
-			case ai == 25 && len(p) >= 3:
-				l, h = int(p[1])<<8|int(p[2]), 3
-			default:
-				return Command{}, false
-			}
-			if len(p) < h+l {
-				return Command{}, false
-			}
-			name, p = p[h:h+l], p[h+l:]
-		case "args", "redirect":
-			i := 1
-			if key == "redirect" {
-				i = 2
-			}
-			if seen[i] {
-				return Command{}, false
-			}
-			seen[i] = true
-			if i == 1 {
-				if m, rest, ok := fastArgs(p); ok {
-					cmd.Args, p = m, rest
-					continue
-				}
-			}
-			v, rest, err := opts.UnmarshalFirst(p)
-			if err != nil {
-				return Command{}, false
-			}
-			p = rest
-			if i == 1 {
-				m, ok := v.(map[any]any)
-				if !ok {
-					return Command{}, false
-				}
-				cmd.Args = m
-			} else {
-				cmd.Redirect = v
-			}
-		default:
-			return Command{}, false
-		}
-	}
-	if len(p) != 0 || !seen[0] {
-		return Command{}, false
-	}
-	if cmd.Args == nil {
-		cmd.Args = map[any]any{}
-	}
-	cmd.Name = string(name)
-	return cmd, true
-}
-
-// shortBytesHead reads the head of a definite byte string shorter than 256
-// bytes at the start of p, returning its length and the head's size.
-func shortBytesHead(p []byte) (n, head int, ok bool) {
-	if len(p) == 0 || p[0]>>5 != 2 {
-		return 0, 0, false
-	}
-	switch ai := p[0] & 0x1f; {
-	case ai < 24:
-		n, head = int(ai), 1
-	case ai == 24 && len(p) >= 2:
-		n, head = int(p[1]), 2
-	default:
-		return 0, 0, false
-	}
-	return n, head, len(p) >= head+n
-}
-
-// fastArgs decodes the usual command arguments — a definite map of fewer
-// than 24 entries, short byte-string keys to short byte-string values — at
-// the start of p, with one allocation for all their bytes instead of one
-// per string, and no walk looking for text strings afterwards. It returns
-// the map and what follows it; ok is false for any other shape, which the
-// general decoder handles. Like hgcbor, a repeated key keeps its last value.
-//
-// Keys are strings over the shared allocation: safe, because no []byte
-// ever covers their bytes; each value has its capacity cut to its length,
-// so appending to one cannot overwrite the next.
-func fastArgs(p []byte) (m map[any]any, rest []byte, ok bool) {
-	if len(p) == 0 || p[0]>>5 != 5 || p[0]&0x1f >= 24 {
-		return nil, nil, false
-	}
-	entries := int(p[0] & 0x1f)
-	total, off := 0, 1
-	for range 2 * entries {
-		n, h, ok := shortBytesHead(p[off:])
-		if !ok {
-			return nil, nil, false
-		}
-		total += n
-		off += h + n
-	}
-	arena := make([]byte, 0, total)
-	m = make(map[any]any, entries)
-	off = 1
-	for range entries {
-		n, h, _ := shortBytesHead(p[off:])
-		start := len(arena)
-		arena = append(arena, p[off+h:off+h+n]...)
-		key := hgcbor.Bytes(unsafe.String(unsafe.SliceData(arena[start:]), n))
-		off += h + n
-		n, h, _ = shortBytesHead(p[off:])
-		start = len(arena)
-		arena = append(arena, p[off+h:off+h+n]...)
-		m[key] = arena[start : start+n : start+n]
-		off += h + n
-	}
-	return m, p[off:], true
 }

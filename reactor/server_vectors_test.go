@@ -183,7 +183,7 @@ func replayServer(t *testing.T, v serverVector, used map[string]bool, feed bool)
 			c := got[0].Value
 			require.Equal(t, uint16(res.RequestID), c.RequestID, msg)
 			sameValue(t, value(t, res.Command, false), []byte(c.Name), msg+" name")
-			sameValue(t, value(t, res.Args, false), c.Args, msg+" args")
+			sameValue(t, value(t, res.Args, false), c.Args.Map(), msg+" args")
 			sameValue(t, value(t, res.Redirect, false), c.Redirect, msg+" redirect")
 			want := value(t, res.Data, false)
 			if want == nil {
