@@ -63,3 +63,12 @@ func checkNoText(v any) error {
 	}
 	return nil
 }
+
+// mustMarshal encodes a constant value.
+func mustMarshal(v any) []byte {
+	b, err := hgcbor.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
