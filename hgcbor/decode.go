@@ -123,10 +123,40 @@ func (o DecodeOptions) DecodeAll(data []byte) ([]any, error) {
 func (o DecodeOptions) Check(data []byte) (n int, size int64, err error) {
 	d := o.decoder(data)
 	d.check = true
-	if d.quickCheck() {
+	if d.quickCheck(nil, nil) {
 		return d.off, d.size, nil
 	}
 	return o.checkSlow(data)
+}
+
+// CheckFields is Check for an item read as a map with known keys, the
+// request envelope {b'name': …, b'args': …} say: in the same pass, when the
+// item is a map, it sets values[i] to the value of its entry whose key is
+// the byte string keys[i] (the last one if the key is repeated, as
+// decoding keeps it), and to nil when there is none. values, at least as
+// long as keys, alias data.
+func (o DecodeOptions) CheckFields(data []byte, keys []string, values []RawMessage) (n int, size int64, err error) {
+	values = values[:len(keys)]
+	clear(values)
+	d := o.decoder(data)
+	d.check = true
+	if d.quickCheck(keys, values) {
+		return d.off, d.size, nil
+	}
+	clear(values)
+	if n, size, err = o.checkSlow(data); err != nil {
+		return 0, 0, err
+	}
+	for k, v := range RawMessage(data[:n]).Entries() {
+		if kb, ok := k.Bytes(); ok {
+			for i, key := range keys {
+				if string(kb) == key {
+					values[i] = v
+				}
+			}
+		}
+	}
+	return n, size, nil
 }
 
 // checkSlow is Check without its fast path.
@@ -141,46 +171,54 @@ func (o DecodeOptions) checkSlow(data []byte) (n int, size int64, err error) {
 
 // quickCheck is Check's fast path for the usual shapes: integers,
 // definite-length strings, arrays and maps, false, true and null, nested
-// up to 32 deep. It walks them in a loop instead of by recursion, and
+// up to 8 deep. It walks them in a loop instead of by recursion, and
 // charges exactly what item charges (FuzzHgcborDecode compares the two).
 // It reports false for anything else, and for anything wrong or over a
 // limit, leaving the general path to say what.
-func (d *decoder) quickCheck() bool {
+//
+// With keys, it also finds the values of those keys in a top-level map,
+// for CheckFields.
+func (d *decoder) quickCheck(keys []string, values []RawMessage) bool {
 	type level struct {
 		left  uint64 // items still to come; in a map, a key comes when it is even
 		isMap bool
 	}
-	var stack [32]level
+	var stack [8]level
 	sp := 0
 	data := d.data
 	off := 0
+	items, size, free := d.items, d.size, d.free
+	start := 0  // where the item at depth 1 being read began
+	field := -1 // the index in keys of the last key read at depth 1
 	for {
 		if off >= len(data) {
 			return false
 		}
+		if sp == 1 {
+			start = off
+		}
 		ib := data[off]
 		major, ai := ib>>5, ib&0x1f
-		arg, h := uint64(ai), 1
+		off++
+		arg := uint64(ai)
 		if ai >= 24 {
 			if ai > 27 {
 				return false // indefinite or reserved
 			}
-			h = 1 + 1<<(ai-24)
+			h := 1 << (ai - 24)
 			if len(data)-off < h {
 				return false
 			}
 			arg = 0
-			for _, b := range data[off+1 : off+h] {
+			for _, b := range data[off : off+h] {
 				arg = arg<<8 | uint64(b)
 			}
+			off += h
 		}
-		asKey := sp > 0 && stack[sp-1].isMap && stack[sp-1].left%2 == 0
-		off += h
-		d.off = off
-		d.items++
+		items++
 		switch major {
 		case majorUint, majorNegint:
-			d.size += sizeBoxInt
+			size += sizeBoxInt
 		case majorBytes, majorText:
 			if arg > uint64(len(data)-off) {
 				return false
@@ -189,23 +227,45 @@ func (d *decoder) quickCheck() bool {
 			if major == majorText && (d.noText || !utf8.Valid(data[off:off+n])) {
 				return false
 			}
+			if keys != nil && sp == 1 && stack[0].isMap && stack[0].left%2 == 0 {
+				field = -1
+				if major == majorBytes {
+					for i, k := range keys {
+						if string(data[off:off+n]) == k {
+							field = i
+						}
+					}
+				}
+			}
 			off += n
-			d.off = off
-			d.size += sizeBoxSlice + d.stringSize(n)
+			// As stringSize: the arena, followed.
+			size += sizeBoxSlice
+			switch {
+			case n == 0:
+			case n > arenaMaxString:
+				size += allocSize(int64(n))
+			case free >= n:
+				free -= n
+			default:
+				c := min(arenaChunk, n+len(data)-off)
+				free = c - n
+				size += allocSize(int64(c))
+			}
 		case majorArray, majorMap:
-			if asKey || sp >= d.maxDepth || sp == len(stack) || arg > uint64(len(data)) {
+			if sp > 0 && stack[sp-1].isMap && stack[sp-1].left%2 == 0 {
+				return false // a collection as a map key
+			}
+			if sp >= d.maxDepth || sp == len(stack) || arg > uint64(len(data)) {
 				return false
 			}
+			rem := uint64(len(data) - off) // as capFor
 			if major == majorArray {
-				d.size += sizeBoxSlice + allocSize(int64(d.capFor(arg, 1))*sizeSlot)
+				size += sizeBoxSlice + allocSize(int64(min(arg, rem))*sizeSlot)
 			} else {
-				d.size += sizeMap + int64(d.capFor(arg, 2))*sizeMapEntry
+				size += sizeMap + int64(min(arg, rem/2))*sizeMapEntry
 				arg *= 2
 			}
 			if arg > 0 {
-				if d.size > d.maxSize || d.maxItems > 0 && d.items > d.maxItems {
-					return false
-				}
 				stack[sp] = level{left: arg, isMap: major == majorMap}
 				sp++
 				continue
@@ -217,20 +277,34 @@ func (d *decoder) quickCheck() bool {
 		default:
 			return false // tags
 		}
-		if d.size > d.maxSize || d.maxItems > 0 && d.items > d.maxItems {
-			return false
-		}
 		// An item ended: count it against the open collections.
 		for sp > 0 {
+			if sp == 1 && keys != nil && stack[0].isMap {
+				// An entry's key or value ended.
+				if stack[0].left%2 == 0 {
+					// A key that is not a byte string (an integer, say).
+					if data[start]>>5 != majorBytes {
+						field = -1
+					}
+				} else if field >= 0 {
+					values[field] = RawMessage(data[start:off:off])
+				}
+			}
 			if stack[sp-1].left--; stack[sp-1].left > 0 {
 				break
 			}
 			sp--
 		}
 		if sp == 0 {
-			return true
+			break
 		}
 	}
+	// Nothing was allocated: the limits can wait until the end.
+	if size > d.maxSize || d.maxItems > 0 && items > d.maxItems {
+		return false
+	}
+	d.off, d.items, d.size, d.free = off, items, size, free
+	return true
 }
 
 func (o DecodeOptions) decoder(data []byte) decoder {

@@ -164,6 +164,18 @@ func rawHead(p []byte) (arg uint64, size int) {
 // when p does not start with a complete one. It checks structure only
 // (heads, lengths, breaks), not content: Check does both.
 func itemLen(p []byte) int {
+	// The usual items first: small scalars and short definite strings.
+	if len(p) > 0 {
+		switch major, ai := p[0]>>5, p[0]&0x1f; {
+		case ai < 24 && (major <= majorNegint || major == majorSpecial):
+			return 1
+		case ai < 24 && (major == majorBytes || major == majorText):
+			if n := 1 + int(ai); n <= len(p) {
+				return n
+			}
+			return -1
+		}
+	}
 	const open = ^uint64(0) // an indefinite-length item: ends at a break
 	var buf [16]uint64
 	stack := buf[:0] // items still expected by each open item, innermost last

@@ -84,6 +84,9 @@ var emptyMap = hgcbor.RawMessage{0xa0}
 // String renders the arguments as a Python literal, for logs.
 func (a Args) String() string { return hgcbor.PythonLiteral(a.Map()) }
 
+// requestFields are the keys of a command request's map that matter.
+var requestFields = []string{"name", "args", "redirect"}
+
 // checkOptions validates a request's CBOR without building it; the budget
 // is applied by decodeRequest.
 var checkOptions = hgcbor.DecodeOptions{MaxDecodedBytes: math.MaxInt64, RejectText: true}
@@ -97,10 +100,17 @@ var checkOptions = hgcbor.DecodeOptions{MaxDecodedBytes: math.MaxInt64, RejectTe
 // request (an upper bound of what is kept). It returns the error to fail
 // with.
 func (r *ServerReactor) decodeRequest(rid uint16, payload, data []byte) (Command, error) {
-	var first hgcbor.RawMessage
-	var size int64 // the decoded size of the first item, the request
+	var fields [3]hgcbor.RawMessage // name, args, redirect
+	var size int64                  // the decoded size of the first item, the request
 	for off := 0; off < len(payload); {
-		n, s, err := checkOptions.Check(payload[off:])
+		var n int
+		var s int64
+		var err error
+		if off == 0 {
+			n, s, err = checkOptions.CheckFields(payload, requestFields, fields[:])
+		} else {
+			n, s, err = checkOptions.Check(payload[off:])
+		}
 		if err != nil {
 			if de, ok := err.(*hgcbor.DecodeError); ok {
 				de.Offset += off
@@ -109,7 +119,7 @@ func (r *ServerReactor) decodeRequest(rid uint16, payload, data []byte) (Command
 			return Command{}, &ProtocolError{Message: "error decoding CBOR from command request: " + err.Error(), Err: err}
 		}
 		if off == 0 {
-			first, size = hgcbor.RawMessage(payload[:n]), s
+			size = s
 		}
 		off += n
 	}
@@ -117,17 +127,7 @@ func (r *ServerReactor) decodeRequest(rid uint16, payload, data []byte) (Command
 		// Mercurial raises IndexError here.
 		return Command{}, protoErr("command request frame did not contain CBOR data")
 	}
-	var name, args, redirect hgcbor.RawMessage
-	for k, v := range first.Entries() { // nothing when the request is not a map
-		switch kb, _ := k.Bytes(); string(kb) {
-		case "name":
-			name = v
-		case "args":
-			args = v
-		case "redirect":
-			redirect = v
-		}
-	}
+	name, args, redirect := fields[0], fields[1], fields[2] // nil when absent, or the request is no map
 	if name == nil {
 		return Command{}, protoErr(`command request missing "name" field`)
 	}
