@@ -134,7 +134,8 @@ func (o DecodeOptions) Check(data []byte) (n int, size int64, err error) {
 // item is a map, it sets values[i] to the value of its entry whose key is
 // the byte string keys[i] (the last one if the key is repeated, as
 // decoding keeps it), and to nil when there is none. values, at least as
-// long as keys, alias data.
+// long as keys, alias data. Up to four keys are found in the same pass
+// as the check; more take a second one.
 func (o DecodeOptions) CheckFields(data []byte, keys []string, values []RawMessage) (n int, size int64, err error) {
 	values = values[:len(keys)]
 	clear(values)
@@ -188,8 +189,12 @@ func (d *decoder) quickCheck(keys []string, values []RawMessage) bool {
 	data := d.data
 	off := 0
 	items, size, free := d.items, d.size, d.free
-	start := 0  // where the item at depth 1 being read began
-	field := -1 // the index in keys of the last key read at depth 1
+	start := 0          // where the item at depth 1 being read began
+	field := -1         // the index in keys of the last key read at depth 1
+	var spans [4][2]int // where the values of keys are, when found
+	if len(keys) > len(spans) {
+		return false
+	}
 	for {
 		if off >= len(data) {
 			return false
@@ -231,7 +236,7 @@ func (d *decoder) quickCheck(keys []string, values []RawMessage) bool {
 				field = -1
 				if major == majorBytes {
 					for i, k := range keys {
-						if string(data[off:off+n]) == k {
+						if len(k) == n && (n == 0 || k[0] == data[off] && string(data[off:off+n]) == k) {
 							field = i
 						}
 					}
@@ -287,7 +292,7 @@ func (d *decoder) quickCheck(keys []string, values []RawMessage) bool {
 						field = -1
 					}
 				} else if field >= 0 {
-					values[field] = RawMessage(data[start:off:off])
+					spans[field] = [2]int{start, off}
 				}
 			}
 			if stack[sp-1].left--; stack[sp-1].left > 0 {
@@ -304,6 +309,11 @@ func (d *decoder) quickCheck(keys []string, values []RawMessage) bool {
 		return false
 	}
 	d.off, d.items, d.size, d.free = off, items, size, free
+	for i := range keys {
+		if sp := spans[i]; sp[1] > 0 {
+			values[i] = RawMessage(data[sp[0]:sp[1]:sp[1]])
+		}
+	}
 	return true
 }
 
