@@ -33,9 +33,11 @@ type Args struct {
 	raw hgcbor.RawMessage // an encoded map; nil for an empty one
 }
 
-// argsOptions decodes arguments the reactor has already checked and
-// measured against the request's budget.
-var argsOptions = hgcbor.DecodeOptions{MaxDecodedBytes: math.MaxInt64, RejectText: true}
+// checkOptions read requests the way Mercurial's decoder does (no text
+// strings). Their own budget is unbounded: decodeRequest measures a request
+// against ServerConfig.MaxDecodedBytes, and Args decode only what it
+// measured.
+var checkOptions = hgcbor.DecodeOptions{MaxDecodedBytes: math.MaxInt64, RejectText: true}
 
 // Get returns the argument name (the value of the byte-string key name; the
 // last one when the client repeated it, as decoding the map keeps it),
@@ -45,7 +47,7 @@ func (a Args) Get(name string) (any, bool) {
 	if !ok {
 		return nil, false
 	}
-	v, err := argsOptions.Unmarshal(raw)
+	v, err := checkOptions.Unmarshal(raw)
 	if err != nil {
 		panic("reactor: checked arguments failed to decode: " + err.Error()) // unreachable: checked on arrival
 	}
@@ -63,7 +65,7 @@ func (a Args) Map() map[any]any {
 	if len(a.raw) == 0 {
 		return map[any]any{}
 	}
-	v, err := argsOptions.Unmarshal(a.raw)
+	v, err := checkOptions.Unmarshal(a.raw)
 	if err != nil {
 		panic("reactor: checked arguments failed to decode: " + err.Error()) // unreachable: checked on arrival
 	}
@@ -87,9 +89,6 @@ func (a Args) String() string { return hgcbor.PythonLiteral(a.Map()) }
 // requestFields are the keys of a command request's map that matter.
 var requestFields = []string{"name", "args", "redirect"}
 
-// checkOptions validates a request's CBOR without building it; the budget
-// is applied by decodeRequest.
-var checkOptions = hgcbor.DecodeOptions{MaxDecodedBytes: math.MaxInt64, RejectText: true}
 
 // decodeRequest reads a complete command request the way Mercurial does —
 // it decodes every CBOR item of the payload and reads the first as the map
