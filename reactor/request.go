@@ -89,7 +89,6 @@ func (a Args) String() string { return hgcbor.PythonLiteral(a.Map()) }
 // requestFields are the keys of a command request's map that matter.
 var requestFields = []string{"name", "args", "redirect"}
 
-
 // decodeRequest reads a complete command request the way Mercurial does —
 // it decodes every CBOR item of the payload and reads the first as the map
 // {b'name': …, b'args': {…}, b'redirect': …} — but builds only what the
