@@ -65,7 +65,11 @@ func checkTerminal[T any](t *testing.T, next func() action.Action[T], onDeliver 
 	}
 }
 
-func fuzzServer(t *testing.T, r *ServerReactor) func(Command) {
+// fuzzServer answers every command the server delivers and checks it:
+// bounded buffers, and a decoded form bounded by the input (inputLen bytes
+// hold the request): the default budget, measured as hgcbor measures what
+// it decodes.
+func fuzzServer(t *testing.T, r *ServerReactor, inputLen int) func(Command) {
 	var out *OutputStream
 	return func(c Command) {
 		if out == nil {
@@ -73,6 +77,15 @@ func fuzzServer(t *testing.T, r *ServerReactor) func(Command) {
 		}
 		args := c.Args.Map()
 		require.NotNil(t, args)
+		var decoded int64
+		for _, v := range []any{args, c.Redirect} {
+			enc, err := hgcbor.Marshal(v)
+			require.NoError(t, err)
+			_, size, err := hgcbor.DecodeOptions{MaxDecodedBytes: 1 << 40}.Check(enc)
+			require.NoError(t, err)
+			decoded += size
+		}
+		require.LessOrEqual(t, decoded, hgcbor.DefaultDecodedSize(inputLen), "decoded form of a request in %d bytes", inputLen)
 		if raw, ok := c.Args.Raw("k"); ok {
 			v, ok := c.Args.Get("k")
 			require.True(t, ok)
@@ -104,7 +117,7 @@ func FuzzServerReactor(f *testing.F) {
 	f.Fuzz(func(t *testing.T, wire []byte, cut uint16, deferOutput bool) {
 		r := NewServerReactor(ServerConfig{DeferOutput: deferOutput, MaxRequestBytes: fuzzMaxRequestBytes,
 			MaxPendingRequests: fuzzMaxPending, Encodings: []string{EncodingZlib, EncodingIdentity}})
-		onDeliver := fuzzServer(t, r)
+		onDeliver := fuzzServer(t, r, len(wire))
 		c := min(int(cut), len(wire))
 		r.Feed(wire[:c])
 		if checkTerminal(t, r.Next, onDeliver) {
@@ -165,7 +178,7 @@ func FuzzServerFrames(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := NewServerReactor(ServerConfig{MaxRequestBytes: fuzzMaxRequestBytes, MaxPendingRequests: fuzzMaxPending})
-		onDeliver := fuzzServer(t, r)
+		onDeliver := fuzzServer(t, r, len(data))
 		for _, fr := range framesFromFuzz(data) {
 			r.OnFrame(fr)
 			if checkTerminal(t, r.Next, onDeliver) {
