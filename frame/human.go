@@ -245,11 +245,11 @@ func unescape(s string) ([]byte, error) {
 			if i+2 >= len(s) {
 				return nil, fmt.Errorf("invalid \\x escape at position %d", i-1)
 			}
-			hi, lo := hexVal(s[i+1]), hexVal(s[i+2])
-			if hi >= 16 || lo >= 16 {
+			v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
+			if err != nil {
 				return nil, fmt.Errorf("invalid \\x escape at position %d", i-1)
 			}
-			out = append(out, byte(hi<<4|lo))
+			out = append(out, byte(v))
 			i += 2
 		default:
 			out = append(out, '\\', c)
@@ -327,17 +327,3 @@ func writeEscaped(b *strings.Builder, p []byte) {
 }
 
 func hasCBORPrefix(p []byte) bool { return strings.HasPrefix(string(p), "cbor:") }
-
-// hexVal returns the value of the hexadecimal digit c, or 16 when c is not
-// one.
-func hexVal(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c >= 'a' && c <= 'f':
-		return int(c-'a') + 10
-	case c >= 'A' && c <= 'F':
-		return int(c-'A') + 10
-	}
-	return 16
-}
