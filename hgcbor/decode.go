@@ -123,7 +123,7 @@ func (o DecodeOptions) DecodeAll(data []byte) ([]any, error) {
 func (o DecodeOptions) Check(data []byte) (n int, size int64, err error) {
 	d := o.decoder(data)
 	d.check = true
-	if d.quickCheck(nil, nil) {
+	if d.quickItem(0) && d.withinLimits() {
 		return d.off, d.size, nil
 	}
 	return o.checkSlow(data)
@@ -134,14 +134,13 @@ func (o DecodeOptions) Check(data []byte) (n int, size int64, err error) {
 // item is a map, it sets values[i] to the value of its entry whose key is
 // the byte string keys[i] (the last one if the key is repeated, as
 // decoding keeps it), and to nil when there is none. values, at least as
-// long as keys, alias data. Up to four keys are found in the same pass
-// as the check; more take a second one.
+// long as keys, alias data.
 func (o DecodeOptions) CheckFields(data []byte, keys []string, values []RawMessage) (n int, size int64, err error) {
 	values = values[:len(keys)]
 	clear(values)
 	d := o.decoder(data)
 	d.check = true
-	if d.quickCheck(keys, values) {
+	if d.quickFields(keys, values) {
 		return d.off, d.size, nil
 	}
 	clear(values)
@@ -160,6 +159,64 @@ func (o DecodeOptions) CheckFields(data []byte, keys []string, values []RawMessa
 	return n, size, nil
 }
 
+// quickFields is CheckFields' fast path: a definite-length map of fewer
+// than 24 entries whose keys are definite byte strings (or other scalars),
+// each key and value checked by quickItem.
+func (d *decoder) quickFields(keys []string, values []RawMessage) bool {
+	data := d.data
+	switch {
+	case len(data) == 0:
+		return false
+	case data[0]>>5 != majorMap:
+		return d.quickItem(0) && d.withinLimits() // not a map: no values
+	case data[0]&0x1f >= 24:
+		return false // a larger or indefinite map: the general path
+	}
+	n := int(data[0] & 0x1f)
+	d.off = 1
+	d.items++
+	d.size += sizeMap + int64(min(n, (len(data)-1)/2))*sizeMapEntry // as capFor
+	for range n {
+		// The key: a scalar (quickItem refuses collections at depth 0 as
+		// keys only through the slow path, so check the head here).
+		if d.off >= len(data) {
+			return false
+		}
+		kh := data[d.off]
+		if m := kh >> 5; m == majorArray || m == majorMap || m == majorTag {
+			return false
+		}
+		kstart := d.off
+		if !d.quickItem(1) {
+			return false
+		}
+		field := -1
+		if kh>>5 == majorBytes && kh&0x1f < 24 {
+			k := data[kstart+1 : d.off]
+			for i, key := range keys {
+				if len(key) == len(k) && string(k) == key {
+					field = i
+				}
+			}
+		} else if kh>>5 == majorBytes {
+			return false // a longer key: the general path
+		}
+		vstart := d.off
+		if !d.quickItem(1) {
+			return false
+		}
+		if field >= 0 {
+			values[field] = RawMessage(data[vstart:d.off:d.off])
+		}
+	}
+	return d.withinLimits()
+}
+
+// withinLimits reports whether the counts are within the limits.
+func (d *decoder) withinLimits() bool {
+	return d.size <= d.maxSize && (d.maxItems <= 0 || d.items <= d.maxItems)
+}
+
 // checkSlow is Check without its fast path.
 func (o DecodeOptions) checkSlow(data []byte) (n int, size int64, err error) {
 	d := o.decoder(data)
@@ -170,37 +227,54 @@ func (o DecodeOptions) checkSlow(data []byte) (n int, size int64, err error) {
 	return d.off, d.size, nil
 }
 
-// quickCheck is Check's fast path for the usual shapes: integers,
+// quickItem is Check's fast path for the usual shapes: integers,
 // definite-length strings, arrays and maps, false, true and null, nested
-// up to 8 deep. It walks them in a loop instead of by recursion, and
-// charges exactly what item charges (FuzzHgcborDecode compares the two).
-// It reports false for anything else, and for anything wrong or over a
-// limit, leaving the general path to say what.
-//
-// With keys, it also finds the values of those keys in a top-level map,
-// for CheckFields.
-func (d *decoder) quickCheck(keys []string, values []RawMessage) bool {
+// up to 8 deep. It checks the item at d.off, at depth depth, in a loop
+// instead of by recursion, and charges exactly what item charges
+// (FuzzHgcborDecode compares the two) but leaves the limits to
+// withinLimits: nothing is allocated, so they can wait. It reports false
+// for anything else or anything wrong, leaving the general path to say
+// what.
+func (d *decoder) quickItem(depth int) bool {
+	data := d.data
+	off := d.off
+	items, size, free := d.items, d.size, d.free
+	// A scalar or a short string, the usual map key or value, needs no
+	// stack.
+	if off < len(data) {
+		switch ib := data[off]; {
+		case ib < 0x40 && ib&0x1f < 24: // a small integer
+			d.off, d.items, d.size = off+1, items+1, size+sizeBoxInt
+			return true
+		case ib >= 0x40 && ib < 0x58: // a byte string of up to 23 bytes
+			n := int(ib & 0x1f)
+			if len(data)-off-1 < n {
+				return false
+			}
+			off += 1 + n
+			size += sizeBoxSlice
+			switch {
+			case n == 0:
+			case free >= n:
+				free -= n
+			default:
+				c := min(arenaChunk, n+len(data)-off)
+				free = c - n
+				size += allocSize(int64(c))
+			}
+			d.off, d.items, d.size, d.free = off, items+1, size, free
+			return true
+		}
+	}
 	type level struct {
 		left  uint64 // items still to come; in a map, a key comes when it is even
 		isMap bool
 	}
 	var stack [8]level
 	sp := 0
-	data := d.data
-	off := 0
-	items, size, free := d.items, d.size, d.free
-	start := 0          // where the item at depth 1 being read began
-	field := -1         // the index in keys of the last key read at depth 1
-	var spans [4][2]int // where the values of keys are, when found
-	if len(keys) > len(spans) {
-		return false
-	}
 	for {
 		if off >= len(data) {
 			return false
-		}
-		if sp == 1 {
-			start = off
 		}
 		ib := data[off]
 		major, ai := ib>>5, ib&0x1f
@@ -232,16 +306,6 @@ func (d *decoder) quickCheck(keys []string, values []RawMessage) bool {
 			if major == majorText && (d.noText || !utf8.Valid(data[off:off+n])) {
 				return false
 			}
-			if keys != nil && sp == 1 && stack[0].isMap && stack[0].left%2 == 0 {
-				field = -1
-				if major == majorBytes {
-					for i, k := range keys {
-						if len(k) == n && (n == 0 || k[0] == data[off] && string(data[off:off+n]) == k) {
-							field = i
-						}
-					}
-				}
-			}
 			off += n
 			// As stringSize: the arena, followed.
 			size += sizeBoxSlice
@@ -260,7 +324,7 @@ func (d *decoder) quickCheck(keys []string, values []RawMessage) bool {
 			if sp > 0 && stack[sp-1].isMap && stack[sp-1].left%2 == 0 {
 				return false // a collection as a map key
 			}
-			if sp >= d.maxDepth || sp == len(stack) || arg > uint64(len(data)) {
+			if depth+sp >= d.maxDepth || sp == len(stack) || arg > uint64(len(data)) {
 				return false
 			}
 			rem := uint64(len(data) - off) // as capFor
@@ -284,17 +348,6 @@ func (d *decoder) quickCheck(keys []string, values []RawMessage) bool {
 		}
 		// An item ended: count it against the open collections.
 		for sp > 0 {
-			if sp == 1 && keys != nil && stack[0].isMap {
-				// An entry's key or value ended.
-				if stack[0].left%2 == 0 {
-					// A key that is not a byte string (an integer, say).
-					if data[start]>>5 != majorBytes {
-						field = -1
-					}
-				} else if field >= 0 {
-					spans[field] = [2]int{start, off}
-				}
-			}
 			if stack[sp-1].left--; stack[sp-1].left > 0 {
 				break
 			}
@@ -304,16 +357,7 @@ func (d *decoder) quickCheck(keys []string, values []RawMessage) bool {
 			break
 		}
 	}
-	// Nothing was allocated: the limits can wait until the end.
-	if size > d.maxSize || d.maxItems > 0 && items > d.maxItems {
-		return false
-	}
 	d.off, d.items, d.size, d.free = off, items, size, free
-	for i := range keys {
-		if sp := spans[i]; sp[1] > 0 {
-			values[i] = RawMessage(data[sp[0]:sp[1]:sp[1]])
-		}
-	}
 	return true
 }
 
