@@ -173,7 +173,7 @@ func TestVectorsCBOREncode(t *testing.T) {
 	v := loadVectors(t)
 	for _, vec := range v.CBOREncode {
 		t.Run(vec.Literal, func(t *testing.T) {
-			val, err := parsePythonLiteral(expand(vec.Literal, vec.Fill))
+			val, err := hgcbor.ParsePythonLiteral(expand(vec.Literal, vec.Fill))
 			require.NoError(t, err)
 			got, err := hgcbor.Marshal(val)
 			require.NoError(t, err)

@@ -142,6 +142,15 @@ func (s *OutputStream) SetEncoder(e Encoder) { s.enc = e }
 // Encoder returns the stream's content encoder, or nil.
 func (s *OutputStream) Encoder() Encoder { return s.enc }
 
+// Encoding returns the name of the stream's content encoding, "" when it
+// has no encoder (data then goes out unencoded).
+func (s *OutputStream) Encoding() string {
+	if s.enc == nil {
+		return ""
+	}
+	return s.enc.Name()
+}
+
 // Encode appends p encoded by the stream's encoder, or p itself when the
 // stream has none.
 func (s *OutputStream) Encode(dst, p []byte) []byte {

@@ -413,6 +413,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"open indefinite", "9f01", hgcbor.ErrTruncated, "hgcbor: unexpected end of input at offset 2"},
 		{"trailing", "0102", hgcbor.ErrTrailingData, "hgcbor: trailing data after item: 1 bytes at offset 1"},
 		{"reserved ai", "1c", hgcbor.ErrMalformed, "hgcbor: malformed item: reserved additional information 28 in initial byte 0x1c at offset 0"},
+		{"indefinite uint", "1f", hgcbor.ErrMalformed, "hgcbor: malformed item: indefinite-length integer at offset 0"},
+		{"indefinite negint", "813f", hgcbor.ErrMalformed, "hgcbor: malformed item: indefinite-length integer at offset 1"},
 		{"lone break", "ff", hgcbor.ErrMalformed, "hgcbor: malformed item: unexpected break at offset 0"},
 		{"break in definite array", "81ff", hgcbor.ErrMalformed, "hgcbor: malformed item: unexpected break at offset 1"},
 		{"text chunk in bytes", "5f6161ff", hgcbor.ErrMalformed,
