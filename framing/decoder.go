@@ -42,6 +42,8 @@ type PayloadTooLargeError struct {
 	Limit  int          // the decoder's MaxPayload
 }
 
+// Error gives the frame type, the announced payload size and the limit, so
+// the message says which peer frame broke the bound.
 func (e *PayloadTooLargeError) Error() string {
 	return fmt.Sprintf("framing: %s frame announces a %d-byte payload, over the limit of %d bytes",
 		e.Header.Type, e.Header.Length, e.Limit)
@@ -56,6 +58,8 @@ type TruncatedError struct {
 	Want int
 }
 
+// Error says whether the input ended inside the header or the payload, and
+// how many bytes of the frame had arrived.
 func (e *TruncatedError) Error() string {
 	if e.Want == 0 {
 		return fmt.Sprintf("framing: input ended inside a frame header: %d of %d header bytes pending",

@@ -84,6 +84,7 @@ type FrameTooLargeError struct {
 	Limit int
 }
 
+// Error gives the frame type, what did not fit, its size and the limit.
 func (e *FrameTooLargeError) Error() string {
 	return fmt.Sprintf("framing: %s %s of %d bytes does not fit in one frame (limit %d bytes)",
 		e.Type, e.What, e.Size, e.Limit)

@@ -30,6 +30,7 @@ type ExecuteError struct {
 	Reply     json.RawMessage // the whole error response
 }
 
+// Error names the command and the server's error class and description.
 func (e *ExecuteError) Error() string {
 	return fmt.Sprintf("qmp: %s failed: %s: %s", e.Command, e.Info.Class, e.Info.Desc)
 }

@@ -53,6 +53,7 @@ type ProtocolError struct {
 	Msg  string
 }
 
+// Error describes the violation; the close code sent is in Code.
 func (e *ProtocolError) Error() string { return "websocket: " + e.Msg }
 
 // errPeerClosed is returned by Write once the peer closed the connection.
@@ -69,6 +70,7 @@ type CloseError struct {
 	Reason string
 }
 
+// Error gives the peer's close status and reason.
 func (e *CloseError) Error() string {
 	return fmt.Sprintf("websocket: peer closed with status %d %q", e.Code, e.Reason)
 }
