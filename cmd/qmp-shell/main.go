@@ -368,6 +368,7 @@ func (sh *shell) interactive(ctx context.Context, in *os.File, out io.Writer, hi
 		t.SetPrompt(sh.p.prompt())
 		line, err := t.ReadLine()
 		if err == io.EOF {
+			t.SetPrompt("") // the terminal redraws its prompt after each write
 			sh.printf("\n")
 			return nil
 		}
