@@ -278,7 +278,12 @@ func (b *Bridge) serveVM(w http.ResponseWriter, r *http.Request, name string) {
 		b.refuse(w, r, ws.CloseTryAgainLater, fmt.Sprintf("busy: backend %s already has a client", name))
 		return
 	}
-	defer b.release(name)
+	// Released as the relay closes the backend, before the client's close
+	// handshake: a client reconnecting the moment its backend is gone must
+	// not be refused as busy. QEMU keeps a connection that arrives in
+	// between waiting until the old one is closed.
+	release := sync.OnceFunc(func() { b.release(name) })
+	defer release()
 
 	// The backend is dialed only once the upgrade has succeeded: QEMU
 	// serves one client per monitor, and a request that is not a
@@ -318,22 +323,24 @@ func (b *Bridge) serveVM(w http.ResponseWriter, r *http.Request, name string) {
 	}
 	defer b.remove(backend)
 	b.log().Info("client connected", "backend", name, "remote", r.RemoteAddr)
-	if idle := relay(client, backend, b.cfg.IdleTimeout); idle {
+	if idle := relay(client, backend, b.cfg.IdleTimeout, release); idle {
 		b.log().Info("client idle: disconnected", "backend", name, "remote", r.RemoteAddr, "idle", b.cfg.IdleTimeout)
 	} else {
 		b.log().Info("client disconnected", "backend", name, "remote", r.RemoteAddr)
 	}
 }
 
-// relay copies both ways until either side ends, then closes both. With
-// idle > 0 a client that sends nothing for that long is closed with status
-// 1008 and a reason saying so (events from the backend do not count: a
-// silent holder must not keep a backend forever); relay then reports true.
-func relay(client *ws.Conn, backend net.Conn, idle time.Duration) (idled bool) {
+// relay copies both ways until either side ends, then calls release and
+// closes both. With idle > 0 a client that sends nothing for that long is
+// closed with status 1008 and a reason saying so (events from the backend
+// do not count: a silent holder must not keep a backend forever); relay
+// then reports true.
+func relay(client *ws.Conn, backend net.Conn, idle time.Duration, release func()) (idled bool) {
 	done := make(chan struct{}, 2)
 	var once sync.Once
 	closeBoth := func(code uint16, reason string) {
 		once.Do(func() {
+			release()
 			backend.Close()
 			_ = client.CloseWithStatus(code, reason)
 		})
