@@ -1,8 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,4 +50,76 @@ func TestBridgeCloseWithSilentClients(t *testing.T) {
 	for _, c := range clients {
 		_ = c.CloseWithStatus(ws.CloseNormal, "")
 	}
+}
+
+// runProgram runs the program in-process with args and returns its host
+// and a stop function that waits for it.
+func runProgram(t *testing.T, args ...string) (host string, stop func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errOut := newLockedBuffer(), newLockedBuffer()
+	code := make(chan int, 1)
+	go func() { code <- run(ctx, append([]string{"--listen", "127.0.0.1:0"}, args...), out, errOut) }()
+	require.Eventually(t, func() bool {
+		s := out.String()
+		i := strings.Index(s, "://")
+		if i < 0 {
+			return false
+		}
+		rest := s[i+3:]
+		host = rest[:strings.Index(rest, "/")]
+		return true
+	}, 20*time.Second, 10*time.Millisecond, "no URL printed; stderr: %s", errOut.String())
+	stop = func() int { cancel(); return <-code }
+	t.Cleanup(func() { stop() })
+	return host, sync.OnceValue(stop)
+}
+
+// The program's HTTP server does not let a client hold connections: a
+// request head that never ends and a kept-alive connection that sends no
+// next request are closed (the second was held forever before), and a
+// huge request head is refused.
+func TestProgramSlowClients(t *testing.T) {
+	defer func(h, i time.Duration, m int) { headerTimeout, idleTimeout, maxHeaderBytes = h, i, m }(headerTimeout, idleTimeout, maxHeaderBytes)
+	headerTimeout, idleTimeout = 300*time.Millisecond, 300*time.Millisecond
+	host, stop := runProgram(t, "--backend", "vm1="+newFakeBackend(t).addr())
+
+	dial := func() net.Conn {
+		nc, err := net.Dial("tcp", host)
+		require.NoError(t, err)
+		require.NoError(t, nc.SetDeadline(time.Now().Add(10*time.Second)))
+		return nc
+	}
+	closedByServer := func(nc net.Conn, r io.Reader) {
+		t.Helper()
+		_, err := io.Copy(io.Discard, r)
+		require.NoError(t, err, "the server kept the connection")
+		nc.Close()
+	}
+
+	slow := dial()
+	_, err := io.WriteString(slow, "GET /backends HTTP/1.1\r\nHost: x\r\n")
+	require.NoError(t, err)
+	closedByServer(slow, slow)
+
+	kept := dial()
+	_, err = io.WriteString(kept, "GET /backends HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.NoError(t, err)
+	br := bufio.NewReader(kept)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	_, err = io.Copy(io.Discard, resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	closedByServer(kept, br)
+
+	huge := dial()
+	defer huge.Close()
+	_, err = io.WriteString(huge, "GET /backends HTTP/1.1\r\nHost: x\r\nX-Pad: "+strings.Repeat("a", 200<<10)+"\r\n\r\n")
+	require.NoError(t, err)
+	resp, err = http.ReadResponse(bufio.NewReader(huge), nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.StatusCode)
+
+	require.Equal(t, 0, stop())
 }
