@@ -83,3 +83,25 @@ func TestUpgradeRequestValidation(t *testing.T) {
 		})
 	}
 }
+
+// A client whose request was refused cannot keep its connection to a
+// Listener open by sending nothing more: a kept-alive connection waiting
+// for a next request is closed after HandshakeTimeout, as one that never
+// finishes its request is (it was held for ever).
+func TestListenerClosesIdleConnections(t *testing.T) {
+	transporttest.LeakCheck(t)
+	l, _ := listen(t, Endpoint{URL: "ws://127.0.0.1:0/", HandshakeTimeout: 300 * time.Millisecond})
+	for _, req := range []string{
+		"GET / HTTP/1.1\nHost: h\n",   // never finished
+		"GET / HTTP/1.1\nHost: h\n\n", // refused (not an upgrade), then silent
+	} {
+		nc, err := net.Dial("tcp", l.Addr().String())
+		require.NoError(t, err)
+		require.NoError(t, nc.SetDeadline(time.Now().Add(10*time.Second)))
+		_, err = io.WriteString(nc, strings.ReplaceAll(req, "\n", "\r\n"))
+		require.NoError(t, err)
+		_, err = io.Copy(io.Discard, nc)
+		require.NoError(t, err, "the listener kept the connection after %q", req)
+		nc.Close()
+	}
+}

@@ -68,7 +68,8 @@ type Endpoint struct {
 	// DefaultCloseTimeout.
 	CloseTimeout time.Duration
 	// HandshakeTimeout bounds the server's wait for the client's upgrade
-	// request; zero means 10 seconds.
+	// request, and for a next one on a connection whose request was
+	// refused; zero means 10 seconds.
 	HandshakeTimeout time.Duration
 }
 
@@ -380,7 +381,7 @@ func (e Endpoint) ListenWS(ctx context.Context) (*Listener, error) {
 			c.nc.Close()
 		}
 	})
-	l.srv = &http.Server{Handler: mux, ReadHeaderTimeout: timeout, ErrorLog: nil}
+	l.srv = &http.Server{Handler: mux, ReadHeaderTimeout: timeout, IdleTimeout: timeout, ErrorLog: nil}
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
