@@ -1,14 +1,20 @@
 package transport_test
 
 import (
+	"context"
 	"errors"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/wirereactor/wirereactor/transport"
+	"github.com/wirereactor/wirereactor/transport/internal/lenmsg"
 )
 
 // flakyListener fails its first Accept calls with err, as a listener does
@@ -55,4 +61,70 @@ func TestServerSurvivesTransientAcceptErrors(t *testing.T) {
 	ln := &flakyListener{Listener: inner, err: broken}
 	ln.fails.Store(1)
 	require.ErrorIs(t, srv.Serve(testCtx(t), ln), broken)
+}
+
+// Shutdown ends protocol handshakes (Config.Handshake) waiting on silent
+// peers: it does not wait for them to speak.
+func TestServerShutdownDuringProtocolHandshake(t *testing.T) {
+	leakCheck(t)
+	srv := newEchoServer()
+	entered := make(chan struct{}, 4)
+	srv.Config.Handshake = func(ctx context.Context, s *transport.Session[string, *lenmsg.Machine]) error {
+		entered <- struct{}{}
+		_, err := s.Recv(ctx) // the peer's hello, which never comes
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(context.Background(), ln) }()
+	for range 3 {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		require.NoError(t, err)
+		defer c.Close()
+		<-entered
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, srv.Shutdown(ctx))
+	require.ErrorIs(t, <-done, transport.ErrServerClosed)
+	require.Equal(t, 0, srv.Sessions())
+}
+
+// Under churn (clients connecting and leaving at once, many beyond
+// MaxConns) every connection is either served or refused, the count of
+// active connections returns to zero, and freed slots serve again.
+func TestServerMaxConnsChurn(t *testing.T) {
+	leakCheck(t)
+	srv := newEchoServer()
+	srv.MaxConns = 4
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	serve(t, srv, ln)
+	const clients, rounds = 16, 20
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			for range rounds {
+				c, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_ = echoes(t, c, "x")
+				c.Close()
+			}
+		})
+	}
+	wg.Wait()
+	require.Eventually(t, func() bool { return srv.Sessions() == 0 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool {
+		st := srv.Stats()
+		return st.Accepted+st.Refused == clients*rounds
+	}, 10*time.Second, 5*time.Millisecond, "%+v", srv.Stats())
+	require.Equal(t, 0, srv.Stats().Active)
+	c, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	require.True(t, echoes(t, c, "after the churn"))
 }
