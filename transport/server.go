@@ -61,7 +61,9 @@ type Server[T any, M action.Machine[T]] struct {
 	// bounded here: a person typing at a QMP monitor may take minutes.
 	TLSHandshakeTimeout time.Duration
 	// IdleTimeout, if positive, closes a connection that neither received
-	// nor queued a byte for that long, counted in Stats().IdleClosed. Zero,
+	// nor queued a byte for that long, counted in Stats().IdleClosed: a
+	// Handle computing a reply for longer sees its connection closed, so
+	// set it above the longest command. Zero,
 	// the default, means no limit: QMP monitors sit idle for hours waiting
 	// for events.
 	IdleTimeout time.Duration
