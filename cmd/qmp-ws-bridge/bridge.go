@@ -453,7 +453,8 @@ func (b *Bridge) remove(c net.Conn) {
 }
 
 // Close ends every relayed connection (clients get a close frame with
-// status 1001) and waits for the relays to finish. Run it after
+// status 1001) and waits for the relays to finish, about one close timeout
+// (a second) at most, however many clients do not answer. Run it after
 // http.Server.Shutdown, which does not know about upgraded connections.
 func (b *Bridge) Close() {
 	b.mu.Lock()
@@ -464,13 +465,19 @@ func (b *Bridge) Close() {
 	}
 	b.mu.Unlock()
 	b.stop()
+	// All at once: each close handshake may wait a close timeout for a
+	// client that does not answer.
+	var closing sync.WaitGroup
 	for _, c := range conns {
-		if wc, ok := c.(*ws.Conn); ok {
-			_ = wc.CloseWithStatus(ws.CloseGoingAway, "the bridge is shutting down")
-		} else {
-			c.Close()
-		}
+		closing.Go(func() {
+			if wc, ok := c.(*ws.Conn); ok {
+				_ = wc.CloseWithStatus(ws.CloseGoingAway, "the bridge is shutting down")
+			} else {
+				c.Close()
+			}
+		})
 	}
+	closing.Wait()
 	b.wg.Wait()
 }
 

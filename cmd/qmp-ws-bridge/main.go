@@ -37,6 +37,16 @@ import (
 	"time"
 )
 
+// Limits of the HTTP server, against clients that open connections and
+// hold them: the wait for a request's head, the wait for the next request
+// on a kept-alive connection (without it an idle one was held forever),
+// and the size of a request's head. Variables for the tests.
+var (
+	headerTimeout  = 10 * time.Second
+	idleTimeout    = 60 * time.Second
+	maxHeaderBytes = 64 << 10
+)
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -110,7 +120,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "qmp-ws-bridge: %v\n", err)
 		return 1
 	}
-	srv := &http.Server{Handler: bridge, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
+	srv := &http.Server{Handler: bridge, ReadHeaderTimeout: headerTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
 	scheme := "ws"
 	serve := func() error { return srv.Serve(ln) }
 	if *certFile != "" {

@@ -263,10 +263,15 @@ func (c *Conn) readHeader() error {
 			return c.protocolError(CloseProtocolError, "masked frame from the server", nil)
 		}
 		return c.protocolError(CloseProtocolError, "unmasked frame from the client", nil)
+	case length>>63 != 0:
+		return c.protocolError(CloseProtocolError, "64-bit frame length with its most significant bit set", nil)
 	case length > uint64(c.maxFrame):
 		return c.protocolError(CloseMessageTooBig, fmt.Sprintf("frame of %d bytes exceeds the limit of %d", length, c.maxFrame), nil)
 	}
 	if op >= opClose {
+		if op > opPong { // 0xB to 0xF are reserved (RFC 6455 §5.2)
+			return c.protocolError(CloseProtocolError, fmt.Sprintf("unknown opcode %#x", op), nil)
+		}
 		if !fin || length > 125 {
 			return c.protocolError(CloseProtocolError, "fragmented or oversized control frame", nil)
 		}
