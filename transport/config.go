@@ -34,7 +34,7 @@ type Config[T any, M action.Machine[T]] struct {
 	// nil means slog.Default().
 	Logger *slog.Logger
 
-	// ReadBufferSize is the largest read loop buffer (default 64 KiB). The
+	// ReadBufferSize is the largest read buffer (default 64 KiB). The
 	// buffer starts at 4 KiB, so an idle connection holds little, and
 	// doubles after every read that fills it, up to this size.
 	ReadBufferSize int
@@ -70,7 +70,7 @@ type Config[T any, M action.Machine[T]] struct {
 	OnDeliver func(v T)
 
 	// Consume, if set, takes every delivered value instead of the Recv
-	// queue, on the goroutine that ran the machine (the read loop, or a Do
+	// queue, on the goroutine that ran the machine (the reader, or a Do
 	// caller), right after Retain and OnDeliver. It runs with the session's
 	// lock held: it must not block or call the session. Recv then returns
 	// nothing but the end of the session (its root cause, as usual), and

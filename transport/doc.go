@@ -11,21 +11,36 @@
 //
 // # Concurrency and backpressure
 //
-// Every call into the machine happens under the session's lock: the read
-// loop's Feed/FeedEOF and the functions passed to Do. The lock is never held
-// while blocked on the network, on the application or on buffer space (a
-// non-blocking write, below, may run under it).
+// Every call into the machine happens under the session's lock: the
+// Feed/FeedEOF of whoever reads the stream and the functions passed to Do.
+// The lock is never held while blocked on the network, on the application
+// or on buffer space (a non-blocking write, below, may run under it).
+//
+// One goroutine at a time reads the stream and feeds the machine: it holds
+// the reader role. The read loop holds it at first. A caller waiting for a
+// delivery (Recv, or Await for values routed by Consume) while nobody reads
+// takes the role and reads and drives the machine itself, so a reply meant
+// for it costs no goroutine hand-off; callers arriving while someone reads
+// wait for the delivery (or for the role, handed to the first of them when
+// its holder is done). The read loop hands the role to a waiting caller after
+// each read, and takes a free role back after a short idle time (a few
+// milliseconds), so a connection nobody waits on is still read (events,
+// the end of the stream).
+// A leading caller's context interrupts its read through a read deadline in
+// the past; on a stream without read deadlines only a caller whose context
+// cannot end leads.
 //
 // Output is double-buffered: Send actions are copied into the pending output
 // buffer, and the write loop swaps it for a spare buffer and writes it in one
 // call, so steady-state writing allocates nothing. When the write loop is
-// idle and the stream is a plain TCP or unix socket (*net.TCPConn,
-// *net.UnixConn, *unix.Conn; on Linux), the goroutine that ran the machine
-// instead makes one non-blocking write(2) of up to 16 KiB of output itself,
-// under the lock, saving a wake-up of the write loop per message. Whatever
+// idle and the stream can write without blocking (a TryWriter, as the
+// connections of packages unix and ws are, or a plain *net.TCPConn or
+// *net.UnixConn; on Linux), the goroutine that ran the machine instead makes
+// one non-blocking write of up to 16 KiB of output itself, under the lock,
+// saving a wake-up of the write loop per message. Whatever
 // the kernel does not take at once is left for the write loop as above, so
 // order, limits and error reporting are unchanged. When more than
-// Config.MaxPendingOutput bytes wait, the read loop stops reading and Do
+// Config.MaxPendingOutput bytes wait, the reader stops reading and Do
 // blocks until the writer catches up.
 //
 // Delivered values wait in a queue read by Recv. When Config.DeliverQueue

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/wirereactor/wirereactor/action"
 )
@@ -28,7 +29,8 @@ type link[T any, M action.Machine[T]] struct {
 	ops, spareOps []*execOp
 	writing       bool
 	writerStarted bool
-	direct        *directWriter // nil unless the stream is a plain socket
+	direct        TryWriter     // nil unless the stream can write without blocking
+	streamPending bool          // the stream holds bytes TryWrite took: the write loop calls Write(nil)
 	wake          chan struct{} // capacity 1: pokes the write loop
 
 	queue []T // delivered values; queue[head:] wait for Recv
@@ -39,7 +41,27 @@ type link[T any, M action.Machine[T]] struct {
 	room         chan struct{} // closed and replaced when output or queue shrinks, if roomWaiters > 0
 	roomWaiters  int
 
-	readBufSize int // the read loop's buffer size; written only by the read loop
+	// The reader role (reader.go): who reads the stream and feeds the
+	// machine, the read loop or a waiting caller.
+	reader       readerRole
+	rbuf         []byte // the read buffer, used by the holder of the reader role
+	readBufSize  int    // len(rbuf)
+	followers    []*waiter
+	spareWaiters []*waiter
+	idle         *time.Timer   // resumes the read loop once the role stayed free; made by the read loop
+	idleArmed    bool          // idle is armed
+	loopWake     chan struct{} // capacity 1: the role was handed to the read loop
+	takenAt      time.Time     // when a caller took the role
+	leadReads    int           // reads since the role was last taken from free (handing it over carries them)
+	leadFull     bool          // one of them filled the buffer
+	freed        uint64        // count of releases of the role to free
+	armedAt      uint64        // freed when idle was armed
+	resumeNow    bool          // a follower that cannot lead waits: the loop takes a free role at once
+	deadlines    bool          // nc takes read deadlines: a leading caller's ctx can interrupt its read
+	kickDone     <-chan struct{}
+	kickStop     func() bool     // unregisters the context.AfterFunc watching kickDone's context
+	leadingDone  <-chan struct{} // Done of the context of the caller now reading, if any
+	kicked       bool            // its read was interrupted by a read deadline in the past
 
 	peerEOF    bool  // HalfClose: the peer ended its side; the read loop stopped
 	stopped    bool  // stop is closed; the stream is being closed
@@ -54,7 +76,7 @@ func newLink[T any, M action.Machine[T]](s *Session[T, M], nc net.Conn) *link[T,
 	if r, ok := any(m).(action.Retainer[T]); ok && retain == nil {
 		retain = r.Retain
 	}
-	return &link[T, M]{
+	l := &link[T, M]{
 		s:      s,
 		nc:     nc,
 		m:      m,
@@ -62,11 +84,16 @@ func newLink[T any, M action.Machine[T]](s *Session[T, M], nc net.Conn) *link[T,
 		direct: newDirectWriter(nc),
 
 		readBufSize: min(initialReadBuffer, s.cfg.ReadBufferSize),
+		reader:      roleLoop,
+		deadlines:   nc.SetReadDeadline(time.Time{}) == nil,
 		stop:        make(chan struct{}),
 		wake:        make(chan struct{}, 1),
+		loopWake:    make(chan struct{}, 1),
 		ready:       make(chan struct{}),
 		room:        make(chan struct{}),
 	}
+	l.rbuf = make([]byte, l.readBufSize)
+	return l
 }
 
 func (l *link[T, M]) queued() int { return len(l.queue) - l.head }
@@ -79,6 +106,12 @@ func (l *link[T, M]) drainLocked() {
 		switch a.Kind {
 		case action.WantMore:
 			if len(l.out) > 0 {
+				if len(l.out) <= directMax && l.s.doers.Load() > 0 {
+					// Another Do is about to run the machine and
+					// will write this output with its own: one
+					// syscall for both.
+					return
+				}
 				if len(l.out) <= directMax && l.canWriteDirectLocked() {
 					l.writeDirectLocked()
 				} else if !l.writing && len(l.ops) == 0 {
@@ -134,7 +167,7 @@ func (l *link[T, M]) drainLocked() {
 const directMax = 16 << 10
 
 // canWriteDirectLocked reports whether output may be written from the
-// caller: the stream is a plain socket and the write loop owns nothing, so
+// caller: the stream can write without blocking and the write loop owns nothing, so
 // no byte queued earlier can be overtaken.
 func (l *link[T, M]) canWriteDirectLocked() bool {
 	return l.direct != nil && !l.writing && len(l.ops) == 0 && !l.stopped
@@ -144,9 +177,12 @@ func (l *link[T, M]) canWriteDirectLocked() bool {
 // output, keeps what the kernel did not take, and wakes the write loop for
 // it. It never blocks: a full socket buffer costs one failed write(2).
 func (l *link[T, M]) writeDirectLocked() {
-	n := l.direct.write(l.out)
+	n, pending := l.direct.TryWrite(l.out)
 	l.out = l.out[:copy(l.out, l.out[n:])]
-	if len(l.out) > 0 {
+	if pending {
+		l.streamPending = true
+	}
+	if len(l.out) > 0 || pending {
 		l.wakeWriter()
 	}
 	if n > 0 && l.roomWaiters > 0 {
@@ -197,6 +233,10 @@ func (l *link[T, M]) stopLocked() {
 	}
 	l.stopped = true
 	close(l.stop)
+	if l.kickStop != nil {
+		l.kickStop()
+		l.kickStop = nil
+	}
 	if s := l.s; s.c == l && s.state == Running {
 		s.setStateLocked(Disconnecting)
 	}
@@ -218,10 +258,16 @@ func (l *link[T, M]) endErrLocked() error {
 	return ErrClosed
 }
 
+// errGaveUp is waitRoom's result when its done channel closed first.
+var errGaveUp = errors.New("transport: gave up waiting for room")
+
 // waitRoom waits until pending output is within its limit (and, for the read
 // loop, the delivery queue too). It returns nil when there is room, the
-// session's end error if the link stopped, or ctx's error.
-func (l *link[T, M]) waitRoom(ctx context.Context, reader bool) error {
+// session's end error if the link stopped, or errGaveUp once done is closed.
+// done is the caller's context (Do) or the link's own stop channel (the read
+// loop, which lives exactly as long as the link): no wait here outlives both
+// the link and its caller.
+func (l *link[T, M]) waitRoom(done <-chan struct{}, reader bool) error {
 	s := l.s
 	s.mu.Lock()
 	for {
@@ -237,18 +283,18 @@ func (l *link[T, M]) waitRoom(ctx context.Context, reader bool) error {
 		l.roomWaiters++
 		ch := l.room
 		s.mu.Unlock()
-		var cerr error
+		gaveUp := false
 		select {
 		case <-ch:
 		case <-l.stop:
-		case <-ctx.Done():
-			cerr = ctx.Err()
+		case <-done:
+			gaveUp = true
 		}
 		s.mu.Lock()
 		l.roomWaiters--
-		if cerr != nil {
+		if gaveUp && !l.stopped {
 			s.mu.Unlock()
-			return cerr
+			return errGaveUp
 		}
 	}
 }
@@ -282,91 +328,6 @@ func (l *link[T, M]) flush(ctx context.Context) bool {
 	}
 }
 
-// initialReadBuffer is the read loop's first buffer size (or
-// Config.ReadBufferSize if smaller). An idle connection holds no more; a
-// read that fills the buffer doubles it, up to Config.ReadBufferSize, so
-// bulk input reaches full-size reads within a few reads.
-const initialReadBuffer = 4 << 10
-
-// nextReadBuffer returns the size of the buffer after a read of n bytes
-// into a buffer of size cur, with limit max.
-func nextReadBuffer(cur, n, max int) int {
-	if n < cur || cur >= max {
-		return cur
-	}
-	return min(2*cur, max)
-}
-
-func (l *link[T, M]) readLoop() {
-	defer l.wg.Done()
-	s := l.s
-	if s.cfg.OnEnd != nil {
-		defer l.reportEnd()
-	}
-	buf := make([]byte, l.readBufSize) // set before the loop started
-	for {
-		n, err := l.nc.Read(buf)
-		if n > 0 {
-			if s.cfg.OnInbound != nil {
-				s.cfg.OnInbound(buf[:n])
-			}
-			s.mu.Lock()
-			if l.stopped {
-				s.mu.Unlock()
-				return
-			}
-			l.m.Feed(buf[:n])
-			l.drainLocked()
-			stopped := l.stopped
-			full := len(l.out) > s.cfg.MaxPendingOutput || l.queued() >= s.cfg.DeliverQueue
-			l.readBufSize = nextReadBuffer(len(buf), n, s.cfg.ReadBufferSize)
-			s.mu.Unlock()
-			if stopped {
-				l.closeConn()
-				return
-			}
-			if l.readBufSize != len(buf) {
-				// The machine let go of buf at WantMore; values that
-				// still alias it (without Retain) keep it alive.
-				buf = make([]byte, l.readBufSize)
-			}
-			if full && l.waitRoom(context.Background(), true) != nil {
-				return
-			}
-		}
-		if err != nil {
-			s.mu.Lock()
-			if errors.Is(err, io.EOF) && s.cfg.HalfClose && !l.stopped && !peerGone(l.nc) {
-				// Keep writing; the link ends with Disconnect or a
-				// write error.
-				l.peerEOF = true
-				if l.readyWaiters > 0 {
-					close(l.ready)
-					l.ready = make(chan struct{})
-				}
-				s.mu.Unlock()
-				<-l.stop
-				return
-			}
-			if errors.Is(err, io.EOF) {
-				if !l.stopped {
-					// The machine reports a partial message as its own
-					// error, which becomes the root cause.
-					l.m.FeedEOF()
-					l.drainLocked()
-				}
-				err = ErrPeerClosed
-			}
-			// Recorded only if it is the first error and not a
-			// consequence of our own close.
-			l.failLocked(err)
-			s.mu.Unlock()
-			l.closeConn()
-			return
-		}
-	}
-}
-
 // reportEnd calls Config.OnEnd once the link has stopped. The read loop
 // calls it as it exits, which it does only after the link stopped.
 func (l *link[T, M]) reportEnd() {
@@ -381,7 +342,7 @@ func (l *link[T, M]) writeLoop() {
 	s := l.s
 	for {
 		s.mu.Lock()
-		for len(l.out) == 0 && len(l.ops) == 0 && !l.stopped {
+		for len(l.out) == 0 && len(l.ops) == 0 && !l.streamPending && !l.stopped {
 			s.mu.Unlock()
 			select {
 			case <-l.wake:
@@ -397,12 +358,12 @@ func (l *link[T, M]) writeLoop() {
 			s.mu.Unlock()
 			return
 		}
-		buf, ops := l.out, l.ops
+		buf, ops, pending := l.out, l.ops, l.streamPending
 		l.out, l.ops = l.spare[:0], l.spareOps[:0]
-		l.writing = true
+		l.writing, l.streamPending = true, false
 		s.mu.Unlock()
 
-		err := l.write(buf, ops)
+		err := l.write(buf, ops, pending)
 
 		s.mu.Lock()
 		clear(ops)
@@ -423,8 +384,15 @@ func (l *link[T, M]) writeLoop() {
 	}
 }
 
-// write writes buf, running each op at its offset.
-func (l *link[T, M]) write(buf []byte, ops []*execOp) error {
+// write writes buf, running each op at its offset. If the stream holds
+// bytes a TryWrite took (pending) and buf is empty, a Write of no bytes
+// sends them; any other Write sends them first anyway.
+func (l *link[T, M]) write(buf []byte, ops []*execOp, pending bool) error {
+	if pending && len(buf) == 0 {
+		if _, err := l.nc.Write(nil); err != nil {
+			return err
+		}
+	}
 	pos := 0
 	for _, op := range ops {
 		if op.at > pos {

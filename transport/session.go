@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/wirereactor/wirereactor/action"
 )
@@ -17,6 +18,7 @@ type Session[T any, M action.Machine[T]] struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
+	doers   atomic.Int32 // Do calls waiting for mu: the last one writes what they all queued
 	state   Runstate
 	changed chan struct{} // closed and replaced on every state change
 
@@ -124,12 +126,18 @@ func (s *Session[T, M]) endConnectingLocked() {
 	}
 }
 
-// failConnecting returns the session to Idle with a *ConnectError.
+// failConnecting returns the session to Idle with a *ConnectError whose
+// cause is ctx's error if ctx ended (whatever the I/O error says, the cause
+// was the cancellation), else err.
 func (s *Session[T, M]) failConnecting(ctx context.Context, phase string, err error) error {
 	if ctx.Err() != nil {
-		// Whatever the I/O error says, the cause was the cancellation.
 		err = ctx.Err()
 	}
+	return s.connectFailed(phase, err)
+}
+
+// connectFailed returns the session to Idle with a *ConnectError of err.
+func (s *Session[T, M]) connectFailed(phase string, err error) error {
 	s.mu.Lock()
 	s.endConnectingLocked()
 	s.setStateLocked(Idle)
@@ -264,7 +272,7 @@ func (s *Session[T, M]) establish(ctx context.Context, nc net.Conn) error {
 	s.mu.Lock()
 	s.c = nil
 	s.mu.Unlock()
-	return s.failConnecting(context.Background(), "handshake", herr)
+	return s.connectFailed("handshake", herr)
 }
 
 // Disconnect ends the session and returns it to Idle. It is idempotent and
@@ -372,7 +380,9 @@ func (s *Session[T, M]) Do(ctx context.Context, f func(m M) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	s.doers.Add(1)
 	s.mu.Lock()
+	s.doers.Add(-1)
 	l := s.c
 	if l == nil {
 		st := s.state
@@ -405,14 +415,19 @@ func (s *Session[T, M]) Do(ctx context.Context, f func(m M) error) error {
 	case roomy:
 		return nil
 	}
-	return l.waitRoom(ctx, false)
+	if err := l.waitRoom(ctx.Done(), false); err != errGaveUp {
+		return err
+	}
+	return ctx.Err()
 }
 
 // Recv returns the next value delivered by the machine, waiting until one
 // arrives or ctx ends. Values are returned in delivery order; after the
 // session broke, queued values are still returned, then the root cause
 // (ErrClosed after a clean Disconnect). Without a connection it returns a
-// *StateError.
+// *StateError. While it waits and nobody reads the stream, the calling
+// goroutine reads it and drives the machine itself (see the package
+// documentation).
 func (s *Session[T, M]) Recv(ctx context.Context) (T, error) {
 	var zero T
 	s.mu.Lock()
@@ -422,6 +437,7 @@ func (s *Session[T, M]) Recv(ctx context.Context) (T, error) {
 		s.mu.Unlock()
 		return zero, &StateError{Op: "recv", State: st, Required: Running}
 	}
+	var w *waiter
 	for {
 		if l.head < len(l.queue) {
 			v := l.queue[l.head]
@@ -433,32 +449,57 @@ func (s *Session[T, M]) Recv(ctx context.Context) (T, error) {
 			if l.roomWaiters > 0 {
 				l.notifyRoomLocked()
 			}
+			if w != nil {
+				l.leaveLocked(w)
+			}
 			s.mu.Unlock()
 			return v, nil
 		}
 		if l.stopped {
+			if w != nil {
+				l.leaveLocked(w)
+			}
 			err := l.endErrLocked()
 			s.mu.Unlock()
 			return zero, err
 		}
 		if l.peerEOF {
+			// HalfClose: the peer sends nothing more.
+			if w != nil {
+				l.leaveLocked(w)
+			}
 			s.mu.Unlock()
 			return zero, ErrPeerClosed
 		}
+		if w == nil {
+			w = l.getWaiterLocked()
+		}
+		led, err := l.leadLocked(ctx, w)
+		if err != nil || ctx.Err() != nil {
+			l.leaveLocked(w)
+			s.mu.Unlock()
+			return zero, ctx.Err()
+		}
+		if led {
+			continue
+		}
+		l.followLocked(w)
 		l.readyWaiters++
 		ch := l.ready
 		s.mu.Unlock()
 		select {
 		case <-ch:
+		case <-w.turn:
 		case <-l.stop:
 		case <-ctx.Done():
-			s.mu.Lock()
-			l.readyWaiters--
-			s.mu.Unlock()
-			return zero, ctx.Err()
 		}
 		s.mu.Lock()
 		l.readyWaiters--
+		if ctx.Err() != nil {
+			l.leaveLocked(w)
+			s.mu.Unlock()
+			return zero, ctx.Err()
+		}
 	}
 }
 

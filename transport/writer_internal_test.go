@@ -15,10 +15,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wirereactor/wirereactor/transport/internal/lenmsg"
+	"github.com/wirereactor/wirereactor/transport/ws"
 )
 
 // TestWriteLoopStartsOnlyWhenNeeded checks that small output on a plain
-// socket is written by the caller without starting the write loop, and
+// socket or a TryWriter is written by the caller without starting the write loop, and
 // that output the caller cannot write (a net.Pipe) starts it.
 func TestWriteLoopStartsOnlyWhenNeeded(t *testing.T) {
 	defer goleak.VerifyNone(t)
@@ -33,12 +34,29 @@ func TestWriteLoopStartsOnlyWhenNeeded(t *testing.T) {
 		require.NoError(t, err)
 		return a, b
 	}
+	wsPair := func(t *testing.T) (net.Conn, net.Conn) {
+		ctx := context.Background()
+		ln, err := ws.Endpoint{URL: "ws://127.0.0.1:0/"}.ListenWS(ctx)
+		require.NoError(t, err)
+		defer ln.Close()
+		ch := make(chan net.Conn, 1)
+		go func() {
+			c, _ := ln.Accept()
+			ch <- c
+		}()
+		b, err := ws.Endpoint{URL: ln.URL()}.Dial(ctx)
+		require.NoError(t, err)
+		a := <-ch
+		require.NotNil(t, a)
+		return a, b
+	}
 	tests := []struct {
 		name    string
 		pair    func(t *testing.T) (net.Conn, net.Conn)
 		started bool
 	}{
 		{"unix socket, small echoes", unixPair, false},
+		{"websocket (a TryWriter), small echoes", wsPair, false},
 		{"pipe", func(*testing.T) (net.Conn, net.Conn) { return net.Pipe() }, true},
 	}
 	for _, tt := range tests {

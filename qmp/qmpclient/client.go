@@ -411,18 +411,20 @@ func (c *Client) execute(ctx context.Context, cmd string, args any, oob bool) (j
 }
 
 func (c *Client) wait(ctx context.Context, cl *call, id uint64, cmd string, args []byte) (json.RawMessage, error) {
-	select {
-	case r, ok := <-cl.reply:
-		if !ok {
-			return nil, cl.err // the call is not reused: its channel is closed
-		}
+	// While it waits and nobody reads, this goroutine reads and routes
+	// replies itself (transport.Await).
+	r, ok, err := transport.Await(ctx, c.sess, cl.reply)
+	switch {
+	case err == nil && !ok:
+		return nil, cl.err // the call is not reused: its channel is closed
+	case err == nil:
 		callPool.Put(cl)
 		if r.Response.Error != nil {
 			return nil, &ExecuteError{Command: cmd, Arguments: append(json.RawMessage(nil), args...),
 				Info: *r.Response.Error, Reply: r.Response.Raw}
 		}
 		return r.Response.Return, nil
-	case <-ctx.Done():
+	default: // ctx ended
 		// The command stays in flight: the reader drops its reply when
 		// it comes (and counts it), and ExecuteWithFiles keeps waiting
 		// for it. Nothing here waits on the session.

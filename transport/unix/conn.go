@@ -10,9 +10,12 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/wirereactor/wirereactor/transport/internal/trywrite"
 )
 
 // maxFDsPerRead bounds the control buffer of one read: descriptors beyond it
@@ -31,17 +34,24 @@ type FDConn interface {
 }
 
 // Conn is a Unix-domain stream connection that can pass file descriptors.
-// It implements net.Conn. Reads collect descriptors sent along with the
-// bytes; take them with TakeFDs. Descriptors not taken are closed by Close;
-// at most MaxFDs are held, extra ones are closed on arrival and counted by
-// DroppedFDs.
+// It implements net.Conn. Once descriptors are expected (a connection from
+// Accept or NewConn, from Dial with Endpoint.DialFDs, or after ExpectFDs),
+// reads use recvmsg(2) and collect descriptors sent along with the bytes;
+// take them with TakeFDs. Before, reads are plain read(2) calls and the
+// kernel closes passed descriptors. Descriptors not taken are closed by
+// Close; at most MaxFDs are held, extra ones are closed on arrival and
+// counted by DroppedFDs.
 type Conn struct {
 	uc     *net.UnixConn
 	maxFDs int
 
+	fdsExpected atomic.Bool // reads use recvmsg and keep descriptors
+
 	rmu sync.Mutex // serializes reads, which share oob and rs
-	oob []byte
+	oob []byte     // made when descriptors are first expected
 	rs  recvState
+
+	tw *trywrite.Writer // non-blocking write attempts; nil where unsupported
 
 	fmu     sync.Mutex
 	fds     []*os.File
@@ -49,25 +59,50 @@ type Conn struct {
 	closed  bool
 }
 
-func newConn(uc *net.UnixConn, maxFDs int) *Conn {
-	c := &Conn{uc: uc, maxFDs: maxFDs, oob: make([]byte, syscall.CmsgSpace(maxFDsPerRead*4))}
+func newConn(uc *net.UnixConn, maxFDs int, expectFDs bool) *Conn {
+	c := &Conn{uc: uc, maxFDs: maxFDs}
 	c.rs.init(uc)
+	c.tw = trywrite.New(uc)
+	if expectFDs {
+		c.ExpectFDs()
+	}
 	return c
 }
 
-// NewConn wraps an existing Unix-domain connection; maxFDs ≤ 0 means
-// DefaultMaxFDs.
+// NewConn wraps an existing Unix-domain connection, which expects
+// descriptors; maxFDs ≤ 0 means DefaultMaxFDs.
 func NewConn(uc *net.UnixConn, maxFDs int) *Conn {
 	if maxFDs <= 0 {
 		maxFDs = DefaultMaxFDs
 	}
-	return newConn(uc, maxFDs)
+	return newConn(uc, maxFDs, true)
 }
 
-// Read reads bytes, keeping any descriptors that arrive with them.
+// ExpectFDs makes later reads collect passed descriptors (with recvmsg(2)
+// instead of read(2)). A descriptor that arrived with bytes read before the
+// call was closed by the kernel.
+func (c *Conn) ExpectFDs() {
+	if c.fdsExpected.Load() {
+		return
+	}
+	c.rmu.Lock()
+	if c.oob == nil {
+		c.oob = make([]byte, syscall.CmsgSpace(maxFDsPerRead*4))
+	}
+	c.fdsExpected.Store(true)
+	c.rmu.Unlock()
+}
+
+// Read reads bytes, keeping any descriptors that arrive with them once
+// descriptors are expected.
 func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
+	}
+	if !c.fdsExpected.Load() {
+		// net's Read is a plain read(2); it returns io.EOF unwrapped and
+		// other errors as *net.OpError with Op "read", as below.
+		return c.uc.Read(p)
 	}
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
@@ -223,6 +258,16 @@ func PassFDs(data []byte, files ...*os.File) func(net.Conn) error {
 
 // Write implements net.Conn.
 func (c *Conn) Write(p []byte) (int, error) { return c.uc.Write(p) }
+
+// TryWrite implements transport.TryWriter: one non-blocking write(2) of p
+// (on Linux; elsewhere it takes nothing). It returns how many bytes the
+// kernel took, 0 on any error.
+func (c *Conn) TryWrite(p []byte) (n int, pending bool) {
+	if c.tw == nil {
+		return 0, false
+	}
+	return c.tw.Write(p), false
+}
 
 // Close closes the connection and any received descriptors not taken.
 func (c *Conn) Close() error {

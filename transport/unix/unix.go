@@ -31,6 +31,13 @@ type Endpoint struct {
 	// MaxFDs limits descriptors received and not yet taken on each Conn;
 	// zero means DefaultMaxFDs. Descriptors beyond it are closed.
 	MaxFDs int
+	// DialFDs makes connections from Dial collect the descriptors the
+	// server passes. Connections from Accept always collect them (a QMP
+	// server takes getfd's descriptors); dialed ones by default read with
+	// plain read(2), which costs less than recvmsg(2), and the kernel
+	// closes any descriptor sent to them. Conn.ExpectFDs turns collection
+	// on later.
+	DialFDs bool
 }
 
 func (e Endpoint) abstract() bool { return strings.HasPrefix(e.Path, "@") }
@@ -57,7 +64,7 @@ func (e Endpoint) DialUnix(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newConn(c.(*net.UnixConn), e.maxFDs()), nil
+	return newConn(c.(*net.UnixConn), e.maxFDs(), e.DialFDs), nil
 }
 
 // ErrInUse is returned by Listen when a server is already listening on the
@@ -147,7 +154,7 @@ func (l *Listener) AcceptUnix() (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newConn(c, l.maxFDs), nil
+	return newConn(c, l.maxFDs, true), nil
 }
 
 // Close stops listening and removes the socket file.

@@ -4,6 +4,7 @@ package unix_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -272,18 +273,23 @@ func TestReadErrors(t *testing.T) {
 		}, io.EOF},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			a, b := pair(t, unix.Endpoint{Path: sockPath(t)})
-			tt.setup(t, a, b)
-			n, err := a.Read(make([]byte, 16))
-			require.Zero(t, n)
-			require.ErrorIs(t, err, tt.want)
-			if tt.want != io.EOF {
-				var oe *net.OpError
-				require.ErrorAs(t, err, &oe)
-				require.Equal(t, "read", oe.Op)
-			}
-		})
+		for _, fds := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/fds expected %v", tt.name, fds), func(t *testing.T) {
+				a, b := pair(t, unix.Endpoint{Path: sockPath(t)})
+				if fds {
+					a.ExpectFDs() // read with recvmsg
+				}
+				tt.setup(t, a, b)
+				n, err := a.Read(make([]byte, 16))
+				require.Zero(t, n)
+				require.ErrorIs(t, err, tt.want)
+				if tt.want != io.EOF {
+					var oe *net.OpError
+					require.ErrorAs(t, err, &oe)
+					require.Equal(t, "read", oe.Op)
+				}
+			})
+		}
 	}
 }
 
@@ -291,13 +297,18 @@ func TestReadDoesNotAllocate(t *testing.T) {
 	transporttest.LeakCheck(t)
 	a, b := pair(t, unix.Endpoint{Path: sockPath(t)})
 	msg, buf := []byte("ping"), make([]byte, 16)
-	allocs := testing.AllocsPerRun(100, func() {
-		if _, err := b.Write(msg); err != nil {
-			t.Fatal(err)
+	for _, fds := range []bool{false, true} {
+		if fds {
+			a.ExpectFDs()
 		}
-		if n, err := a.Read(buf); err != nil || n != len(msg) {
-			t.Fatal(n, err)
-		}
-	})
-	require.Zero(t, allocs)
+		allocs := testing.AllocsPerRun(100, func() {
+			if _, err := b.Write(msg); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := a.Read(buf); err != nil || n != len(msg) {
+				t.Fatal(n, err)
+			}
+		})
+		require.Zero(t, allocs, "fds expected: %v", fds)
+	}
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/wirereactor/wirereactor/transport/internal/trywrite"
 )
 
 // WebSocket opcodes (RFC 6455 §5.2).
@@ -102,8 +104,9 @@ type Conn struct {
 	wmu   sync.Mutex
 	whdr  [14]byte
 	wbuf  []byte // client: masked copy of the payload
-	wtail []byte // the unsent rest of a frame cut short by a deadline
+	wtail []byte // the unsent rest of a frame cut short by a deadline or by TryWrite
 	rng   *mrand.ChaCha8
+	tw    *trywrite.Writer // non-blocking attempts on nc; nil unless nc is a plain socket
 
 	mu          sync.Mutex // guards the fields below
 	pendingPong []byte     // a pong the reader could not send (a Write was in progress)
@@ -124,6 +127,7 @@ func newConn(nc net.Conn, client bool, leftover []byte, opts connOptions) *Conn 
 		protocol:     opts.protocol,
 		rbuf:         make([]byte, max(32<<10, len(leftover))),
 		peerClosed:   make(chan struct{}),
+		tw:           trywrite.New(nc),
 	}
 	c.rend = copy(c.rbuf, leftover)
 	if client {
@@ -413,20 +417,22 @@ func (c *Conn) flushPendingLocked() {
 }
 
 // Write implements net.Conn: p is sent as one binary message of one or more
-// frames of at most MaxFrameSize bytes.
+// frames of at most MaxFrameSize bytes. A Write of no bytes sends no frame;
+// it finishes sending a frame that TryWrite (or a deadline) cut short and a
+// queued pong.
 func (c *Conn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.mu.Lock()
-	switch {
-	case c.peerDone:
-		c.mu.Unlock()
-		return 0, errPeerClosed
-	case c.closeSent || c.closed:
-		c.mu.Unlock()
-		return 0, net.ErrClosed
+	if err := c.writableErr(); err != nil {
+		return 0, err
 	}
-	c.mu.Unlock()
+	if len(p) == 0 {
+		if err := c.flushTail(); err != nil {
+			return 0, err
+		}
+		c.flushPendingLocked()
+		return 0, nil
+	}
 	written := 0
 	op := byte(opBinary)
 	for {
@@ -447,14 +453,79 @@ func (c *Conn) Write(p []byte) (int, error) {
 	}
 }
 
-// writeFrame writes one frame; wmu is held.
-func (c *Conn) writeFrame(op byte, fin bool, payload []byte) error {
+// writableErr says why nothing can be written any more, or nil.
+func (c *Conn) writableErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.peerDone:
+		return errPeerClosed
+	case c.closeSent || c.closed:
+		return net.ErrClosed
+	}
+	return nil
+}
+
+// TryWrite implements transport.TryWriter. When no Write is in progress,
+// the stream is a plain socket and p fits one frame, p goes out as one
+// binary frame in one non-blocking write(2): it returns len(p), with
+// pending true if the kernel took only part of the frame (the rest is kept
+// and sent first by the next Write, which may be a Write of no bytes) or a
+// pong waits. It returns 0 when it would have to wait before the frame's
+// first byte leaves, and on any error (the next Write reports it).
+func (c *Conn) TryWrite(p []byte) (n int, pending bool) {
+	if c.tw == nil || len(p) == 0 || len(p) > c.maxFrame || !c.wmu.TryLock() {
+		return 0, false
+	}
+	n = c.tryFrame(p)
+	tail := len(c.wtail) > 0
+	c.wmu.Unlock()
+	c.mu.Lock()
+	pong := c.pongQueued // queued by the reader while we held wmu
+	c.mu.Unlock()
+	return n, tail || pong
+}
+
+// tryFrame is TryWrite with wmu held.
+func (c *Conn) tryFrame(p []byte) int {
+	if c.writableErr() != nil {
+		return 0
+	}
+	if len(c.wtail) > 0 {
+		k := c.tw.Write(c.wtail)
+		c.wtail = c.wtail[:copy(c.wtail, c.wtail[k:])]
+		if len(c.wtail) > 0 {
+			return 0
+		}
+	}
+	h := c.header(opBinary, true, len(p))
+	var a, b []byte
+	if !c.client {
+		a, b = h, p
+	} else {
+		a = c.maskedFrame(h, p)
+	}
+	k := c.tw.Write2(a, b)
+	if k == 0 {
+		return 0
+	}
+	if rest := len(a) + len(b) - k; rest > 0 {
+		// The frame is committed: keep its tail for the next Write.
+		c.wtail = append(c.wtail[:0], a[min(k, len(a)):]...)
+		c.wtail = append(c.wtail, b[max(0, k-len(a)):]...)
+	}
+	return len(p)
+}
+
+// header returns the header of a frame with n payload bytes in c.whdr,
+// with a fresh mask (the last 4 bytes) for a client; wmu is held.
+func (c *Conn) header(op byte, fin bool, n int) []byte {
 	h := c.whdr[:2]
 	h[0] = op
 	if fin {
 		h[0] |= 0x80
 	}
-	switch n := len(payload); {
+	switch {
 	case n < 126:
 		h[1] = byte(n)
 	case n <= 0xffff:
@@ -464,18 +535,18 @@ func (c *Conn) writeFrame(op byte, fin bool, payload []byte) error {
 		h[1] = 127
 		h = binary.BigEndian.AppendUint64(h, uint64(n))
 	}
-	if err := c.flushTail(); err != nil {
-		return err
+	if c.client {
+		h[1] |= 0x80
+		var mask [4]byte
+		binary.LittleEndian.PutUint32(mask[:], uint32(c.rng.Uint64()))
+		h = append(h, mask[:]...)
 	}
-	if !c.client {
-		return c.writeBufs(h, payload)
-	}
-	h[1] |= 0x80
-	var mask [4]byte
-	binary.LittleEndian.PutUint32(mask[:], uint32(c.rng.Uint64()))
-	h = append(h, mask[:]...)
-	// One buffer: header then masked payload (the caller's p is never
-	// modified).
+	return h
+}
+
+// maskedFrame returns a client's frame in c.wbuf: header h (ending with
+// the mask), then payload masked (the caller's payload is never modified).
+func (c *Conn) maskedFrame(h, payload []byte) []byte {
 	need := len(h) + len(payload)
 	if cap(c.wbuf) < need {
 		c.wbuf = make([]byte, need)
@@ -483,8 +554,20 @@ func (c *Conn) writeFrame(op byte, fin bool, payload []byte) error {
 	buf := c.wbuf[:need]
 	copy(buf, h)
 	copy(buf[len(h):], payload)
-	maskBytes(mask, 0, buf[len(h):])
-	return c.writeBufs(buf, nil)
+	maskBytes([4]byte(h[len(h)-4:]), 0, buf[len(h):])
+	return buf
+}
+
+// writeFrame writes one frame; wmu is held.
+func (c *Conn) writeFrame(op byte, fin bool, payload []byte) error {
+	if err := c.flushTail(); err != nil {
+		return err
+	}
+	h := c.header(op, fin, len(payload))
+	if !c.client {
+		return c.writeBufs(h, payload)
+	}
+	return c.writeBufs(c.maskedFrame(h, payload), nil)
 }
 
 // writeBufs writes a then b. If the write fails part way (a write deadline
