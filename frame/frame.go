@@ -235,6 +235,8 @@ type HeaderError struct {
 	Type  Type // the frame type, when Field is "flags"
 }
 
+// Error names the bad field and its value, and for bad flags the frame type
+// they were checked against, e.g. "frame: invalid flags 0x04 for command-data frame".
 func (e *HeaderError) Error() string {
 	switch e.Field {
 	case "flags":

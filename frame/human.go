@@ -116,7 +116,7 @@ func ParseHuman(s string) (Frame, error) {
 
 	payload := fields[5]
 	if lit, ok := strings.CutPrefix(payload, "cbor:"); ok {
-		v, err := parsePythonLiteral(lit)
+		v, err := hgcbor.ParsePythonLiteral(lit)
 		if err != nil {
 			return Frame{}, humanErr("payload", payload, "python literal: "+err.Error(), err)
 		}
@@ -245,11 +245,11 @@ func unescape(s string) ([]byte, error) {
 			if i+2 >= len(s) {
 				return nil, fmt.Errorf("invalid \\x escape at position %d", i-1)
 			}
-			hi, lo := digitVal(s[i+1]), digitVal(s[i+2])
-			if hi >= 16 || lo >= 16 {
+			v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
+			if err != nil {
 				return nil, fmt.Errorf("invalid \\x escape at position %d", i-1)
 			}
-			out = append(out, byte(hi<<4|lo))
+			out = append(out, byte(v))
 			i += 2
 		default:
 			out = append(out, '\\', c)

@@ -13,12 +13,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wirereactor/wirereactor/hgcbor"
+	"github.com/wirereactor/wirereactor/internal/testpeers"
 )
 
 const (
 	vectorsFile = "testdata/hg-vectors.json"
 	generator   = "testdata/gen_vectors.py"
-	python      = "/usr/bin/python3"
 )
 
 type blob struct {
@@ -173,7 +173,7 @@ func TestVectorsCBOREncode(t *testing.T) {
 	v := loadVectors(t)
 	for _, vec := range v.CBOREncode {
 		t.Run(vec.Literal, func(t *testing.T) {
-			val, err := parsePythonLiteral(expand(vec.Literal, vec.Fill))
+			val, err := hgcbor.ParsePythonLiteral(expand(vec.Literal, vec.Fill))
 			require.NoError(t, err)
 			got, err := hgcbor.Marshal(val)
 			require.NoError(t, err)
@@ -219,12 +219,7 @@ func TestVectorsCBORDecodeIndefinite(t *testing.T) {
 // TestVectorsUpToDate re-runs the generator against the installed Mercurial
 // and requires the committed vectors to be exactly what it prints.
 func TestVectorsUpToDate(t *testing.T) {
-	if err := exec.Command(python, "-c", "import mercurial.wireprotoframing").Run(); err != nil {
-		if os.Getenv("WIREREACTOR_REQUIRE_PEERS") == "1" {
-			t.Fatalf("Mercurial is required (WIREREACTOR_REQUIRE_PEERS=1) but %s cannot import it: %v", python, err)
-		}
-		t.Skipf("skipping: Mercurial 6.3 is not importable by %s (%v); install mercurial to regenerate the vectors", python, err)
-	}
+	python := testpeers.MercurialPython(t)
 	var stderr bytes.Buffer
 	cmd := exec.Command(python, generator)
 	cmd.Stderr = &stderr

@@ -42,6 +42,8 @@ type PayloadTooLargeError struct {
 	Limit  int          // the decoder's MaxPayload
 }
 
+// Error gives the frame type, the announced payload size and the limit, so
+// the message says which peer frame broke the bound.
 func (e *PayloadTooLargeError) Error() string {
 	return fmt.Sprintf("framing: %s frame announces a %d-byte payload, over the limit of %d bytes",
 		e.Header.Type, e.Header.Length, e.Limit)
@@ -56,6 +58,8 @@ type TruncatedError struct {
 	Want int
 }
 
+// Error says whether the input ended inside the header or the payload, and
+// how many bytes of the frame had arrived.
 func (e *TruncatedError) Error() string {
 	if e.Want == 0 {
 		return fmt.Sprintf("framing: input ended inside a frame header: %d of %d header bytes pending",
@@ -103,7 +107,8 @@ type Decoder struct {
 	cfg DecoderConfig
 	max int // resolved cfg.maxPayload(); 0 until first use
 
-	in  []byte // unread bytes of the caller's last Feed (aliased)
+	in  []byte // the caller's last Feed (aliased); in[pos:] is unread
+	pos int    // advanced as frames are taken: no pointer is written per frame
 	buf []byte // the partial frame, copied; buf[off:] is unread
 	off int
 
@@ -136,14 +141,13 @@ func (d *Decoder) Feed(p []byte) {
 		d.err = ErrFeedAfterEOF
 		return
 	}
-	if len(d.in) > 0 {
+	if d.pos < len(d.in) {
 		// The caller fed again without draining: keep the earlier bytes
 		// before p, in our own memory, since we stop referencing them.
 		d.compact()
-		d.buf = append(d.buf, d.in...)
-		d.in = nil
+		d.buf = append(d.buf, d.in[d.pos:]...)
 	}
-	d.in = p
+	d.in, d.pos = p, 0
 }
 
 // FeedEOF tells the decoder no more bytes will come. Next then reports a
@@ -156,15 +160,18 @@ func (d *Decoder) FeedEOF() { d.eof = true }
 // the input fed so far holds no further complete frame, or Error. See the
 // Decoder documentation for how long a delivered Payload is valid.
 func (d *Decoder) Next() (a action.Action[frame.Frame]) {
+	if d.pos == len(d.in) && d.off == len(d.buf) && d.err == nil && !d.eof {
+		return a // WantMore: nothing fed is left and nothing is buffered
+	}
 	// The fast path of next, repeated here: the frame is written straight
 	// into the result, as building it elsewhere and copying it in costs
 	// more than the decoding.
-	if in := d.in; d.off == len(d.buf) && len(in) >= frame.HeaderSize && d.err == nil {
+	if in := d.in[d.pos:]; d.off == len(d.buf) && len(in) >= frame.HeaderSize && d.err == nil {
 		length := int(in[0]) | int(in[1])<<8 | int(in[2])<<16
 		typ, flags := frame.Type(in[7]>>4), frame.Flags(in[7]&0x0f)
 		if end := frame.HeaderSize + length; end <= len(in) && acceptedFlags[typ]>>flags&1 != 0 &&
 			in[6]&^acceptedStreamFlags == 0 && length <= d.limit() {
-			d.in = in[end:]
+			d.pos += end
 			a.Kind = action.Deliver
 			a.Value.RequestID = uint16(in[3]) | uint16(in[4])<<8
 			a.Value.StreamID = in[5]
@@ -202,7 +209,7 @@ func (d *Decoder) next(f *frame.Frame) (bool, error) {
 		return false, d.err
 	}
 	if d.off == len(d.buf) {
-		in := d.in
+		in := d.in[d.pos:]
 		if len(in) == 0 {
 			return false, nil // drained: nothing partial to report at EOF either
 		}
@@ -216,7 +223,7 @@ func (d *Decoder) next(f *frame.Frame) (bool, error) {
 				return d.slowNext(f) // reports the error
 			}
 			if end := frame.HeaderSize + length; end <= len(in) {
-				d.in = in[end:]
+				d.pos += end
 				f.RequestID = uint16(in[3]) | uint16(in[4])<<8
 				f.StreamID = in[5]
 				f.StreamFlags = frame.StreamFlags(in[6])
@@ -275,9 +282,9 @@ func (d *Decoder) slowNext(f *frame.Frame) (bool, error) {
 // take moves up to n bytes from the caller's input into the buffer and
 // reports whether it moved all n.
 func (d *Decoder) take(n int) bool {
-	m := min(n, len(d.in))
-	d.buf = append(d.buf, d.in[:m]...)
-	d.in = d.in[m:]
+	m := min(n, len(d.in)-d.pos)
+	d.buf = append(d.buf, d.in[d.pos:d.pos+m]...)
+	d.pos += m
 	return m == n
 }
 
@@ -306,7 +313,7 @@ func (d *Decoder) wantMore() (bool, error) {
 
 func (d *Decoder) fail(err error) (bool, error) {
 	d.err = err
-	d.in = nil
+	d.in, d.pos = nil, 0
 	return false, err
 }
 
@@ -319,7 +326,7 @@ func (d *Decoder) limit() int {
 
 // Buffered returns how many bytes the decoder holds that are not yet part of
 // a delivered frame: copied bytes of a partial frame plus unread fed bytes.
-func (d *Decoder) Buffered() int { return len(d.buf) - d.off + len(d.in) }
+func (d *Decoder) Buffered() int { return len(d.buf) - d.off + len(d.in) - d.pos }
 
 // Err returns the error that made the decoder terminal, or nil.
 func (d *Decoder) Err() error { return d.err }

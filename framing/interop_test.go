@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/wirereactor/wirereactor/frame"
 	"github.com/wirereactor/wirereactor/hgcbor"
+	"github.com/wirereactor/wirereactor/internal/testpeers"
 )
 
 // The vectors in testdata/hg-builders.json are what Mercurial 6.3's builders
@@ -349,34 +350,9 @@ func TestBuildersMatchMercurial(t *testing.T) {
 	}
 }
 
-// requirePeers reports whether missing peers fail tests rather than skip
-// them.
-func requirePeers() bool { return os.Getenv("WIREREACTOR_REQUIRE_PEERS") == "1" }
-
-// mercurialPython returns a Python that imports Mercurial's wireprotoframing,
-// or skips (fails, under WIREREACTOR_REQUIRE_PEERS=1) the test.
-func mercurialPython(t *testing.T) string {
-	t.Helper()
-	candidates := []string{"/usr/bin/python3"}
-	if p, err := exec.LookPath("python3"); err == nil {
-		candidates = append(candidates, p)
-	}
-	for _, py := range candidates {
-		if exec.Command(py, "-c", "import mercurial.wireprotoframing").Run() == nil {
-			return py
-		}
-	}
-	const msg = "Mercurial is not importable by python3 (install mercurial to check the vectors against it)"
-	if requirePeers() {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
 // The committed vectors are what the installed Mercurial produces now.
 func TestBuilderVectorsUpToDate(t *testing.T) {
-	py := mercurialPython(t)
+	py := testpeers.MercurialPython(t)
 	out := filepath.Join(t.TempDir(), "hg-builders.json")
 	cmd := exec.Command(py, filepath.Join("testdata", "gen_builders.py"), out)
 	cmd.Stderr = os.Stderr

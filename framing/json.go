@@ -47,6 +47,7 @@ type JSONSyntaxError struct {
 	DepthExceeded bool
 }
 
+// Error gives the stream offset and what the decoder found there.
 func (e *JSONSyntaxError) Error() string {
 	return fmt.Sprintf("json syntax error at offset %d: %s", e.Offset, e.Msg)
 }
@@ -65,6 +66,7 @@ type JSONTooLargeError struct {
 	Limit int // the configured MaxMessageSize
 }
 
+// Error gives the size seen and the configured limit.
 func (e *JSONTooLargeError) Error() string {
 	return fmt.Sprintf("json message of at least %d bytes exceeds the limit of %d bytes", e.Size, e.Limit)
 }

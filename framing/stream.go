@@ -84,6 +84,7 @@ type FrameTooLargeError struct {
 	Limit int
 }
 
+// Error gives the frame type, what did not fit, its size and the limit.
 func (e *FrameTooLargeError) Error() string {
 	return fmt.Sprintf("framing: %s %s of %d bytes does not fit in one frame (limit %d bytes)",
 		e.Type, e.What, e.Size, e.Limit)
@@ -141,6 +142,15 @@ func (s *OutputStream) SetEncoder(e Encoder) { s.enc = e }
 
 // Encoder returns the stream's content encoder, or nil.
 func (s *OutputStream) Encoder() Encoder { return s.enc }
+
+// Encoding returns the name of the stream's content encoding, "" when it
+// has no encoder (data then goes out unencoded).
+func (s *OutputStream) Encoding() string {
+	if s.enc == nil {
+		return ""
+	}
+	return s.enc.Name()
+}
 
 // Encode appends p encoded by the stream's encoder, or p itself when the
 // stream has none.

@@ -33,6 +33,8 @@ type TextOutputError struct {
 	Byte   byte   // that byte
 }
 
+// Error names the atom, the field (format string or which label), and the
+// offending byte with its offset.
 func (e *TextOutputError) Error() string {
 	field := "format string"
 	if e.Field == "label" {

@@ -55,6 +55,21 @@
 // a decoded Set is sorted in Mercurial's order. Decoded values never alias
 // the input.
 //
+// # Limits
+//
+// Decoding is bounded by DecodeOptions (and the Decoder's fields of the
+// same names): nesting depth, items, and the decoded size, the memory the
+// values built take, counted from the declared lengths before anything is
+// allocated. The default budget is DefaultDecodedRatio (4) bytes per input
+// byte, at least DefaultDecodedFloor (64 KiB); for Unmarshal and DecodeAll
+// it applies to the whole input, for the Decoder to each item. A Go
+// map[any]any takes a few hundred bytes however small, so a long stream of
+// small maps, as Mercurial's responses are, decodes to some twenty times
+// its size: decode it item by item with a Decoder, or raise
+// MaxDecodedBytes. DecodeOptions.Check validates and measures an item
+// without building it, and RawMessage's readers (Kind, Bytes, Entries,
+// Lookup) read checked CBOR in place: the decoder's fast path.
+//
 // # Why not fxamacker/cbor
 //
 // github.com/fxamacker/cbor/v2 cannot express Mercurial's map order (its

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wirereactor/wirereactor/hgcbor"
+	"github.com/wirereactor/wirereactor/internal/testpeers"
 )
 
 type B = hgcbor.Bytes
@@ -132,7 +133,7 @@ func bigSet(n int) hgcbor.Set {
 func itoa(i int) string { return big.NewInt(int64(i)).String() }
 
 func TestEncodeMatchesMercurial(t *testing.T) {
-	requireMercurial(t)
+	testpeers.MercurialPython(t)
 	lits := make([]string, len(encodeCases))
 	for i, c := range encodeCases {
 		lits[i] = c.py
@@ -412,6 +413,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"open indefinite", "9f01", hgcbor.ErrTruncated, "hgcbor: unexpected end of input at offset 2"},
 		{"trailing", "0102", hgcbor.ErrTrailingData, "hgcbor: trailing data after item: 1 bytes at offset 1"},
 		{"reserved ai", "1c", hgcbor.ErrMalformed, "hgcbor: malformed item: reserved additional information 28 in initial byte 0x1c at offset 0"},
+		{"indefinite uint", "1f", hgcbor.ErrMalformed, "hgcbor: malformed item: indefinite-length integer at offset 0"},
+		{"indefinite negint", "813f", hgcbor.ErrMalformed, "hgcbor: malformed item: indefinite-length integer at offset 1"},
 		{"lone break", "ff", hgcbor.ErrMalformed, "hgcbor: malformed item: unexpected break at offset 0"},
 		{"break in definite array", "81ff", hgcbor.ErrMalformed, "hgcbor: malformed item: unexpected break at offset 1"},
 		{"text chunk in bytes", "5f6161ff", hgcbor.ErrMalformed,
@@ -463,7 +466,7 @@ func TestUnmarshalFirstAndDecodeAll(t *testing.T) {
 }
 
 func TestDecodeMercurialEncodings(t *testing.T) {
-	requireMercurial(t)
+	testpeers.MercurialPython(t)
 	lits := make([]string, len(encodeCases))
 	for i, c := range encodeCases {
 		lits[i] = c.py
@@ -481,7 +484,7 @@ func TestDecodeMercurialEncodings(t *testing.T) {
 }
 
 func TestMercurialDecodesOurEncodings(t *testing.T) {
-	requireMercurial(t)
+	testpeers.MercurialPython(t)
 	lits := make([]string, len(encodeCases))
 	ours := make([]string, len(encodeCases))
 	for i, c := range encodeCases {

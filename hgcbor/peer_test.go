@@ -3,30 +3,14 @@ package hgcbor_test
 import (
 	"encoding/hex"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/wirereactor/wirereactor/internal/testpeers"
 )
-
-// python is the interpreter Debian's Mercurial package runs under.
-const python = "/usr/bin/python3"
-
-// requireMercurial skips the test when Mercurial's Python modules are not
-// importable, or fails it when WIREREACTOR_REQUIRE_PEERS=1.
-func requireMercurial(t *testing.T) {
-	t.Helper()
-	err := exec.Command(python, "-c", "import mercurial.utils.cborutil").Run()
-	if err == nil {
-		return
-	}
-	if os.Getenv("WIREREACTOR_REQUIRE_PEERS") == "1" {
-		t.Fatalf("Mercurial is required (WIREREACTOR_REQUIRE_PEERS=1) but %s cannot import it: %v", python, err)
-	}
-	t.Skipf("skipping: Mercurial 6.3 is not importable by %s (%v); install mercurial to run this test", python, err)
-}
 
 const encodeScript = `
 import json, sys
@@ -61,7 +45,7 @@ func runPython(t *testing.T, script string, in []string) []string {
 	t.Helper()
 	js, err := json.Marshal(in)
 	require.NoError(t, err)
-	cmd := exec.Command(python, "-c", script)
+	cmd := exec.Command(testpeers.MercurialPython(t), "-c", script)
 	cmd.Stdin = strings.NewReader(string(js))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

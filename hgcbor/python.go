@@ -38,7 +38,7 @@ func writePython(b *strings.Builder, v any) {
 		b.WriteByte('b')
 		writeQuoted(b, string(v))
 	case string:
-		writeQuoted(b, v)
+		writeQuotedText(b, v)
 	case []any:
 		b.WriteByte('[')
 		for i, x := range v {
@@ -74,6 +74,29 @@ func writeSorted(b *strings.Builder, parts []string) {
 	b.WriteByte('{')
 	b.WriteString(strings.Join(parts, ", "))
 	b.WriteByte('}')
+}
+
+// writeQuotedText writes s, text, as a Python str literal: like
+// writeQuoted, but escaping code points rather than bytes (in a str
+// literal \xe9 is U+00E9, not a byte of its UTF-8 encoding).
+func writeQuotedText(b *strings.Builder, s string) {
+	b.WriteByte('\'')
+	for _, r := range s {
+		switch {
+		case r == '\\' || r == '\'':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r >= 0x20 && r < 0x7f:
+			b.WriteRune(r)
+		case r < 0x100:
+			fmt.Fprintf(b, "\\x%02x", r)
+		case r < 0x10000:
+			fmt.Fprintf(b, "\\u%04x", r)
+		default:
+			fmt.Fprintf(b, "\\U%08x", r)
+		}
+	}
+	b.WriteByte('\'')
 }
 
 // writeQuoted writes s between single quotes, escaping the quote, the

@@ -21,6 +21,12 @@ type Decoder struct {
 	MaxBuffered int
 	// MaxDepth bounds how deeply collections nest. 0 means DefaultMaxDepth.
 	MaxDepth int
+	// MaxItems bounds the items decoded for one top-level item. 0 means no
+	// bound beyond the item's length.
+	MaxItems int
+	// MaxDecodedBytes bounds the decoded size of one top-level item (see
+	// DecodeOptions). 0 means DefaultDecodedSize of the item's length.
+	MaxDecodedBytes int64
 
 	buf      []byte
 	start    int   // offset in buf of the first undecoded byte
@@ -72,7 +78,8 @@ func (d *Decoder) Next() (v any, ok bool, err error) {
 	if end < 0 {
 		return nil, false, nil
 	}
-	dec := decoder{data: d.buf[d.start:end], base: int(d.consumed), maxDepth: d.maxDepth()}
+	dec := DecodeOptions{MaxDepth: d.maxDepth(), MaxItems: d.MaxItems, MaxDecodedBytes: d.MaxDecodedBytes}.decoder(d.buf[d.start:end])
+	dec.base = int(d.consumed)
 	v, err = dec.item(0, false)
 	if err != nil {
 		d.err = err

@@ -49,6 +49,8 @@ const (
 
 var clientStateNames = [...]string{"awaiting-greeting", "negotiating", "running", "failed"}
 
+// String returns the state's lower-case name ("awaiting-greeting",
+// "negotiating", "running", "failed") for logs and error messages.
 func (s ClientState) String() string {
 	if int(s) < len(clientStateNames) {
 		return clientStateNames[s]
@@ -77,6 +79,8 @@ const (
 
 var receivedKindNames = [...]string{"", "greeting", "ready", "reply", "event", "id-less-error"}
 
+// String returns the kind's lower-case name ("greeting", "ready", "reply",
+// "event", "id-less-error") for logs.
 func (k ReceivedKind) String() string {
 	if int(k) < len(receivedKindNames) && k != 0 {
 		return receivedKindNames[k]
@@ -105,6 +109,9 @@ type Received struct {
 	Greeting *Greeting
 }
 
+// String summarises the value in one line for logs and tests, e.g.
+// `reply #3 {"status": "running"}` or "event STOP"; it omits the raw
+// greeting and event data.
 func (r Received) String() string {
 	switch r.Kind {
 	case KindReply:

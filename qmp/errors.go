@@ -25,6 +25,7 @@ type GreetingError struct {
 	Err error  // what was wrong
 }
 
+// Error prefixes the cause with "qmp: bad greeting".
 func (e *GreetingError) Error() string { return "qmp: bad greeting: " + e.Err.Error() }
 
 // Unwrap returns the cause.
@@ -40,6 +41,8 @@ type NegotiationError struct {
 	Err  error      // the cause when there was no error reply (e.g. end of stream)
 }
 
+// Error gives the server's error class and description when it answered
+// with one, the cause otherwise.
 func (e *NegotiationError) Error() string {
 	if e.Info != nil {
 		return "qmp: capabilities negotiation failed: " + e.Info.String()
@@ -62,6 +65,8 @@ type ProtocolError struct {
 	Err error  // the underlying cause, if any
 }
 
+// Error gives what was wrong, the cause if any, and the offending message
+// cut to its first 200 bytes.
 func (e *ProtocolError) Error() string {
 	s := "qmp: " + e.Msg
 	if e.Err != nil {

@@ -52,6 +52,7 @@ type ErrorInfo struct {
 	Desc  string `json:"desc"`
 }
 
+// String returns "Class: Desc", the form QEMU's own tools print.
 func (e *ErrorInfo) String() string { return e.Class + ": " + e.Desc }
 
 // Response is the server's answer to a command: a success response

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/framing"
+	"github.com/wirereactor/wirereactor/internal/testpeers"
 )
 
 // startQEMU runs QEMU with a QMP unix socket and returns a connection to it.
@@ -22,25 +23,11 @@ func startQEMU(t *testing.T, extra ...string) net.Conn {
 	return startQEMUWith(t, false, extra...)
 }
 
-// qemuBinary is the path of qemu-system-x86_64. Without it, it skips t, or
-// fails it when WIREREACTOR_REQUIRE_PEERS=1.
-func qemuBinary(t testing.TB) string {
-	t.Helper()
-	bin, err := exec.LookPath("qemu-system-x86_64")
-	if err != nil {
-		if os.Getenv("WIREREACTOR_REQUIRE_PEERS") == "1" {
-			t.Fatalf("qemu-system-x86_64 is required (WIREREACTOR_REQUIRE_PEERS=1): %v", err)
-		}
-		t.Skip("qemu-system-x86_64 not installed; set WIREREACTOR_REQUIRE_PEERS=1 to fail instead")
-	}
-	return bin
-}
-
 // startQEMUWith is startQEMU, with pretty-printed QMP output when pretty is
 // set (each message then spans many lines).
 func startQEMUWith(t *testing.T, pretty bool, extra ...string) net.Conn {
 	t.Helper()
-	bin := qemuBinary(t)
+	bin := testpeers.QEMUBinary(t)
 	sock := filepath.Join(t.TempDir(), "qmp.sock")
 	args := []string{"-machine", "none", "-nodefaults", "-display", "none"}
 	if pretty {

@@ -193,9 +193,10 @@ func (s ClientState) String() string {
 // State returns ClientErrored once the reactor has queued an Error —
 // whichever way the input came, frames through OnFrame or bytes through
 // Feed — and ClientRunning before. Bytes handed to Feed are decoded by
-// Next, so an error in them shows once Next has returned it.
+// Next, so an error in them shows once Next has returned it. The clean end
+// (io.EOF, the machine rule) is no error.
 func (c *ClientReactor) State() ClientState {
-	if c.q.err != nil {
+	if c.q.err != nil && c.q.err != io.EOF {
 		return ClientErrored
 	}
 	return ClientRunning

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/wirereactor/wirereactor/internal/testpeers"
 )
 
 // cpuTime is the CPU time (user + system) this process has used: on a
@@ -85,7 +87,7 @@ func TestCompareWithMercurial(t *testing.T) {
 	if os.Getenv("WIREREACTOR_BENCH") != "1" {
 		t.Skip("set WIREREACTOR_BENCH=1 to time the reactors against Mercurial's")
 	}
-	py := mercurialPython(t)
+	py := testpeers.MercurialPython(t)
 	seconds, reps := 0.5, 5
 	if s := os.Getenv("WIREREACTOR_BENCH_SECONDS"); s != "" {
 		v, err := strconv.ParseFloat(s, 64)

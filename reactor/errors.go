@@ -55,6 +55,7 @@ type LimitError struct {
 	What      string // "partially received requests", "request bytes", …
 	Limit     int
 	RequestID uint16
+	Err       error // the underlying cause (an *hgcbor.LimitError, …), or nil
 }
 
 // Error names the request and the limit.
@@ -62,8 +63,13 @@ func (e *LimitError) Error() string {
 	return fmt.Sprintf("request %d exceeds the limit of %d %s", e.RequestID, e.Limit, e.What)
 }
 
-// Unwrap returns ErrLimit.
-func (e *LimitError) Unwrap() error { return ErrLimit }
+// Unwrap returns ErrLimit and the cause.
+func (e *LimitError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrLimit, e.Err}
+	}
+	return []error{ErrLimit}
+}
 
 // IncompleteError reports the command requests still partially received
 // when input ended.

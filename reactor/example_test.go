@@ -42,7 +42,7 @@ func Example_pump() {
 		if out == nil {
 			out = server.NewOutputStream()
 		}
-		fmt.Printf("server: run %s %v\n", cmd.Name, render(cmd.Args))
+		fmt.Printf("server: run %s %v\n", cmd.Name, render(cmd.Args.Map()))
 		switch cmd.Name {
 		case "heads":
 			server.RespondObjects(out, cmd.RequestID, []any{[]byte("0123abcd")})

@@ -61,17 +61,36 @@ func checkTerminal[T any](t *testing.T, m action.Machine[T], onDeliver func(T)) 
 	return true
 }
 
-func fuzzServer(t *testing.T, r *ServerReactor) func(Command) {
+// fuzzServer answers every command the server delivers and checks it:
+// bounded buffers, and a decoded form bounded by the input (inputLen bytes
+// hold the request): the default budget, measured as hgcbor measures what
+// it decodes.
+func fuzzServer(t *testing.T, r *ServerReactor, inputLen int) func(Command) {
 	var out *OutputStream
 	return func(c Command) {
 		if out == nil {
 			out = r.NewOutputStream()
 		}
-		require.NotNil(t, c.Args)
+		args := c.Args.Map()
+		require.NotNil(t, args)
+		var decoded int64
+		for _, v := range []any{args, c.Redirect} {
+			enc, err := hgcbor.Marshal(v)
+			require.NoError(t, err)
+			_, size, err := hgcbor.DecodeOptions{MaxDecodedBytes: 1 << 40}.Check(enc)
+			require.NoError(t, err)
+			decoded += size
+		}
+		require.LessOrEqual(t, decoded, hgcbor.DefaultDecodedSize(inputLen), "decoded form of a request in %d bytes", inputLen)
+		if raw, ok := c.Args.Raw("k"); ok {
+			v, ok := c.Args.Get("k")
+			require.True(t, ok)
+			require.Equal(t, hgcbor.PythonLiteral(v), hgcbor.PythonLiteral(mustUnmarshal(t, raw)))
+		}
 		var err error
 		switch c.RequestID % 3 {
 		case 0:
-			err = r.RespondObjects(out, c.RequestID, c.Args, c.Data, []any{c.Name})
+			err = r.RespondObjects(out, c.RequestID, args, c.Data, []any{c.Name})
 		case 1:
 			err = r.RespondCommandError(out, c.RequestID, c.Name, []any{c.Data})
 		default:
@@ -94,7 +113,7 @@ func FuzzServerReactor(f *testing.F) {
 	f.Fuzz(func(t *testing.T, wire []byte, cut uint16, deferOutput bool) {
 		r := NewServerReactor(ServerConfig{DeferOutput: deferOutput, MaxRequestBytes: fuzzMaxRequestBytes,
 			MaxPendingRequests: fuzzMaxPending, Encodings: []string{EncodingZlib, EncodingIdentity}})
-		onDeliver := fuzzServer(t, r)
+		onDeliver := fuzzServer(t, r, len(wire))
 		c := min(int(cut), len(wire))
 		r.Feed(wire[:c])
 		if checkTerminal[Command](t, r, onDeliver) {
@@ -155,7 +174,7 @@ func FuzzServerFrames(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := NewServerReactor(ServerConfig{MaxRequestBytes: fuzzMaxRequestBytes, MaxPendingRequests: fuzzMaxPending})
-		onDeliver := fuzzServer(t, r)
+		onDeliver := fuzzServer(t, r, len(data))
 		for _, fr := range framesFromFuzz(data) {
 			r.OnFrame(fr)
 			if checkTerminal[Command](t, r, onDeliver) {
@@ -272,10 +291,11 @@ func FuzzClientFrames(f *testing.F) {
 	})
 }
 
-// FuzzFastRequest checks the fast command-request decoder against the
-// general path: whenever it accepts a payload, the general path delivers
-// the same command.
-func FuzzFastRequest(f *testing.F) {
+// FuzzRequest checks the server's request decoding, which reads the CBOR
+// without building it (hgcbor's RawMessage readers), against the obvious
+// way: decode every item, take the first as a map, look its fields up.
+// Both must agree on whether the request is delivered, and on the command.
+func FuzzRequest(f *testing.F) {
 	for _, lit := range []string{
 		"{b'name': b'heads'}",
 		"{b'name': b'x', b'args': {b'a': [1, b'2', None]}, b'redirect': {b't': [b'a']}}",
@@ -283,24 +303,47 @@ func FuzzFastRequest(f *testing.F) {
 		"{b'name': b'x', b'other': 1}",
 		"{b'args': {b'foo': b'bar', b'': b'', b'k': b'" + strings.Repeat("v", 30) + "'}, b'name': b'heads'}",
 		"{b'args': {b'a': b'1', b'a': b'2'}, b'name': b'heads'}",
+		"{b'name': b'a', b'name': b'b', b'args': 1}",
+		"[b'name']",
 	} {
 		f.Add(ffs("1 1 0 command-request new cbor:" + lit).Payload)
 	}
+	f.Add([]byte("\xbf\x44name\x5f\x41h\x41i\xff\x44args\xbf\x41k\x01\xff\xff"))
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		fast, ok := fastRequest(1, payload, nil)
-		if !ok {
+		r := NewServerReactor(ServerConfig{MaxDecodedBytes: 1 << 30})
+		cmd, err := r.decodeRequest(1, payload, nil)
+
+		values, werr := decodeAll(payload)
+		var m map[any]any
+		if werr == nil && len(values) > 0 {
+			m, _ = values[0].(map[any]any)
+		}
+		name, nameOK := m[hgcbor.Bytes("name")].([]byte)
+		args, argsOK := m[hgcbor.Bytes("args")]
+		if !argsOK {
+			args, argsOK = map[any]any{}, true
+		}
+		_, argsOK = args.(map[any]any)
+		if werr != nil || !nameOK || !argsOK {
+			require.Error(t, err, "delivered what the general path rejects")
 			return
 		}
-		// Decode as runCommand's general path does.
-		values, err := decodeAll(payload)
 		require.NoError(t, err)
-		m := values[0].(map[any]any)
-		require.Equal(t, string(m[hgcbor.Bytes("name")].([]byte)), fast.Name)
-		args, ok := m[hgcbor.Bytes("args")]
-		if !ok {
-			args = map[any]any{}
+		require.Equal(t, string(name), cmd.Name)
+		require.Equal(t, py(args), py(cmd.Args.Map()))
+		require.Equal(t, py(m[hgcbor.Bytes("redirect")]), py(cmd.Redirect))
+		for k, v := range args.(map[any]any) {
+			if kb, ok := k.(hgcbor.Bytes); ok {
+				got, ok := cmd.Args.Get(string(kb))
+				require.True(t, ok)
+				require.Equal(t, py(v), py(got))
+			}
 		}
-		require.Equal(t, py(args), py(fast.Args))
-		require.Equal(t, py(m[hgcbor.Bytes("redirect")]), py(fast.Redirect))
 	})
+}
+
+func mustUnmarshal(t *testing.T, b []byte) any {
+	v, err := hgcbor.Unmarshal(b)
+	require.NoError(t, err)
+	return v
 }

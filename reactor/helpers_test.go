@@ -49,7 +49,7 @@ func describeCommand(c Command) string {
 	if c.Data != nil {
 		data = pyBytes(c.Data)
 	}
-	return fmt.Sprintf("run %d %s args=%s redirect=%s data=%s", c.RequestID, c.Name, py(c.Args), py(c.Redirect), data)
+	return fmt.Sprintf("run %d %s args=%s redirect=%s data=%s", c.RequestID, c.Name, py(c.Args.Map()), py(c.Redirect), data)
 }
 
 func describeResponse(r Response) string {
@@ -107,4 +107,18 @@ func checkStep(t *testing.T, sent []byte, events, want []string, msg string) {
 		}
 		t.Fatalf("%s: frames sent:\n%s\nwant:\n%s", msg, strings.Join(got, "\n"), strings.Join(wantFrames, "\n"))
 	}
+}
+
+// decodeAll decodes every CBOR item of b, rejecting text strings.
+func decodeAll(b []byte) ([]any, error) {
+	values, err := hgcbor.DecodeAll(b)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range values {
+		if err := checkNoText(v); err != nil {
+			return nil, err
+		}
+	}
+	return values, nil
 }

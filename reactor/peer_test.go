@@ -14,28 +14,8 @@ import (
 	"github.com/wirereactor/wirereactor/action/actiontest"
 	"github.com/wirereactor/wirereactor/frame"
 	"github.com/wirereactor/wirereactor/hgcbor"
+	"github.com/wirereactor/wirereactor/internal/testpeers"
 )
-
-// mercurialPython returns a Python interpreter that can import Mercurial
-// 6.3, or skips the test (fails it when WIREREACTOR_REQUIRE_PEERS=1).
-func mercurialPython(t testing.TB) string {
-	t.Helper()
-	for _, py := range []string{"/usr/bin/python3", "python3"} {
-		path, err := exec.LookPath(py)
-		if err != nil {
-			continue
-		}
-		out, err := exec.Command(path, "-c", "from mercurial import util, wireprotoframing; print(util.version().decode())").Output()
-		if err == nil && bytes.HasPrefix(out, []byte("6.3")) {
-			return path
-		}
-	}
-	if os.Getenv("WIREREACTOR_REQUIRE_PEERS") == "1" {
-		t.Fatal("Mercurial 6.3 is not importable by python3, and WIREREACTOR_REQUIRE_PEERS=1")
-	}
-	t.Skip("Mercurial 6.3 is not importable by python3: skipping the live comparison (apt-get install mercurial)")
-	return ""
-}
 
 // TestVectorsMatchLiveMercurial re-runs the vector generator against the
 // installed Mercurial and requires its output to be the committed file, so
@@ -44,7 +24,7 @@ func TestVectorsMatchLiveMercurial(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs Mercurial")
 	}
-	py := mercurialPython(t)
+	py := testpeers.MercurialPython(t)
 	cmd := exec.Command(py, "testdata/gen_reactor_vectors.py")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -64,7 +44,7 @@ func TestVectorsMatchLiveMercurial(t *testing.T) {
 // large and small — through Mercurial's own client reactor and requires it
 // to decode exactly the CBOR we meant.
 func TestMercurialClientDecodesOurResponses(t *testing.T) {
-	py := mercurialPython(t)
+	py := testpeers.MercurialPython(t)
 	for _, enc := range []string{EncodingIdentity, EncodingZlib, EncodingZstd8MB} {
 		t.Run(enc, func(t *testing.T) {
 			s := NewServerReactor(ServerConfig{})

@@ -1,14 +1,13 @@
 package reactor
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"slices"
-	"unsafe"
 
 	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/frame"
+	"github.com/wirereactor/wirereactor/framing"
 	"github.com/wirereactor/wirereactor/hgcbor"
 )
 
@@ -35,6 +34,14 @@ type ServerConfig struct {
 	// MaxSettingsBytes bounds the sender-protocol-settings payload
 	// (DefaultMaxSettingsBytes when zero).
 	MaxSettingsBytes int
+	// MaxDecodedBytes bounds the decoded size of one request (see
+	// hgcbor.DecodeOptions): its CBOR as hgcbor would decode it (which
+	// covers the arguments as Args.Map decodes them and the redirect),
+	// plus the copies its Command keeps (the name, the encoded arguments). A request over it is an Error wrapping
+	// ErrLimit and an *hgcbor.LimitError, found before anything is
+	// decoded. Zero means hgcbor.DefaultDecodedSize of the request's
+	// payload: four times its bytes, and at least 64 KiB.
+	MaxDecodedBytes int64
 	// MaxFramePayload is the largest payload put in an output frame
 	// (frame.DefaultMaxPayload when zero).
 	MaxFramePayload int
@@ -64,19 +71,6 @@ func (s ServerState) String() string {
 		return serverStateNames[s]
 	}
 	return fmt.Sprintf("state(%d)", uint8(s))
-}
-
-// Command is a command request the server reactor delivers: run it, then
-// answer with one of the Respond methods.
-//
-// Every field is owned by the receiver: nothing aliases reactor or input
-// memory.
-type Command struct {
-	RequestID uint16
-	Name      string      // the command name (a CBOR byte string on the wire)
-	Args      map[any]any // decoded CBOR; keys are hgcbor.Bytes. Never nil.
-	Redirect  any         // the request's "redirect" value, nil when absent
-	Data      []byte      // command data; nil when the request announced none
 }
 
 // pendingRequest is a command request being received.
@@ -111,7 +105,9 @@ type ServerReactor struct {
 	deferredIDs []uint16
 	eof         bool
 	in          byteInput
-	scratch     []byte // CBOR encoding space, reused across responses
+	scratch     []byte                  // CBOR encoding space, reused across responses
+	em          framing.ResponseEmitter // reused by every response
+	kept        []byte                  // the chunk arguments are copied into; see keep
 }
 
 // NewServerReactor returns a server reactor configured by cfg.
@@ -139,8 +135,16 @@ func NewServerReactor(cfg ServerConfig) *ServerReactor {
 	}
 }
 
-// State returns the reactor's state.
-func (r *ServerReactor) State() ServerState { return r.state }
+// State returns the reactor's state: StateErrored once it has queued an
+// Error, whatever path the error came by (a frame, the frame decoder, the
+// end of input). The clean end (io.EOF, the machine rule) is no error: the
+// state stays what it was.
+func (r *ServerReactor) State() ServerState {
+	if r.q.err != nil && r.q.err != io.EOF {
+		return StateErrored
+	}
+	return r.state
+}
 
 // Next returns the next action. Call it until it returns WantMore or Error.
 func (r *ServerReactor) Next() action.Action[Command] {
@@ -278,77 +282,6 @@ func (r *ServerReactor) onProtocolSettings(f frame.Frame) {
 		return
 	}
 	r.state = StateIdle
-}
-
-// decodeAvailable decodes the complete CBOR items at the start of b, the
-// way Mercurial's buffering decoder does: an item cut short at the end is
-// not an error, it is simply not available yet.
-func decodeAvailable(b []byte) ([]any, error) {
-	var out []any
-	for len(b) > 0 {
-		v, rest, err := hgcbor.UnmarshalFirst(b)
-		if err != nil {
-			if errors.Is(err, hgcbor.ErrTruncated) {
-				return out, nil
-			}
-			return nil, err
-		}
-		if err := checkNoText(v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-		b = rest
-	}
-	return out, nil
-}
-
-// ErrTextString is the decoding error for a CBOR text string where Mercurial
-// only reads byte strings: its decoder rejects text strings outright, so we
-// reject them in everything a peer sends to be read by a reactor.
-var ErrTextString = errors.New("text strings are not supported")
-
-// checkNoText reports whether v, a decoded CBOR value, holds a text string.
-func checkNoText(v any) error {
-	switch v := v.(type) {
-	case string:
-		return ErrTextString
-	case []any:
-		for _, x := range v {
-			if err := checkNoText(x); err != nil {
-				return err
-			}
-		}
-	case hgcbor.Set:
-		for _, x := range v {
-			if err := checkNoText(x); err != nil {
-				return err
-			}
-		}
-	case map[any]any:
-		for k, x := range v {
-			if err := checkNoText(k); err != nil {
-				return err
-			}
-			if err := checkNoText(x); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// decodeAll decodes every CBOR item of b, rejecting text strings.
-func decodeAll(b []byte) ([]any, error) {
-	values, err := hgcbor.DecodeAll(b)
-	if err != nil {
-		return nil, err
-	}
-	for _, v := range values {
-		if err := checkNoText(v); err != nil {
-			return nil, err
-		}
-	}
-	return values, nil
 }
 
 func (r *ServerReactor) validateRequestFlags(f frame.Frame) bool {
@@ -505,43 +438,11 @@ func (r *ServerReactor) runCommand(rid uint16, payload, data []byte) {
 	} else {
 		r.state = StateIdle
 	}
-	if cmd, ok := fastRequest(rid, payload, data); ok {
-		r.active.add(rid)
-		r.q.deliver(cmd)
-		return
-	}
-	values, err := decodeAll(payload)
+	cmd, err := r.decodeRequest(rid, payload, data)
 	if err != nil {
-		// Mercurial lets the decoding exception escape the reactor.
-		r.fail(&ProtocolError{Message: "error decoding CBOR from command request: " + err.Error(), Err: err})
+		r.fail(err)
 		return
 	}
-	if len(values) == 0 {
-		// Mercurial raises IndexError here.
-		r.fail(protoErr("command request frame did not contain CBOR data"))
-		return
-	}
-	m, _ := values[0].(map[any]any)
-	nameValue, ok := m[hgcbor.Bytes("name")]
-	if !ok {
-		r.fail(protoErr(`command request missing "name" field`))
-		return
-	}
-	name, ok := nameValue.([]byte)
-	if !ok {
-		r.fail(protoErr(`command request "name" field is not a byte string`))
-		return
-	}
-	cmd := Command{RequestID: rid, Name: string(name), Data: data}
-	if a, ok := m[hgcbor.Bytes("args")]; ok {
-		if cmd.Args, ok = a.(map[any]any); !ok {
-			r.fail(protoErr(`command request "args" field is not a map`))
-			return
-		}
-	} else {
-		cmd.Args = map[any]any{}
-	}
-	cmd.Redirect = m[hgcbor.Bytes("redirect")]
 	r.active.add(rid)
 	r.q.deliver(cmd)
 }
@@ -592,516 +493,4 @@ func (r *ServerReactor) endIfDone() {
 	if r.eof && r.active.n == 0 {
 		r.q.fail(io.EOF)
 	}
-}
-
-// NewOutputStream returns a new stream to the client, with the next even
-// stream id. Its content encoding is the first of the server's encodings
-// the client advertised (identity when the client sent no protocol
-// settings); when there is none, responses go out unencoded.
-func (r *ServerReactor) NewOutputStream() *OutputStream {
-	s := newOutputStream(r.nextStream, r.cfg.MaxFramePayload)
-	r.nextStream += 2
-	for _, name := range r.cfg.Encodings {
-		if slices.Contains(r.encodings, name) {
-			if enc := newEncoder(name); enc != nil {
-				s.fs.SetEncoder(enc)
-				s.encoding = name
-				break
-			}
-		}
-	}
-	return s
-}
-
-// output appends out-of-band built frames to the right buffer and ends the
-// request once its output is handed over.
-func (r *ServerReactor) output(rid uint16) {
-	if r.cfg.DeferOutput && !r.eof {
-		r.deferredIDs = append(r.deferredIDs, rid)
-		return
-	}
-	r.active.remove(rid)
-	r.q.sent()
-	r.endIfDone()
-}
-
-func (r *ServerReactor) checkActive(s *OutputStream, rid uint16) error {
-	if r.q.err != nil {
-		return fmt.Errorf("reactor: respond to request %d after an error: %w", rid, r.q.err)
-	}
-	if s == nil {
-		return errors.New("reactor: nil output stream")
-	}
-	if !r.active.has(rid) || slices.Contains(r.deferredIDs, rid) {
-		return fmt.Errorf("reactor: respond to request %d: %w", rid, ErrNotActive)
-	}
-	return nil
-}
-
-// outBuf returns the buffer new output frames are appended to.
-func (r *ServerReactor) outBuf() *[]byte {
-	if r.cfg.DeferOutput && !r.eof {
-		return &r.deferred
-	}
-	return &r.q.out
-}
-
-// EncodedResponse is a response object already CBOR encoded: its bytes go
-// out as they are (through the stream's content encoding).
-type EncodedResponse []byte
-
-// IndefiniteBytes is a response object sent as one indefinite-length CBOR
-// byte string made of these chunks.
-type IndefiniteBytes [][]byte
-
-// AlternateLocation is a response object redirecting the client to fetch
-// the response elsewhere (a "content redirect"). It must be the first and
-// only object of a response. Nil optional fields are left out.
-type AlternateLocation struct {
-	URL              []byte
-	MediaType        []byte
-	Size             any // an integer, or nil
-	FullHashes       any
-	FullHashSeed     any
-	ServerDERCerts   any
-	ServerCADERCerts any
-}
-
-// CommandError is a response object (and an error) that ends a response
-// with a command error, as when a Mercurial command raises
-// WireprotoCommandError while producing its output.
-type CommandError struct {
-	Message string
-	Args    []any // formatting arguments, byte strings; nil for none
-}
-
-// Error returns the message (unformatted).
-func (e *CommandError) Error() string { return e.Message }
-
-// RespondObjects sends the response to request rid on stream s: objs are
-// CBOR encoded and coalesced into frames the way Mercurial does. Special
-// objects: EncodedResponse, IndefiniteBytes, *AlternateLocation. A
-// *CommandError or any other error among objs ends the response there with
-// a command error or a server error, as an exception raised by a Mercurial
-// command's output generator does.
-//
-// It returns ErrNotActive (and sends nothing) when no delivered command
-// awaits a response with that id — Mercurial emits the frames and then
-// raises — and the reactor's error once it is terminal. objs are not
-// retained.
-func (r *ServerReactor) RespondObjects(s *OutputStream, rid uint16, objs ...any) error {
-	return r.respond(s, rid, func(dst []byte) ([]byte, error) {
-		return r.appendResponse(dst, s, rid, objs), nil
-	})
-}
-
-// respond checks that request rid awaits a response, appends the frames
-// build makes to the output, and ends the request. When build fails,
-// nothing is sent and the request stays active.
-func (r *ServerReactor) respond(s *OutputStream, rid uint16, build func(dst []byte) ([]byte, error)) error {
-	r.q.reclaim()
-	if err := r.checkActive(s, rid); err != nil {
-		return err
-	}
-	dst := r.outBuf()
-	out, err := build(*dst)
-	if err != nil {
-		return fmt.Errorf("reactor: respond to request %d: %w", rid, err)
-	}
-	*dst = out
-	r.output(rid)
-	return nil
-}
-
-func (r *ServerReactor) appendResponse(dst []byte, s *OutputStream, rid uint16, objs []any) []byte {
-	out, err := r.appendObjects(dst, s, rid, objs)
-	if err != nil {
-		// Only a frame over the stream's hard limit fails; the frames
-		// before it stay, and the response ends with a server error.
-		return appendErrorFrame(out, s, rid, err.Error(), "server")
-	}
-	return out
-}
-
-// appendObjects appends the frames of a response made of objs.
-func (r *ServerReactor) appendObjects(dst []byte, s *OutputStream, rid uint16, objs []any) (_ []byte, err error) {
-	em := s.emitter(rid)
-	emitted, alternate := false, false
-	scratch := r.scratch[:0]
-	defer func() { r.scratch = scratch[:0] }()
-	for _, o := range objs {
-		switch o := o.(type) {
-		case *CommandError:
-			return appendCommandError(dst, s, rid, o.Message, o.Args)
-		case error:
-			return appendErrorFrame(dst, s, rid, o.Error(), "server"), nil
-		case *AlternateLocation:
-			if emitted {
-				return appendErrorFrame(dst, s, rid, "alternatelocationresponse seen after initial output object", "server"), nil
-			}
-			if dst, err = s.fs.AppendStreamSettings(dst, rid); err != nil {
-				return dst, err
-			}
-			v, err := o.value()
-			var payload []byte
-			if err == nil {
-				payload, err = hgcbor.Append(scratch[:0], v)
-			}
-			if err != nil {
-				return appendErrorFrame(dst, s, rid, err.Error(), "server"), nil
-			}
-			// Framed on its own, even when the encoder held it all back,
-			// as Mercurial's createalternatelocationresponseframe does.
-			encoded := s.fs.SettingsSent()
-			if encoded {
-				payload = s.fs.Encode(nil, payload)
-			}
-			if dst, err = s.fs.AppendFrame(dst, rid, frame.TypeCommandResponse, frame.FlagCommandResponseContinuation, payload, encoded); err != nil {
-				return dst, err
-			}
-			alternate, emitted = true, true
-			continue
-		}
-		if alternate {
-			return appendErrorFrame(dst, s, rid, "object follows alternatelocationresponse", "server"), nil
-		}
-		if !emitted {
-			if dst, err = s.fs.AppendStreamSettings(dst, rid); err != nil {
-				return dst, err
-			}
-			// Mercurial sends the status in a frame of its own.
-			if dst, err = em.Send(dst, okPayload); err != nil {
-				return dst, err
-			}
-			if dst, err = em.Flush(dst); err != nil {
-				return dst, err
-			}
-			emitted = true
-		}
-		switch o := o.(type) {
-		case EncodedResponse:
-			dst, err = em.Send(dst, o)
-		case IndefiniteBytes:
-			dst, err = em.Send(dst, []byte{0x5f})
-			for _, c := range o {
-				var h [9]byte
-				if err == nil {
-					dst, err = em.Send(dst, hgcbor.AppendHead(h[:0], 2, uint64(len(c))))
-				}
-				if err == nil {
-					dst, err = em.Send(dst, c)
-				}
-			}
-			if err == nil {
-				dst, err = em.Send(dst, []byte{0xff})
-			}
-		default:
-			if scratch, err = hgcbor.Append(scratch[:0], o); err != nil {
-				return appendErrorFrame(dst, s, rid, err.Error(), "server"), nil
-			}
-			if s.passThrough() && em.Buffered()+len(scratch) < s.fs.MaxFramePayload() {
-				// Each chunk would be buffered as it is: buffer them at once.
-				dst, err = em.Send(dst, scratch)
-			} else {
-				dst, err = sendCBOR(dst, em, scratch)
-			}
-		}
-		if err != nil {
-			return dst, err
-		}
-	}
-	if dst, err = em.Flush(dst); err != nil || !emitted {
-		return dst, err
-	}
-	return s.fs.AppendResponseEOS(dst, rid)
-}
-
-var okPayload = mustMarshal(map[hgcbor.Bytes]any{"status": hgcbor.Bytes("ok")})
-
-func mustMarshal(v any) []byte {
-	b, err := hgcbor.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
-// value returns the redirect response. Its location map is written in
-// Mercurial's order, which is not sorted: Mercurial adds the optional keys
-// as a bytes subclass, and its encoder sorts keys by Python type name first,
-// so url and mediatype come before the optional keys.
-func (a *AlternateLocation) value() (any, error) {
-	type kv struct {
-		k string
-		v any
-	}
-	fields := []kv{{"mediatype", a.MediaType}, {"url", a.URL}}
-	for _, f := range []kv{{"fullhashes", a.FullHashes}, {"fullhashseed", a.FullHashSeed},
-		{"servercadercerts", a.ServerCADERCerts}, {"serverdercerts", a.ServerDERCerts}, {"size", a.Size}} {
-		if f.v != nil {
-			fields = append(fields, f)
-		}
-	}
-	loc := hgcbor.AppendHead(nil, 5, uint64(len(fields)))
-	for _, f := range fields {
-		loc = hgcbor.AppendBytes(loc, []byte(f.k))
-		var err error
-		if loc, err = hgcbor.Append(loc, f.v); err != nil {
-			return nil, err
-		}
-	}
-	return map[hgcbor.Bytes]any{"status": hgcbor.Bytes("redirect"), "location": hgcbor.RawMessage(loc)}, nil
-}
-
-// appendCommandError appends a command error; it fails, appending nothing,
-// when the error does not fit in a frame.
-func appendCommandError(dst []byte, s *OutputStream, rid uint16, msg string, args []any) ([]byte, error) {
-	e := map[hgcbor.Bytes]any{"message": []byte(msg)}
-	if len(args) > 0 {
-		e["args"] = args
-	}
-	payload, err := hgcbor.Marshal(map[hgcbor.Bytes]any{"status": hgcbor.Bytes("error"), "error": e})
-	if err != nil {
-		return appendErrorFrame(dst, s, rid, err.Error(), "server"), nil
-	}
-	return s.appendFrame(dst, rid, frame.TypeCommandResponse, frame.FlagCommandResponseEOS, payload)
-}
-
-// errorFrameOverhead bounds what an error-response payload adds to its
-// message: the map, its keys and the error type.
-const errorFrameOverhead = 64
-
-// appendErrorFrame appends an error-response frame. Unlike Mercurial, which
-// sends a frame whose length its own peer misreads, it cuts a message too
-// long for one frame to fit.
-func appendErrorFrame(dst []byte, s *OutputStream, rid uint16, msg, typ string) []byte {
-	if max := s.fs.MaxFramePayload() - errorFrameOverhead; len(msg) > max {
-		msg = msg[:max]
-	}
-	payload := mustMarshal(map[hgcbor.Bytes]any{
-		"type":    []byte(typ),
-		"message": []any{map[hgcbor.Bytes]any{"msg": []byte(msg)}},
-	})
-	out, err := s.appendFrame(dst, rid, frame.TypeErrorResponse, 0, payload)
-	if err != nil {
-		panic("reactor: error frame does not fit: " + err.Error()) // the message was cut to fit
-	}
-	return out
-}
-
-// RespondServerError ends request rid with an error-response frame of type
-// "server" carrying msg.
-func (r *ServerReactor) RespondServerError(s *OutputStream, rid uint16, msg string) error {
-	return r.respond(s, rid, func(dst []byte) ([]byte, error) {
-		return appendErrorFrame(dst, s, rid, msg, "server"), nil
-	})
-}
-
-// RespondCommandError ends request rid with a command error: a
-// command-response frame {status: error, error: {message, args}}. args are
-// formatting arguments (byte strings); nil for none.
-func (r *ServerReactor) RespondCommandError(s *OutputStream, rid uint16, msg string, args []any) error {
-	return r.respond(s, rid, func(dst []byte) ([]byte, error) {
-		return appendCommandError(dst, s, rid, msg, args)
-	})
-}
-
-// TextAtom is one piece of text output for people: a formatting string
-// whose %s tokens take Args in order, and labels for rendering.
-type TextAtom struct {
-	Format string
-	Args   []string
-	Labels []string
-}
-
-// SendTextOutput sends a text-output frame on s for request rid. It does
-// not end the request. It fails when the atoms do not fit in one frame.
-func (r *ServerReactor) SendTextOutput(s *OutputStream, rid uint16, atoms []TextAtom) error {
-	r.q.reclaim()
-	if r.q.err != nil {
-		return fmt.Errorf("reactor: text output after an error: %w", r.q.err)
-	}
-	if s == nil {
-		return errors.New("reactor: nil output stream")
-	}
-	list := make([]any, 0, len(atoms))
-	for _, a := range atoms {
-		m := map[hgcbor.Bytes]any{"msg": []byte(a.Format)}
-		if len(a.Args) > 0 {
-			args := make([]any, len(a.Args))
-			for i, x := range a.Args {
-				args[i] = []byte(x)
-			}
-			m["args"] = args
-		}
-		if len(a.Labels) > 0 {
-			labels := make([]any, len(a.Labels))
-			for i, x := range a.Labels {
-				labels[i] = []byte(x)
-			}
-			m["labels"] = labels
-		}
-		list = append(list, m)
-	}
-	payload, err := hgcbor.Marshal(list)
-	if err != nil {
-		return fmt.Errorf("reactor: text output: %w", err)
-	}
-	if len(payload) > r.cfg.MaxFramePayload {
-		return fmt.Errorf("reactor: text output of %d bytes does not fit in one frame", len(payload))
-	}
-	dst := r.outBuf()
-	*dst, _ = s.appendFrame(*dst, rid, frame.TypeTextOutput, 0, payload) // fits: checked above
-	if !(r.cfg.DeferOutput && !r.eof) {
-		r.q.sent()
-	}
-	return nil
-}
-
-// fastRequest decodes the usual command request — one definite-length map
-// with byte-string keys name, args and redirect, nothing after it — without
-// building the envelope map. Anything else (other keys, repeated keys,
-// trailing items, indefinite lengths, a value of the wrong kind) is left to
-// the general path, which gives Mercurial's exact answers.
-func fastRequest(rid uint16, payload, data []byte) (Command, bool) {
-	if len(payload) == 0 || payload[0]>>5 != 5 || payload[0]&0x1f > 3 {
-		return Command{}, false
-	}
-	n := int(payload[0] & 0x1f)
-	p := payload[1:]
-	var name []byte
-	var seen [3]bool
-	cmd := Command{RequestID: rid, Data: data}
-	for range n {
-		if len(p) == 0 || p[0]>>5 != 2 || p[0]&0x1f >= 24 {
-			return Command{}, false
-		}
-		kl := int(p[0] & 0x1f)
-		if len(p) < 1+kl {
-			return Command{}, false
-		}
-		key := string(p[1 : 1+kl]) // no allocation: used only in the switch
-		p = p[1+kl:]
-		switch key {
-		case "name":
-			if seen[0] || len(p) == 0 || p[0]>>5 != 2 {
-				return Command{}, false
-			}
-			seen[0] = true
-			ai := p[0] & 0x1f
-			var l, h int
-			switch {
-			case ai < 24:
-				l, h = int(ai), 1
-			case ai == 24 && len(p) >= 2:
-				l, h = int(p[1]), 2
-			case ai == 25 && len(p) >= 3:
-				l, h = int(p[1])<<8|int(p[2]), 3
-			default:
-				return Command{}, false
-			}
-			if len(p) < h+l {
-				return Command{}, false
-			}
-			name, p = p[h:h+l], p[h+l:]
-		case "args", "redirect":
-			i := 1
-			if key == "redirect" {
-				i = 2
-			}
-			if seen[i] {
-				return Command{}, false
-			}
-			seen[i] = true
-			if i == 1 {
-				if m, rest, ok := fastArgs(p); ok {
-					cmd.Args, p = m, rest
-					continue
-				}
-			}
-			v, rest, err := hgcbor.UnmarshalFirst(p)
-			if err != nil || checkNoText(v) != nil {
-				return Command{}, false
-			}
-			p = rest
-			if i == 1 {
-				m, ok := v.(map[any]any)
-				if !ok {
-					return Command{}, false
-				}
-				cmd.Args = m
-			} else {
-				cmd.Redirect = v
-			}
-		default:
-			return Command{}, false
-		}
-	}
-	if len(p) != 0 || !seen[0] {
-		return Command{}, false
-	}
-	if cmd.Args == nil {
-		cmd.Args = map[any]any{}
-	}
-	cmd.Name = string(name)
-	return cmd, true
-}
-
-// shortBytesHead reads the head of a definite byte string shorter than 256
-// bytes at the start of p, returning its length and the head's size.
-func shortBytesHead(p []byte) (n, head int, ok bool) {
-	if len(p) == 0 || p[0]>>5 != 2 {
-		return 0, 0, false
-	}
-	switch ai := p[0] & 0x1f; {
-	case ai < 24:
-		n, head = int(ai), 1
-	case ai == 24 && len(p) >= 2:
-		n, head = int(p[1]), 2
-	default:
-		return 0, 0, false
-	}
-	return n, head, len(p) >= head+n
-}
-
-// fastArgs decodes the usual command arguments — a definite map of fewer
-// than 24 entries, short byte-string keys to short byte-string values — at
-// the start of p, with one allocation for all their bytes instead of one
-// per string, and no walk looking for text strings afterwards. It returns
-// the map and what follows it; ok is false for any other shape, which the
-// general decoder handles. Like hgcbor, a repeated key keeps its last value.
-//
-// Keys are strings over the shared allocation: safe, because no []byte
-// ever covers their bytes; each value has its capacity cut to its length,
-// so appending to one cannot overwrite the next.
-func fastArgs(p []byte) (m map[any]any, rest []byte, ok bool) {
-	if len(p) == 0 || p[0]>>5 != 5 || p[0]&0x1f >= 24 {
-		return nil, nil, false
-	}
-	entries := int(p[0] & 0x1f)
-	total, off := 0, 1
-	for range 2 * entries {
-		n, h, ok := shortBytesHead(p[off:])
-		if !ok {
-			return nil, nil, false
-		}
-		total += n
-		off += h + n
-	}
-	arena := make([]byte, 0, total)
-	m = make(map[any]any, entries)
-	off = 1
-	for range entries {
-		n, h, _ := shortBytesHead(p[off:])
-		start := len(arena)
-		arena = append(arena, p[off+h:off+h+n]...)
-		key := hgcbor.Bytes(unsafe.String(unsafe.SliceData(arena[start:]), n))
-		off += h + n
-		n, h, _ = shortBytesHead(p[off:])
-		start = len(arena)
-		arena = append(arena, p[off+h:off+h+n]...)
-		m[key] = arena[start : start+n : start+n]
-		off += h + n
-	}
-	return m, p[off:], true
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/action/actiontest"
 	"github.com/wirereactor/wirereactor/frame"
 )
 
@@ -382,5 +383,37 @@ func TestServerFeedAnySplit(t *testing.T) {
 			"run 3 heads args={} redirect=None data=None",
 			"run 1 push args={b'k': b'v'} redirect=None data=b'abcdef'",
 		}, events, "cut at %d", cut)
+	}
+}
+
+// TestServerStateAfterError: once the reactor has reported an Error its
+// state is errored, whichever path the error came by: a header the frame
+// decoder rejects, input ending inside a frame, requests left partial at
+// EOF, a frame handed over directly that breaks the protocol.
+func TestServerStateAfterError(t *testing.T) {
+	cases := map[string]func(r *ServerReactor){
+		"bad header fed": func(r *ServerReactor) { r.Feed([]byte{0, 0, 0, 1, 0, 1, 1, 0xf0}) },
+		"truncated frame fed": func(r *ServerReactor) {
+			r.Feed(frameBytes("1 1 stream-begin command-request new cbor:{b'name': b'a'}")[:9])
+			r.FeedEOF()
+		},
+		"partial request at EOF, fed": func(r *ServerReactor) {
+			r.Feed(frameBytes("1 1 stream-begin command-request new|more cbor:{b'name': b'a'}"))
+			r.FeedEOF()
+		},
+		"partial request at EOF, framed": func(r *ServerReactor) {
+			r.OnFrame(ffs("1 1 stream-begin command-request new|more cbor:{b'name': b'a'}"))
+			r.FeedEOF()
+		},
+		"protocol error framed": func(r *ServerReactor) { r.OnFrame(ffs("1 2 stream-begin command-request new ")) },
+		"protocol error fed":    func(r *ServerReactor) { r.Feed(frameBytes("1 2 stream-begin command-request new ")) },
+	}
+	for name, input := range cases {
+		r := NewServerReactor(ServerConfig{})
+		input(r)
+		got := actiontest.Drain[Command](r)
+		require.NotEmpty(t, got, name)
+		require.Equal(t, action.Error, got[len(got)-1].Kind, name)
+		require.Equal(t, StateErrored, r.State(), name)
 	}
 }

@@ -105,17 +105,13 @@ func newEncoder(name string) framing.Encoder {
 	return nil
 }
 
-// OutputStream is a server stream to the client, made by
-// ServerReactor.NewOutputStream. Its content encoding is fixed when it is
-// made; stream settings go out with its first response.
-type OutputStream struct {
-	fs       *framing.OutputStream
-	encoding string
-	em       framing.ResponseEmitter // reused by every response
-}
+// OutputStream is a server stream to the client: framing's output stream,
+// made by ServerReactor.NewOutputStream with the content encoding
+// negotiated. Stream settings go out with its first response.
+type OutputStream = framing.OutputStream
 
 func newOutputStream(id uint8, maxPayload int) *OutputStream {
-	return &OutputStream{fs: framing.NewOutputStream(id, streamConfig(maxPayload))}
+	return framing.NewOutputStream(id, streamConfig(maxPayload))
 }
 
 // streamConfig splits frames at maxPayload, which the reactors' configs
@@ -124,35 +120,11 @@ func streamConfig(maxPayload int) framing.StreamConfig {
 	return framing.StreamConfig{MaxFramePayload: maxPayload, AllowLargePayloads: maxPayload >= frame.MercurialSafePayload}
 }
 
-// ID returns the stream id (even, from 2).
-func (s *OutputStream) ID() uint8 { return s.fs.ID() }
-
-// Encoding returns the stream's content encoding, "" when the client
-// advertised none this server supports (responses then go out unencoded).
-func (s *OutputStream) Encoding() string { return s.encoding }
-
-// appendFrame appends an unencoded frame on s to dst, setting stream-begin
-// on the stream's first frame. It fails only for a payload over the
-// stream's hard limit, and then appends nothing.
-func (s *OutputStream) appendFrame(dst []byte, rid uint16, t frame.Type, fl frame.Flags, payload []byte) ([]byte, error) {
-	return s.fs.AppendFrame(dst, rid, t, fl, payload, false)
-}
-
-// emitter returns the stream's response emitter, reset for request rid:
-// it encodes and marks frames encoded when the stream has an encoder.
-func (s *OutputStream) emitter(rid uint16) *framing.ResponseEmitter {
-	s.em.Reset(s.fs, rid)
-	if s.fs.Encoder() == nil {
-		s.em.Unencoded()
-	}
-	return &s.em
-}
-
-// passThrough reports whether response data goes out as it is (identity
-// encoding, or none), so that how it is cut into chunks for the emitter
-// matters only where a frame fills up.
-func (s *OutputStream) passThrough() bool {
-	switch s.fs.Encoder().(type) {
+// passThrough reports whether response data goes out on s as it is
+// (identity encoding, or none), so that how it is cut into chunks for the
+// emitter matters only where a frame fills up.
+func passThrough(s *OutputStream) bool {
+	switch s.Encoder().(type) {
 	case nil, framing.IdentityEncoder:
 		return true
 	}

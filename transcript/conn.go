@@ -5,9 +5,13 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/wirereactor/wirereactor/action"
+	"github.com/wirereactor/wirereactor/transport"
+	"github.com/wirereactor/wirereactor/transport/unix"
 )
 
 // errClosedLocally is the cause RecordConn records when the connection is
@@ -20,7 +24,20 @@ var errClosedLocally = errors.New("closed by the recording side")
 // (whichever comes first). It records any program that connects through a
 // dialer, such as qmp.Client.ConnectDialer, without hooks. One RecordConn
 // records one connection.
-func RecordConn(c net.Conn, rec *Recorder) net.Conn { return &recordingConn{Conn: c, rec: rec} }
+//
+// A connection that passes file descriptors (unix.FDConn, as a unix socket
+// of transport/unix) still does: the result is a unix.FDConn too, so
+// qmpclient's ExecuteWithFiles works while recording, and descriptors
+// written are recorded as a send entry with "fds" (their count) just
+// before the bytes they travel with. Descriptors received are handed
+// through (TakeFDs) but not recorded.
+func RecordConn(c net.Conn, rec *Recorder) net.Conn {
+	rc := &recordingConn{Conn: c, rec: rec}
+	if fc, ok := c.(unix.FDConn); ok {
+		return &recordingFDConn{recordingConn: rc, fc: fc}
+	}
+	return rc
+}
 
 type recordingConn struct {
 	net.Conn
@@ -50,6 +67,24 @@ func (c *recordingConn) Close() error {
 	c.end(errClosedLocally)
 	return c.Conn.Close()
 }
+
+// recordingFDConn is a recordingConn that passes descriptors.
+type recordingFDConn struct {
+	*recordingConn
+	fc unix.FDConn
+}
+
+// WriteFDs records the descriptors and p before writing them, as Write.
+func (c *recordingFDConn) WriteFDs(p []byte, files ...*os.File) (int, error) {
+	if len(files) > 0 && len(p) > 0 { // without data nothing is passed (unix.ErrNoData)
+		c.rec.PassFDs(len(files))
+	}
+	c.rec.Outbound(p)
+	return c.fc.WriteFDs(p, files...)
+}
+
+// TakeFDs hands over the descriptors the connection received.
+func (c *recordingFDConn) TakeFDs() []*os.File { return c.fc.TakeFDs() }
 
 // end records the end once. A read error after a local Close is a
 // consequence of it, so the first cause wins.
@@ -97,6 +132,28 @@ func Serve[T any](ctx context.Context, conn net.Conn, m action.Machine[T]) error
 			return errOr(ctx, err)
 		}
 	}
+}
+
+// ErrDialedTwice is returned by the dialer of DialPipe when dialed again:
+// a replaying machine serves one connection.
+var ErrDialedTwice = errors.New("transcript: DialPipe's dialer dialed twice: a machine serves one connection")
+
+// DialPipe returns a dialer for a client that connects through one
+// (qmpclient.Client.ConnectDialer) and serves m to it: its Dial returns one
+// end of a new net.Pipe and runs Serve(ctx, other end, m) in the
+// background. Serve's result arrives on the channel (buffered) once m ends,
+// the client hangs up, or ctx ends. Only the first Dial succeeds.
+func DialPipe[T any](ctx context.Context, m action.Machine[T]) (transport.Dialer, <-chan error) {
+	served := make(chan error, 1)
+	var dialed atomic.Bool
+	return transport.DialFunc(func(context.Context) (net.Conn, error) {
+		if dialed.Swap(true) {
+			return nil, ErrDialedTwice
+		}
+		mine, theirs := net.Pipe()
+		go func() { served <- Serve(ctx, theirs, m) }()
+		return mine, nil
+	}), served
 }
 
 func errOr(ctx context.Context, err error) error {

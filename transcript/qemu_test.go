@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/wirereactor/wirereactor/internal/testpeers"
 	"github.com/wirereactor/wirereactor/qmp/qmpclient"
 	"github.com/wirereactor/wirereactor/transcript"
 	"github.com/wirereactor/wirereactor/transport"
@@ -185,13 +185,9 @@ func TestQEMUTranscriptsReplay(t *testing.T) {
 			defer cancel()
 			peer, err := transcript.NewQMPPeer(load(t, filepath.Base(f.transcript)), transcript.PeerConfig{})
 			require.NoError(t, err)
-			served := make(chan error, 1)
+			dial, served := transcript.DialPipe(ctx, peer)
 			c := qmpclient.NewClient(qmpclient.Config{Name: "replay"})
-			require.NoError(t, c.ConnectDialer(ctx, transport.DialFunc(func(context.Context) (net.Conn, error) {
-				mine, theirs := net.Pipe()
-				go func() { served <- transcript.Serve(ctx, theirs, peer) }()
-				return mine, nil
-			})))
+			require.NoError(t, c.ConnectDialer(ctx, dial))
 			require.NoError(t, f.flow(ctx, c))
 			require.NoError(t, c.Disconnect(ctx))
 			require.NoError(t, <-served)
@@ -207,14 +203,9 @@ func TestUnplugDiskOfTheWrongDevice(t *testing.T) {
 	defer cancel()
 	peer, err := transcript.NewQMPPeer(load(t, filepath.Base(unplugTranscript)), transcript.PeerConfig{})
 	require.NoError(t, err)
-	served := make(chan error, 1)
+	dial, served := transcript.DialPipe(ctx, peer)
 	c := qmpclient.NewClient(qmpclient.Config{Name: "replay"})
-	require.NoError(t, c.ConnectDialer(ctx, transport.DialFunc(func(context.Context) (net.Conn, error) {
-		mine, theirs := net.Pipe()
-		// Served under the test's context: the dial's ends with Connect.
-		go func() { served <- transcript.Serve(ctx, theirs, peer) }()
-		return mine, nil
-	})))
+	require.NoError(t, c.ConnectDialer(ctx, dial))
 	err = unplugDisk(ctx, c, "otherdisk")
 	require.ErrorIs(t, err, qmpclient.ErrDisconnected, "the peer hung up on the stray command")
 	err = <-served
@@ -228,16 +219,10 @@ func TestUnplugDiskOfTheWrongDevice(t *testing.T) {
 // timestamps and times aside), so a QEMU whose behaviour drifted fails here;
 // WIREREACTOR_RECORD=1 rewrites the transcripts instead.
 func TestQEMUTranscriptsAgainstQEMU(t *testing.T) {
-	bin, err := exec.LookPath("qemu-system-x86_64")
-	if err != nil {
-		if os.Getenv("WIREREACTOR_REQUIRE_PEERS") == "1" {
-			t.Fatal("qemu-system-x86_64 is required (WIREREACTOR_REQUIRE_PEERS=1) but not installed (apt-get install qemu-system-x86)")
-		}
-		t.Skip("qemu-system-x86_64 is not installed: skipping (apt-get install qemu-system-x86)")
-	}
+	testpeers.QEMUBinary(t)
 	for _, f := range qemuFlows {
 		t.Run(filepath.Base(f.transcript), func(t *testing.T) {
-			recorded := recordQEMU(t, bin, f.args, f.flow)
+			recorded := recordQEMU(t, f.args, f.flow)
 			if os.Getenv("WIREREACTOR_RECORD") == "1" {
 				require.NoError(t, os.WriteFile(f.transcript, recorded, 0o644))
 				return
@@ -252,21 +237,11 @@ func TestQEMUTranscriptsAgainstQEMU(t *testing.T) {
 
 // recordQEMU runs flow against a fresh QEMU started with args and returns
 // the session's transcript.
-func recordQEMU(t *testing.T, bin string, args []string, flow func(context.Context, *qmpclient.Client) error) []byte {
+func recordQEMU(t *testing.T, args []string, flow func(context.Context, *qmpclient.Client) error) []byte {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	dir, err := os.MkdirTemp("", "qmp") // short: unix socket paths are limited to 108 bytes
-	require.NoError(t, err)
-	defer os.RemoveAll(dir)
-	sock := filepath.Join(dir, "qmp.sock")
 	args = append([]string{"-machine", "pc", "-accel", "tcg", "-S", "-nodefaults", "-display", "none"}, args...)
-	cmd := exec.Command(bin, append(args, "-qmp", "unix:"+sock+",server=on,wait=on")...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	require.NoError(t, cmd.Start())
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	defer func() { _ = cmd.Process.Kill(); <-exited }()
+	q := testpeers.StartQEMU(t, args...)
 
 	var rec bytes.Buffer
 	r, err := transcript.NewRecorder(&rec, transcript.RecorderConfig{SplitJSON: true,
@@ -275,19 +250,11 @@ func recordQEMU(t *testing.T, bin string, args []string, flow func(context.Conte
 	c := qmpclient.NewClient(qmpclient.Config{Name: "qemu"})
 	dial := transport.DialFunc(func(ctx context.Context) (net.Conn, error) {
 		var d net.Dialer
-		for {
-			conn, err := d.DialContext(ctx, "unix", sock)
-			if err == nil {
-				return transcript.RecordConn(conn, r), nil
-			}
-			select {
-			case <-exited:
-				return nil, errors.New("QEMU exited: " + stderr.String())
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(20 * time.Millisecond):
-			}
+		conn, err := d.DialContext(ctx, "unix", q.Socket)
+		if err != nil {
+			return nil, err
 		}
+		return transcript.RecordConn(conn, r), nil
 	})
 	require.NoError(t, c.ConnectDialer(ctx, dial))
 	require.NoError(t, flow(ctx, c))

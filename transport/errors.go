@@ -41,6 +41,8 @@ type StateError struct {
 	Required Runstate // the state the call needs
 }
 
+// Error names the call and explains the state it was made in and the
+// state it needs, e.g. "recv: the session is idle (needs running)".
 func (e *StateError) Error() string {
 	var why string
 	switch e.State {
@@ -66,6 +68,7 @@ type ConnectError struct {
 	Err   error
 }
 
+// Error names the failed phase and the root cause.
 func (e *ConnectError) Error() string { return e.Phase + " failed: " + e.Err.Error() }
 
 // Unwrap returns the root cause.

@@ -17,31 +17,18 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/wirereactor/wirereactor/internal/testpeers"
 	"github.com/wirereactor/wirereactor/transport"
 	"github.com/wirereactor/wirereactor/transport/unix"
 	"github.com/wirereactor/wirereactor/transport/ws"
 )
-
-// qemuBinary returns the QEMU binary, skipping the test when it is missing
-// (failing instead when WIREREACTOR_REQUIRE_PEERS=1).
-func qemuBinary(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("qemu-system-x86_64")
-	if err != nil {
-		if os.Getenv("WIREREACTOR_REQUIRE_PEERS") == "1" {
-			t.Fatalf("qemu-system-x86_64 not found and WIREREACTOR_REQUIRE_PEERS=1: %v", err)
-		}
-		t.Skip("qemu-system-x86_64 not found; install QEMU to run this interop test")
-	}
-	return path
-}
 
 // startQEMU runs an idle QEMU with the given extra arguments and kills it
 // when the test ends.
 func startQEMU(t *testing.T, args ...string) {
 	t.Helper()
 	base := []string{"-machine", "none", "-nodefaults", "-display", "none", "-S"}
-	cmd := exec.Command(qemuBinary(t), append(base, args...)...)
+	cmd := exec.Command(testpeers.QEMUBinary(t), append(base, args...)...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
@@ -108,7 +95,7 @@ func execute(ctx context.Context, s *qmpSession, cmd string) (string, error) {
 // QEMU as the client of `-qmp unix:PATH`: listen, launch QEMU, accept —
 // then pass a file descriptor with SCM_RIGHTS for getfd.
 func TestQEMUListenThenAccept(t *testing.T) {
-	qemuBinary(t)
+	testpeers.QEMUBinary(t)
 	leakCheck(t)
 	ctx := testCtx(t)
 	dir, err := os.MkdirTemp("", "wrq")
@@ -149,7 +136,7 @@ func TestQEMUListenThenAccept(t *testing.T) {
 // hand-written Python client sees the same), so the test stops at the
 // greeting and a clean close.
 func TestQEMUWebSocket(t *testing.T) {
-	qemuBinary(t)
+	testpeers.QEMUBinary(t)
 	leakCheck(t)
 	ctx := testCtx(t)
 	probe, err := net.Listen("tcp", "127.0.0.1:0")

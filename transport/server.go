@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/wirereactor/wirereactor/action"
@@ -60,7 +61,9 @@ type Server[T any, M action.Machine[T]] struct {
 	// bounded here: a person typing at a QMP monitor may take minutes.
 	TLSHandshakeTimeout time.Duration
 	// IdleTimeout, if positive, closes a connection that neither received
-	// nor queued a byte for that long, counted in Stats().IdleClosed. Zero,
+	// nor queued a byte for that long, counted in Stats().IdleClosed: a
+	// Handle computing a reply for longer sees its connection closed, so
+	// set it above the longest command. Zero,
 	// the default, means no limit: QMP monitors sit idle for hours waiting
 	// for events.
 	IdleTimeout time.Duration
@@ -107,8 +110,26 @@ func (srv *Server[T, M]) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { srv.Close() })
 	defer stop()
 
+	var backoff time.Duration
 	for {
 		nc, err := ln.Accept()
+		if err != nil && transientAcceptError(err) {
+			// Out of descriptors, or a connection gone before it was
+			// accepted: wait a little and accept again (as net/http
+			// does) rather than end every connection.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			srv.logger().Warn("accept failed; retrying", "err", err, "in", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+				continue
+			case <-srv.handleCtx.Done():
+				t.Stop()
+				// Shutdown closed ln: the next Accept ends the loop.
+				continue
+			}
+		}
+		backoff = 0
 		if err != nil {
 			srv.mu.Lock()
 			closed := srv.closed
@@ -131,6 +152,18 @@ func (srv *Server[T, M]) Serve(ctx context.Context, ln net.Listener) error {
 			nc.Close()
 		}
 	}
+}
+
+// transientAcceptError reports whether an Accept error is worth retrying:
+// the process or system out of descriptors or buffers, or a connection
+// aborted or reset before it was accepted.
+func transientAcceptError(err error) bool {
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.ECONNRESET} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 func (srv *Server[T, M]) serveConn(nc net.Conn) bool {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/wirereactor/wirereactor/cmd/internal/testpeers"
+	"github.com/wirereactor/wirereactor/internal/testpeers"
 	"github.com/wirereactor/wirereactor/qmp/qmpclient"
 	"github.com/wirereactor/wirereactor/qmp/qmptest"
 	"github.com/wirereactor/wirereactor/transport/ws"

@@ -42,6 +42,11 @@
 //
 // For ws:// and wss:// addresses, --token (or $QMP_BRIDGE_TOKEN) is sent
 // as a bearer token to qmp-ws-bridge.
+//
+// --record FILE writes the session — whatever the shell talks to, the
+// simulator included — to FILE as a transcript (package transcript: JSON
+// Lines, one QMP message per line), which transcript.Read and
+// transcript.NewQMPPeer replay in a test without QEMU.
 package main
 
 import (
@@ -127,11 +132,12 @@ type options struct {
 	timeout    time.Duration
 	skipNeg    bool
 	tlsCA      string
+	record     string
 }
 
 // run is the whole program, with its streams passed in so tests can run it
 // in process. It returns the exit status.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	var o options
 	fs := flag.NewFlagSet("qmp-shell", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -152,6 +158,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.DurationVar(&o.cmdTimeout, "command-timeout", 0, "stop waiting for a reply after `DURATION` (0: wait; Ctrl-C stops waiting on a terminal)")
 	fs.StringVar(&o.events, "events", "live", "how events print: `MODE` live (as they arrive, before the reply they came with) or enter (held until you enter an empty line, as qemu.qmp's qmp-shell)")
 	fs.StringVar(&o.token, "token", "", "bearer `TOKEN` for a ws:// or wss:// address (qmp-ws-bridge --token); default $QMP_BRIDGE_TOKEN")
+	fs.StringVar(&o.record, "record", "", "record the session (the simulator's too) in `FILE` as a transcript, one QMP message per line, for transcript.NewQMPPeer to replay")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -206,6 +213,23 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 	default:
 		dialer, err = parseAddress(o.addr, o.tlsCA, o.token)
+	}
+	if err == nil && o.record != "" {
+		var finish func() error
+		dialer, finish, err = recordDialer(dialer, o.record, o.addr)
+		if err != nil {
+			cancel()
+			fmt.Fprintf(stderr, "qmp-shell: --record: %v\n", err)
+			return 1
+		}
+		// Deferred before Disconnect, so it runs after it: the
+		// transcript ends with the connection's close.
+		defer func() {
+			if err := finish(); err != nil {
+				fmt.Fprintf(stderr, "qmp-shell: --record: %v\n", err)
+				code = 1
+			}
+		}()
 	}
 	if err == nil {
 		err = client.ConnectDialer(connectCtx, dialer)
@@ -344,6 +368,7 @@ func (sh *shell) interactive(ctx context.Context, in *os.File, out io.Writer, hi
 		t.SetPrompt(sh.p.prompt())
 		line, err := t.ReadLine()
 		if err == io.EOF {
+			t.SetPrompt("") // the terminal redraws its prompt after each write
 			sh.printf("\n")
 			return nil
 		}

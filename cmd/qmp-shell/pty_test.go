@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
-	"github.com/wirereactor/wirereactor/cmd/internal/testpeers"
+	"github.com/wirereactor/wirereactor/internal/testpeers"
 	"github.com/wirereactor/wirereactor/qmp/qmptest"
 )
 
@@ -153,11 +153,14 @@ func TestInteractiveSimulator(t *testing.T) {
 	at = term.waitFor(at, "TRANS> ")
 	term.typeKeys(")\r")
 	at = term.waitFor(at, "{\"return\": {}}")
-	term.waitFor(at, "(QEMU) ")
+	at = term.waitFor(at, "(QEMU) ")
 
-	// Ctrl-D leaves with status 0.
+	// Ctrl-D leaves with status 0, on a fresh line: no prompt is drawn
+	// again for the user's shell to print after.
 	term.typeKeys("\x04")
 	waitExit(t, term.cmd, 0)
+	<-term.read // the program is gone: everything it wrote has been read
+	require.NotContains(t, term.screen.String()[at:], "(QEMU)", "a prompt drawn after Ctrl-D")
 
 	b, err := os.ReadFile(history)
 	require.NoError(t, err)

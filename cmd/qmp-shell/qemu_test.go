@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/wirereactor/wirereactor/cmd/internal/testpeers"
+	"github.com/wirereactor/wirereactor/internal/testpeers"
 	"github.com/wirereactor/wirereactor/qmp/qmptest"
 )
 

@@ -136,7 +136,9 @@ func withID(obj []byte, id json.RawMessage) []byte {
 	return append(out, '}')
 }
 
-// drainEvents prints the events already received, without waiting. The
+// drainEvents prints the events already received, without waiting: at
+// most a full queue of them, so that a server flooding events faster than
+// they print cannot keep it here (and a reply unprinted) for ever. The
 // caller holds sh.order (or is the only goroutine left).
 func (sh *shell) drainEvents() {
 	if n := sh.events.Dropped(); n > sh.dropped {
@@ -145,7 +147,7 @@ func (sh *shell) drainEvents() {
 	}
 	done, cancel := context.WithCancel(context.Background())
 	cancel()
-	for {
+	for range maxQueuedEvents {
 		ev, err := sh.events.Next(done)
 		if err != nil {
 			return

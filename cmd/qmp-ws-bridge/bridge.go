@@ -10,12 +10,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/wirereactor/wirereactor/transcript"
 	"github.com/wirereactor/wirereactor/transport"
 	"github.com/wirereactor/wirereactor/transport/endpoint"
 	"github.com/wirereactor/wirereactor/transport/ws"
@@ -46,6 +48,12 @@ type Config struct {
 	IdleTimeout time.Duration
 	// Logger receives the bridge's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// RecordDir, if set, records the QMP bytes between the bridge and the
+	// backend of each client connection as a transcript (package
+	// transcript, side "client") in this directory, created if missing:
+	// TIME-NAME.jsonl, TIME in UTC so the names sort by time, NAME the
+	// backend's.
+	RecordDir string
 }
 
 // Bridge is an http.Handler relaying WebSocket clients to QMP sockets: the
@@ -87,6 +95,11 @@ func NewBridge(cfg Config) (*Bridge, error) {
 	}
 	if b.cfg.DialTimeout == 0 {
 		b.cfg.DialTimeout = 5 * time.Second
+	}
+	if cfg.RecordDir != "" {
+		if err := os.MkdirAll(cfg.RecordDir, 0o700); err != nil {
+			return nil, fmt.Errorf("record directory: %w", err)
+		}
 	}
 	b.ctx, b.stop = context.WithCancel(context.Background())
 	return b, nil
@@ -265,7 +278,12 @@ func (b *Bridge) serveVM(w http.ResponseWriter, r *http.Request, name string) {
 		b.refuse(w, r, ws.CloseTryAgainLater, fmt.Sprintf("busy: backend %s already has a client", name))
 		return
 	}
-	defer b.release(name)
+	// Released as the relay closes the backend, before the client's close
+	// handshake: a client reconnecting the moment its backend is gone must
+	// not be refused as busy. QEMU keeps a connection that arrives in
+	// between waiting until the old one is closed.
+	release := sync.OnceFunc(func() { b.release(name) })
+	defer release()
 
 	// The backend is dialed only once the upgrade has succeeded: QEMU
 	// serves one client per monitor, and a request that is not a
@@ -283,6 +301,17 @@ func (b *Bridge) serveVM(w http.ResponseWriter, r *http.Request, name string) {
 	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.DialTimeout)
 	backend, err := d.Dial(ctx)
 	cancel()
+	if err == nil && b.cfg.RecordDir != "" {
+		rec, rerr := b.startRecording(name, r.RemoteAddr)
+		if rerr != nil {
+			backend.Close()
+			b.log().Warn("recording failed", "backend", name, "err", rerr)
+			_ = client.CloseWithStatus(ws.CloseInternalError, "the bridge cannot record the session")
+			return
+		}
+		defer b.finishRecording(rec) // after the relay closed both sides
+		backend = transcript.RecordConn(backend, rec.rec)
+	}
 	if err == nil && !b.add(backend) {
 		backend.Close()
 		err = errClosing
@@ -294,22 +323,24 @@ func (b *Bridge) serveVM(w http.ResponseWriter, r *http.Request, name string) {
 	}
 	defer b.remove(backend)
 	b.log().Info("client connected", "backend", name, "remote", r.RemoteAddr)
-	if idle := relay(client, backend, b.cfg.IdleTimeout); idle {
+	if idle := relay(client, backend, b.cfg.IdleTimeout, release); idle {
 		b.log().Info("client idle: disconnected", "backend", name, "remote", r.RemoteAddr, "idle", b.cfg.IdleTimeout)
 	} else {
 		b.log().Info("client disconnected", "backend", name, "remote", r.RemoteAddr)
 	}
 }
 
-// relay copies both ways until either side ends, then closes both. With
-// idle > 0 a client that sends nothing for that long is closed with status
-// 1008 and a reason saying so (events from the backend do not count: a
-// silent holder must not keep a backend forever); relay then reports true.
-func relay(client *ws.Conn, backend net.Conn, idle time.Duration) (idled bool) {
+// relay copies both ways until either side ends, then calls release and
+// closes both. With idle > 0 a client that sends nothing for that long is
+// closed with status 1008 and a reason saying so (events from the backend
+// do not count: a silent holder must not keep a backend forever); relay
+// then reports true.
+func relay(client *ws.Conn, backend net.Conn, idle time.Duration, release func()) (idled bool) {
 	done := make(chan struct{}, 2)
 	var once sync.Once
 	closeBoth := func(code uint16, reason string) {
 		once.Do(func() {
+			release()
 			backend.Close()
 			_ = client.CloseWithStatus(code, reason)
 		})
@@ -422,7 +453,8 @@ func (b *Bridge) remove(c net.Conn) {
 }
 
 // Close ends every relayed connection (clients get a close frame with
-// status 1001) and waits for the relays to finish. Run it after
+// status 1001) and waits for the relays to finish, about one close timeout
+// (a second) at most, however many clients do not answer. Run it after
 // http.Server.Shutdown, which does not know about upgraded connections.
 func (b *Bridge) Close() {
 	b.mu.Lock()
@@ -433,13 +465,19 @@ func (b *Bridge) Close() {
 	}
 	b.mu.Unlock()
 	b.stop()
+	// All at once: each close handshake may wait a close timeout for a
+	// client that does not answer.
+	var closing sync.WaitGroup
 	for _, c := range conns {
-		if wc, ok := c.(*ws.Conn); ok {
-			_ = wc.CloseWithStatus(ws.CloseGoingAway, "the bridge is shutting down")
-		} else {
-			c.Close()
-		}
+		closing.Go(func() {
+			if wc, ok := c.(*ws.Conn); ok {
+				_ = wc.CloseWithStatus(ws.CloseGoingAway, "the bridge is shutting down")
+			} else {
+				c.Close()
+			}
+		})
 	}
+	closing.Wait()
 	b.wg.Wait()
 }
 

@@ -23,8 +23,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/wirereactor/wirereactor/cmd/internal/testpeers"
 	"github.com/wirereactor/wirereactor/internal/testcert"
+	"github.com/wirereactor/wirereactor/internal/testpeers"
 	"github.com/wirereactor/wirereactor/qmp/qmpclient"
 	"github.com/wirereactor/wirereactor/transport/ws"
 )
@@ -572,4 +572,35 @@ func TestBackendStates(t *testing.T) {
 	require.Equal(t, StateBusy, states[3].State)
 	require.Contains(t, states[3].Error, "no QMP greeting")
 	require.Empty(t, states[3].Client)
+}
+
+// A client that reconnects the moment its backend connection is gone gets
+// the backend: the bridge frees it before the old client's close
+// handshake, not after (it refused such a client as busy before).
+func TestBridgeFreesTheBackendAsItClosesIt(t *testing.T) {
+	fb := newFakeBackend(t)
+	base, _ := startBridge(t, Config{Backends: map[string]string{"vm1": fb.addr()}})
+	ep := ws.Endpoint{URL: base + "/vm/vm1"}
+	buf := make([]byte, 16)
+	for i := range 30 {
+		c, err := ep.DialWS(context.Background())
+		require.NoError(t, err)
+		var backend net.Conn
+		select {
+		case backend = <-fb.conns:
+		case <-time.After(5 * time.Second):
+			_, err := io.ReadAll(c)
+			t.Fatalf("round %d: the backend was not dialed; the client got %v", i, err)
+		}
+		require.NoError(t, c.Close())
+		_ = backend.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			if _, err := backend.Read(buf); err != nil {
+				// EOF, or a reset when the greeting was still unread.
+				var ne net.Error
+				require.False(t, errors.As(err, &ne) && ne.Timeout(), "round %d: the backend was not closed", i)
+				break
+			}
+		}
+	}
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/websocket"
 
-	"github.com/wirereactor/wirereactor/cmd/internal/testpeers"
+	"github.com/wirereactor/wirereactor/internal/testpeers"
 )
 
 // devtools is a connection to one page of a browser over the Chrome

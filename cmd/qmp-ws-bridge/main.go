@@ -14,9 +14,11 @@
 // browsers), checked before anything else, --idle-timeout releases a
 // backend whose client stays silent, --tls-cert/--tls-key serve wss://.
 // --console serves a web page at / that connects to a backend, shows
-// events and runs commands. SIGINT or SIGTERM
-// stops the bridge cleanly: clients get a close frame, backends are
-// disconnected.
+// events and runs commands. --record DIR writes each client connection's
+// QMP session with its backend to DIR as a transcript (package
+// transcript), TIME-NAME.jsonl, which transcript.NewQMPPeer replays.
+// SIGINT or SIGTERM stops the bridge cleanly: clients get a close frame,
+// backends are disconnected.
 package main
 
 import (
@@ -33,6 +35,16 @@ import (
 	"strings"
 	"syscall"
 	"time"
+)
+
+// Limits of the HTTP server, against clients that open connections and
+// hold them: the wait for a request's head, the wait for the next request
+// on a kept-alive connection (without it an idle one was held forever),
+// and the size of a request's head. Variables for the tests.
+var (
+	headerTimeout  = 10 * time.Second
+	idleTimeout    = 60 * time.Second
+	maxHeaderBytes = 64 << 10
 )
 
 func main() {
@@ -64,6 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	console := fs.Bool("console", false, "serve the web console at /")
 	idle := fs.Duration("idle-timeout", 0, "disconnect a client that sends nothing for `DURATION`, releasing its backend (default: never)")
 	verbose := fs.Bool("v", false, "log every connection")
+	record := fs.String("record", "", "record each client connection's QMP session with its backend in `DIR` as a transcript, TIME-NAME.jsonl (UTC time, backend name), for transcript.NewQMPPeer to replay")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -78,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "qmp-ws-bridge: --tls-cert and --tls-key go together")
 		return 2
 	}
-	cfg := Config{Backends: map[string]string{}, AllowedOrigins: origins, Token: *token, Console: *console, IdleTimeout: *idle}
+	cfg := Config{Backends: map[string]string{}, AllowedOrigins: origins, Token: *token, Console: *console, IdleTimeout: *idle, RecordDir: *record}
 	for _, b := range backends {
 		name, addr, ok := strings.Cut(b, "=")
 		if !ok {
@@ -107,7 +120,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "qmp-ws-bridge: %v\n", err)
 		return 1
 	}
-	srv := &http.Server{Handler: bridge, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
+	srv := &http.Server{Handler: bridge, ReadHeaderTimeout: headerTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
 	scheme := "ws"
 	serve := func() error { return srv.Serve(ln) }
 	if *certFile != "" {

@@ -95,7 +95,7 @@ func (c *Client) Call(ctx context.Context, name string, args map[hgcbor.Bytes]an
 		}
 		break
 	}
-	objs, err := hgcbor.DecodeAll(body)
+	objs, err := decodeObjects(body)
 	if err != nil {
 		return nil, fmt.Errorf("decoding the response to %s: %w", name, err)
 	}
@@ -118,4 +118,27 @@ func (c *Client) Call(ctx context.Context, name string, args map[hgcbor.Bytes]an
 		return nil, ce
 	}
 	return nil, fmt.Errorf("response to %s starts with %v, not a status object", name, objs[0])
+}
+
+// decodeObjects decodes a response's objects one at a time, each within
+// hgcbor's default budget for its own size: a stream of small maps (a
+// few hundred bytes of Go memory each) decoded as one would exceed the
+// budget for the whole body.
+func decodeObjects(body []byte) ([]any, error) {
+	d := hgcbor.Decoder{MaxBuffered: len(body) + 1}
+	d.Feed(body)
+	var objs []any
+	for {
+		v, ok, err := d.Next()
+		switch {
+		case err != nil:
+			return nil, err
+		case ok:
+			objs = append(objs, v)
+		case d.InProgress():
+			return nil, fmt.Errorf("response ends inside a CBOR item")
+		default:
+			return objs, nil
+		}
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wirereactor/wirereactor/hgcbor"
+	"github.com/wirereactor/wirereactor/internal/testpeers"
 	"github.com/wirereactor/wirereactor/transport"
 	"github.com/wirereactor/wirereactor/transport/tcp"
 	"github.com/wirereactor/wirereactor/transport/ws"
@@ -101,24 +101,8 @@ func TestGoClient(t *testing.T) {
 	}
 }
 
-// mercurialPython returns /usr/bin/python3 when it imports Mercurial 6.3,
-// or skips (fails with WIREREACTOR_REQUIRE_PEERS=1).
-func mercurialPython(t *testing.T) string {
-	t.Helper()
-	const py = "/usr/bin/python3"
-	out, err := exec.Command(py, "-c", "from mercurial import util, wireprotoframing; print(util.version().decode())").Output()
-	if err == nil && bytes.HasPrefix(out, []byte("6.3")) {
-		return py
-	}
-	if os.Getenv("WIREREACTOR_REQUIRE_PEERS") == "1" {
-		t.Fatalf("Mercurial 6.3 is not importable by %s (%v), and WIREREACTOR_REQUIRE_PEERS=1", py, err)
-	}
-	t.Skipf("Mercurial 6.3 is not importable by %s: skipping the test with Mercurial's clientreactor (apt-get install mercurial)", py)
-	return ""
-}
-
 func TestMercurialClientReactor(t *testing.T) {
-	py := mercurialPython(t)
+	py := testpeers.MercurialPython(t)
 	addr := startServer(t, tcp.Endpoint{Address: "127.0.0.1:0"})
 	host, port, err := net.SplitHostPort(strings.TrimPrefix(addr, "tcp:"))
 	require.NoError(t, err)

@@ -127,7 +127,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 func respond(r *reactor.ServerReactor, out *reactor.OutputStream, cmd reactor.Command) error {
 	switch cmd.Name {
 	case "echo":
-		return r.RespondObjects(out, cmd.RequestID, cmd.Args)
+		return r.RespondObjects(out, cmd.RequestID, cmd.Args.Map())
 	case "stream":
 		n, err := intArg(cmd.Args, "count", 100)
 		if err != nil {
@@ -145,8 +145,10 @@ func respond(r *reactor.ServerReactor, out *reactor.OutputStream, cmd reactor.Co
 		return r.RespondObjects(out, cmd.RequestID, objs...)
 	case "fail":
 		msg := []byte("no reason given")
-		if m, ok := cmd.Args[hgcbor.Bytes("message")].([]byte); ok {
-			msg = m
+		if v, _ := cmd.Args.Get("message"); v != nil {
+			if m, ok := v.([]byte); ok {
+				msg = m
+			}
 		}
 		return r.RespondCommandError(out, cmd.RequestID, "fail: %s", []any{msg})
 	}
@@ -154,8 +156,8 @@ func respond(r *reactor.ServerReactor, out *reactor.OutputStream, cmd reactor.Co
 }
 
 // intArg reads an integer argument, def when absent.
-func intArg(args map[any]any, name string, def int) (int, error) {
-	v, ok := args[hgcbor.Bytes(name)]
+func intArg(args reactor.Args, name string, def int) (int, error) {
+	v, ok := args.Get(name)
 	if !ok {
 		return def, nil
 	}

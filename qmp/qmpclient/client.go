@@ -30,6 +30,7 @@ type ExecuteError struct {
 	Reply     json.RawMessage // the whole error response
 }
 
+// Error names the command and the server's error class and description.
 func (e *ExecuteError) Error() string {
 	return fmt.Sprintf("qmp: %s failed: %s: %s", e.Command, e.Info.Class, e.Info.Desc)
 }
@@ -232,7 +233,7 @@ func (c *Client) ConnectDialer(ctx context.Context, d transport.Dialer) error {
 func (c *Client) noteConn(nc net.Conn) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := nc.(*unix.Conn); ok {
+	if _, ok := nc.(unix.FDConn); ok {
 		c.fdConn = 1
 	} else {
 		c.fdConn = -1
@@ -537,7 +538,7 @@ func (c *Client) ExecuteWithFiles(ctx context.Context, cmd string, args any, fil
 			if !state.CompareAndSwap(0, 1) {
 				return nil
 			}
-			uc, ok := nc.(*unix.Conn)
+			uc, ok := nc.(unix.FDConn)
 			if !ok {
 				unsupported = true
 				return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/wirereactor/wirereactor/internal/testpeers"
 	"github.com/wirereactor/wirereactor/qmp"
 )
 
@@ -24,7 +25,7 @@ import (
 // WIREREACTOR_REQUIRE_PEERS=1.
 func qemuProcess(t *testing.T, machineArgs ...string) (string, *exec.Cmd) {
 	t.Helper()
-	bin := qemuBinary(t)
+	bin := testpeers.QEMUBinary(t)
 	if len(machineArgs) == 0 {
 		machineArgs = []string{"-machine", "none"}
 	}
@@ -287,7 +288,7 @@ func TestDrivenClientPassesFilesToQEMU(t *testing.T) {
 func TestDrivenClientReverseMode(t *testing.T) {
 	// Listen first, start QEMU as the connecting side, then accept.
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	bin := qemuBinary(t)
+	bin := testpeers.QEMUBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sock := filepath.Join(t.TempDir(), "rev.sock")
@@ -306,7 +307,7 @@ func TestDrivenClientReverseMode(t *testing.T) {
 
 func TestDrivenClientOverTCP(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	bin := qemuBinary(t)
+	bin := testpeers.QEMUBinary(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	port := ln.Addr().(*net.TCPAddr).Port
@@ -371,7 +372,7 @@ func TestDescriptorGoesToItsCommandQEMU(t *testing.T) {
 
 func TestExecuteWithFilesOverTCPFailsAloneQEMU(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	bin := qemuBinary(t)
+	bin := testpeers.QEMUBinary(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/wirereactor/wirereactor/internal/testpeers"
 	"github.com/wirereactor/wirereactor/transport"
 )
 
@@ -125,7 +126,7 @@ func TestConnectHonoursContextWhileQEMUIsStopped(t *testing.T) {
 
 func TestAcceptHonoursContextWhileQEMUIsStopped(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	bin := qemuBinary(t)
+	bin := testpeers.QEMUBinary(t)
 	sock := filepath.Join(t.TempDir(), "rev.sock")
 	c := NewClient(Config{Name: t.Name()})
 	require.NoError(t, c.StartServer(context.Background(), "unix:"+sock))

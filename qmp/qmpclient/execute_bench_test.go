@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wirereactor/wirereactor/internal/testpeers"
 	"github.com/wirereactor/wirereactor/qmp/qmpclient"
 	"github.com/wirereactor/wirereactor/qmp/qmptest"
 )
@@ -169,13 +170,7 @@ func benchQMPTest(b *testing.B) (string, *qmptest.Server) {
 // sockets and returns their paths. It skips without QEMU unless
 // WIREREACTOR_REQUIRE_PEERS=1.
 func benchQEMU(b *testing.B, sockets ...string) []string {
-	bin, err := exec.LookPath("qemu-system-x86_64")
-	if err != nil {
-		if os.Getenv("WIREREACTOR_REQUIRE_PEERS") == "1" {
-			b.Fatalf("qemu-system-x86_64 is required (WIREREACTOR_REQUIRE_PEERS=1): %v", err)
-		}
-		b.Skip("qemu-system-x86_64 not installed")
-	}
+	bin := testpeers.QEMUBinary(b)
 	dir := benchSocketDir(b)
 	args := []string{"-machine", "none", "-nodefaults", "-display", "none"}
 	paths := make([]string, len(sockets))

@@ -377,7 +377,7 @@ func ReceivedFiles(ctx context.Context) []*os.File {
 		if fc, ok := nc.(*freezableConn); ok {
 			nc = fc.Conn
 		}
-		if uc, ok := nc.(*unix.Conn); ok {
+		if uc, ok := nc.(unix.FDConn); ok {
 			files = uc.TakeFDs()
 		}
 		return nil

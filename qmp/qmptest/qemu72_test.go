@@ -7,7 +7,6 @@ import (
 	"flag"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/wirereactor/wirereactor/internal/testpeers"
 	"github.com/wirereactor/wirereactor/qmp"
 	"github.com/wirereactor/wirereactor/qmp/qmptest"
 )
@@ -204,40 +204,11 @@ func normalizeReply(name string, reply json.RawMessage) json.RawMessage {
 // startQEMU72 starts qemu-system-x86_64 as qemu72Args say and connects to
 // its QMP socket, or skips (fails under WIREREACTOR_REQUIRE_PEERS=1).
 func startQEMU72(t *testing.T) net.Conn {
-	bin, err := exec.LookPath("qemu-system-x86_64")
-	if err != nil {
-		if os.Getenv("WIREREACTOR_REQUIRE_PEERS") == "1" {
-			t.Fatal("qemu-system-x86_64 is required (WIREREACTOR_REQUIRE_PEERS=1) but not installed (apt-get install qemu-system-x86)")
-		}
-		t.Skip("qemu-system-x86_64 is not installed (apt-get install qemu-system-x86); skipping the capture check")
-	}
-	dir, err := os.MkdirTemp("", "qmp")
+	q := testpeers.StartQEMU(t, qemu72Args...)
+	c, err := net.Dial("unix", q.Socket)
 	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "qmp.sock")
-	var stderr bytes.Buffer
-	cmd := exec.Command(bin, append(qemu72Args, "-qmp", "unix:"+sock+",server=on,wait=off")...)
-	cmd.Stderr = &stderr
-	require.NoError(t, cmd.Start())
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.Dial("unix", sock)
-		if err == nil {
-			t.Cleanup(func() { c.Close() })
-			return c
-		}
-		select {
-		case <-done:
-			t.Fatalf("QEMU exited before its QMP socket was ready: %s", stderr.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("QEMU's QMP socket not ready after 20s: %v", err)
-		}
-	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // execute sends one command on w and returns its reply's return value,

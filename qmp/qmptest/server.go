@@ -109,6 +109,7 @@ type Error struct {
 	Desc  string
 }
 
+// Error returns "Class: Desc", as a client would print the reply.
 func (e *Error) Error() string { return e.Class + ": " + e.Desc }
 
 // Errorf returns an *Error of class with a formatted description.

@@ -29,6 +29,7 @@ type AddressError struct {
 	Addr string
 }
 
+// Error quotes the address and lists the forms Parse accepts.
 func (e *AddressError) Error() string {
 	return fmt.Sprintf("endpoint: address %q is none of unix:PATH, tcp:HOST:PORT, ws://HOST/PATH, wss://HOST/PATH", e.Addr)
 }

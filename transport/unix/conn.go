@@ -22,6 +22,17 @@ import (
 // in one message are closed by the kernel (the read reports MSG_CTRUNC).
 const maxFDsPerRead = 32
 
+// FDConn is a connection that passes file descriptors: a *Conn, or a
+// wrapper of one that keeps the ability (transcript.RecordConn). Code that
+// passes or takes descriptors asks for an FDConn, not a *Conn.
+type FDConn interface {
+	net.Conn
+	// WriteFDs writes p with files passed along with its first bytes.
+	WriteFDs(p []byte, files ...*os.File) (int, error)
+	// TakeFDs returns the descriptors received so far and forgets them.
+	TakeFDs() []*os.File
+}
+
 // Conn is a Unix-domain stream connection that can pass file descriptors.
 // It implements net.Conn. Once descriptors are expected (a connection from
 // Accept or NewConn, from Dial with Endpoint.DialFDs, or after ExpectFDs),
@@ -231,12 +242,12 @@ func (c *Conn) WriteFDs(p []byte, files ...*os.File) (int, error) {
 }
 
 // PassFDs returns a function for transport.Session.Exec that writes data
-// with files attached, on a session whose stream is a *Conn. QMP's getfd
+// with files attached, on a session whose stream is an FDConn. QMP's getfd
 // takes the descriptor passed before it; a single space is a harmless
 // carrier between QMP messages.
 func PassFDs(data []byte, files ...*os.File) func(net.Conn) error {
 	return func(nc net.Conn) error {
-		c, ok := nc.(*Conn)
+		c, ok := nc.(FDConn)
 		if !ok {
 			return errors.New("unix: passing descriptors needs a *unix.Conn stream")
 		}

@@ -9,31 +9,15 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-)
 
-// chromium returns a Chromium binary, or skips (fails under
-// WIREREACTOR_REQUIRE_PEERS=1, as cmd/internal/testpeers does for the
-// commands' tests, which this package cannot import).
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("WIREREACTOR_REQUIRE_PEERS") == "1" {
-		t.Fatal("chromium is required (WIREREACTOR_REQUIRE_PEERS=1) but not installed (apt-get install chromium)")
-	}
-	t.Skip("chromium is not installed: skipping (apt-get install chromium)")
-	return ""
-}
+	"github.com/wirereactor/wirereactor/internal/testpeers"
+)
 
 // The page runs each case against /ws?case=NAME in turn and posts what it
 // saw to /result?case=NAME; the server side of each case is below.
@@ -98,7 +82,7 @@ type browserResult struct {
 // oversized frames are refused with 1003 and 1009; a masked server frame
 // makes it fail the connection.
 func TestChromiumInterop(t *testing.T) {
-	bin := chromium(t)
+	bin := testpeers.Chromium(t)
 	var mu sync.Mutex
 	server := map[string]string{} // what our side saw, per case
 	browser := map[string]browserResult{}

@@ -48,6 +48,8 @@ type HandshakeError struct {
 	Reason string
 }
 
+// Error gives what was wrong with a 101 response, or the server's status
+// and the start of its response body when it refused the upgrade.
 func (e *HandshakeError) Error() string {
 	if e.Reason != "" {
 		return fmt.Sprintf("websocket: handshake: %s", e.Reason)

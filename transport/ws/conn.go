@@ -55,6 +55,7 @@ type ProtocolError struct {
 	Msg  string
 }
 
+// Error describes the violation; the close code sent is in Code.
 func (e *ProtocolError) Error() string { return "websocket: " + e.Msg }
 
 // errPeerClosed is returned by Write once the peer closed the connection.
@@ -71,6 +72,7 @@ type CloseError struct {
 	Reason string
 }
 
+// Error gives the peer's close status and reason.
 func (e *CloseError) Error() string {
 	return fmt.Sprintf("websocket: peer closed with status %d %q", e.Code, e.Reason)
 }
@@ -265,10 +267,15 @@ func (c *Conn) readHeader() error {
 			return c.protocolError(CloseProtocolError, "masked frame from the server", nil)
 		}
 		return c.protocolError(CloseProtocolError, "unmasked frame from the client", nil)
+	case length>>63 != 0:
+		return c.protocolError(CloseProtocolError, "64-bit frame length with its most significant bit set", nil)
 	case length > uint64(c.maxFrame):
 		return c.protocolError(CloseMessageTooBig, fmt.Sprintf("frame of %d bytes exceeds the limit of %d", length, c.maxFrame), nil)
 	}
 	if op >= opClose {
+		if op > opPong { // 0xB to 0xF are reserved (RFC 6455 §5.2)
+			return c.protocolError(CloseProtocolError, fmt.Sprintf("unknown opcode %#x", op), nil)
+		}
 		if !fin || length > 125 {
 			return c.protocolError(CloseProtocolError, "fragmented or oversized control frame", nil)
 		}

@@ -169,6 +169,11 @@ func TestCheckOrigin(t *testing.T) {
 		{"other port", "h:1", false, "http://h:2", nil, false},
 		{"other host", "h:1", false, "http://evil:1", nil, false},
 		{"unparsable", "h:1", false, "::", nil, false},
+		// A sandboxed or file: page sends "null": never same-origin.
+		{"null", "h:1", false, "null", nil, false},
+		{"IPv6", "[::1]:4700", false, "http://[::1]:4700", nil, true},
+		{"IPv6, other port", "[::1]:4700", false, "http://[::1]:4701", nil, false},
+		{"default port not spelled the same", "h", false, "http://h:80", nil, false},
 		{"listed", "h:1", false, "https://console.example", []string{"https://console.example"}, true},
 		{"not listed", "h:1", false, "http://h:1", []string{"https://console.example"}, false},
 		{"any", "h:1", false, "http://evil", []string{"*"}, true},

@@ -20,6 +20,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -67,7 +68,8 @@ type Endpoint struct {
 	// DefaultCloseTimeout.
 	CloseTimeout time.Duration
 	// HandshakeTimeout bounds the server's wait for the client's upgrade
-	// request; zero means 10 seconds.
+	// request, and for a next one on a connection whose request was
+	// refused; zero means 10 seconds.
 	HandshakeTimeout time.Duration
 }
 
@@ -208,6 +210,13 @@ func (e Endpoint) Upgrade(w http.ResponseWriter, r *http.Request) (*Conn, error)
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return nil, err
 	}
+	if err := checkUpgradeRequest(w, r); err != nil {
+		return nil, err
+	}
+	// x/net/websocket reads the first Connection line only; the request
+	// has been checked, so give it the canonical form.
+	r = r.Clone(r.Context())
+	r.Header.Set("Connection", "Upgrade")
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		http.Error(w, "websocket upgrade not supported", http.StatusInternalServerError)
@@ -252,6 +261,42 @@ func (e Endpoint) Upgrade(w http.ResponseWriter, r *http.Request) (*Conn, error)
 		return nil, hsErr
 	}
 	return newConn(nc, false, leftover, e.options(protocol)), nil
+}
+
+// checkUpgradeRequest applies RFC 6455 §4.2.1 to an opening handshake
+// before the connection is taken, answering a refusal with an HTTP error
+// that says what was wrong: a GET of HTTP/1.1 or later, an Upgrade header
+// naming websocket, a Connection header holding the upgrade token (on any
+// of its lines), Sec-WebSocket-Version 13 (426 with the version otherwise,
+// §4.4) and a Sec-WebSocket-Key of 16 bytes in base64.
+func checkUpgradeRequest(w http.ResponseWriter, r *http.Request) error {
+	refuse := func(status int, msg string) error {
+		if status == http.StatusUpgradeRequired {
+			w.Header().Set("Sec-WebSocket-Version", "13")
+		}
+		http.Error(w, "websocket: "+msg, status)
+		return fmt.Errorf("websocket: bad upgrade request: %s", msg)
+	}
+	switch {
+	case r.Method != http.MethodGet:
+		return refuse(http.StatusMethodNotAllowed, fmt.Sprintf("method %s: an upgrade is a GET", r.Method))
+	case !r.ProtoAtLeast(1, 1):
+		return refuse(http.StatusBadRequest, fmt.Sprintf("%s: an upgrade needs HTTP/1.1", r.Proto))
+	case !headerHasToken(r.Header, "Upgrade", "websocket"):
+		return refuse(http.StatusBadRequest, fmt.Sprintf("Upgrade header %q does not name websocket", r.Header.Get("Upgrade")))
+	case !headerHasToken(r.Header, "Connection", "upgrade"):
+		return refuse(http.StatusBadRequest, fmt.Sprintf("Connection header %q lacks the upgrade token", strings.Join(r.Header.Values("Connection"), ", ")))
+	case r.Header.Get("Sec-WebSocket-Version") != "13":
+		return refuse(http.StatusUpgradeRequired, fmt.Sprintf("Sec-WebSocket-Version %q: only 13 is spoken", r.Header.Get("Sec-WebSocket-Version")))
+	}
+	keys := r.Header.Values("Sec-WebSocket-Key")
+	if len(keys) != 1 {
+		return refuse(http.StatusBadRequest, fmt.Sprintf("want one Sec-WebSocket-Key header, got %d", len(keys)))
+	}
+	if k, err := base64.StdEncoding.DecodeString(keys[0]); err != nil || len(k) != 16 {
+		return refuse(http.StatusBadRequest, fmt.Sprintf("Sec-WebSocket-Key %.40q is not 16 bytes in base64", keys[0]))
+	}
+	return nil
 }
 
 // hijacked is the http.ResponseWriter given to x/net/websocket's server
@@ -336,7 +381,7 @@ func (e Endpoint) ListenWS(ctx context.Context) (*Listener, error) {
 			c.nc.Close()
 		}
 	})
-	l.srv = &http.Server{Handler: mux, ReadHeaderTimeout: timeout, ErrorLog: nil}
+	l.srv = &http.Server{Handler: mux, ReadHeaderTimeout: timeout, IdleTimeout: timeout, ErrorLog: nil}
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()

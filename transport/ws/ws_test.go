@@ -273,12 +273,16 @@ func TestProtocolErrors(t *testing.T) {
 		{"stray continuation", 0x80, "x", 1, CloseProtocolError, "continuation frame outside"},
 		{"unknown opcode", 0x83, "x", 1, CloseProtocolError, "unknown opcode"},
 		{"fragmented ping", 0x09, "x", 1, CloseProtocolError, "control frame"},
+		{"reserved control opcode", 0x8B, "x", 1, CloseProtocolError, "unknown opcode 0xb"},
+		{"length with its top bit set", 0x82, "", 1 << 63, CloseProtocolError, "most significant bit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			transporttest.LeakCheck(t)
 			c, s := pair(t, Endpoint{URL: "ws://127.0.0.1:0/"})
 			writeRaw(t, c, tt.b0, []byte(tt.payload), tt.length)
+			// A frame silently ignored would leave Read waiting forever.
+			require.NoError(t, s.SetReadDeadline(time.Now().Add(5*time.Second)))
 			_, err := s.Read(make([]byte, 10))
 			var pe *ProtocolError
 			require.ErrorAs(t, err, &pe)

@@ -1,6 +1,9 @@
-// Package testpeers starts the real programs the commands' tests talk to —
-// QEMU and Chromium — or skips the test with a clear message when they are
-// missing (fails it instead when WIREREACTOR_REQUIRE_PEERS=1, as in CI).
+// Package testpeers is the one home of peer lookup for the tests: it
+// finds the real programs the tests talk to — QEMU, Mercurial (a Python
+// that imports it), Chromium — and starts QEMU, or skips the test with a
+// clear message when one is missing (fails it instead when
+// WIREREACTOR_REQUIRE_PEERS=1, as in CI). It imports nothing of the
+// project, so any package's tests may use it.
 package testpeers
 
 import (
@@ -10,15 +13,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 )
+
+// Required reports whether a missing peer fails tests instead of skipping
+// them (WIREREACTOR_REQUIRE_PEERS=1).
+func Required() bool { return os.Getenv("WIREREACTOR_REQUIRE_PEERS") == "1" }
 
 // Missing skips t because peer is not installed, or fails it when
 // WIREREACTOR_REQUIRE_PEERS=1.
 func Missing(t testing.TB, peer, install string) {
 	t.Helper()
-	if os.Getenv("WIREREACTOR_REQUIRE_PEERS") == "1" {
+	if Required() {
 		t.Fatalf("%s is required (WIREREACTOR_REQUIRE_PEERS=1) but not installed (%s)", peer, install)
 	}
 	t.Skipf("%s is not installed: skipping (%s)", peer, install)
@@ -33,14 +41,15 @@ type QEMU struct {
 	done   chan struct{}
 }
 
-// StartQEMU starts QEMU with no machine and a QMP unix socket in server
-// mode, waits until the socket accepts connections, and kills QEMU at the
-// end of the test.
-func StartQEMU(t testing.TB) *QEMU {
+// StartQEMU starts QEMU with args (none: no machine, "-machine none
+// -nodefaults -display none") and a QMP unix socket in server mode, waits
+// until the socket accepts connections, and kills QEMU at the end of the
+// test.
+func StartQEMU(t testing.TB, args ...string) *QEMU {
 	t.Helper()
-	bin, err := exec.LookPath("qemu-system-x86_64")
-	if err != nil {
-		Missing(t, "qemu-system-x86_64", "apt-get install qemu-system-x86")
+	bin := QEMUBinary(t)
+	if len(args) == 0 {
+		args = []string{"-machine", "none", "-nodefaults", "-display", "none"}
 	}
 	dir, err := os.MkdirTemp("", "qmp") // short: unix socket paths are limited to 108 bytes
 	if err != nil {
@@ -48,8 +57,7 @@ func StartQEMU(t testing.TB) *QEMU {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	q := &QEMU{Socket: filepath.Join(dir, "qmp.sock"), done: make(chan struct{})}
-	q.cmd = exec.Command(bin, "-machine", "none", "-nodefaults", "-display", "none",
-		"-qmp", "unix:"+q.Socket+",server=on,wait=off")
+	q.cmd = exec.Command(bin, append(args[:len(args):len(args)], "-qmp", "unix:"+q.Socket+",server=on,wait=off")...)
 	q.cmd.Stderr = &q.stderr
 	if err := q.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -92,6 +100,33 @@ func QEMUBinary(t testing.TB) string {
 	}
 	return bin
 }
+
+// MercurialPython returns a Python 3 interpreter that imports Mercurial
+// 6.3 (its wire protocol and CBOR modules), /usr/bin/python3 first, where
+// Debian's mercurial package installs them; or skips. The lookup runs once
+// per test binary.
+func MercurialPython(t testing.TB) string {
+	t.Helper()
+	py := mercurialPython()
+	if py == "" {
+		Missing(t, "Mercurial 6.3 (importable by python3)", "apt-get install mercurial")
+	}
+	return py
+}
+
+var mercurialPython = sync.OnceValue(func() string {
+	candidates := []string{"/usr/bin/python3"}
+	if p, err := exec.LookPath("python3"); err == nil {
+		candidates = append(candidates, p)
+	}
+	for _, py := range candidates {
+		out, err := exec.Command(py, "-c", "from mercurial import util, wireprotoframing; from mercurial.utils import cborutil; print(util.version().decode())").Output()
+		if err == nil && bytes.HasPrefix(out, []byte("6.3")) {
+			return py
+		}
+	}
+	return ""
+})
 
 // Chromium returns the path of a Chromium binary or skips.
 func Chromium(t testing.TB) string {

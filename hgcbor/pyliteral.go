@@ -1,4 +1,4 @@
-package frame
+package hgcbor
 
 import (
 	"errors"
@@ -7,8 +7,6 @@ import (
 	"math/big"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/wirereactor/wirereactor/hgcbor"
 )
 
 // maxLiteralDepth bounds nesting in a cbor: payload literal. CPython's
@@ -16,13 +14,15 @@ import (
 // come close and the parser recurses.
 const maxLiteralDepth = 100
 
-// parsePythonLiteral evaluates src the way Mercurial's evalpythonliteral
+// ParsePythonLiteral evaluates src the way Mercurial's evalpythonliteral
 // does (ast.literal_eval of src decoded as Latin-1), restricted to what
-// cborutil can encode, and returns the value in hgcbor's value model:
-// b'…' → hgcbor.Bytes, '…' → string, int → int64/uint64/hgcbor.NegInt
+// cborutil can encode, and returns the value in this package's value model:
+// b'…' → Bytes, '…' → string, int → int64/uint64/NegInt
 // (*big.Int beyond), True/False → bool, None → nil, list and tuple → []any,
-// dict → map[any]any, set → hgcbor.Set.
-func parsePythonLiteral(src string) (any, error) {
+// dict → map[any]any, set → Set. It is the inverse of PythonLiteral, and
+// what frame.ParseHuman runs on a "cbor:" payload. An error names the
+// problem and its offset in src.
+func ParsePythonLiteral(src string) (any, error) {
 	if strings.IndexByte(src, 0) >= 0 {
 		return nil, errors.New("source contains a NUL byte")
 	}
@@ -172,7 +172,7 @@ func finishInt(n *big.Int) any {
 	case n.Sign() < 0:
 		m := new(big.Int).Not(n) // -1-n
 		if m.IsUint64() {
-			return hgcbor.NegInt(m.Uint64())
+			return NegInt(m.Uint64())
 		}
 	}
 	return n
@@ -236,7 +236,7 @@ func (p *litParser) atom() (any, error) {
 				if p.peek() == ')' {
 					p.pos++
 					p.depth--
-					return hgcbor.Set{}, nil
+					return Set{}, nil
 				}
 			}
 			return nil, p.errorf("only set() is a literal call")
@@ -332,7 +332,7 @@ func keyIdentity(v any) (string, error) {
 		return "i" + x.String(), nil
 	case signedInt:
 		return "i" + x.n.String(), nil
-	case hgcbor.Bytes:
+	case Bytes:
 		return "b" + string(x), nil
 	case string:
 		return "s" + x, nil
@@ -397,7 +397,7 @@ func (p *litParser) braces() (any, error) {
 		}
 		return m, p.close('}')
 	}
-	set := hgcbor.Set{}
+	set := Set{}
 	e := first
 	for {
 		id, err := keyIdentity(e)
@@ -551,7 +551,7 @@ func (p *litParser) strings() (any, error) {
 		}
 	}
 	if kind == 1 {
-		return hgcbor.Bytes(out.String()), nil
+		return Bytes(out.String()), nil
 	}
 	return out.String(), nil
 }

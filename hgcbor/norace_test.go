@@ -1,0 +1,5 @@
+//go:build !race
+
+package hgcbor_test
+
+const raceEnabled = false
