@@ -140,7 +140,7 @@ func (s *OutputStream) AppendCommandData(dst []byte, requestID uint16, r io.Read
 	// The payload is in place; write the header in front of it.
 	var sf frame.StreamFlags
 	if !s.active {
-		sf, s.active = frame.StreamBegin, true
+		sf, s.active = frame.StreamFlagBegin, true
 	}
 	frame.AppendHeader(dst[:start], frame.Header{Length: n, RequestID: requestID, StreamID: s.id,
 		StreamFlags: sf, Type: frame.TypeCommandData, Flags: flags})

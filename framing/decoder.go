@@ -172,7 +172,7 @@ func (d *Decoder) Next() (a action.Action[frame.Frame]) {
 		if end := frame.HeaderSize + length; end <= len(in) && acceptedFlags[typ]>>flags&1 != 0 &&
 			in[6]&^acceptedStreamFlags == 0 && length <= d.limit() {
 			d.pos += end
-			a.Kind = action.Deliver
+			a.Kind = action.KindDeliver
 			a.Value.RequestID = uint16(in[3]) | uint16(in[4])<<8
 			a.Value.StreamID = in[5]
 			a.Value.StreamFlags = frame.StreamFlags(in[6])
@@ -185,12 +185,12 @@ func (d *Decoder) Next() (a action.Action[frame.Frame]) {
 	ok, err := d.next(&a.Value)
 	switch {
 	case ok:
-		a.Kind = action.Deliver
+		a.Kind = action.KindDeliver
 	case err != nil:
-		a.Kind, a.Err = action.Error, err
+		a.Kind, a.Err = action.KindError, err
 	case d.eof:
 		d.err = io.EOF // a clean end: terminal, like any error
-		a.Kind, a.Err = action.Error, io.EOF
+		a.Kind, a.Err = action.KindError, io.EOF
 	}
 	return a
 }
@@ -251,7 +251,7 @@ var acceptedFlags = func() (t [16]uint16) {
 	return t
 }()
 
-const acceptedStreamFlags = byte(frame.StreamBegin | frame.StreamEnd | frame.StreamEncoded)
+const acceptedStreamFlags = byte(frame.StreamFlagBegin | frame.StreamFlagEnd | frame.StreamFlagEncoded)
 
 // slowNext assembles a frame in d.buf from what is buffered and what the
 // caller fed.

@@ -182,12 +182,12 @@ func TestDecoderZeroCopyWhenWhole(t *testing.T) {
 	d.Feed(wire)
 	for _, want := range []string{"abc", "defg"} {
 		a := d.Next()
-		require.Equal(t, action.Deliver, a.Kind)
+		require.Equal(t, action.KindDeliver, a.Kind)
 		require.Equal(t, want, string(a.Value.Payload))
 		require.True(t, within(a.Value.Payload, wire), "payload aliases the fed slice")
 		require.Equal(t, len(a.Value.Payload), cap(a.Value.Payload), "payload capacity is cut")
 	}
-	require.Equal(t, action.WantMore, d.Next().Kind)
+	require.Equal(t, action.KindWantMore, d.Next().Kind)
 	require.Zero(t, d.Buffered())
 }
 
@@ -196,17 +196,17 @@ func TestDecoderCopiesSplitFrame(t *testing.T) {
 	d := NewDecoder(DecoderConfig{})
 	first := bytes.Clone(wire[:11])
 	d.Feed(first)
-	require.Equal(t, action.WantMore, d.Next().Kind)
+	require.Equal(t, action.KindWantMore, d.Next().Kind)
 	require.Equal(t, 11, d.Buffered())
 	copy(first, bytes.Repeat([]byte{0}, len(first))) // the caller reuses its buffer
 	rest := bytes.Clone(wire[11:])
 	d.Feed(rest)
 	a := d.Next()
-	require.Equal(t, action.Deliver, a.Kind)
+	require.Equal(t, action.KindDeliver, a.Kind)
 	require.Equal(t, "hello, world", string(a.Value.Payload))
 	require.False(t, within(a.Value.Payload, rest))
 	require.Equal(t, uint16(9), a.Value.RequestID)
-	require.Equal(t, action.WantMore, d.Next().Kind)
+	require.Equal(t, action.KindWantMore, d.Next().Kind)
 }
 
 func TestDecoderFeedBeforeDrain(t *testing.T) {
@@ -245,17 +245,17 @@ func TestDecoderLimit(t *testing.T) {
 				Type: frame.TypeCommandResponse, Flags: frame.FlagCommandResponseEOS})
 			if split {
 				d.Feed(hdr[:4])
-				require.Equal(t, action.WantMore, d.Next().Kind)
+				require.Equal(t, action.KindWantMore, d.Next().Kind)
 				d.Feed(hdr[4:])
 			} else {
 				d.Feed(hdr)
 			}
 			a := d.Next()
 			if tc.wantErr == "" {
-				require.Equal(t, action.WantMore, a.Kind, tc.name)
+				require.Equal(t, action.KindWantMore, a.Kind, tc.name)
 				continue
 			}
-			require.Equal(t, action.Error, a.Kind, tc.name)
+			require.Equal(t, action.KindError, a.Kind, tc.name)
 			require.EqualError(t, a.Err, tc.wantErr)
 			var tooLarge *PayloadTooLargeError
 			require.ErrorAs(t, a.Err, &tooLarge)
@@ -291,7 +291,7 @@ func TestDecoderHeaderErrors(t *testing.T) {
 				require.EqualError(t, err, tc.msg)
 				var he *frame.HeaderError
 				require.ErrorAs(t, err, &he)
-				require.Equal(t, action.Error, d.Next().Kind)
+				require.Equal(t, action.KindError, d.Next().Kind)
 			}
 		})
 	}
@@ -336,7 +336,7 @@ func TestDecoderFeedAfterEOF(t *testing.T) {
 	d.FeedEOF()
 	d.Feed([]byte{1})
 	a := d.Next()
-	require.Equal(t, action.Error, a.Kind)
+	require.Equal(t, action.KindError, a.Kind)
 	require.ErrorIs(t, a.Err, ErrFeedAfterEOF)
 }
 
@@ -368,7 +368,7 @@ func TestDecoderReset(t *testing.T) {
 	wire := encodeFrames(sampleFrames()[:1])
 	d := NewDecoder(DecoderConfig{MaxPayload: 64})
 	d.Feed(wire[:5])
-	require.Equal(t, action.WantMore, d.Next().Kind)
+	require.Equal(t, action.KindWantMore, d.Next().Kind)
 	d.Reset(DecoderConfig{MaxPayload: 16})
 	require.Zero(t, d.Buffered())
 	require.Equal(t, 16, d.limit(), "Reset configures")
@@ -385,7 +385,7 @@ func TestDecoderSteadyStateAllocs(t *testing.T) {
 	run := func() {
 		for _, p := range pieces {
 			d.Feed(p)
-			for d.Next().Kind == action.Deliver {
+			for d.Next().Kind == action.KindDeliver {
 			}
 		}
 	}

@@ -322,7 +322,7 @@ func TestBuildersMatchMercurial(t *testing.T) {
 	vf := loadVectors(t)
 	for _, v := range vf.Vectors {
 		t.Run(v.Name, func(t *testing.T) {
-			s := NewOutputStream(v.Stream, StreamConfig{MaxFramePayload: v.MaxFrameSize})
+			s := NewOutputStream(v.Stream, OutputStreamConfig{MaxFramePayload: v.MaxFrameSize})
 			require.Equal(t, v.MaxFrameSize, s.MaxFramePayload())
 			emitters := map[uint16]*ResponseEmitter{}
 			for i := range v.Ops {

@@ -16,9 +16,9 @@ const DefaultMaxJSONMessageSize = 10 << 20
 // leaves it zero. QEMU's own parser stops at 1024 as well.
 const DefaultMaxJSONDepth = 1024
 
-// JSONConfig configures a JSONDecoder. The zero value is useful: every zero
+// JSONDecoderConfig configures a JSONDecoder. The zero value is useful: every zero
 // field takes its default.
-type JSONConfig struct {
+type JSONDecoderConfig struct {
 	// MaxMessageSize bounds one message, from its first to its last byte
 	// (whitespace around messages is not counted). Zero means
 	// DefaultMaxJSONMessageSize.
@@ -154,7 +154,7 @@ const (
 )
 
 // NewJSONDecoder returns a decoder configured by cfg.
-func NewJSONDecoder(cfg JSONConfig) *JSONDecoder {
+func NewJSONDecoder(cfg JSONDecoderConfig) *JSONDecoder {
 	d := &JSONDecoder{}
 	d.Reset(cfg)
 	return d
@@ -162,7 +162,7 @@ func NewJSONDecoder(cfg JSONConfig) *JSONDecoder {
 
 // Reset makes d a fresh decoder configured by cfg, at stream offset 0,
 // keeping its buffers for reuse. It drops any reference to fed input.
-func (d *JSONDecoder) Reset(cfg JSONConfig) {
+func (d *JSONDecoder) Reset(cfg JSONDecoderConfig) {
 	*d = JSONDecoder{buf: d.buf[:0], stack: d.stack[:0],
 		maxSize: cfg.MaxMessageSize, maxDepth: cfg.MaxDepth}
 	if d.maxSize <= 0 {
@@ -175,7 +175,7 @@ func (d *JSONDecoder) Reset(cfg JSONConfig) {
 
 func (d *JSONDecoder) init() {
 	if d.maxSize == 0 {
-		d.Reset(JSONConfig{})
+		d.Reset(JSONDecoderConfig{})
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 // pretty-printed. Garbage costs one error, then decoding resumes at the next
 // object, as QEMU does.
 func ExampleJSONDecoder() {
-	d := framing.NewJSONDecoder(framing.JSONConfig{MaxMessageSize: 1 << 20})
+	d := framing.NewJSONDecoder(framing.JSONDecoderConfig{MaxMessageSize: 1 << 20})
 	reads := []string{
 		`{"execute": "qmp_capa`,
 		"bilities\"}\r\n{\"execute\":\n  \"stop\"}",

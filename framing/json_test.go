@@ -112,7 +112,7 @@ func TestJSONDecoderStreams(t *testing.T) {
 	for _, tt := range tests {
 		for _, n := range []int{len(tt.in) + 1, 1, 2, 3, 7} {
 			t.Run(fmt.Sprintf("%s/chunks of %d", tt.name, n), func(t *testing.T) {
-				got := decodeAll(t, NewJSONDecoder(JSONConfig{}), splitEvery(tt.in, n))
+				got := decodeAll(t, NewJSONDecoder(JSONDecoderConfig{}), splitEvery(tt.in, n))
 				require.Equal(t, tt.want, got)
 			})
 		}
@@ -121,11 +121,11 @@ func TestJSONDecoderStreams(t *testing.T) {
 
 func TestJSONDecoderEverySplitPoint(t *testing.T) {
 	in := `{"return": {"a": ["x\"}", 1.5e3, null]}, "id": 12}` + "\r\n" + `{"event":"STOP","timestamp":{"seconds":1,"microseconds":2}}` + "\r\n"
-	want := decodeAll(t, NewJSONDecoder(JSONConfig{}), [][]byte{[]byte(in)})
+	want := decodeAll(t, NewJSONDecoder(JSONDecoderConfig{}), [][]byte{[]byte(in)})
 	require.Len(t, want, 2)
 	for i := 0; i <= len(in); i++ {
 		for j := i; j <= len(in); j++ {
-			got := decodeAll(t, NewJSONDecoder(JSONConfig{}), [][]byte{[]byte(in[:i]), []byte(in[i:j]), []byte(in[j:])})
+			got := decodeAll(t, NewJSONDecoder(JSONDecoderConfig{}), [][]byte{[]byte(in[:i]), []byte(in[i:j]), []byte(in[j:])})
 			require.Equal(t, want, got, "split at %d and %d", i, j)
 		}
 	}
@@ -149,7 +149,7 @@ func TestJSONDecoderSizeLimit(t *testing.T) {
 	for _, tt := range tests {
 		for _, n := range []int{100, 1, 5} {
 			t.Run(fmt.Sprintf("%s/chunks of %d", tt.name, n), func(t *testing.T) {
-				d := NewJSONDecoder(JSONConfig{MaxMessageSize: limit})
+				d := NewJSONDecoder(JSONDecoderConfig{MaxMessageSize: limit})
 				got := decodeAll(t, d, splitEvery(tt.in, n))
 				if tt.wantVal != "" {
 					require.Equal(t, []string{"v:" + tt.wantVal}, got)
@@ -166,7 +166,7 @@ func TestJSONDecoderSizeLimit(t *testing.T) {
 }
 
 func TestJSONDecoderHugeMessageIsNotBuffered(t *testing.T) {
-	d := NewJSONDecoder(JSONConfig{MaxMessageSize: 1 << 10})
+	d := NewJSONDecoder(JSONDecoderConfig{MaxMessageSize: 1 << 10})
 	d.Feed([]byte(`{"a":"`))
 	chunk := bytes.Repeat([]byte("x"), 100)
 	var err error
@@ -186,7 +186,7 @@ func TestJSONDecoderHugeMessageIsNotBuffered(t *testing.T) {
 }
 
 func TestJSONDecoderDepthLimit(t *testing.T) {
-	d := NewJSONDecoder(JSONConfig{MaxDepth: 3})
+	d := NewJSONDecoder(JSONDecoderConfig{MaxDepth: 3})
 	got := decodeAll(t, d, [][]byte{[]byte(`[[[1]]] [[[[1]]]] {"id":1}`)})
 	require.Equal(t, []string{
 		"v:[[[1]]]",
@@ -365,7 +365,7 @@ func FuzzJSONDecoder(f *testing.F) {
 		f.Add([]byte(s), uint8(3))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, split uint8) {
-		cfg := JSONConfig{MaxMessageSize: 512, MaxDepth: 8}
+		cfg := JSONDecoderConfig{MaxMessageSize: 512, MaxDepth: 8}
 		whole := decodeAll(t, NewJSONDecoder(cfg), [][]byte{bytes.Clone(data)})
 		n := int(split%16) + 1
 		pieces := decodeAll(t, NewJSONDecoder(cfg), splitEvery(string(data), n))

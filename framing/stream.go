@@ -42,9 +42,9 @@ func (IdentityEncoder) Flush(dst []byte) []byte { return dst }
 // Finish appends nothing.
 func (IdentityEncoder) Finish(dst []byte) []byte { return dst }
 
-// StreamConfig configures an OutputStream. The zero value sends frames of
+// OutputStreamConfig configures an OutputStream. The zero value sends frames of
 // at most frame.DefaultMaxPayload (32768) bytes, as Mercurial does.
-type StreamConfig struct {
+type OutputStreamConfig struct {
 	// MaxFramePayload is where builders split output into frames. Zero means
 	// frame.DefaultMaxPayload. Without AllowLargePayloads it is clamped to
 	// frame.MercurialSafePayload-1 (65535); with it, to frame.MaxPayload.
@@ -55,7 +55,7 @@ type StreamConfig struct {
 	AllowLargePayloads bool
 }
 
-func (c StreamConfig) limits() (split, hard int) {
+func (c OutputStreamConfig) limits() (split, hard int) {
 	hard = frame.MercurialSafePayload - 1
 	if c.AllowLargePayloads {
 		hard = frame.MaxPayload
@@ -74,7 +74,7 @@ var ErrNoStreamSettings = errors.New("framing: encoded frame before the stream's
 
 // FrameTooLargeError reports output that does not fit where it must: a
 // payload over the stream's hard limit (65535 bytes unless
-// StreamConfig.AllowLargePayloads), a text-output payload over the split
+// OutputStreamConfig.AllowLargePayloads), a text-output payload over the split
 // size (Mercurial sends text output in a single frame), or an error-response
 // message over Mercurial's 32768-byte bound.
 type FrameTooLargeError struct {
@@ -116,7 +116,7 @@ type OutputStream struct {
 
 // NewOutputStream returns a stream with id whose first frame will carry
 // stream-begin.
-func NewOutputStream(id uint8, cfg StreamConfig) *OutputStream {
+func NewOutputStream(id uint8, cfg OutputStreamConfig) *OutputStream {
 	s := &OutputStream{id: id}
 	s.split, s.hard = cfg.limits()
 	return s
@@ -195,10 +195,10 @@ func (s *OutputStream) AppendFrame(dst []byte, requestID uint16, t frame.Type, f
 		if !s.settingsSent {
 			return dst, ErrNoStreamSettings
 		}
-		sf |= frame.StreamEncoded
+		sf |= frame.StreamFlagEncoded
 	}
 	if !s.active {
-		sf |= frame.StreamBegin
+		sf |= frame.StreamFlagBegin
 		s.active = true
 	}
 	if t == frame.TypeStreamSettings && flags&frame.FlagStreamSettingsEOS != 0 {

@@ -41,14 +41,14 @@ func allocatedBy(f func()) uint64 {
 // *hgcbor.LimitError, raised before the memory is allocated.
 func TestServerDecodedBudget(t *testing.T) {
 	payload := intsRequest(8 << 20)
-	r := NewServerReactor(ServerConfig{})
+	r := NewServerMachine(ServerMachineConfig{})
 	var a action.Action[Command]
 	n := allocatedBy(func() {
-		r.OnFrame(frame.Frame{RequestID: 1, StreamID: 1, StreamFlags: frame.StreamBegin,
+		r.OnFrame(frame.Frame{RequestID: 1, StreamID: 1, StreamFlags: frame.StreamFlagBegin,
 			Type: frame.TypeCommandRequest, Flags: frame.FlagCommandRequestNew, Payload: payload})
 		a = r.Next()
 	})
-	require.Equal(t, action.Error, a.Kind, "%v", a)
+	require.Equal(t, action.KindError, a.Kind, "%v", a)
 	require.ErrorIs(t, a.Err, ErrLimit)
 	var le *hgcbor.LimitError
 	require.ErrorAs(t, a.Err, &le)
@@ -57,7 +57,7 @@ func TestServerDecodedBudget(t *testing.T) {
 	t.Logf("%d-byte request: %v; allocated %d bytes", len(payload), a.Err, n)
 
 	// The same through bytes, in frames of the default size.
-	r = NewServerReactor(ServerConfig{})
+	r = NewServerMachine(ServerMachineConfig{})
 	var wire []byte
 	s := newOutputStream(1, frame.DefaultMaxPayload)
 	for p, first := payload, true; len(p) > 0; first = false {
@@ -84,12 +84,12 @@ func TestServerDecodedBudget(t *testing.T) {
 	_, size, err := hgcbor.DecodeOptions{}.Check(small[6:]) // the args map
 	require.NoError(t, err)
 	for _, budget := range []int64{2 * size, size / 2} {
-		r = NewServerReactor(ServerConfig{MaxDecodedBytes: budget})
-		r.OnFrame(frame.Frame{RequestID: 1, StreamID: 1, StreamFlags: frame.StreamBegin,
+		r = NewServerMachine(ServerMachineConfig{MaxDecodedBytes: budget})
+		r.OnFrame(frame.Frame{RequestID: 1, StreamID: 1, StreamFlags: frame.StreamFlagBegin,
 			Type: frame.TypeCommandRequest, Flags: frame.FlagCommandRequestNew, Payload: small})
 		a = r.Next()
 		if budget > size {
-			require.Equal(t, action.Deliver, a.Kind, "%v", a)
+			require.Equal(t, action.KindDeliver, a.Kind, "%v", a)
 		} else {
 			require.ErrorIs(t, a.Err, ErrLimit)
 		}

@@ -20,7 +20,7 @@ var (
 	// ErrNotActive is returned by the server's Respond methods for a request
 	// id that has no command awaiting a response.
 	ErrNotActive = errors.New("request is not active")
-	// ErrCannotIssue is returned by ClientReactor.CallCommand once a
+	// ErrCannotIssue is returned by ClientMachine.CallCommand once a
 	// single-send client has sent its one batch.
 	ErrCannotIssue = errors.New("cannot issue new commands")
 	// ErrCannotSend is returned when a single-send client is asked to send

@@ -20,14 +20,14 @@ type serverStep struct {
 
 type serverCase struct {
 	name  string
-	cfg   ServerConfig
+	cfg   ServerMachineConfig
 	steps []serverStep
 }
 
 const okFrames = "frame: 1 2 stream-begin stream-settings eos cbor:b'identity'"
 
-func runServerCase(t *testing.T, tc serverCase) *ServerReactor {
-	r := NewServerReactor(tc.cfg)
+func runServerCase(t *testing.T, tc serverCase) *ServerMachine {
+	r := NewServerMachine(tc.cfg)
 	streams := map[int]*OutputStream{}
 	for i, st := range tc.steps {
 		msg := fmt.Sprintf("step %d %q", i, st.in)
@@ -178,7 +178,7 @@ func TestServerReactorMercurialCases(t *testing.T) {
 			{in: "servererror 2 1 some message", want: []string{
 				"frame: 1 2 stream-begin error-response 0 cbor:{b'type': b'server', b'message': [{b'msg': b'some message'}]}"}},
 		}},
-		{name: "deferred response", cfg: ServerConfig{DeferOutput: true}, steps: []serverStep{
+		{name: "deferred response", cfg: ServerMachineConfig{DeferOutput: true}, steps: []serverStep{
 			{in: "1 1 stream-begin command-request new cbor:{b'name': b'mycommand'}", want: []string{"run 1 mycommand args={} redirect=None data=None"}},
 			{in: "stream"},
 			{in: "respond 2 1 [b'response']"},
@@ -188,7 +188,7 @@ func TestServerReactorMercurialCases(t *testing.T) {
 				"frame: 1 2 0 command-response eos ",
 				"error: EOF"}}, // every request answered: a clean end
 		}},
-		{name: "deferred request id tracking", cfg: ServerConfig{DeferOutput: true}, steps: []serverStep{
+		{name: "deferred request id tracking", cfg: ServerMachineConfig{DeferOutput: true}, steps: []serverStep{
 			{in: "1 1 stream-begin command-request new cbor:{b'name': b'command1'}", want: []string{"run 1 command1 args={} redirect=None data=None"}},
 			{in: "3 1 0 command-request new cbor:{b'name': b'command2'}", want: []string{"run 3 command2 args={} redirect=None data=None"}},
 			{in: "5 1 0 command-request new cbor:{b'name': b'command3'}", want: []string{"run 5 command3 args={} redirect=None data=None"}},
@@ -212,7 +212,7 @@ func TestServerReactorMercurialCases(t *testing.T) {
 			{in: "1 1 stream-begin command-request new cbor:{b'name': b'command1'}", want: []string{"run 1 command1 args={} redirect=None data=None"}},
 			{in: "1 1 0 command-request new cbor:{b'name': b'command1'}", want: []string{"error: request with ID 1 is already active"}},
 		}},
-		{name: "duplicate request on active command not sent", cfg: ServerConfig{DeferOutput: true}, steps: []serverStep{
+		{name: "duplicate request on active command not sent", cfg: ServerMachineConfig{DeferOutput: true}, steps: []serverStep{
 			{in: "1 1 stream-begin command-request new cbor:{b'name': b'command1'}", want: []string{"run 1 command1 args={} redirect=None data=None"}},
 			{in: "stream"},
 			{in: "respond 2 1 [b'response']"},
@@ -263,19 +263,19 @@ func TestServerReactorMercurialCases(t *testing.T) {
 // purpose, each case named for what we do instead.
 func TestServerOnPurposeDifferences(t *testing.T) {
 	cases := []serverCase{
-		{name: "differs: partially received requests are limited", cfg: ServerConfig{MaxPendingRequests: 2}, steps: []serverStep{
+		{name: "differs: partially received requests are limited", cfg: ServerMachineConfig{MaxPendingRequests: 2}, steps: []serverStep{
 			{in: "1 1 stream-begin command-request new|more cbor:{b'name': b'a'}"},
 			{in: "3 1 0 command-request new|have-data cbor:{b'name': b'b'}"},
 			{in: "5 1 0 command-request new|more cbor:{b'name': b'c'}",
 				want: []string{"error: request 5 exceeds the limit of 2 partially received requests"}},
 		}},
-		{name: "differs: bytes buffered per request are limited", cfg: ServerConfig{MaxRequestBytes: 24}, steps: []serverStep{
+		{name: "differs: bytes buffered per request are limited", cfg: ServerMachineConfig{MaxRequestBytes: 24}, steps: []serverStep{
 			{in: "1 1 stream-begin command-request new|have-data cbor:{b'name': b'push'}"},
 			{in: "1 1 0 command-data continuation 0123456789"},
 			{in: "1 1 0 command-data continuation 0123456789",
 				want: []string{"error: request 1 exceeds the limit of 24 request bytes"}},
 		}},
-		{name: "differs: request payload spanning frames is limited", cfg: ServerConfig{MaxRequestBytes: 8}, steps: []serverStep{
+		{name: "differs: request payload spanning frames is limited", cfg: ServerMachineConfig{MaxRequestBytes: 8}, steps: []serverStep{
 			{in: "1 1 stream-begin command-request new|more 12345"},
 			{in: "1 1 0 command-request continuation|more 12345",
 				want: []string{"error: request 1 exceeds the limit of 8 request bytes"}},
@@ -333,31 +333,31 @@ func decodeErrText(payload string) string {
 }
 
 func TestServerErrorsAreTyped(t *testing.T) {
-	r := NewServerReactor(ServerConfig{MaxPendingRequests: 1})
+	r := NewServerMachine(ServerMachineConfig{MaxPendingRequests: 1})
 	r.OnFrame(ffs("1 1 stream-begin command-request new|more cbor:{b'name': b'a'}"))
 	r.OnFrame(ffs("3 1 0 command-request new|more cbor:{b'name': b'b'}"))
 	a := r.Next()
-	require.Equal(t, action.Error, a.Kind)
+	require.Equal(t, action.KindError, a.Kind)
 	var le *LimitError
 	require.ErrorAs(t, a.Err, &le)
 	require.ErrorIs(t, a.Err, ErrLimit)
 	require.Equal(t, uint16(3), le.RequestID)
 
-	r = NewServerReactor(ServerConfig{})
+	r = NewServerMachine(ServerMachineConfig{})
 	r.Feed([]byte{0, 0, 0, 1, 0, 1, 1, 0xf0})
 	a = r.Next()
-	require.Equal(t, action.Error, a.Kind)
+	require.Equal(t, action.KindError, a.Kind)
 	require.ErrorIs(t, a.Err, ErrProtocol)
 	var he *frame.HeaderError
 	require.ErrorAs(t, a.Err, &he)
 	require.True(t, strings.HasPrefix(a.Err.Error(), "error reading frame: "), a.Err.Error())
 	require.Equal(t, a, r.Next(), "terminal")
 
-	r = NewServerReactor(ServerConfig{})
+	r = NewServerMachine(ServerMachineConfig{})
 	r.Feed(frameBytes("1 1 stream-begin command-request new cbor:{b'name': b'a'}")[:9])
 	r.FeedEOF()
 	a = r.Next()
-	require.Equal(t, action.Error, a.Kind)
+	require.Equal(t, action.KindError, a.Kind)
 	require.True(t, errors.Is(a.Err, ErrProtocol))
 }
 
@@ -369,7 +369,7 @@ func TestServerFeedAnySplit(t *testing.T) {
 		"1 1 0 command-data eos def",
 	)
 	for cut := 0; cut <= len(wire); cut++ {
-		r := NewServerReactor(ServerConfig{})
+		r := NewServerMachine(ServerMachineConfig{})
 		var events []string
 		for _, part := range [][]byte{wire[:cut], wire[cut:]} {
 			r.Feed(part)
@@ -391,29 +391,29 @@ func TestServerFeedAnySplit(t *testing.T) {
 // decoder rejects, input ending inside a frame, requests left partial at
 // EOF, a frame handed over directly that breaks the protocol.
 func TestServerStateAfterError(t *testing.T) {
-	cases := map[string]func(r *ServerReactor){
-		"bad header fed": func(r *ServerReactor) { r.Feed([]byte{0, 0, 0, 1, 0, 1, 1, 0xf0}) },
-		"truncated frame fed": func(r *ServerReactor) {
+	cases := map[string]func(r *ServerMachine){
+		"bad header fed": func(r *ServerMachine) { r.Feed([]byte{0, 0, 0, 1, 0, 1, 1, 0xf0}) },
+		"truncated frame fed": func(r *ServerMachine) {
 			r.Feed(frameBytes("1 1 stream-begin command-request new cbor:{b'name': b'a'}")[:9])
 			r.FeedEOF()
 		},
-		"partial request at EOF, fed": func(r *ServerReactor) {
+		"partial request at EOF, fed": func(r *ServerMachine) {
 			r.Feed(frameBytes("1 1 stream-begin command-request new|more cbor:{b'name': b'a'}"))
 			r.FeedEOF()
 		},
-		"partial request at EOF, framed": func(r *ServerReactor) {
+		"partial request at EOF, framed": func(r *ServerMachine) {
 			r.OnFrame(ffs("1 1 stream-begin command-request new|more cbor:{b'name': b'a'}"))
 			r.FeedEOF()
 		},
-		"protocol error framed": func(r *ServerReactor) { r.OnFrame(ffs("1 2 stream-begin command-request new ")) },
-		"protocol error fed":    func(r *ServerReactor) { r.Feed(frameBytes("1 2 stream-begin command-request new ")) },
+		"protocol error framed": func(r *ServerMachine) { r.OnFrame(ffs("1 2 stream-begin command-request new ")) },
+		"protocol error fed":    func(r *ServerMachine) { r.Feed(frameBytes("1 2 stream-begin command-request new ")) },
 	}
 	for name, input := range cases {
-		r := NewServerReactor(ServerConfig{})
+		r := NewServerMachine(ServerMachineConfig{})
 		input(r)
 		got := actiontest.Drain[Command](r)
 		require.NotEmpty(t, got, name)
-		require.Equal(t, action.Error, got[len(got)-1].Kind, name)
-		require.Equal(t, StateErrored, r.State(), name)
+		require.Equal(t, action.KindError, got[len(got)-1].Kind, name)
+		require.Equal(t, ServerStateErrored, r.State(), name)
 	}
 }

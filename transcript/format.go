@@ -70,10 +70,10 @@ type Ev string
 
 // The entry kinds.
 const (
-	Open  Ev = "open"  // a connection began
-	Send  Ev = "send"  // the recording side wrote bytes
-	Recv  Ev = "recv"  // the recording side read bytes
-	Close Ev = "close" // the connection ended; Err says why
+	EvOpen  Ev = "open"  // a connection began
+	EvSend  Ev = "send"  // the recording side wrote bytes
+	EvRecv  Ev = "recv"  // the recording side read bytes
+	EvClose Ev = "close" // the connection ended; Err says why
 )
 
 // Header is the first line of a transcript.
@@ -226,7 +226,7 @@ func Read(r io.Reader) (*Transcript, error) {
 
 func check(e Entry) string {
 	switch e.Ev {
-	case Open, Send, Recv, Close:
+	case EvOpen, EvSend, EvRecv, EvClose:
 	default:
 		return fmt.Sprintf("unknown ev %q", e.Ev)
 	}
@@ -239,7 +239,7 @@ func check(e Entry) string {
 		return "more than one of text, base64 and frame"
 	case e.FDs < 0:
 		return fmt.Sprintf("fds %d is negative", e.FDs)
-	case e.By != "" && (e.By != "peer" || e.Ev != Close):
+	case e.By != "" && (e.By != "peer" || e.Ev != EvClose):
 		return fmt.Sprintf("by %q on a %s entry", e.By, e.Ev)
 	}
 	if e.Frame != "" {

@@ -136,7 +136,7 @@ func TestRecordARealSessionThenReplayIt(t *testing.T) {
 	rec, err := transcript.NewRecorder(&buf, transcript.RecorderConfig{Header: transcript.Header{Protocol: "qmp"}, SplitJSON: true})
 	require.NoError(t, err)
 	sess := transport.New(transport.Config[qmp.Received, *qmp.ClientMachine]{
-		NewMachine: func() *qmp.ClientMachine { return qmp.NewClientMachine(qmp.ClientConfig{}) },
+		NewMachine: func() *qmp.ClientMachine { return qmp.NewClientMachine(qmp.ClientMachineConfig{}) },
 		OnInbound:  rec.Inbound,
 		OnOutbound: rec.Outbound,
 		OnEnd:      rec.End,
@@ -166,7 +166,7 @@ func TestRecordARealSessionThenReplayIt(t *testing.T) {
 	require.NoError(t, err)
 	peer, err := transcript.NewQMPPeer(tr, transcript.PeerConfig{})
 	require.NoError(t, err)
-	c := qmp.NewClientMachine(qmp.ClientConfig{})
+	c := qmp.NewClientMachine(qmp.ClientMachineConfig{})
 	handshake, _ := actiontest.Pump(c, peer)
 	stopCont(c)
 	replayed, matched := actiontest.Pump(c, peer)
@@ -210,10 +210,10 @@ func TestRecordConn(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, tr.Entries, 4)
 		require.Equal(t, "ping", tr.Entries[1].Text)
-		require.Equal(t, transcript.Send, tr.Entries[1].Ev)
-		require.Equal(t, transcript.Recv, tr.Entries[2].Ev)
+		require.Equal(t, transcript.EvSend, tr.Entries[1].Ev)
+		require.Equal(t, transcript.EvRecv, tr.Entries[2].Ev)
 		end := tr.Entries[3]
-		require.Equal(t, transcript.Close, end.Ev)
+		require.Equal(t, transcript.EvClose, end.Ev)
 		if peerCloses {
 			require.Equal(t, "peer", end.By)
 		} else {

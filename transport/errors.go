@@ -10,21 +10,21 @@ import (
 type Runstate uint8
 
 const (
-	// Idle: fully quiesced and disconnected. Connect, StartServer and Start
+	// RunstateIdle: fully quiesced and disconnected. Connect, StartServer and Start
 	// are allowed.
-	Idle Runstate = iota
-	// Connecting: dialing, listening, accepting or running the opening
+	RunstateIdle Runstate = iota
+	// RunstateConnecting: dialing, listening, accepting or running the opening
 	// handshake. A failure here returns the session to Idle.
-	Connecting
-	// Running: the read and write loops are up and the handshake (if any)
+	RunstateConnecting
+	// RunstateRunning: the read and write loops are up and the handshake (if any)
 	// succeeded.
-	Running
-	// Disconnecting: the session broke or Disconnect was called. Only
+	RunstateRunning
+	// RunstateDisconnecting: the session broke or Disconnect was called. Only
 	// Disconnect (which returns the session to Idle) is useful here.
-	Disconnecting
+	RunstateDisconnecting
 )
 
-var runstateNames = [...]string{Idle: "idle", Connecting: "connecting", Running: "running", Disconnecting: "disconnecting"}
+var runstateNames = [...]string{RunstateIdle: "idle", RunstateConnecting: "connecting", RunstateRunning: "running", RunstateDisconnecting: "disconnecting"}
 
 // String returns the state's lower-case name.
 func (r Runstate) String() string {
@@ -46,13 +46,13 @@ type StateError struct {
 func (e *StateError) Error() string {
 	var why string
 	switch e.State {
-	case Idle:
+	case RunstateIdle:
 		why = "the session is idle"
-	case Connecting:
+	case RunstateConnecting:
 		why = "the session is connecting"
-	case Running:
+	case RunstateRunning:
 		why = "the session is already running"
-	case Disconnecting:
+	case RunstateDisconnecting:
 		why = "the session is disconnecting; call Disconnect to return to idle"
 	default:
 		why = "the session is " + e.State.String()

@@ -84,7 +84,7 @@ func ExampleSession() {
 
 	// The peer hung up: the session is Disconnecting until Disconnect
 	// returns the root cause and makes it Idle again.
-	_ = s.WaitState(ctx, transport.Disconnecting)
+	_ = s.WaitState(ctx, transport.RunstateDisconnecting)
 	fmt.Println(s.Disconnect(ctx), s.State())
 	// Output:
 	// running

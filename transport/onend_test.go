@@ -24,13 +24,13 @@ func TestOnEndReportsTheEndOnce(t *testing.T) {
 		}, transport.ErrClosed},
 		{"peer closes", func(t *testing.T, s *sess, peer net.Conn) {
 			peer.Close()
-			require.NoError(t, s.WaitState(testCtx(t), transport.Disconnecting))
+			require.NoError(t, s.WaitState(testCtx(t), transport.RunstateDisconnecting))
 			require.ErrorIs(t, s.Disconnect(testCtx(t)), transport.ErrPeerClosed)
 		}, transport.ErrPeerClosed},
 		{"machine error", func(t *testing.T, s *sess, peer net.Conn) {
 			_, err := peer.Write([]byte{0xff, 0xff, 0xff, 0xff})
 			require.NoError(t, err)
-			require.NoError(t, s.WaitState(testCtx(t), transport.Disconnecting))
+			require.NoError(t, s.WaitState(testCtx(t), transport.RunstateDisconnecting))
 			var tooLong *lenmsg.TooLongError
 			require.ErrorAs(t, s.Disconnect(testCtx(t)), &tooLong)
 		}, nil},

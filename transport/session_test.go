@@ -21,9 +21,9 @@ func TestSessionRoundTripOverPipe(t *testing.T) {
 	leakCheck(t)
 	ctx := testCtx(t)
 	s := newSession(cfg{Name: "pipe"})
-	require.Equal(t, transport.Idle, s.State())
+	require.Equal(t, transport.RunstateIdle, s.State())
 	peer := startPipe(t, s)
-	require.Equal(t, transport.Running, s.State())
+	require.Equal(t, transport.RunstateRunning, s.State())
 
 	// Application → peer.
 	go func() { _ = send(ctx, s, "hello") }()
@@ -46,7 +46,7 @@ func TestSessionRoundTripOverPipe(t *testing.T) {
 		require.Equal(t, want, v)
 	}
 	require.NoError(t, s.Disconnect(ctx))
-	require.Equal(t, transport.Idle, s.State())
+	require.Equal(t, transport.RunstateIdle, s.State())
 }
 
 func TestSessionStateErrors(t *testing.T) {
@@ -57,12 +57,12 @@ func TestSessionStateErrors(t *testing.T) {
 
 	_, err := s.Recv(ctx)
 	require.ErrorAs(t, err, &se)
-	require.Equal(t, transport.Idle, se.State)
+	require.Equal(t, transport.RunstateIdle, se.State)
 	require.Equal(t, "recv", se.Op)
 
 	err = send(ctx, s, "x")
 	require.ErrorAs(t, err, &se)
-	require.Equal(t, transport.Idle, se.State)
+	require.Equal(t, transport.RunstateIdle, se.State)
 
 	err = s.Accept(ctx)
 	require.ErrorAs(t, err, &se)
@@ -77,8 +77,8 @@ func TestSessionStateErrors(t *testing.T) {
 	a, _ := net.Pipe()
 	err = s.Start(ctx, a)
 	require.ErrorAs(t, err, &se)
-	require.Equal(t, transport.Running, se.State)
-	require.Equal(t, transport.Idle, se.Required)
+	require.Equal(t, transport.RunstateRunning, se.State)
+	require.Equal(t, transport.RunstateIdle, se.Required)
 	require.Contains(t, err.Error(), "already running")
 
 	err = s.Connect(ctx, transport.DialFunc(func(context.Context) (net.Conn, error) {
@@ -89,7 +89,7 @@ func TestSessionStateErrors(t *testing.T) {
 
 	require.NoError(t, s.Disconnect(ctx))
 	require.NoError(t, s.Disconnect(ctx), "Disconnect is idempotent")
-	require.Equal(t, transport.Idle, s.State())
+	require.Equal(t, transport.RunstateIdle, s.State())
 }
 
 func TestSessionStateChangesAreObservable(t *testing.T) {
@@ -109,16 +109,16 @@ func TestSessionStateChangesAreObservable(t *testing.T) {
 	}
 	ln := newPipeListener()
 	hangUp := make(chan struct{})
-	step(func() { require.NoError(t, s.StartServer(ctx, ln)) }, transport.Connecting)
+	step(func() { require.NoError(t, s.StartServer(ctx, ln)) }, transport.RunstateConnecting)
 	go func() {
 		if c, err := ln.Dial(ctx); err == nil {
 			<-hangUp
 			c.Close()
 		}
 	}()
-	step(func() { require.NoError(t, s.Accept(ctx)) }, transport.Running)
-	step(func() { close(hangUp) }, transport.Disconnecting)
-	step(func() { require.ErrorIs(t, s.Disconnect(ctx), transport.ErrPeerClosed) }, transport.Idle)
+	step(func() { require.NoError(t, s.Accept(ctx)) }, transport.RunstateRunning)
+	step(func() { close(hangUp) }, transport.RunstateDisconnecting)
+	step(func() { require.ErrorIs(t, s.Disconnect(ctx), transport.ErrPeerClosed) }, transport.RunstateIdle)
 }
 
 func TestSessionHandshake(t *testing.T) {
@@ -176,7 +176,7 @@ func TestSessionHandshake(t *testing.T) {
 			<-peerDone
 			if tt.wantErr == "" {
 				require.NoError(t, err)
-				require.Equal(t, transport.Running, s.State())
+				require.Equal(t, transport.RunstateRunning, s.State())
 				require.NoError(t, s.Disconnect(ctx))
 				return
 			}
@@ -191,7 +191,7 @@ func TestSessionHandshake(t *testing.T) {
 			default:
 				require.ErrorIs(t, err, c.(error))
 			}
-			require.Equal(t, transport.Idle, s.State())
+			require.Equal(t, transport.RunstateIdle, s.State())
 		})
 	}
 }
@@ -221,7 +221,7 @@ func TestSessionConnectFailures(t *testing.T) {
 				}
 			}()
 			err := s.Connect(ctx, transport.DialFunc(func(ctx context.Context) (net.Conn, error) {
-				require.Equal(t, transport.Connecting, s.State())
+				require.Equal(t, transport.RunstateConnecting, s.State())
 				close(dialing)
 				return tt.dial(ctx)
 			}))
@@ -229,7 +229,7 @@ func TestSessionConnectFailures(t *testing.T) {
 			require.ErrorAs(t, err, &ce)
 			require.Equal(t, "connect", ce.Phase)
 			require.ErrorIs(t, err, tt.wantErr)
-			require.Equal(t, transport.Idle, s.State())
+			require.Equal(t, transport.RunstateIdle, s.State())
 		})
 	}
 }
@@ -250,16 +250,16 @@ func TestSessionDisconnectCancelsConnecting(t *testing.T) {
 		}()
 		<-dialing
 		require.NoError(t, s.Disconnect(ctx))
-		require.Equal(t, transport.Idle, s.State())
+		require.Equal(t, transport.RunstateIdle, s.State())
 		require.ErrorIs(t, <-errc, context.Canceled)
 	})
 	t.Run("listening", func(t *testing.T) {
 		s := newSession(cfg{})
 		ln := newPipeListener()
 		require.NoError(t, s.StartServer(ctx, ln))
-		require.Equal(t, transport.Connecting, s.State())
+		require.Equal(t, transport.RunstateConnecting, s.State())
 		require.NoError(t, s.Disconnect(ctx))
-		require.Equal(t, transport.Idle, s.State())
+		require.Equal(t, transport.RunstateIdle, s.State())
 		_, err := ln.Dial(ctx)
 		require.Error(t, err, "the listener is closed")
 	})
@@ -290,7 +290,7 @@ func TestSessionDisconnectCancelsConnecting(t *testing.T) {
 		go func() { errc <- s.Start(ctx, a) }()
 		<-inHandshake
 		require.NoError(t, s.Disconnect(ctx))
-		require.Equal(t, transport.Idle, s.State())
+		require.Equal(t, transport.RunstateIdle, s.State())
 		err := <-errc
 		var ce *transport.ConnectError
 		require.ErrorAs(t, err, &ce)
@@ -336,7 +336,7 @@ func TestSessionAcceptCancelled(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	require.Equal(t, "accept", ce.Phase)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.Equal(t, transport.Idle, s.State())
+	require.Equal(t, transport.RunstateIdle, s.State())
 }
 
 func TestSessionRootCause(t *testing.T) {
@@ -416,14 +416,14 @@ func TestSessionRootCause(t *testing.T) {
 			fc := &faultConn{Conn: a, readErr: make(chan error, 1)}
 			require.NoError(t, s.Start(ctx, fc))
 			tt.fault(t, s, peer, fc)
-			require.NoError(t, s.WaitState(ctx, transport.Disconnecting))
+			require.NoError(t, s.WaitState(ctx, transport.RunstateDisconnecting))
 			// Recv and Do report the root cause too.
 			_, err := s.Recv(ctx)
 			tt.check(t, err)
 			tt.check(t, send(ctx, s, "late"))
 			err = s.Disconnect(ctx)
 			tt.check(t, err)
-			require.Equal(t, transport.Idle, s.State())
+			require.Equal(t, transport.RunstateIdle, s.State())
 			require.NoError(t, s.Disconnect(ctx), "a second Disconnect reports nothing new")
 		})
 	}
@@ -486,7 +486,7 @@ func TestSessionDisconnectFlushAbandoned(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	require.ErrorIs(t, s.Disconnect(ctx), transport.ErrFlushAbandoned)
-	require.Equal(t, transport.Idle, s.State())
+	require.Equal(t, transport.RunstateIdle, s.State())
 }
 
 func TestSessionConcurrentDisconnect(t *testing.T) {
@@ -495,7 +495,7 @@ func TestSessionConcurrentDisconnect(t *testing.T) {
 	s := newSession(cfg{})
 	peer := startPipe(t, s)
 	peer.Close()
-	require.NoError(t, s.WaitState(ctx, transport.Disconnecting))
+	require.NoError(t, s.WaitState(ctx, transport.RunstateDisconnecting))
 	var wg sync.WaitGroup
 	errs := make([]error, 8)
 	for i := range errs {
@@ -507,7 +507,7 @@ func TestSessionConcurrentDisconnect(t *testing.T) {
 			require.ErrorIs(t, err, transport.ErrPeerClosed)
 		}
 	}
-	require.Equal(t, transport.Idle, s.State())
+	require.Equal(t, transport.RunstateIdle, s.State())
 }
 
 func TestSessionDeliveryBackpressure(t *testing.T) {
@@ -557,7 +557,7 @@ func TestSessionOutputBackpressureAndCancel(t *testing.T) {
 		cancel()
 	}
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.Equal(t, transport.Running, s.State(), "a cancelled Do does not break the session")
+	require.Equal(t, transport.RunstateRunning, s.State(), "a cancelled Do does not break the session")
 
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
@@ -571,7 +571,7 @@ func TestSessionOutputBackpressureAndCancel(t *testing.T) {
 
 	short3, cancel3 := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel3()
-	require.ErrorIs(t, s.WaitState(short3, transport.Idle), context.DeadlineExceeded)
+	require.ErrorIs(t, s.WaitState(short3, transport.RunstateIdle), context.DeadlineExceeded)
 
 	require.ErrorIs(t, s.Disconnect(short3), transport.ErrFlushAbandoned)
 }
@@ -659,7 +659,7 @@ func TestSessionHandshakeDeadline(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	require.Equal(t, "handshake", ce.Phase)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.Equal(t, transport.Idle, s.State())
+	require.Equal(t, transport.RunstateIdle, s.State())
 }
 
 // Logs carry the connection's name.
@@ -671,7 +671,7 @@ func TestSessionLogsName(t *testing.T) {
 	s := newSession(cfg{Name: "vm1-qmp", Logger: logger})
 	peer := startPipe(t, s)
 	peer.Close()
-	require.NoError(t, s.WaitState(testCtx(t), transport.Disconnecting))
+	require.NoError(t, s.WaitState(testCtx(t), transport.RunstateDisconnecting))
 	require.ErrorIs(t, s.Disconnect(testCtx(t)), transport.ErrPeerClosed)
 	mu.Lock()
 	defer mu.Unlock()
@@ -742,7 +742,7 @@ func TestSessionPeerSendsAndClosesAtOnce(t *testing.T) {
 		require.Equal(t, "last words", v)
 		_, err = s.Recv(ctx)
 		require.ErrorIs(t, err, transport.ErrPeerClosed)
-		require.NoError(t, s.WaitState(ctx, transport.Disconnecting))
+		require.NoError(t, s.WaitState(ctx, transport.RunstateDisconnecting))
 		require.ErrorIs(t, s.Disconnect(ctx), transport.ErrPeerClosed)
 	}
 }

@@ -55,7 +55,7 @@ type Config struct {
 	Logger *slog.Logger
 	// Machine sets the handshake options and message limit (its IDBase is
 	// managed by the Client).
-	Machine qmp.ClientConfig
+	Machine qmp.ClientMachineConfig
 }
 
 // Client is a QMP client: it connects to a QMP server (QEMU, qemu-ga, a
@@ -116,7 +116,7 @@ func NewClient(cfg Config) *Client {
 			mc.IDBase = c.lastID.Load()
 			// A new connection: its handshake has not finished. (The
 			// machine is made before the read loop starts, so the
-			// channels exist before KindReady is consumed or the
+			// channels exist before ReceivedKindReady is consumed or the
 			// connection ends.)
 			c.mu.Lock()
 			c.ready = make(chan struct{})
@@ -167,15 +167,15 @@ func (c *Client) onEnd(err error) {
 // loop (or a Do caller) with the session's lock held: nothing here blocks.
 func (c *Client) consume(r qmp.Received) {
 	switch r.Kind {
-	case qmp.KindGreeting:
+	case qmp.ReceivedKindGreeting:
 		c.mu.Lock()
 		c.greeting = r.Greeting
 		c.mu.Unlock()
-	case qmp.KindReady:
+	case qmp.ReceivedKindReady:
 		c.mu.Lock()
 		close(c.ready)
 		c.mu.Unlock()
-	case qmp.KindReply:
+	case qmp.ReceivedKindReply:
 		c.mu.Lock()
 		cl := c.calls[r.ID]
 		delete(c.calls, r.ID)
@@ -192,13 +192,13 @@ func (c *Client) consume(r qmp.Received) {
 		if cl != nil {
 			cl.reply <- r // buffered, and one reply per id: never blocks
 		}
-	case qmp.KindEvent:
+	case qmp.ReceivedKindEvent:
 		c.mu.Lock()
 		for l := range c.listeners {
 			l.offer(r.Event)
 		}
 		c.mu.Unlock()
-	case qmp.KindIDLessError:
+	case qmp.ReceivedKindIDLessError:
 		c.log().Warn("qmp: error without id while no command was pending",
 			"class", r.Response.Error.Class, "desc", r.Response.Error.Desc)
 	}

@@ -123,7 +123,7 @@ func TestServerAgainstXNetClient(t *testing.T) {
 
 	// A text frame is a protocol error, answered with close 1003.
 	require.NoError(t, websocket.Message.Send(raw, "text"))
-	require.NoError(t, srv.WaitState(ctx, transport.Disconnecting))
+	require.NoError(t, srv.WaitState(ctx, transport.RunstateDisconnecting))
 	err = srv.Disconnect(ctx)
 	require.ErrorIs(t, err, ErrTextFrame)
 	var pe *ProtocolError
