@@ -7,8 +7,13 @@
 // caller then calls Next until it returns WantMore (or Error). A machine never
 // blocks, reads a socket, starts a goroutine, locks or reads the clock.
 //
-// The package is a leaf (no imports beyond the standard library's fmt) so that
-// transports can drive any machine without importing any protocol.
+// Limits: every configured bound hit anywhere in the project is an error that
+// matches ErrLimit with errors.Is and holds a *LimitError (what was counted,
+// the count, the bound), so one test covers every decoder and machine.
+//
+// The package is a leaf (no imports beyond the standard library's errors and
+// fmt) so that transports can drive any machine without importing any
+// protocol.
 package action
 
 import "fmt"
