@@ -401,7 +401,7 @@ func (m *ClientMachine) handle(raw []byte) error {
 		if msg.kind != msgGreeting {
 			return m.handshakeError(raw, errors.New("first message lacks member 'QMP'"))
 		}
-		g, err := ParseGreeting(raw)
+		g, err := parseGreeting(raw)
 		if err != nil {
 			return m.handshakeError(raw, err)
 		}
