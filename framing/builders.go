@@ -283,10 +283,11 @@ const maxErrorMessage = frame.DefaultMaxPayload
 // AppendErrorResponse appends an error-response frame (Mercurial's
 // createerrorframe) with payload {b'type': errType, b'message': [{b'msg':
 // msg}]}. errType is usually ErrorTypeServer or ErrorTypeProtocol. A msg
-// longer than 32768 bytes is a *FrameTooLargeError, as Mercurial refuses it.
+// longer than 32768 bytes is an error holding an *action.LimitError, as
+// Mercurial refuses it.
 func (s *OutputStream) AppendErrorResponse(dst []byte, requestID uint16, msg, errType string) ([]byte, error) {
 	if len(msg) > maxErrorMessage {
-		return dst, &FrameTooLargeError{Type: frame.TypeErrorResponse, What: "message", Size: len(msg), Limit: maxErrorMessage}
+		return dst, tooLarge(frame.TypeErrorResponse, "message", len(msg), maxErrorMessage)
 	}
 	// Keys in Mercurial's order: message, type.
 	p := hgcbor.AppendHead(s.scratch[:0], hgcbor.MajorMap, 2)

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
+	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/frame"
 	"github.com/wirereactor/wirereactor/hgcbor"
 )
@@ -54,9 +55,10 @@ func TestAppendFrameHardLimit(t *testing.T) {
 			payload := pattern(size)
 			out, err := s.AppendFrame([]byte("x"), 7, frame.TypeProgress, 0, payload, false)
 			if size >= frame.MercurialSafePayload && !allow {
-				require.EqualError(t, err, "framing: progress payload of "+strconv.Itoa(size)+" bytes does not fit in one frame (limit 65535 bytes)")
-				var tooLarge *FrameTooLargeError
+				require.EqualError(t, err, "framing: progress payload bytes: "+strconv.Itoa(size)+" exceeds the limit of 65535 (does not fit in one frame)")
+				var tooLarge *action.LimitError
 				require.ErrorAs(t, err, &tooLarge)
+				require.Equal(t, action.LimitError{What: "progress payload bytes", Size: int64(size), Limit: 65535}, *tooLarge)
 				require.Equal(t, []byte("x"), out)
 				require.False(t, s.Active(), "a refused frame does not begin the stream")
 				continue

@@ -232,10 +232,10 @@ func TestDecoderLimit(t *testing.T) {
 	}{
 		{"at default limit", DecoderConfig{}, DefaultDecoderMaxPayload, ""},
 		{"over default limit", DecoderConfig{}, DefaultDecoderMaxPayload + 1,
-			"framing: command-response frame announces a 1048577-byte payload, over the limit of 1048576 bytes"},
+			"framing: command-response frame payload bytes: 1048577 exceeds the limit of 1048576"},
 		{"at configured limit", DecoderConfig{MaxPayload: 100}, 100, ""},
 		{"over configured limit", DecoderConfig{MaxPayload: 100}, 101,
-			"framing: command-response frame announces a 101-byte payload, over the limit of 100 bytes"},
+			"framing: command-response frame payload bytes: 101 exceeds the limit of 100"},
 		{"limit above the field's range", DecoderConfig{MaxPayload: 1 << 30}, frame.MaxPayload, ""},
 	}
 	for _, tc := range cases {
@@ -257,9 +257,10 @@ func TestDecoderLimit(t *testing.T) {
 			}
 			require.Equal(t, action.KindError, a.Kind, tc.name)
 			require.EqualError(t, a.Err, tc.wantErr)
-			var tooLarge *PayloadTooLargeError
+			require.ErrorIs(t, a.Err, action.ErrLimit)
+			var tooLarge *action.LimitError
 			require.ErrorAs(t, a.Err, &tooLarge)
-			require.Equal(t, tc.length, tooLarge.Header.Length)
+			require.Equal(t, int64(tc.length), tooLarge.Size)
 			require.Less(t, cap(d.buf), 64, "no buffer grown for a refused frame")
 			// Terminal: the same error again, and Feed does nothing.
 			d.Feed(make([]byte, 100))
@@ -394,7 +395,8 @@ func TestDecoderSteadyStateAllocs(t *testing.T) {
 }
 
 func TestDecoderErrorsAreTyped(t *testing.T) {
-	var err error = &PayloadTooLargeError{Header: frame.Header{Length: 5, Type: frame.TypeProgress}, Limit: 4}
+	err := payloadLimit(frame.Header{Length: 5, Type: frame.TypeProgress}, 4)
 	require.False(t, errors.Is(err, io.ErrUnexpectedEOF))
-	require.Equal(t, "framing: progress frame announces a 5-byte payload, over the limit of 4 bytes", err.Error())
+	require.True(t, errors.Is(err, action.ErrLimit))
+	require.Equal(t, "framing: progress frame payload bytes: 5 exceeds the limit of 4", err.Error())
 }

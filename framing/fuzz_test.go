@@ -200,7 +200,7 @@ func FuzzTextOutput(f *testing.F) {
 		}
 		out, err := s.AppendTextOutput(nil, 1, []TextAtom{atom})
 		var textErr *TextOutputError
-		var tooLarge *FrameTooLargeError
+		var tooLarge *action.LimitError
 		switch {
 		case nonASCII(format) >= 0:
 			if !errors.As(err, &textErr) || textErr.Field != "format" || textErr.Offset != nonASCII(format) {
@@ -213,7 +213,7 @@ func FuzzTextOutput(f *testing.F) {
 			}
 			return
 		case errors.As(err, &tooLarge):
-			if tooLarge.Size <= s.MaxFramePayload() {
+			if tooLarge.Size <= int64(s.MaxFramePayload()) {
 				t.Fatalf("refused %d bytes under the limit %d", tooLarge.Size, s.MaxFramePayload())
 			}
 			return

@@ -39,6 +39,6 @@ func ExampleJSONDecoder() {
 	// message: {"execute": "qmp_capabilities"}
 	// message: {"execute":
 	//   "stop"}
-	// error: json syntax error at offset 55: invalid character 'j' looking for a value
+	// error: framing: json syntax error at offset 55: invalid character 'j' looking for a value
 	// message: {"execute": "cont", "id": 1e3}
 }

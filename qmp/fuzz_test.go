@@ -130,8 +130,7 @@ func FuzzServerMachine(f *testing.F) {
 		}
 		if err != nil && !ended {
 			var se *framing.JSONSyntaxError
-			var tl *framing.JSONTooLargeError
-			require.True(t, errors.As(err, &se) || errors.As(err, &tl), "unexpected error %v", err)
+			require.True(t, errors.As(err, &se) || errors.Is(err, action.ErrLimit), "unexpected error %v", err)
 		}
 	})
 }

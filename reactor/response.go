@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/frame"
 	"github.com/wirereactor/wirereactor/framing"
 	"github.com/wirereactor/wirereactor/hgcbor"
@@ -165,9 +166,8 @@ func (r *ServerMachine) appendObjects(dst []byte, s *OutputStream, rid uint16, o
 			// Framed on its own, even when the encoder held it all back,
 			// as Mercurial's createalternatelocationresponseframe does.
 			out, err := s.AppendAlternateLocation(dst, rid, loc)
-			var tooLarge *framing.FrameTooLargeError
 			switch {
-			case errors.As(err, &tooLarge):
+			case errors.Is(err, action.ErrLimit):
 				return dst, err
 			case err != nil:
 				return appendErrorFrame(dst, s, rid, err.Error(), "server"), nil
@@ -289,7 +289,7 @@ func (r *ServerMachine) RespondCommandError(s *OutputStream, rid uint16, msg str
 // framing's AppendTextOutput builds it. It does not end the request. It
 // fails, sending nothing, when an atom has a non-ASCII format string or
 // label (a *framing.TextOutputError, as Mercurial refuses them) or the atoms
-// do not fit in one frame (a *framing.FrameTooLargeError).
+// do not fit in one frame (an error holding an *action.LimitError).
 func (r *ServerMachine) SendTextOutput(s *OutputStream, rid uint16, atoms []framing.TextAtom) error {
 	r.q.reclaim()
 	if r.q.err != nil {

@@ -155,8 +155,10 @@ func (r *Recorder) bytes(ev Ev, s *recSplit, p []byte) {
 			e := r.entry(ev, nil)
 			e.Err = err.Error()
 			r.write(e)
-			var tl *framing.JSONTooLargeError
-			if r.cfg.SplitFrames || errors.As(err, &tl) {
+			// A JSON message over the size limit leaves the splitter terminal;
+			// a syntax error (nesting over the limit included) it recovers from.
+			var se *framing.JSONSyntaxError
+			if r.cfg.SplitFrames || errors.Is(err, action.ErrLimit) && !errors.As(err, &se) {
 				s.raw = true // the splitter is terminal: record the rest as read
 				return
 			}
