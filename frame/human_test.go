@@ -57,7 +57,7 @@ func TestParseHumanErrors(t *testing.T) {
 		{"1 1 0 command-data 0 \\x4", "payload", `frame: invalid payload "\\x4" in human frame: invalid \x escape at position 0`},
 		{"1 1 0 command-data 0 \\", "payload", `frame: invalid payload "\\" in human frame: trailing \ in string`},
 		{"1 1 0 command-data 0 cbor:{b'a': 1.5}", "payload",
-			`frame: invalid payload "cbor:{b'a': 1.5}" in human frame: python literal: at offset 7: number "1.5" is not an integer; CBOR floats are not supported`},
+			`frame: invalid payload "cbor:{b'a': 1.5}" in human frame: hgcbor: python literal: at offset 7: number "1.5" is not an integer; CBOR floats are not supported`},
 		{"1 1 0 command-data 0 cbor:18446744073709551616", "payload",
 			`frame: invalid payload "cbor:18446744073709551616" in human frame: hgcbor: cannot encode *big.Int: integer out of range: 18446744073709551616`},
 	}

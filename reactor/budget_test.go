@@ -37,8 +37,8 @@ func allocatedBy(f func()) uint64 {
 
 // TestServerDecodedBudget: a request whose CBOR would decode to many times
 // its size (an 8 MiB array of one-byte integers: 128 MiB of interfaces, a
-// 60 MB one grew the heap by 2.3 GiB) is an Error wrapping ErrLimit and the
-// *hgcbor.LimitError, raised before the memory is allocated.
+// 60 MB one grew the heap by 2.3 GiB) is an Error wrapping action.ErrLimit
+// and an *action.LimitError, raised before the memory is allocated.
 func TestServerDecodedBudget(t *testing.T) {
 	payload := intsRequest(8 << 20)
 	r := NewServerMachine(ServerMachineConfig{})
@@ -49,8 +49,8 @@ func TestServerDecodedBudget(t *testing.T) {
 		a = r.Next()
 	})
 	require.Equal(t, action.KindError, a.Kind, "%v", a)
-	require.ErrorIs(t, a.Err, ErrLimit)
-	var le *hgcbor.LimitError
+	require.ErrorIs(t, a.Err, action.ErrLimit)
+	var le *action.LimitError
 	require.ErrorAs(t, a.Err, &le)
 	require.Equal(t, hgcbor.DefaultDecodedSize(len(payload)), le.Limit)
 	require.Less(t, n, uint64(1<<20), "allocated %d bytes for a %d-byte request", n, len(payload))
@@ -91,7 +91,7 @@ func TestServerDecodedBudget(t *testing.T) {
 		if budget > size {
 			require.Equal(t, action.KindDeliver, a.Kind, "%v", a)
 		} else {
-			require.ErrorIs(t, a.Err, ErrLimit)
+			require.ErrorIs(t, a.Err, action.ErrLimit)
 		}
 	}
 }

@@ -11,9 +11,9 @@ import (
 	"github.com/wirereactor/wirereactor/hgcbor"
 )
 
-// Default limits of ClientMachineConfig.
+// Default limits of ClientMachineConfig (and DefaultMaxSettingsBytes, shared
+// with ServerMachineConfig).
 const (
-	DefaultMaxSettingsPayload = 64 << 10
 	DefaultMaxDecoderBuffer   = 64 << 20
 	DefaultMaxResponseBytes   = 256 << 20
 	DefaultMaxDecodingStreams = 4
@@ -38,7 +38,7 @@ type ClientMachineConfig struct {
 	// (frame.DefaultMaxPayload when zero).
 	MaxFramePayload int
 	// MaxSettingsBytes bounds a stream-settings payload
-	// (DefaultMaxSettingsPayload when zero).
+	// (DefaultMaxSettingsBytes when zero).
 	MaxSettingsBytes int
 	// MaxDecoderBuffer bounds the compressed bytes a stream decoder keeps
 	// (DefaultMaxDecoderBuffer when zero).
@@ -50,7 +50,8 @@ type ClientMachineConfig struct {
 	// produced, so the reactor's own memory does not depend on this
 	// limit; it bounds what an application that gathers a response
 	// before decoding its CBOR holds. Exceeding it is an Error wrapping
-	// ErrLimit (a *LimitError), raised before the excess is delivered.
+	// action.ErrLimit (an *action.LimitError), raised before the excess is
+	// delivered.
 	MaxResponseBytes int
 	// MaxDecodingStreams bounds the streams open at once with a zlib or
 	// zstd-8mb decoder (DefaultMaxDecodingStreams when zero): each holds
@@ -208,7 +209,7 @@ func NewClientMachine(cfg ClientMachineConfig) *ClientMachine {
 		cfg.MaxFramePayload = frame.DefaultMaxPayload
 	}
 	if cfg.MaxSettingsBytes <= 0 {
-		cfg.MaxSettingsBytes = DefaultMaxSettingsPayload
+		cfg.MaxSettingsBytes = DefaultMaxSettingsBytes
 	}
 	if cfg.MaxDecoderBuffer <= 0 {
 		cfg.MaxDecoderBuffer = DefaultMaxDecoderBuffer
@@ -574,7 +575,7 @@ func (c *ClientMachine) onFrame(f frame.Frame) {
 			err = checkNoText(v)
 		}
 		if err != nil {
-			c.fail(&ProtocolError{Message: "error decoding CBOR from error response frame: " + err.Error(), Err: err})
+			c.fail(&ProtocolError{Msg: "error decoding CBOR from error response frame", Err: err})
 			return
 		}
 		m, _ := v.(map[any]any)
@@ -609,7 +610,7 @@ func (c *ClientMachine) count(rid uint16) *decodedCount {
 
 func (c *ClientMachine) decodeFailed(dec decoder, streamID uint8, err error) {
 	c.cur = decoding{}
-	c.fail(&ProtocolError{Message: fmt.Sprintf("error decoding %s stream %d: %v", dec.name(), streamID, err), Err: err})
+	c.fail(&ProtocolError{Msg: fmt.Sprintf("error decoding %s stream %d", dec.name(), streamID), Err: err})
 }
 
 // decodeStep reads the next piece of dec's output for request rid into
@@ -626,9 +627,8 @@ func (c *ClientMachine) decodeStep(dec decoder, streamID uint8, rid uint16) (out
 	cnt := c.count(rid)
 	if max := c.cfg.MaxResponseBytes; max > 0 && n > max-cnt.decoded {
 		c.cur = decoding{}
-		c.fail(&LimitError{RequestID: rid, Limit: max, What: fmt.Sprintf(
-			"decoded response bytes (%d bytes decoded so far from %d bytes of %s on stream %d, %d more decoded)",
-			cnt.decoded, cnt.compressed, dec.name(), streamID, n)})
+		c.fail(limitErr(rid, fmt.Sprintf("decoded response bytes (%s on stream %d, %d decoded before from %d compressed bytes)",
+			dec.name(), streamID, cnt.decoded, cnt.compressed), int64(cnt.decoded)+int64(n), int64(max)))
 		return nil, false, false
 	}
 	cnt.decoded += n
@@ -664,8 +664,8 @@ func (c *ClientMachine) decodeWhole(dec decoder, streamID uint8, rid uint16) ([]
 			return nil, false
 		}
 		if len(all)+len(out) > framing.DefaultDecoderMaxPayload {
-			c.fail(&LimitError{RequestID: rid, Limit: framing.DefaultDecoderMaxPayload,
-				What: fmt.Sprintf("decoded bytes in one frame other than a command response (%s stream %d)", dec.name(), streamID)})
+			c.fail(limitErr(rid, fmt.Sprintf("decoded bytes in one frame other than a command response (%s stream %d)", dec.name(), streamID),
+				int64(len(all)+len(out)), framing.DefaultDecoderMaxPayload))
 			return nil, false
 		}
 		all = append(all, out...)
@@ -688,14 +688,14 @@ func (c *ClientMachine) onStreamSettings(f frame.Frame, s *inputStream) {
 	}
 	buf := c.settingsBuffers[f.StreamID]
 	if len(buf)+len(f.Payload) > c.cfg.MaxSettingsBytes {
-		c.fail(&LimitError{What: "stream settings bytes", Limit: c.cfg.MaxSettingsBytes, RequestID: f.RequestID})
+		c.fail(limitErr(f.RequestID, "stream settings bytes", int64(len(buf)+len(f.Payload)), int64(c.cfg.MaxSettingsBytes)))
 		return
 	}
 	buf = append(buf, f.Payload...)
 	c.settingsBuffers[f.StreamID] = buf
 	values, err := decodeAvailable(buf)
 	if err != nil {
-		c.fail(&ProtocolError{Message: "error decoding CBOR from stream encoding settings frame: " + err.Error(), Err: err})
+		c.fail(&ProtocolError{Msg: "error decoding CBOR from stream encoding settings frame", Err: err})
 		return
 	}
 	if more {
@@ -719,7 +719,7 @@ func (c *ClientMachine) onStreamSettings(f frame.Frame, s *inputStream) {
 	}
 	dec, err := newDecoder(string(name), len(values) > 1, c.cfg.MaxDecoderBuffer)
 	if err != nil {
-		c.fail(&ProtocolError{Message: "error setting stream decoder: " + err.Error(), Err: err})
+		c.fail(&ProtocolError{Msg: "error setting stream decoder", Err: err})
 		return
 	}
 	if dec != nil && s.dec == nil {
@@ -730,7 +730,7 @@ func (c *ClientMachine) onStreamSettings(f frame.Frame, s *inputStream) {
 			}
 		}
 		if n >= c.cfg.MaxDecodingStreams {
-			c.fail(&LimitError{What: "streams with a content decoder", Limit: c.cfg.MaxDecodingStreams, RequestID: f.RequestID})
+			c.fail(limitErr(f.RequestID, "streams with a content decoder", int64(n+1), int64(c.cfg.MaxDecodingStreams)))
 			return
 		}
 	}

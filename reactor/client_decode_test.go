@@ -50,11 +50,15 @@ func TestClientDecompressionBombs(t *testing.T) {
 			r := runBomb(t, ClientMachineConfig{}, tc.encoding, tc.payload)
 			t.Logf("%s: %d input bytes: %d bytes delivered in %d pieces, peak heap +%.1f MiB, %v to the error: %v",
 				tc.encoding, len(tc.payload), r.delivered, r.deliveries, float64(r.peakHeap)/(1<<20), r.elapsed, r.err)
-			require.ErrorIs(t, r.err, ErrLimit)
-			var le *LimitError
+			require.ErrorIs(t, r.err, action.ErrLimit)
+			var le *action.LimitError
 			require.True(t, errors.As(r.err, &le))
-			require.Equal(t, DefaultMaxResponseBytes, le.Limit)
-			require.Contains(t, r.err.Error(), "request 1 exceeds the limit of 268435456 decoded response bytes")
+			require.Equal(t, int64(DefaultMaxResponseBytes), le.Limit)
+			var re *RequestError
+			require.True(t, errors.As(r.err, &re))
+			require.Equal(t, uint16(1), re.RequestID)
+			require.Contains(t, r.err.Error(), "reactor: request 1: decoded response bytes (")
+			require.Contains(t, r.err.Error(), "exceeds the limit of 268435456")
 			require.LessOrEqual(t, r.delivered, int64(DefaultMaxResponseBytes))
 			require.GreaterOrEqual(t, r.deliveries, DefaultMaxResponseBytes/decodeChunk)
 			require.Less(t, r.peakHeap, uint64(32<<20), "peak heap")
@@ -92,7 +96,7 @@ func TestClientDecodedPiecesBounded(t *testing.T) {
 		require.Equal(t, i == 4, a.Value.EOS, "piece %d", i)
 	}
 	require.Equal(t, action.KindError, acts[5].Kind)
-	require.EqualError(t, acts[5].Err, "received frame for inactive request ID: 1")
+	require.EqualError(t, acts[5].Err, "reactor: received frame for inactive request ID: 1")
 }
 
 // TestClientResponseLimitConfigured checks a configured limit: exactly
@@ -110,8 +114,8 @@ func TestClientResponseLimitConfigured(t *testing.T) {
 		}
 		require.Len(t, acts, 1)
 		require.Equal(t, action.KindError, acts[0].Kind)
-		require.ErrorIs(t, acts[0].Err, ErrLimit)
-		require.EqualError(t, acts[0].Err, "request 1 exceeds the limit of 9999 decoded response bytes (0 bytes decoded so far from 56 bytes of zlib on stream 2, 10000 more decoded)")
+		require.ErrorIs(t, acts[0].Err, action.ErrLimit)
+		require.EqualError(t, acts[0].Err, "reactor: request 1: decoded response bytes (zlib on stream 2, 0 decoded before from 56 compressed bytes): 10000 exceeds the limit of 9999")
 	}
 }
 
@@ -187,7 +191,7 @@ func zlibStored(p []byte) []byte {
 func TestClientStreamSettingsWithStreamEnd(t *testing.T) {
 	runClientCase(t, clientCase{cfg: ClientMachineConfig{Immediate: true}, steps: []clientStep{
 		{in: "call foo", want: []string{"id 1", "frame: 1 1 stream-begin command-request new cbor:{b'name': b'foo'}"}},
-		{in: `1 2 stream-begin|stream-end stream-settings eos cbor:b"zlib"`, want: []string{"error: error setting stream decoder: 2"}},
+		{in: `1 2 stream-begin|stream-end stream-settings eos cbor:b"zlib"`, want: []string{"error: reactor: error setting stream decoder: 2"}},
 	}})
 }
 
@@ -220,8 +224,8 @@ func TestClientEncodedErrorResponseBounded(t *testing.T) {
 	c.OnFrame(f)
 	acts := actiontest.Drain[Response](c)
 	require.Len(t, acts, 1)
-	require.ErrorIs(t, acts[0].Err, ErrLimit)
-	require.EqualError(t, acts[0].Err, "request 1 exceeds the limit of 1048576 decoded bytes in one frame other than a command response (zstd-8mb stream 2)")
+	require.ErrorIs(t, acts[0].Err, action.ErrLimit)
+	require.EqualError(t, acts[0].Err, "reactor: request 1: decoded bytes in one frame other than a command response (zstd-8mb stream 2): 1179648 exceeds the limit of 1048576")
 
 	// A small one decodes and is read as usual.
 	c = encodedClient(t, ClientMachineConfig{}, EncodingZlib)
@@ -254,7 +258,7 @@ func TestClientDecodingStreamsLimited(t *testing.T) {
 			continue
 		}
 		require.Len(t, acts, 1)
-		require.EqualError(t, acts[0].Err, "request 1 exceeds the limit of 4 streams with a content decoder")
+		require.EqualError(t, acts[0].Err, "reactor: request 1: streams with a content decoder: 5 exceeds the limit of 4")
 	}
 	// A stream that ends frees its place.
 	c = NewClientMachine(ClientMachineConfig{Immediate: true, MaxDecodingStreams: 1})
@@ -292,5 +296,5 @@ func TestClientSlotKeepsOrder(t *testing.T) {
 	require.Equal(t, action.KindSend, acts[1].Kind)
 	require.Equal(t, "third", string(acts[2].Value.Data))
 	require.True(t, acts[2].Value.EOS)
-	require.EqualError(t, acts[3].Err, "received frame for inactive request ID: 1")
+	require.EqualError(t, acts[3].Err, "reactor: received frame for inactive request ID: 1")
 }

@@ -79,10 +79,10 @@ func TestClientReactorMercurialCases(t *testing.T) {
 			{in: "call command2", want: []string{"id 3", "frame: 3 1 0 command-request new cbor:{b'name': b'command2'}"}},
 		}},
 		{name: "odd stream", steps: []clientStep{
-			{in: "1 1 0 1 0 foo", want: []string{"error: received frame with odd numbered stream ID: 1"}},
+			{in: "1 1 0 1 0 foo", want: []string{"error: reactor: received frame with odd numbered stream ID: 1"}},
 		}},
 		{name: "unknown stream", steps: []clientStep{
-			{in: "1 0 0 1 0 foo", want: []string{"error: received frame on unknown stream without beginning of stream flag set"}},
+			{in: "1 0 0 1 0 foo", want: []string{"error: reactor: received frame on unknown stream without beginning of stream flag set"}},
 		}},
 		{name: "multiple response frames", cfg: ClientMachineConfig{Immediate: true}, steps: []clientStep{
 			{in: "call foo", want: []string{"id 1", "frame: 1 1 stream-begin command-request new cbor:{b'name': b'foo'}"}},
@@ -91,14 +91,14 @@ func TestClientReactorMercurialCases(t *testing.T) {
 		}},
 		{name: "stream settings no flags", cfg: ClientMachineConfig{Immediate: true}, steps: []clientStep{
 			{in: "1 2 stream-begin stream-settings 0 ", want: []string{
-				"error: stream encoding settings frame must have continuation or end of stream flag set"}},
+				"error: reactor: stream encoding settings frame must have continuation or end of stream flag set"}},
 		}},
 		{name: "stream settings conflicting flags", cfg: ClientMachineConfig{Immediate: true}, steps: []clientStep{
 			{in: "1 2 stream-begin stream-settings continuation|eos ", want: []string{
-				"error: stream encoding settings frame cannot have both continuation and end of stream flags set"}},
+				"error: reactor: stream encoding settings frame cannot have both continuation and end of stream flags set"}},
 		}},
 		{name: "stream settings empty payload", steps: []clientStep{
-			{in: "1 2 stream-begin stream-settings eos ", want: []string{"error: stream encoding settings frame did not contain CBOR data"}},
+			{in: "1 2 stream-begin stream-settings eos ", want: []string{"error: reactor: stream encoding settings frame did not contain CBOR data"}},
 		}},
 		{name: "stream settings single object", cfg: ClientMachineConfig{Immediate: true}, steps: []clientStep{
 			{in: "call foo", want: []string{"id 1", "frame: 1 1 stream-begin command-request new cbor:{b'name': b'foo'}"}},
@@ -107,7 +107,7 @@ func TestClientReactorMercurialCases(t *testing.T) {
 		}},
 		{name: "stream settings multiple objects", steps: []clientStep{
 			{in: `1 2 stream-begin stream-settings eos Hidentity\xd9\x01\x02\x82CbarCfoo`, want: []string{
-				"error: error setting stream decoder: identity decoder received unexpected additional values"}},
+				"error: reactor: error setting stream decoder: identity decoder received unexpected additional values"}},
 		}},
 		{name: "stream settings multiple frames", steps: []clientStep{
 			{in: `1 2 stream-begin stream-settings continuation Hid`},
@@ -115,7 +115,7 @@ func TestClientReactorMercurialCases(t *testing.T) {
 		}},
 		{name: "stream settings invalid encoder", steps: []clientStep{
 			{in: `1 2 stream-begin stream-settings eos cbor:b"badvalue"`, want: []string{
-				"error: error setting stream decoder: unknown stream decoder: badvalue"}},
+				"error: reactor: error setting stream decoder: unknown stream decoder: badvalue"}},
 		}},
 	}
 	for _, tc := range cases {
@@ -187,17 +187,17 @@ func TestClientOnPurposeDifferences(t *testing.T) {
 		}},
 		{name: "differs: malformed error response is an error", cfg: ClientMachineConfig{Immediate: true}, steps: []clientStep{
 			{in: "call a", want: []string{"id 1", "frame: 1 1 stream-begin command-request new cbor:{b'name': b'a'}"}},
-			{in: `1 2 stream-begin error-response 0 \xa1`, want: []string{"error: error decoding CBOR from error response frame: " + decodeErrText(`\xa1`)}},
+			{in: `1 2 stream-begin error-response 0 \xa1`, want: []string{"error: reactor: error decoding CBOR from error response frame: " + decodeErrText(`\xa1`)}},
 		}},
 		{name: "differs: outstanding requests reported at input end", cfg: ClientMachineConfig{Immediate: true, MultipleSends: true}, steps: []clientStep{
 			{in: "call a", want: []string{"id 1", "frame: 1 1 stream-begin command-request new cbor:{b'name': b'a'}"}},
 			{in: "call b", want: []string{"id 3", "frame: 3 1 0 command-request new cbor:{b'name': b'b'}"}},
 			{in: "1 2 stream-begin command-response eos x", want: []string{"data 1 eos b'x'"}},
-			{in: "eof", want: []string{"error: input ended with 1 partially received command requests: [3]"}},
+			{in: "eof", want: []string{"error: reactor: input ended with 1 partially received command requests: [3]"}},
 		}},
 		{name: "differs: error is terminal", steps: []clientStep{
-			{in: "1 1 0 1 0 foo", want: []string{"error: received frame with odd numbered stream ID: 1"}},
-			{in: "1 2 stream-begin command-response eos x", want: []string{"error: received frame with odd numbered stream ID: 1"}},
+			{in: "1 1 0 1 0 foo", want: []string{"error: reactor: received frame with odd numbered stream ID: 1"}},
+			{in: "1 2 stream-begin command-response eos x", want: []string{"error: reactor: received frame with odd numbered stream ID: 1"}},
 		}},
 		{name: "differs: settings advertise encodings once", cfg: ClientMachineConfig{MultipleSends: true, ContentEncodings: []string{"zlib", "identity"}}, steps: []clientStep{
 			{in: "call a", want: []string{"id 1"}},

@@ -144,7 +144,7 @@ func replayClient(t *testing.T, v clientVector, used map[string]bool, feed bool)
 				require.Equal(t, f.Payload, got[0].Value.Data, msg)
 			case "error":
 				require.Equal(t, action.KindError, got[0].Kind, "%s: %v", msg, got[0])
-				require.True(t, strings.HasPrefix(got[0].Err.Error(), arg), "%s: %q", msg, got[0].Err)
+				require.True(t, strings.HasPrefix(unprefixed(t, got[0].Err.Error()), arg), "%s: %q", msg, got[0].Err)
 				firstErr = got[0].Err
 			}
 			continue

@@ -130,7 +130,7 @@ func pump[T any](q *queue[T], in *byteInput, onFrame func(frame.Frame), onEOF fu
 				continue
 			}
 			if err != nil {
-				q.fail(&ProtocolError{Message: "error reading frame: " + err.Error(), Err: err})
+				q.fail(&ProtocolError{Msg: "error reading frame", Err: err})
 				continue
 			}
 		}

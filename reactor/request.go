@@ -114,7 +114,7 @@ func (r *ServerMachine) decodeRequest(rid uint16, payload, data []byte) (Command
 				de.Offset += off
 			}
 			// Mercurial lets the decoding exception escape the reactor.
-			return Command{}, &ProtocolError{Message: "error decoding CBOR from command request: " + err.Error(), Err: err}
+			return Command{}, &ProtocolError{Msg: "error decoding CBOR from command request", Err: err}
 		}
 		if off == 0 {
 			size = s
@@ -144,8 +144,7 @@ func (r *ServerMachine) decodeRequest(rid uint16, payload, data []byte) (Command
 		budget = hgcbor.DefaultDecodedSize(len(payload))
 	}
 	if size += int64(len(nb) + len(args)); size > budget {
-		return Command{}, &LimitError{What: "decoded bytes", Limit: int(min(budget, math.MaxInt)), RequestID: rid,
-			Err: &hgcbor.LimitError{What: "decoded bytes", Size: size, Limit: budget}}
+		return Command{}, limitErr(rid, "decoded bytes", size, budget)
 	}
 
 	cmd := Command{RequestID: rid, Name: commandName(nb), Data: data}

@@ -11,7 +11,8 @@ import (
 	"github.com/wirereactor/wirereactor/hgcbor"
 )
 
-// Default limits of ServerMachineConfig.
+// Default limits of ServerMachineConfig. DefaultMaxSettingsBytes is
+// ClientMachineConfig's default too.
 const (
 	DefaultMaxPendingRequests = 64
 	DefaultMaxRequestBytes    = 64 << 20
@@ -38,7 +39,7 @@ type ServerMachineConfig struct {
 	// hgcbor.DecodeOptions): its CBOR as hgcbor would decode it (which
 	// covers the arguments as Args.Map decodes them and the redirect),
 	// plus the copies its Command keeps (the name, the encoded arguments). A request over it is an Error wrapping
-	// ErrLimit and an *hgcbor.LimitError, found before anything is
+	// action.ErrLimit (an *action.LimitError), found before anything is
 	// decoded. Zero means hgcbor.DefaultDecodedSize of the request's
 	// payload: four times its bytes, and at least 64 KiB.
 	MaxDecodedBytes int64
@@ -242,13 +243,13 @@ func (r *ServerMachine) onProtocolSettings(f frame.Frame) {
 		return
 	}
 	if len(r.settings)+len(f.Payload) > r.cfg.MaxSettingsBytes {
-		r.fail(&LimitError{What: "sender protocol settings bytes", Limit: r.cfg.MaxSettingsBytes, RequestID: f.RequestID})
+		r.fail(limitErr(f.RequestID, "sender protocol settings bytes", int64(len(r.settings)+len(f.Payload)), int64(r.cfg.MaxSettingsBytes)))
 		return
 	}
 	r.settings = append(r.settings, f.Payload...)
 	values, err := decodeAvailable(r.settings)
 	if err != nil {
-		r.fail(&ProtocolError{Message: "error decoding CBOR from sender protocol settings frame: " + err.Error(), Err: err})
+		r.fail(&ProtocolError{Msg: "error decoding CBOR from sender protocol settings frame", Err: err})
 		return
 	}
 	if more {
@@ -331,11 +332,11 @@ func (r *ServerMachine) onIdle(f frame.Frame) {
 		return
 	}
 	if len(r.receiving) >= r.cfg.MaxPendingRequests {
-		r.fail(&LimitError{What: "partially received requests", Limit: r.cfg.MaxPendingRequests, RequestID: f.RequestID})
+		r.fail(limitErr(f.RequestID, "partially received requests", int64(len(r.receiving)+1), int64(r.cfg.MaxPendingRequests)))
 		return
 	}
 	if len(f.Payload) > r.cfg.MaxRequestBytes {
-		r.fail(&LimitError{What: "request bytes", Limit: r.cfg.MaxRequestBytes, RequestID: f.RequestID})
+		r.fail(limitErr(f.RequestID, "request bytes", int64(len(f.Payload)), int64(r.cfg.MaxRequestBytes)))
 		return
 	}
 	r.receiving[f.RequestID] = &pendingRequest{
@@ -415,7 +416,7 @@ func (r *ServerMachine) onCommandReceiving(f frame.Frame) {
 // buffer appends payload to *dst within the per-request byte limit.
 func (r *ServerMachine) buffer(rid uint16, p *pendingRequest, dst *[]byte, payload []byte) bool {
 	if len(p.payload)+len(p.data)+len(payload) > r.cfg.MaxRequestBytes {
-		r.fail(&LimitError{What: "request bytes", Limit: r.cfg.MaxRequestBytes, RequestID: rid})
+		r.fail(limitErr(rid, "request bytes", int64(len(p.payload)+len(p.data)+len(payload)), int64(r.cfg.MaxRequestBytes)))
 		return false
 	}
 	*dst = append(*dst, payload...)

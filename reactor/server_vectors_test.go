@@ -237,6 +237,7 @@ func replayServer(t *testing.T, v serverVector, used map[string]bool, feed bool)
 // CBOR decoder's own words, only the part before them is compared.
 func checkMessage(t testing.TB, want, got, msg string) {
 	t.Helper()
+	got = unprefixed(t, got)
 	const cborPrefix = "error decoding CBOR from "
 	if strings.HasPrefix(want, cborPrefix) {
 		i := strings.Index(want, ": ")
@@ -254,7 +255,7 @@ func checkServerDifference(t *testing.T, diff string, callErr error, got []actio
 		require.NotEmpty(t, got, msg)
 		last := got[len(got)-1]
 		require.Equal(t, action.KindError, last.Kind, "%s: %v", msg, got)
-		require.True(t, strings.HasPrefix(last.Err.Error(), arg), "%s: got %q, want prefix %q", msg, last.Err, arg)
+		require.True(t, strings.HasPrefix(unprefixed(t, last.Err.Error()), arg), "%s: got %q, want prefix %q", msg, last.Err, arg)
 		require.ErrorIs(t, last.Err, ErrProtocol)
 	case "notactive":
 		require.ErrorIs(t, callErr, ErrNotActive, msg)
@@ -283,4 +284,13 @@ func checkServerDifference(t *testing.T, diff string, callErr error, got []actio
 	default:
 		t.Fatalf("unknown difference %q", diff)
 	}
+}
+
+// unprefixed returns an error message of this package without its
+// "reactor: " prefix, which it must have: the rest is Mercurial's text.
+func unprefixed(t testing.TB, msg string) string {
+	t.Helper()
+	rest, ok := strings.CutPrefix(msg, "reactor: ")
+	require.True(t, ok, "error %q lacks the reactor: prefix", msg)
+	return rest
 }
