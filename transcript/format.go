@@ -17,7 +17,7 @@
 //	{"conn":1,"t":0.000412,"ev":"recv","text":"{\"QMP\": {\"version\": …}}"}
 //	{"conn":1,"t":0.00053,"ev":"send","text":"{\"execute\": \"qmp_capabilities\", \"id\": 1}"}
 //	{"conn":1,"t":0.0011,"ev":"send","fds":1}
-//	{"conn":1,"t":2.5,"ev":"close","by":"peer","err":"peer closed the connection: EOF"}
+//	{"conn":1,"t":2.5,"ev":"close","by":"peer","err":"transport: peer closed the connection: EOF"}
 //
 // The fields of an entry:
 //

@@ -57,7 +57,7 @@ func (e *StateError) Error() string {
 	default:
 		why = "the session is " + e.State.String()
 	}
-	return fmt.Sprintf("%s: %s (needs %s)", e.Op, why, e.Required)
+	return fmt.Sprintf("transport: %s: %s (needs %s)", e.Op, why, e.Required)
 }
 
 // ConnectError reports a failure while establishing a session. Phase names
@@ -69,7 +69,7 @@ type ConnectError struct {
 }
 
 // Error names the failed phase and the root cause.
-func (e *ConnectError) Error() string { return e.Phase + " failed: " + e.Err.Error() }
+func (e *ConnectError) Error() string { return "transport: " + e.Phase + " failed: " + e.Err.Error() }
 
 // Unwrap returns the root cause.
 func (e *ConnectError) Unwrap() error { return e.Err }
@@ -78,13 +78,13 @@ var (
 	// ErrPeerClosed is the root cause of a session whose peer closed the
 	// stream cleanly (at a message boundary, as far as the machine could
 	// tell). errors.Is(ErrPeerClosed, io.EOF) is true.
-	ErrPeerClosed = fmt.Errorf("peer closed the connection: %w", io.EOF)
+	ErrPeerClosed = fmt.Errorf("transport: peer closed the connection: %w", io.EOF)
 
 	// ErrClosed is returned by Recv and Do after a session was disconnected
 	// locally with no error.
-	ErrClosed = errors.New("session closed")
+	ErrClosed = errors.New("transport: session closed")
 
 	// ErrFlushAbandoned is returned by Disconnect when its context ended
 	// before queued output was written; the output is lost.
-	ErrFlushAbandoned = errors.New("flush abandoned: queued output was not written")
+	ErrFlushAbandoned = errors.New("transport: flush abandoned: queued output was not written")
 )

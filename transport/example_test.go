@@ -89,7 +89,7 @@ func ExampleSession() {
 	// Output:
 	// running
 	// HELLO
-	// peer closed the connection: EOF idle
+	// transport: peer closed the connection: EOF idle
 }
 
 // A handshake runs before the session is Running; its failure names the
@@ -118,7 +118,7 @@ func ExampleConfig_handshake() {
 	fmt.Println(err)
 	fmt.Println(s.State())
 	// Output:
-	// handshake failed: unexpected greeting "GO AWAY"
+	// transport: handshake failed: unexpected greeting "GO AWAY"
 	// idle
 }
 

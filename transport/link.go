@@ -148,14 +148,14 @@ func (l *link[T, M]) drainLocked() {
 		case action.KindError:
 			err := a.Err
 			if err == nil {
-				err = fmt.Errorf("machine returned an error action without an error")
+				err = fmt.Errorf("transport: machine returned an error action without an error")
 			} else if errors.Is(err, io.EOF) {
 				err = ErrPeerClosed // the machine's clean end after FeedEOF
 			}
 			l.failLocked(err)
 			return
 		default:
-			l.failLocked(fmt.Errorf("machine returned an unknown action %v", a.Kind))
+			l.failLocked(fmt.Errorf("transport: machine returned an unknown action %v", a.Kind))
 			return
 		}
 	}

@@ -7,8 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/transport"
-	"github.com/wirereactor/wirereactor/transport/internal/lenmsg"
 )
 
 // TestOnEndReportsTheEndOnce checks that Config.OnEnd is called exactly
@@ -31,7 +31,7 @@ func TestOnEndReportsTheEndOnce(t *testing.T) {
 			_, err := peer.Write([]byte{0xff, 0xff, 0xff, 0xff})
 			require.NoError(t, err)
 			require.NoError(t, s.WaitState(testCtx(t), transport.RunstateDisconnecting))
-			var tooLong *lenmsg.TooLongError
+			var tooLong *action.LimitError
 			require.ErrorAs(t, s.Disconnect(testCtx(t)), &tooLong)
 		}, nil},
 	}
@@ -58,7 +58,7 @@ func TestOnEndReportsTheEndOnce(t *testing.T) {
 			if tt.want != nil {
 				require.ErrorIs(t, errs[0], tt.want)
 			} else {
-				var tooLong *lenmsg.TooLongError
+				var tooLong *action.LimitError
 				require.ErrorAs(t, errs[0], &tooLong)
 			}
 		})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/transport"
 	"github.com/wirereactor/wirereactor/transport/internal/lenmsg"
 )
@@ -148,19 +149,19 @@ func TestSessionHandshake(t *testing.T) {
 		{
 			name:    "wrong greeting",
 			peer:    func(c net.Conn) { _, _ = c.Write(lenmsg.Append(nil, []byte("go away"))) },
-			wantErr: "handshake failed: unexpected greeting go away",
+			wantErr: "transport: handshake failed: unexpected greeting go away",
 		},
 		{
 			name:      "peer hangs up",
 			peer:      func(c net.Conn) { c.Close() },
-			wantErr:   "handshake failed: peer closed the connection: EOF",
+			wantErr:   "transport: handshake failed: transport: peer closed the connection: EOF",
 			wantCause: io.EOF,
 		},
 		{
 			name:      "peer breaks protocol",
 			peer:      func(c net.Conn) { _, _ = c.Write([]byte{0xff, 0xff, 0xff, 0xff}) },
-			wantErr:   "handshake failed: lenmsg: message of 4294967295 bytes exceeds the limit of 1048576",
-			wantCause: new(*lenmsg.TooLongError),
+			wantErr:   "transport: handshake failed: lenmsg: message bytes: 4294967295 exceeds the limit of 1048576",
+			wantCause: new(*action.LimitError),
 		},
 	}
 	for _, tt := range tests {
@@ -186,7 +187,7 @@ func TestSessionHandshake(t *testing.T) {
 			require.Equal(t, "handshake", ce.Phase)
 			switch c := tt.wantCause.(type) {
 			case nil:
-			case **lenmsg.TooLongError:
+			case **action.LimitError:
 				require.ErrorAs(t, err, c)
 			default:
 				require.ErrorIs(t, err, c.(error))
@@ -369,9 +370,9 @@ func TestSessionRootCause(t *testing.T) {
 				_, _ = peer.Write([]byte{0x7f, 0, 0, 0})
 			},
 			check: func(t *testing.T, err error) {
-				var tl *lenmsg.TooLongError
+				var tl *action.LimitError
 				require.ErrorAs(t, err, &tl)
-				require.Equal(t, 0x7f000000, tl.Len)
+				require.Equal(t, int64(0x7f000000), tl.Size)
 			},
 		},
 		{
