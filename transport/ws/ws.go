@@ -274,8 +274,8 @@ func checkUpgradeRequest(w http.ResponseWriter, r *http.Request) error {
 		if status == http.StatusUpgradeRequired {
 			w.Header().Set("Sec-WebSocket-Version", "13")
 		}
-		http.Error(w, "websocket: "+msg, status)
-		return fmt.Errorf("websocket: bad upgrade request: %s", msg)
+		http.Error(w, "ws: "+msg, status)
+		return fmt.Errorf("ws: bad upgrade request: %s", msg)
 	}
 	switch {
 	case r.Method != http.MethodGet:
