@@ -7,8 +7,13 @@
 // caller then calls Next until it returns WantMore (or Error). A machine never
 // blocks, reads a socket, starts a goroutine, locks or reads the clock.
 //
-// The package is a leaf (no imports beyond the standard library's fmt) so that
-// transports can drive any machine without importing any protocol.
+// Limits: every configured bound hit anywhere in the project is an error that
+// matches ErrLimit with errors.Is and holds a *LimitError (what was counted,
+// the count, the bound), so one test covers every decoder and machine.
+//
+// The package is a leaf (no imports beyond the standard library's errors and
+// fmt) so that transports can drive any machine without importing any
+// protocol.
 package action
 
 import "fmt"
@@ -17,23 +22,23 @@ import "fmt"
 type Kind uint8
 
 const (
-	// WantMore: nothing to do until more input arrives.
-	WantMore Kind = iota
-	// Send: write Action.Bytes to the peer, after every earlier Send.
-	Send
-	// Deliver: hand Action.Value to the application.
-	Deliver
-	// Error: the peer broke the protocol or a limit was hit; Action.Err says
+	// KindWantMore: nothing to do until more input arrives.
+	KindWantMore Kind = iota
+	// KindSend: write Action.Bytes to the peer, after every earlier KindSend.
+	KindSend
+	// KindDeliver: hand Action.Value to the application.
+	KindDeliver
+	// KindError: the peer broke the protocol or a limit was hit; Action.Err says
 	// which. The machine is terminal: every later call to Next returns an
-	// Error with the same Err. A machine whose input ended cleanly (FeedEOF
+	// KindError with the same Err. A machine whose input ended cleanly (FeedEOF
 	// with nothing partial) and that has nothing left to do ends with an
-	// Error whose Err is io.EOF, so a loop calling Next until WantMore or
-	// Error ends; input that ends early is an error matching
+	// KindError whose Err is io.EOF, so a loop calling Next until WantMore or
+	// KindError ends; input that ends early is an error matching
 	// io.ErrUnexpectedEOF instead.
-	Error
+	KindError
 )
 
-var kindNames = [...]string{WantMore: "wantmore", Send: "send", Deliver: "deliver", Error: "error"}
+var kindNames = [...]string{KindWantMore: "wantmore", KindSend: "send", KindDeliver: "deliver", KindError: "error"}
 
 // String returns the kind's lower-case name, as Mercurial's action names read.
 func (k Kind) String() string {
@@ -62,22 +67,22 @@ type Action[T any] struct {
 func Want[T any]() Action[T] { return Action[T]{} }
 
 // SendBytes returns a Send action for b.
-func SendBytes[T any](b []byte) Action[T] { return Action[T]{Kind: Send, Bytes: b} }
+func SendBytes[T any](b []byte) Action[T] { return Action[T]{Kind: KindSend, Bytes: b} }
 
 // DeliverValue returns a Deliver action for v.
-func DeliverValue[T any](v T) Action[T] { return Action[T]{Kind: Deliver, Value: v} }
+func DeliverValue[T any](v T) Action[T] { return Action[T]{Kind: KindDeliver, Value: v} }
 
 // Fail returns an Error action for err.
-func Fail[T any](err error) Action[T] { return Action[T]{Kind: Error, Err: err} }
+func Fail[T any](err error) Action[T] { return Action[T]{Kind: KindError, Err: err} }
 
 // String describes a for logs and test failures.
 func (a Action[T]) String() string {
 	switch a.Kind {
-	case Send:
+	case KindSend:
 		return fmt.Sprintf("send(%d bytes)", len(a.Bytes))
-	case Deliver:
+	case KindDeliver:
 		return fmt.Sprintf("deliver(%v)", a.Value)
-	case Error:
+	case KindError:
 		return fmt.Sprintf("error(%v)", a.Err)
 	default:
 		return a.Kind.String()

@@ -18,10 +18,10 @@ func TestConstructorsSetKindAndField(t *testing.T) {
 		kind action.Kind
 		str  string
 	}{
-		{"want", action.Want[string](), action.WantMore, "wantmore"},
-		{"send", action.SendBytes[string]([]byte("abc")), action.Send, "send(3 bytes)"},
-		{"deliver", action.DeliverValue("hello"), action.Deliver, "deliver(hello)"},
-		{"error", action.Fail[string](boom), action.Error, "error(boom)"},
+		{"want", action.Want[string](), action.KindWantMore, "wantmore"},
+		{"send", action.SendBytes[string]([]byte("abc")), action.KindSend, "send(3 bytes)"},
+		{"deliver", action.DeliverValue("hello"), action.KindDeliver, "deliver(hello)"},
+		{"error", action.Fail[string](boom), action.KindError, "error(boom)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -34,7 +34,7 @@ func TestConstructorsSetKindAndField(t *testing.T) {
 
 func TestActionIsComparableZeroValueWantMore(t *testing.T) {
 	var a action.Action[int]
-	require.Equal(t, action.WantMore, a.Kind, "the zero Action must mean WantMore")
+	require.Equal(t, action.KindWantMore, a.Kind, "the zero Action must mean WantMore")
 }
 
 func BenchmarkReturnAction(b *testing.B) {
@@ -98,7 +98,7 @@ func Example() {
 	for {
 		a := m.Next()
 		fmt.Println(a)
-		if a.Kind == action.WantMore || a.Kind == action.Error {
+		if a.Kind == action.KindWantMore || a.Kind == action.KindError {
 			break
 		}
 	}

@@ -11,7 +11,7 @@ var (
 )
 
 func BenchmarkParseHeader(b *testing.B) {
-	buf := AppendHeader(nil, Header{Length: 64, RequestID: 1, StreamID: 1, StreamFlags: StreamBegin,
+	buf := AppendHeader(nil, Header{Length: 64, RequestID: 1, StreamID: 1, StreamFlags: StreamFlagBegin,
 		Type: TypeCommandResponse, Flags: FlagCommandResponseEOS})
 	b.SetBytes(HeaderSize)
 	b.ReportAllocs()

@@ -22,7 +22,7 @@ func ExampleParseHuman() {
 }
 
 func ExampleFormatHuman() {
-	f := frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamBegin,
+	f := frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamFlagBegin,
 		Type: frame.TypeCommandResponse, Flags: frame.FlagCommandResponseEOS, Payload: []byte("ok\n")}
 	fmt.Println(frame.FormatHuman(f))
 	// Output: 1 2 stream-begin command-response eos ok\x0a

@@ -92,11 +92,11 @@ type StreamFlags uint8
 
 // Stream flags.
 const (
-	StreamBegin   StreamFlags = 0x01
-	StreamEnd     StreamFlags = 0x02
-	StreamEncoded StreamFlags = 0x04
+	StreamFlagBegin   StreamFlags = 0x01
+	StreamFlagEnd     StreamFlags = 0x02
+	StreamFlagEncoded StreamFlags = 0x04
 
-	streamFlagsMask = StreamBegin | StreamEnd | StreamEncoded
+	streamFlagsMask = StreamFlagBegin | StreamFlagEnd | StreamFlagEncoded
 )
 
 type flagName struct {

@@ -9,8 +9,8 @@ import (
 
 func TestHeaderRoundTrip(t *testing.T) {
 	cases := []Header{
-		{Length: 0, RequestID: 1, StreamID: 1, StreamFlags: StreamBegin, Type: TypeCommandRequest, Flags: FlagCommandRequestNew},
-		{Length: 65535, RequestID: 0xfffe, StreamID: 255, StreamFlags: StreamBegin | StreamEnd | StreamEncoded, Type: TypeStreamSettings, Flags: FlagStreamSettingsEOS},
+		{Length: 0, RequestID: 1, StreamID: 1, StreamFlags: StreamFlagBegin, Type: TypeCommandRequest, Flags: FlagCommandRequestNew},
+		{Length: 65535, RequestID: 0xfffe, StreamID: 255, StreamFlags: StreamFlagBegin | StreamFlagEnd | StreamFlagEncoded, Type: TypeStreamSettings, Flags: FlagStreamSettingsEOS},
 		{Length: MaxPayload, RequestID: 3, StreamID: 2, Type: TypeCommandResponse, Flags: FlagCommandResponseContinuation},
 		{Length: 65536, RequestID: 0x1234, StreamID: 7, Type: TypeProgress},
 	}
@@ -26,7 +26,7 @@ func TestHeaderRoundTrip(t *testing.T) {
 func TestHeaderLayoutMatchesMercurial(t *testing.T) {
 	// makeframe(requestid=0x0201, streamid=3, streamflags=stream-begin,
 	// typeid=command-request, flags=new, payload of 0x030201 bytes) header.
-	h := Header{Length: 0x030201, RequestID: 0x0201, StreamID: 3, StreamFlags: StreamBegin, Type: TypeCommandRequest, Flags: FlagCommandRequestNew}
+	h := Header{Length: 0x030201, RequestID: 0x0201, StreamID: 3, StreamFlags: StreamFlagBegin, Type: TypeCommandRequest, Flags: FlagCommandRequestNew}
 	require.Equal(t, []byte{0x01, 0x02, 0x03, 0x01, 0x02, 0x03, 0x01, 0x11}, AppendHeader(nil, h))
 }
 
@@ -57,7 +57,7 @@ func TestParseHeaderRejects(t *testing.T) {
 }
 
 func TestStringLikeMercurialRepr(t *testing.T) {
-	f := Frame{RequestID: 1, StreamID: 1, StreamFlags: StreamBegin | StreamEncoded, Type: TypeCommandRequest,
+	f := Frame{RequestID: 1, StreamID: 1, StreamFlags: StreamFlagBegin | StreamFlagEncoded, Type: TypeCommandRequest,
 		Flags: FlagCommandRequestNew | FlagCommandRequestExpectData, Payload: []byte("abcd")}
 	require.Equal(t, "frame(size=4; request=1; stream=1; streamflags=stream-begin|encoded; type=command-request; flags=new|have-data)", f.String())
 	require.Equal(t, "<unknown 0x04>", Type(4).String())
@@ -78,5 +78,5 @@ func TestNamesResolve(t *testing.T) {
 	require.False(t, ok)
 	s, ok := StreamFlagByName("encoded")
 	require.True(t, ok)
-	require.Equal(t, StreamEncoded, s)
+	require.Equal(t, StreamFlagEncoded, s)
 }

@@ -118,7 +118,7 @@ func ParseHuman(s string) (Frame, error) {
 	if lit, ok := strings.CutPrefix(payload, "cbor:"); ok {
 		v, err := hgcbor.ParsePythonLiteral(lit)
 		if err != nil {
-			return Frame{}, humanErr("payload", payload, "python literal: "+err.Error(), err)
+			return Frame{}, humanErr("payload", payload, err.Error(), err)
 		}
 		b, err := hgcbor.Marshal(v)
 		if err != nil {

@@ -16,7 +16,7 @@ func benchFrame(size int) frame.Frame {
 	for i := range payload {
 		payload[i] = byte(i)
 	}
-	return frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamEncoded,
+	return frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamFlagEncoded,
 		Type: frame.TypeCommandResponse, Flags: frame.FlagCommandResponseContinuation, Payload: payload}
 }
 
@@ -32,10 +32,10 @@ func BenchmarkDecode(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				d.Feed(wire)
-				if a := d.Next(); a.Kind != action.Deliver {
+				if a := d.Next(); a.Kind != action.KindDeliver {
 					b.Fatal(a)
 				}
-				if a := d.Next(); a.Kind != action.WantMore {
+				if a := d.Next(); a.Kind != action.KindWantMore {
 					b.Fatal(a)
 				}
 			}
@@ -65,7 +65,7 @@ func BenchmarkDecodeStream(b *testing.B) {
 						d.Feed(wire)
 					}
 					if api == "Next" {
-						if a := d.Next(); a.Kind != action.Deliver {
+						if a := d.Next(); a.Kind != action.KindDeliver {
 							b.Fatal(a)
 						}
 					} else if _, ok, err := d.NextFrame(); !ok || err != nil {
@@ -93,14 +93,14 @@ func BenchmarkDecodeSplit(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				d.Feed(wire[:half])
-				if a := d.Next(); a.Kind != action.WantMore {
+				if a := d.Next(); a.Kind != action.KindWantMore {
 					b.Fatal(a)
 				}
 				d.Feed(wire[half:])
-				if a := d.Next(); a.Kind != action.Deliver {
+				if a := d.Next(); a.Kind != action.KindDeliver {
 					b.Fatal(a)
 				}
-				if a := d.Next(); a.Kind != action.WantMore {
+				if a := d.Next(); a.Kind != action.KindWantMore {
 					b.Fatal(a)
 				}
 			}
@@ -153,7 +153,7 @@ func BenchmarkBuildCommandRequest(b *testing.B) {
 		{"args", CommandRequest{Name: "known", Args: map[hgcbor.Bytes]any{"nodes": []any{pattern(20), pattern(20)}}}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			s := NewOutputStream(1, StreamConfig{})
+			s := NewOutputStream(1, OutputStreamConfig{})
 			b.ReportAllocs()
 			var out []byte
 			for b.Loop() {
@@ -188,7 +188,7 @@ func BenchmarkEmitter(b *testing.B) {
 
 // BenchmarkTextOutput builds one text-output frame per op.
 func BenchmarkTextOutput(b *testing.B) {
-	s := NewOutputStream(2, StreamConfig{})
+	s := NewOutputStream(2, OutputStreamConfig{})
 	atoms := []TextAtom{{Format: "added %s changesets with %s changes to %s files\n", Args: []string{"3", "12", "5"}, Labels: []string{"ui.status"}}}
 	b.ReportAllocs()
 	var out []byte

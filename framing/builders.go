@@ -140,7 +140,7 @@ func (s *OutputStream) AppendCommandData(dst []byte, requestID uint16, r io.Read
 	// The payload is in place; write the header in front of it.
 	var sf frame.StreamFlags
 	if !s.active {
-		sf, s.active = frame.StreamBegin, true
+		sf, s.active = frame.StreamFlagBegin, true
 	}
 	frame.AppendHeader(dst[:start], frame.Header{Length: n, RequestID: requestID, StreamID: s.id,
 		StreamFlags: sf, Type: frame.TypeCommandData, Flags: flags})
@@ -283,10 +283,11 @@ const maxErrorMessage = frame.DefaultMaxPayload
 // AppendErrorResponse appends an error-response frame (Mercurial's
 // createerrorframe) with payload {b'type': errType, b'message': [{b'msg':
 // msg}]}. errType is usually ErrorTypeServer or ErrorTypeProtocol. A msg
-// longer than 32768 bytes is a *FrameTooLargeError, as Mercurial refuses it.
+// longer than 32768 bytes is an error holding an *action.LimitError, as
+// Mercurial refuses it.
 func (s *OutputStream) AppendErrorResponse(dst []byte, requestID uint16, msg, errType string) ([]byte, error) {
 	if len(msg) > maxErrorMessage {
-		return dst, &FrameTooLargeError{Type: frame.TypeErrorResponse, What: "message", Size: len(msg), Limit: maxErrorMessage}
+		return dst, tooLarge(frame.TypeErrorResponse, "message", len(msg), maxErrorMessage)
 	}
 	// Keys in Mercurial's order: message, type.
 	p := hgcbor.AppendHead(s.scratch[:0], hgcbor.MajorMap, 2)

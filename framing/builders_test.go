@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
+	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/frame"
 	"github.com/wirereactor/wirereactor/hgcbor"
 )
@@ -24,19 +25,19 @@ func decodeFrames(t *testing.T, wire []byte) []frame.Frame {
 
 func TestStreamConfigLimits(t *testing.T) {
 	cases := []struct {
-		cfg   StreamConfig
+		cfg   OutputStreamConfig
 		split int
 		hard  int
 	}{
-		{StreamConfig{}, 32768, 65535},
-		{StreamConfig{MaxFramePayload: -5}, 32768, 65535},
-		{StreamConfig{MaxFramePayload: 1}, 1, 65535},
-		{StreamConfig{MaxFramePayload: 65535}, 65535, 65535},
-		{StreamConfig{MaxFramePayload: 65536}, 65535, 65535},
-		{StreamConfig{MaxFramePayload: 1 << 30}, 65535, 65535},
-		{StreamConfig{MaxFramePayload: 65536, AllowLargePayloads: true}, 65536, frame.MaxPayload},
-		{StreamConfig{MaxFramePayload: 1 << 30, AllowLargePayloads: true}, frame.MaxPayload, frame.MaxPayload},
-		{StreamConfig{AllowLargePayloads: true}, 32768, frame.MaxPayload},
+		{OutputStreamConfig{}, 32768, 65535},
+		{OutputStreamConfig{MaxFramePayload: -5}, 32768, 65535},
+		{OutputStreamConfig{MaxFramePayload: 1}, 1, 65535},
+		{OutputStreamConfig{MaxFramePayload: 65535}, 65535, 65535},
+		{OutputStreamConfig{MaxFramePayload: 65536}, 65535, 65535},
+		{OutputStreamConfig{MaxFramePayload: 1 << 30}, 65535, 65535},
+		{OutputStreamConfig{MaxFramePayload: 65536, AllowLargePayloads: true}, 65536, frame.MaxPayload},
+		{OutputStreamConfig{MaxFramePayload: 1 << 30, AllowLargePayloads: true}, frame.MaxPayload, frame.MaxPayload},
+		{OutputStreamConfig{AllowLargePayloads: true}, 32768, frame.MaxPayload},
 	}
 	for _, tc := range cases {
 		s := NewOutputStream(1, tc.cfg)
@@ -50,13 +51,14 @@ func TestStreamConfigLimits(t *testing.T) {
 func TestAppendFrameHardLimit(t *testing.T) {
 	for _, size := range []int{0, 1, 65535, 65536, 100000} {
 		for _, allow := range []bool{false, true} {
-			s := NewOutputStream(3, StreamConfig{AllowLargePayloads: allow})
+			s := NewOutputStream(3, OutputStreamConfig{AllowLargePayloads: allow})
 			payload := pattern(size)
 			out, err := s.AppendFrame([]byte("x"), 7, frame.TypeProgress, 0, payload, false)
 			if size >= frame.MercurialSafePayload && !allow {
-				require.EqualError(t, err, "framing: progress payload of "+strconv.Itoa(size)+" bytes does not fit in one frame (limit 65535 bytes)")
-				var tooLarge *FrameTooLargeError
+				require.EqualError(t, err, "framing: progress payload bytes: "+strconv.Itoa(size)+" exceeds the limit of 65535 (does not fit in one frame)")
+				var tooLarge *action.LimitError
 				require.ErrorAs(t, err, &tooLarge)
+				require.Equal(t, action.LimitError{What: "progress payload bytes", Size: int64(size), Limit: 65535}, *tooLarge)
 				require.Equal(t, []byte("x"), out)
 				require.False(t, s.Active(), "a refused frame does not begin the stream")
 				continue
@@ -64,7 +66,7 @@ func TestAppendFrameHardLimit(t *testing.T) {
 			require.NoError(t, err)
 			got := decodeFrames(t, out[1:])
 			require.Len(t, got, 1)
-			require.Equal(t, frame.Frame{RequestID: 7, StreamID: 3, StreamFlags: frame.StreamBegin,
+			require.Equal(t, frame.Frame{RequestID: 7, StreamID: 3, StreamFlags: frame.StreamFlagBegin,
 				Type: frame.TypeProgress, Payload: payload}.String(), got[0].String())
 			require.True(t, bytes.Equal(payload, got[0].Payload))
 		}
@@ -72,7 +74,7 @@ func TestAppendFrameHardLimit(t *testing.T) {
 }
 
 func TestEncodedFrameNeedsSettings(t *testing.T) {
-	s := NewOutputStream(2, StreamConfig{})
+	s := NewOutputStream(2, OutputStreamConfig{})
 	out, err := s.AppendFrame(nil, 1, frame.TypeCommandResponse, frame.FlagCommandResponseContinuation, []byte("x"), true)
 	require.ErrorIs(t, err, ErrNoStreamSettings)
 	require.Empty(t, out)
@@ -126,7 +128,7 @@ func TestCommandRequestFailureLeavesNoTrace(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := NewOutputStream(1, StreamConfig{})
+			s := NewOutputStream(1, OutputStreamConfig{})
 			out, err := s.AppendCommandRequest([]byte("before"), 1, tc.req)
 			require.ErrorContains(t, err, tc.wantErr)
 			require.True(t, strings.HasPrefix(err.Error(), tc.wantErr))
@@ -137,7 +139,7 @@ func TestCommandRequestFailureLeavesNoTrace(t *testing.T) {
 			require.False(t, s.Active(), "the next frame still begins the stream")
 			out, err = s.AppendCommandRequest(nil, 1, CommandRequest{Name: "ok"})
 			require.NoError(t, err)
-			require.Equal(t, frame.StreamBegin, decodeFrames(t, out)[0].StreamFlags)
+			require.Equal(t, frame.StreamFlagBegin, decodeFrames(t, out)[0].StreamFlags)
 		})
 	}
 }
@@ -148,7 +150,7 @@ func TestCommandRequestRoundTrip(t *testing.T) {
 	for _, max := range []int{1, 9, 100, 32767, 32768, 65535} {
 		for _, argSize := range []int{0, 10, 40000} {
 			for _, dataSize := range []int{-1, 0, 1, 32768, 70000} {
-				s := NewOutputStream(1, StreamConfig{MaxFramePayload: max})
+				s := NewOutputStream(1, OutputStreamConfig{MaxFramePayload: max})
 				req := CommandRequest{Name: "cmd"}
 				if argSize > 0 {
 					req.Args = map[hgcbor.Bytes]any{"blob": pattern(argSize), "n": int64(argSize)}
@@ -167,7 +169,7 @@ func TestCommandRequestRoundTrip(t *testing.T) {
 				for i, f := range frames {
 					require.LessOrEqual(t, len(f.Payload), max)
 					require.Equal(t, uint16(9), f.RequestID)
-					require.Equal(t, i == 0, f.StreamFlags == frame.StreamBegin)
+					require.Equal(t, i == 0, f.StreamFlags == frame.StreamFlagBegin)
 					switch f.Type {
 					case frame.TypeCommandRequest:
 						require.Zero(t, dataFrames, "request frames come first")
@@ -217,7 +219,7 @@ func asBytes(v any) hgcbor.Bytes {
 }
 
 func TestStreamEncoderHooks(t *testing.T) {
-	s := NewOutputStream(2, StreamConfig{})
+	s := NewOutputStream(2, OutputStreamConfig{})
 	require.Equal(t, "abc", string(s.Encode(nil, []byte("abc"))), "no encoder: data unchanged")
 	require.Empty(t, s.Flush(nil))
 	require.Empty(t, s.Finish(nil))
@@ -235,7 +237,7 @@ func TestStreamEncoderHooks(t *testing.T) {
 func TestTextOutputArgsValidUTF8(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	alphabet := []byte{0x00, 'a', 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc2, 0xdf, 0xe0, 0xe1, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff}
-	s := NewOutputStream(2, StreamConfig{})
+	s := NewOutputStream(2, OutputStreamConfig{})
 	for range 2000 {
 		b := make([]byte, rng.IntN(10))
 		for i := range b {
@@ -271,7 +273,7 @@ func TestMaximalSubpart(t *testing.T) {
 }
 
 func TestResponseEmitterReset(t *testing.T) {
-	s := NewOutputStream(2, StreamConfig{})
+	s := NewOutputStream(2, OutputStreamConfig{})
 	s.SetEncoder(IdentityEncoder{})
 	out, err := s.AppendStreamSettings(nil, 1)
 	require.NoError(t, err)
@@ -293,7 +295,7 @@ func TestResponseEmitterReset(t *testing.T) {
 // With a payload size above Mercurial's safe bound configured, the emitter
 // still never sends 65536 bytes or more in a frame.
 func TestResponseEmitterClampsFrameSize(t *testing.T) {
-	s := NewOutputStream(2, StreamConfig{MaxFramePayload: 1 << 20})
+	s := NewOutputStream(2, OutputStreamConfig{MaxFramePayload: 1 << 20})
 	s.SetEncoder(IdentityEncoder{})
 	out, err := s.AppendStreamSettings(nil, 1)
 	require.NoError(t, err)
@@ -328,7 +330,7 @@ func TestTypicalResponseAllocs(t *testing.T) {
 }
 
 func typicalResponseSetup() (*OutputStream, *ResponseEmitter, [][]byte) {
-	s := NewOutputStream(2, StreamConfig{})
+	s := NewOutputStream(2, OutputStreamConfig{})
 	s.SetEncoder(IdentityEncoder{})
 	s.settingsSent = true
 	var chunks [][]byte
@@ -389,7 +391,7 @@ func TestBuildersHuman(t *testing.T) {
 			"1 1 0 command-data eos ",
 		}},
 		{"command split", func(s *OutputStream) ([]byte, error) {
-			return NewOutputStream(1, StreamConfig{MaxFramePayload: 8}).AppendCommandRequest(nil, 1, CommandRequest{Name: "heads"})
+			return NewOutputStream(1, OutputStreamConfig{MaxFramePayload: 8}).AppendCommandRequest(nil, 1, CommandRequest{Name: "heads"})
 		}, []string{
 			"1 1 stream-begin command-request new|more \\xa1\\x44name\\x45h",
 			"1 1 0 command-request continuation eads",
@@ -420,7 +422,7 @@ func TestBuildersHuman(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			id := frame.MustParseHuman(tc.want[0]).StreamID
-			out, err := tc.build(NewOutputStream(id, StreamConfig{}))
+			out, err := tc.build(NewOutputStream(id, OutputStreamConfig{}))
 			require.NoError(t, err)
 			requireHuman(t, decodeFrames(t, out), tc.want...)
 		})
@@ -432,11 +434,11 @@ func TestBuildersHuman(t *testing.T) {
 func TestCommandDataLater(t *testing.T) {
 	for _, size := range []int{0, 1, 32768, 70000} {
 		data := pattern(size)
-		whole, err := NewOutputStream(1, StreamConfig{}).AppendCommandRequest(nil, 1,
+		whole, err := NewOutputStream(1, OutputStreamConfig{}).AppendCommandRequest(nil, 1,
 			CommandRequest{Name: "push", Data: bytes.NewReader(data)})
 		require.NoError(t, err)
 
-		s := NewOutputStream(1, StreamConfig{})
+		s := NewOutputStream(1, OutputStreamConfig{})
 		out, err := s.AppendCommandRequest(nil, 1, CommandRequest{Name: "push", DataLater: true})
 		require.NoError(t, err)
 		r := bytes.NewReader(data)
@@ -456,7 +458,7 @@ func TestCommandDataLater(t *testing.T) {
 // without the encoded flag, even when the stream has an encoder; Reset
 // makes it encode again.
 func TestResponseEmitterUnencoded(t *testing.T) {
-	s := NewOutputStream(2, StreamConfig{MaxFramePayload: 4})
+	s := NewOutputStream(2, OutputStreamConfig{MaxFramePayload: 4})
 	e := NewResponseEmitter(s, 1)
 	_, err := e.Send(nil, []byte("x"))
 	require.NoError(t, err)

@@ -17,7 +17,7 @@ const DefaultDecoderMaxPayload = 1 << 20
 // DecoderConfig configures a Decoder. The zero value is ready to use.
 type DecoderConfig struct {
 	// MaxPayload is the largest payload, in bytes, a frame may announce.
-	// A longer one is a *PayloadTooLargeError, reported as soon as its
+	// A longer one is an error holding an *action.LimitError, reported as soon as its
 	// header is read and before anything is buffered for it. Zero means
 	// DefaultDecoderMaxPayload; values above frame.MaxPayload mean
 	// frame.MaxPayload.
@@ -35,18 +35,12 @@ func (c DecoderConfig) maxPayload() int {
 	}
 }
 
-// PayloadTooLargeError reports a frame header announcing a payload longer
-// than the decoder's limit.
-type PayloadTooLargeError struct {
-	Header frame.Header // the offending header; Header.Length is the announced size
-	Limit  int          // the decoder's MaxPayload
-}
-
-// Error gives the frame type, the announced payload size and the limit, so
-// the message says which peer frame broke the bound.
-func (e *PayloadTooLargeError) Error() string {
-	return fmt.Sprintf("framing: %s frame announces a %d-byte payload, over the limit of %d bytes",
-		e.Header.Type, e.Header.Length, e.Limit)
+// payloadLimit reports a frame header announcing a payload over the
+// decoder's limit: "framing: progress frame payload bytes: 5 exceeds the
+// limit of 4", wrapping an *action.LimitError.
+func payloadLimit(h frame.Header, limit int) error {
+	return fmt.Errorf("framing: %w", &action.LimitError{What: h.Type.String() + " frame payload bytes",
+		Size: int64(h.Length), Limit: int64(limit)})
 }
 
 // TruncatedError reports input that ended inside a frame.
@@ -95,11 +89,12 @@ var ErrFeedAfterEOF = errors.New("framing: bytes fed after end of input")
 // stream.
 //
 // Errors. A header frame.ParseHeader rejects is reported as its
-// *frame.HeaderError; a payload over the limit as a *PayloadTooLargeError;
-// end of input (FeedEOF) inside a frame as a *TruncatedError. Once the input
-// ended cleanly and every frame was taken, Next returns an Error with io.EOF.
-// After an error the decoder is terminal: Next keeps returning the same error
-// and Feed is a no-op.
+// *frame.HeaderError; a payload over the limit as an error holding an
+// *action.LimitError (errors.Is action.ErrLimit); end of input (FeedEOF)
+// inside a frame as a *TruncatedError. Once the input ended cleanly and every
+// frame was taken, Next returns an Error with io.EOF. After an error the
+// decoder is terminal: Next keeps returning the same error and Feed is a
+// no-op.
 //
 // The zero Decoder is ready to use with the default configuration. A
 // Decoder is not safe for concurrent use.
@@ -172,7 +167,7 @@ func (d *Decoder) Next() (a action.Action[frame.Frame]) {
 		if end := frame.HeaderSize + length; end <= len(in) && acceptedFlags[typ]>>flags&1 != 0 &&
 			in[6]&^acceptedStreamFlags == 0 && length <= d.limit() {
 			d.pos += end
-			a.Kind = action.Deliver
+			a.Kind = action.KindDeliver
 			a.Value.RequestID = uint16(in[3]) | uint16(in[4])<<8
 			a.Value.StreamID = in[5]
 			a.Value.StreamFlags = frame.StreamFlags(in[6])
@@ -185,12 +180,12 @@ func (d *Decoder) Next() (a action.Action[frame.Frame]) {
 	ok, err := d.next(&a.Value)
 	switch {
 	case ok:
-		a.Kind = action.Deliver
+		a.Kind = action.KindDeliver
 	case err != nil:
-		a.Kind, a.Err = action.Error, err
+		a.Kind, a.Err = action.KindError, err
 	case d.eof:
 		d.err = io.EOF // a clean end: terminal, like any error
-		a.Kind, a.Err = action.Error, io.EOF
+		a.Kind, a.Err = action.KindError, io.EOF
 	}
 	return a
 }
@@ -251,7 +246,7 @@ var acceptedFlags = func() (t [16]uint16) {
 	return t
 }()
 
-const acceptedStreamFlags = byte(frame.StreamBegin | frame.StreamEnd | frame.StreamEncoded)
+const acceptedStreamFlags = byte(frame.StreamFlagBegin | frame.StreamFlagEnd | frame.StreamFlagEncoded)
 
 // slowNext assembles a frame in d.buf from what is buffered and what the
 // caller fed.
@@ -265,7 +260,7 @@ func (d *Decoder) slowNext(f *frame.Frame) (bool, error) {
 		return d.fail(err)
 	}
 	if h.Length > d.limit() {
-		return d.fail(&PayloadTooLargeError{Header: h, Limit: d.limit()})
+		return d.fail(payloadLimit(h, d.limit()))
 	}
 	end := frame.HeaderSize + h.Length
 	if len(d.buf) < end && !d.take(end-len(d.buf)) {

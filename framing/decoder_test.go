@@ -182,12 +182,12 @@ func TestDecoderZeroCopyWhenWhole(t *testing.T) {
 	d.Feed(wire)
 	for _, want := range []string{"abc", "defg"} {
 		a := d.Next()
-		require.Equal(t, action.Deliver, a.Kind)
+		require.Equal(t, action.KindDeliver, a.Kind)
 		require.Equal(t, want, string(a.Value.Payload))
 		require.True(t, within(a.Value.Payload, wire), "payload aliases the fed slice")
 		require.Equal(t, len(a.Value.Payload), cap(a.Value.Payload), "payload capacity is cut")
 	}
-	require.Equal(t, action.WantMore, d.Next().Kind)
+	require.Equal(t, action.KindWantMore, d.Next().Kind)
 	require.Zero(t, d.Buffered())
 }
 
@@ -196,17 +196,17 @@ func TestDecoderCopiesSplitFrame(t *testing.T) {
 	d := NewDecoder(DecoderConfig{})
 	first := bytes.Clone(wire[:11])
 	d.Feed(first)
-	require.Equal(t, action.WantMore, d.Next().Kind)
+	require.Equal(t, action.KindWantMore, d.Next().Kind)
 	require.Equal(t, 11, d.Buffered())
 	copy(first, bytes.Repeat([]byte{0}, len(first))) // the caller reuses its buffer
 	rest := bytes.Clone(wire[11:])
 	d.Feed(rest)
 	a := d.Next()
-	require.Equal(t, action.Deliver, a.Kind)
+	require.Equal(t, action.KindDeliver, a.Kind)
 	require.Equal(t, "hello, world", string(a.Value.Payload))
 	require.False(t, within(a.Value.Payload, rest))
 	require.Equal(t, uint16(9), a.Value.RequestID)
-	require.Equal(t, action.WantMore, d.Next().Kind)
+	require.Equal(t, action.KindWantMore, d.Next().Kind)
 }
 
 func TestDecoderFeedBeforeDrain(t *testing.T) {
@@ -232,10 +232,10 @@ func TestDecoderLimit(t *testing.T) {
 	}{
 		{"at default limit", DecoderConfig{}, DefaultDecoderMaxPayload, ""},
 		{"over default limit", DecoderConfig{}, DefaultDecoderMaxPayload + 1,
-			"framing: command-response frame announces a 1048577-byte payload, over the limit of 1048576 bytes"},
+			"framing: command-response frame payload bytes: 1048577 exceeds the limit of 1048576"},
 		{"at configured limit", DecoderConfig{MaxPayload: 100}, 100, ""},
 		{"over configured limit", DecoderConfig{MaxPayload: 100}, 101,
-			"framing: command-response frame announces a 101-byte payload, over the limit of 100 bytes"},
+			"framing: command-response frame payload bytes: 101 exceeds the limit of 100"},
 		{"limit above the field's range", DecoderConfig{MaxPayload: 1 << 30}, frame.MaxPayload, ""},
 	}
 	for _, tc := range cases {
@@ -245,21 +245,22 @@ func TestDecoderLimit(t *testing.T) {
 				Type: frame.TypeCommandResponse, Flags: frame.FlagCommandResponseEOS})
 			if split {
 				d.Feed(hdr[:4])
-				require.Equal(t, action.WantMore, d.Next().Kind)
+				require.Equal(t, action.KindWantMore, d.Next().Kind)
 				d.Feed(hdr[4:])
 			} else {
 				d.Feed(hdr)
 			}
 			a := d.Next()
 			if tc.wantErr == "" {
-				require.Equal(t, action.WantMore, a.Kind, tc.name)
+				require.Equal(t, action.KindWantMore, a.Kind, tc.name)
 				continue
 			}
-			require.Equal(t, action.Error, a.Kind, tc.name)
+			require.Equal(t, action.KindError, a.Kind, tc.name)
 			require.EqualError(t, a.Err, tc.wantErr)
-			var tooLarge *PayloadTooLargeError
+			require.ErrorIs(t, a.Err, action.ErrLimit)
+			var tooLarge *action.LimitError
 			require.ErrorAs(t, a.Err, &tooLarge)
-			require.Equal(t, tc.length, tooLarge.Header.Length)
+			require.Equal(t, int64(tc.length), tooLarge.Size)
 			require.Less(t, cap(d.buf), 64, "no buffer grown for a refused frame")
 			// Terminal: the same error again, and Feed does nothing.
 			d.Feed(make([]byte, 100))
@@ -291,7 +292,7 @@ func TestDecoderHeaderErrors(t *testing.T) {
 				require.EqualError(t, err, tc.msg)
 				var he *frame.HeaderError
 				require.ErrorAs(t, err, &he)
-				require.Equal(t, action.Error, d.Next().Kind)
+				require.Equal(t, action.KindError, d.Next().Kind)
 			}
 		})
 	}
@@ -336,7 +337,7 @@ func TestDecoderFeedAfterEOF(t *testing.T) {
 	d.FeedEOF()
 	d.Feed([]byte{1})
 	a := d.Next()
-	require.Equal(t, action.Error, a.Kind)
+	require.Equal(t, action.KindError, a.Kind)
 	require.ErrorIs(t, a.Err, ErrFeedAfterEOF)
 }
 
@@ -368,7 +369,7 @@ func TestDecoderReset(t *testing.T) {
 	wire := encodeFrames(sampleFrames()[:1])
 	d := NewDecoder(DecoderConfig{MaxPayload: 64})
 	d.Feed(wire[:5])
-	require.Equal(t, action.WantMore, d.Next().Kind)
+	require.Equal(t, action.KindWantMore, d.Next().Kind)
 	d.Reset(DecoderConfig{MaxPayload: 16})
 	require.Zero(t, d.Buffered())
 	require.Equal(t, 16, d.limit(), "Reset configures")
@@ -385,7 +386,7 @@ func TestDecoderSteadyStateAllocs(t *testing.T) {
 	run := func() {
 		for _, p := range pieces {
 			d.Feed(p)
-			for d.Next().Kind == action.Deliver {
+			for d.Next().Kind == action.KindDeliver {
 			}
 		}
 	}
@@ -394,7 +395,8 @@ func TestDecoderSteadyStateAllocs(t *testing.T) {
 }
 
 func TestDecoderErrorsAreTyped(t *testing.T) {
-	var err error = &PayloadTooLargeError{Header: frame.Header{Length: 5, Type: frame.TypeProgress}, Limit: 4}
+	err := payloadLimit(frame.Header{Length: 5, Type: frame.TypeProgress}, 4)
 	require.False(t, errors.Is(err, io.ErrUnexpectedEOF))
-	require.Equal(t, "framing: progress frame announces a 5-byte payload, over the limit of 4 bytes", err.Error())
+	require.True(t, errors.Is(err, action.ErrLimit))
+	require.Equal(t, "framing: progress frame payload bytes: 5 exceeds the limit of 4", err.Error())
 }

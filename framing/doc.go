@@ -21,7 +21,7 @@
 // it is called.
 //
 // For QMP, a JSONDecoder splits a byte stream into JSON messages under the
-// same rules (incremental, bounded by JSONConfig.MaxMessageSize).
+// same rules (incremental, bounded by JSONDecoderConfig.MaxMessageSize).
 //
 // Nothing in this package starts a goroutine, blocks, or reads the clock; the
 // only reading it does is from the io.Reader a caller hands the command-data

@@ -27,12 +27,12 @@ func ExampleDecoder() {
 		d.Feed(wire[i : i+1])
 		for {
 			a := d.Next()
-			if a.Kind == action.Deliver {
+			if a.Kind == action.KindDeliver {
 				// a.Value.Payload is valid until the next call on d.
 				fmt.Printf("after byte %d: %v %q\n", i, a.Value, a.Value.Payload)
 				continue
 			}
-			if a.Kind == action.Error {
+			if a.Kind == action.KindError {
 				fmt.Println(a.Err)
 				return
 			}
@@ -50,7 +50,7 @@ func ExampleDecoder() {
 // A client's command request, with arguments and data to upload, as the
 // frames Mercurial sends.
 func ExampleOutputStream_AppendCommandRequest() {
-	s := framing.NewOutputStream(1, framing.StreamConfig{})
+	s := framing.NewOutputStream(1, framing.OutputStreamConfig{})
 	out, err := s.AppendCommandRequest(nil, 1, framing.CommandRequest{
 		Name: "pushkey",
 		Args: map[hgcbor.Bytes]any{"namespace": []byte("bookmarks"), "key": []byte("@")},
@@ -71,7 +71,7 @@ func ExampleOutputStream_AppendCommandRequest() {
 // of it is in memory: the request says data follows, then each call reads
 // and appends one command-data frame, to be written before the next.
 func ExampleOutputStream_AppendCommandData() {
-	s := framing.NewOutputStream(1, framing.StreamConfig{})
+	s := framing.NewOutputStream(1, framing.OutputStreamConfig{})
 	upload := bytes.NewReader(make([]byte, 70000)) // e.g. an *os.File
 	buf, err := s.AppendCommandRequest(nil, 1, framing.CommandRequest{Name: "unbundle", DataLater: true})
 	for done := false; err == nil; {
@@ -95,7 +95,7 @@ func ExampleOutputStream_AppendCommandData() {
 // settings, the {b'status': b'ok'} header, the response's CBOR data coalesced
 // into frames, and end of stream.
 func ExampleResponseEmitter() {
-	s := framing.NewOutputStream(2, framing.StreamConfig{})
+	s := framing.NewOutputStream(2, framing.OutputStreamConfig{})
 	s.SetEncoder(identity{})
 	e := framing.NewResponseEmitter(s, 1)
 
@@ -128,7 +128,7 @@ func ExampleResponseEmitter() {
 
 // Text output for people: Mercurial's ui.write() atoms.
 func ExampleOutputStream_AppendTextOutput() {
-	s := framing.NewOutputStream(2, framing.StreamConfig{})
+	s := framing.NewOutputStream(2, framing.OutputStreamConfig{})
 	out, err := s.AppendTextOutput(nil, 1, []framing.TextAtom{
 		{Format: "added %s changesets\n", Args: []string{"3"}, Labels: []string{"ui.status"}},
 	})

@@ -79,15 +79,15 @@ func fuzzDecode(t *testing.T, data, splits []byte) ([]byte, error) {
 				t.Fatalf("decoder holds %d bytes in a buffer of %d", d.Buffered(), cap(d.buf))
 			}
 			switch a.Kind {
-			case action.Deliver:
+			case action.KindDeliver:
 				if len(a.Value.Payload) > fuzzLimit {
 					t.Fatalf("delivered a %d-byte payload over the limit", len(a.Value.Payload))
 				}
 				out = a.Value.Append(out)
-			case action.WantMore:
+			case action.KindWantMore:
 				return nil
-			case action.Error:
-				if again := d.Next(); again.Kind != action.Error || again.Err != a.Err {
+			case action.KindError:
+				if again := d.Next(); again.Kind != action.KindError || again.Err != a.Err {
 					t.Fatalf("not terminal after %v: %v", a.Err, again)
 				}
 				return a.Err
@@ -127,7 +127,7 @@ func FuzzCommandRequest(f *testing.F) {
 	f.Add("known", []byte("\x00\x01"), uint16(1), 0)
 	f.Add("push", bytes.Repeat([]byte("x"), 300), uint16(7), 4999)
 	f.Fuzz(func(t *testing.T, name string, arg []byte, maxFrame uint16, dataLen int) {
-		s := NewOutputStream(1, StreamConfig{MaxFramePayload: int(maxFrame)})
+		s := NewOutputStream(1, OutputStreamConfig{MaxFramePayload: int(maxFrame)})
 		req := CommandRequest{Name: name}
 		if len(arg) > 0 {
 			req.Args = map[hgcbor.Bytes]any{"a": arg}
@@ -190,7 +190,7 @@ func FuzzTextOutput(f *testing.F) {
 	f.Add("caf\xc3\xa9", "", "", uint16(0))
 	f.Add("%s", "\xe2\x82\xed\xa0\x80", "l\xff", uint16(10))
 	f.Fuzz(func(t *testing.T, format, arg, label string, maxFrame uint16) {
-		s := NewOutputStream(2, StreamConfig{MaxFramePayload: int(maxFrame)})
+		s := NewOutputStream(2, OutputStreamConfig{MaxFramePayload: int(maxFrame)})
 		atom := TextAtom{Format: format}
 		if arg != "" {
 			atom.Args = []string{arg, arg}
@@ -200,7 +200,7 @@ func FuzzTextOutput(f *testing.F) {
 		}
 		out, err := s.AppendTextOutput(nil, 1, []TextAtom{atom})
 		var textErr *TextOutputError
-		var tooLarge *FrameTooLargeError
+		var tooLarge *action.LimitError
 		switch {
 		case nonASCII(format) >= 0:
 			if !errors.As(err, &textErr) || textErr.Field != "format" || textErr.Offset != nonASCII(format) {
@@ -213,7 +213,7 @@ func FuzzTextOutput(f *testing.F) {
 			}
 			return
 		case errors.As(err, &tooLarge):
-			if tooLarge.Size <= s.MaxFramePayload() {
+			if tooLarge.Size <= int64(s.MaxFramePayload()) {
 				t.Fatalf("refused %d bytes under the limit %d", tooLarge.Size, s.MaxFramePayload())
 			}
 			return

@@ -15,6 +15,7 @@ import (
 	"testing/iotest"
 
 	"github.com/stretchr/testify/require"
+	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/frame"
 	"github.com/wirereactor/wirereactor/hgcbor"
 	"github.com/wirereactor/wirereactor/internal/testpeers"
@@ -274,14 +275,14 @@ func requireSameError(t *testing.T, typ, msg string, err error) {
 	case "ProgrammingError":
 		require.ErrorIs(t, err, ErrNoStreamSettings)
 	case "AssertionError": // createerrorframe's message bound
-		var tooLarge *FrameTooLargeError
+		var tooLarge *action.LimitError
 		require.ErrorAs(t, err, &tooLarge)
-		require.Equal(t, "message", tooLarge.What)
+		require.Equal(t, "error-response message bytes", tooLarge.What)
 	case "ValueError":
 		require.Equal(t, "cannot encode data in a single frame", msg)
-		var tooLarge *FrameTooLargeError
+		var tooLarge *action.LimitError
 		require.ErrorAs(t, err, &tooLarge)
-		require.Equal(t, frame.TypeTextOutput, tooLarge.Type)
+		require.Equal(t, frame.TypeTextOutput.String()+" payload bytes", tooLarge.What)
 	case "UnicodeEncodeError", "UnicodeDecodeError":
 		var textErr *TextOutputError
 		require.ErrorAs(t, err, &textErr)
@@ -322,7 +323,7 @@ func TestBuildersMatchMercurial(t *testing.T) {
 	vf := loadVectors(t)
 	for _, v := range vf.Vectors {
 		t.Run(v.Name, func(t *testing.T) {
-			s := NewOutputStream(v.Stream, StreamConfig{MaxFramePayload: v.MaxFrameSize})
+			s := NewOutputStream(v.Stream, OutputStreamConfig{MaxFramePayload: v.MaxFrameSize})
 			require.Equal(t, v.MaxFrameSize, s.MaxFramePayload())
 			emitters := map[uint16]*ResponseEmitter{}
 			for i := range v.Ops {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/wirereactor/wirereactor/action"
 )
 
 // DefaultMaxJSONMessageSize is the message size limit of a JSONDecoder whose
@@ -16,9 +18,9 @@ const DefaultMaxJSONMessageSize = 10 << 20
 // leaves it zero. QEMU's own parser stops at 1024 as well.
 const DefaultMaxJSONDepth = 1024
 
-// JSONConfig configures a JSONDecoder. The zero value is useful: every zero
+// JSONDecoderConfig configures a JSONDecoder. The zero value is useful: every zero
 // field takes its default.
-type JSONConfig struct {
+type JSONDecoderConfig struct {
 	// MaxMessageSize bounds one message, from its first to its last byte
 	// (whitespace around messages is not counted). Zero means
 	// DefaultMaxJSONMessageSize.
@@ -45,11 +47,13 @@ type JSONSyntaxError struct {
 	// DepthExceeded is set when arrays and objects nested deeper than the
 	// configured limit.
 	DepthExceeded bool
+
+	limit error // for DepthExceeded, the *action.LimitError
 }
 
 // Error gives the stream offset and what the decoder found there.
 func (e *JSONSyntaxError) Error() string {
-	return fmt.Sprintf("json syntax error at offset %d: %s", e.Offset, e.Msg)
+	return fmt.Sprintf("framing: json syntax error at offset %d: %s", e.Offset, e.Msg)
 }
 
 // Is reports whether target is ErrJSONSyntax, or io.ErrUnexpectedEOF for a
@@ -58,18 +62,9 @@ func (e *JSONSyntaxError) Is(target error) bool {
 	return target == ErrJSONSyntax || e.Truncated && target == io.ErrUnexpectedEOF
 }
 
-// JSONTooLargeError reports a message longer than the configured limit. It is
-// terminal: the decoder stops, because skipping an unbounded value would let a
-// peer keep it busy forever.
-type JSONTooLargeError struct {
-	Size  int // bytes of the message seen so far; always Limit+1
-	Limit int // the configured MaxMessageSize
-}
-
-// Error gives the size seen and the configured limit.
-func (e *JSONTooLargeError) Error() string {
-	return fmt.Sprintf("json message of at least %d bytes exceeds the limit of %d bytes", e.Size, e.Limit)
-}
+// Unwrap returns, for nesting over the limit, the *action.LimitError (so
+// errors.Is(err, action.ErrLimit) holds), else nil.
+func (e *JSONSyntaxError) Unwrap() error { return e.limit }
 
 // JSONDecoder splits a byte stream into top-level JSON values, the way QEMU
 // reads QMP: a stream, not lines. Values may be split across Feed calls at any
@@ -98,7 +93,8 @@ func (e *JSONTooLargeError) Error() string {
 // can begin) and carries on; the offending byte itself is kept when it is a
 // '{', so `{"execute": {"execute":"cont"}` still yields the second object.
 // This mirrors QEMU, which answers garbage with one id-less GenericError and
-// resumes at the next object. A *JSONTooLargeError is terminal: the decoder
+// resumes at the next object. A message over MaxMessageSize is an error holding an
+// *action.LimitError (What "json message bytes"), and it is terminal: the decoder
 // stops, because skipping an unbounded value would let a peer keep it busy
 // forever; every later Next returns the same error. After FeedEOF, Next
 // returns io.EOF once the complete values are drained, or a *JSONSyntaxError
@@ -154,7 +150,7 @@ const (
 )
 
 // NewJSONDecoder returns a decoder configured by cfg.
-func NewJSONDecoder(cfg JSONConfig) *JSONDecoder {
+func NewJSONDecoder(cfg JSONDecoderConfig) *JSONDecoder {
 	d := &JSONDecoder{}
 	d.Reset(cfg)
 	return d
@@ -162,7 +158,7 @@ func NewJSONDecoder(cfg JSONConfig) *JSONDecoder {
 
 // Reset makes d a fresh decoder configured by cfg, at stream offset 0,
 // keeping its buffers for reuse. It drops any reference to fed input.
-func (d *JSONDecoder) Reset(cfg JSONConfig) {
+func (d *JSONDecoder) Reset(cfg JSONDecoderConfig) {
 	*d = JSONDecoder{buf: d.buf[:0], stack: d.stack[:0],
 		maxSize: cfg.MaxMessageSize, maxDepth: cfg.MaxDepth}
 	if d.maxSize <= 0 {
@@ -175,7 +171,7 @@ func (d *JSONDecoder) Reset(cfg JSONConfig) {
 
 func (d *JSONDecoder) init() {
 	if d.maxSize == 0 {
-		d.Reset(JSONConfig{})
+		d.Reset(JSONDecoderConfig{})
 	}
 }
 
@@ -269,7 +265,8 @@ func (d *JSONDecoder) Next() ([]byte, error) {
 		}
 		size := len(d.buf) + d.pos - d.start
 		if size > d.maxSize {
-			d.err = &JSONTooLargeError{Size: size, Limit: d.maxSize}
+			// Size is what was seen so far: always Limit+1.
+			d.err = fmt.Errorf("framing: %w", &action.LimitError{What: "json message bytes", Size: int64(size), Limit: int64(d.maxSize)})
 			d.in = nil
 			return nil, d.err
 		}
@@ -317,6 +314,9 @@ func (d *JSONDecoder) needMore() ([]byte, error) {
 // fail reports a syntax error at in[i] and arranges resynchronisation.
 func (d *JSONDecoder) fail(i int, msg string, keepBrace bool) error {
 	err := &JSONSyntaxError{Offset: d.off + int64(i), Msg: msg, DepthExceeded: !keepBrace}
+	if err.DepthExceeded {
+		err.limit = &action.LimitError{What: "json nesting depth", Size: int64(len(d.stack) + 1), Limit: int64(d.maxDepth)}
+	}
 	d.buf = d.buf[:0]
 	d.stack = d.stack[:0]
 	d.state = stTop

@@ -11,7 +11,7 @@ import (
 // pretty-printed. Garbage costs one error, then decoding resumes at the next
 // object, as QEMU does.
 func ExampleJSONDecoder() {
-	d := framing.NewJSONDecoder(framing.JSONConfig{MaxMessageSize: 1 << 20})
+	d := framing.NewJSONDecoder(framing.JSONDecoderConfig{MaxMessageSize: 1 << 20})
 	reads := []string{
 		`{"execute": "qmp_capa`,
 		"bilities\"}\r\n{\"execute\":\n  \"stop\"}",
@@ -39,6 +39,6 @@ func ExampleJSONDecoder() {
 	// message: {"execute": "qmp_capabilities"}
 	// message: {"execute":
 	//   "stop"}
-	// error: json syntax error at offset 55: invalid character 'j' looking for a value
+	// error: framing: json syntax error at offset 55: invalid character 'j' looking for a value
 	// message: {"execute": "cont", "id": 1e3}
 }

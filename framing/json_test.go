@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/wirereactor/wirereactor/action"
 )
 
 // decodeAll feeds chunks one by one, following the machine rule, then EOF,
@@ -84,35 +86,35 @@ func TestJSONDecoderStreams(t *testing.T) {
 		{"empty containers", `{}[]{ }[ ]`, []string{`v:{}`, `v:[]`, `v:{ }`, `v:[ ]`}},
 		{"garbage between messages resyncs at the next brace",
 			`{"id":7} junk {"id":8}`,
-			[]string{`v:{"id":7}`, "e:json syntax error at offset 9: invalid character 'j' looking for a value", `v:{"id":8}`}},
+			[]string{`v:{"id":7}`, "e:framing: json syntax error at offset 9: invalid character 'j' looking for a value", `v:{"id":8}`}},
 		{"bad keyword inside an object",
 			`{"execute": garbage, "id":1}{"id":2}`,
-			[]string{"e:json syntax error at offset 12: invalid character 'g' looking for a value", `v:{"id":2}`}},
+			[]string{"e:framing: json syntax error at offset 12: invalid character 'g' looking for a value", `v:{"id":2}`}},
 		{"mismatched bracket",
 			`{"id":3]{"id":4}`,
-			[]string{"e:json syntax error at offset 7: invalid character ']' after object member", `v:{"id":4}`}},
+			[]string{"e:framing: json syntax error at offset 7: invalid character ']' after object member", `v:{"id":4}`}},
 		{"new object inside a broken one is kept",
 			`{"execute" {"id":5}`,
-			[]string{"e:json syntax error at offset 11: invalid character '{' after object key", `v:{"id":5}`}},
+			[]string{"e:framing: json syntax error at offset 11: invalid character '{' after object key", `v:{"id":5}`}},
 		{"raw newline in a string",
 			"{\"a\":\"unterminated\n{\"id\":9}",
-			[]string{"e:json syntax error at offset 18: control character 0x0a in string", `v:{"id":9}`}},
-		{"bad escape", `{"a":"\x"}{"ok":1}`, []string{`e:json syntax error at offset 7: invalid escape 'x' in string`, `v:{"ok":1}`}},
-		{"bad unicode escape", `{"a":"\u00zz"}{"ok":1}`, []string{`e:json syntax error at offset 10: invalid character 'z' in \u escape`, `v:{"ok":1}`}},
-		{"leading zero", `[01]{"ok":1}`, []string{`e:json syntax error at offset 2: invalid character '1' after array element`, `v:{"ok":1}`}},
-		{"bad literal", `[tru]{"ok":1}`, []string{`e:json syntax error at offset 4: invalid character ']' in literal true`, `v:{"ok":1}`}},
-		{"stray bytes", "\xff\x00{\"id\":5}", []string{"e:json syntax error at offset 0: invalid character 0xff looking for a value", `v:{"id":5}`}},
-		{"trailing comma", `{"a":1,}{"ok":1}`, []string{`e:json syntax error at offset 7: invalid character '}' looking for an object key`, `v:{"ok":1}`}},
+			[]string{"e:framing: json syntax error at offset 18: control character 0x0a in string", `v:{"id":9}`}},
+		{"bad escape", `{"a":"\x"}{"ok":1}`, []string{`e:framing: json syntax error at offset 7: invalid escape 'x' in string`, `v:{"ok":1}`}},
+		{"bad unicode escape", `{"a":"\u00zz"}{"ok":1}`, []string{`e:framing: json syntax error at offset 10: invalid character 'z' in \u escape`, `v:{"ok":1}`}},
+		{"leading zero", `[01]{"ok":1}`, []string{`e:framing: json syntax error at offset 2: invalid character '1' after array element`, `v:{"ok":1}`}},
+		{"bad literal", `[tru]{"ok":1}`, []string{`e:framing: json syntax error at offset 4: invalid character ']' in literal true`, `v:{"ok":1}`}},
+		{"stray bytes", "\xff\x00{\"id\":5}", []string{"e:framing: json syntax error at offset 0: invalid character 0xff looking for a value", `v:{"id":5}`}},
+		{"trailing comma", `{"a":1,}{"ok":1}`, []string{`e:framing: json syntax error at offset 7: invalid character '}' looking for an object key`, `v:{"ok":1}`}},
 		{"truncated at end of input", `{"ok":1}{"execute":`,
-			[]string{`v:{"ok":1}`, "e:json syntax error at offset 19: unexpected end of input inside a value"}},
-		{"truncated number", `[1,2`, []string{"e:json syntax error at offset 4: unexpected end of input inside a value"}},
-		{"number needing more digits at end", `1.`, []string{"e:json syntax error at offset 2: unexpected end of input inside a value"}},
-		{"garbage then end of input", `}}}`, []string{"e:json syntax error at offset 0: invalid character '}' looking for a value"}},
+			[]string{`v:{"ok":1}`, "e:framing: json syntax error at offset 19: unexpected end of input inside a value"}},
+		{"truncated number", `[1,2`, []string{"e:framing: json syntax error at offset 4: unexpected end of input inside a value"}},
+		{"number needing more digits at end", `1.`, []string{"e:framing: json syntax error at offset 2: unexpected end of input inside a value"}},
+		{"garbage then end of input", `}}}`, []string{"e:framing: json syntax error at offset 0: invalid character '}' looking for a value"}},
 	}
 	for _, tt := range tests {
 		for _, n := range []int{len(tt.in) + 1, 1, 2, 3, 7} {
 			t.Run(fmt.Sprintf("%s/chunks of %d", tt.name, n), func(t *testing.T) {
-				got := decodeAll(t, NewJSONDecoder(JSONConfig{}), splitEvery(tt.in, n))
+				got := decodeAll(t, NewJSONDecoder(JSONDecoderConfig{}), splitEvery(tt.in, n))
 				require.Equal(t, tt.want, got)
 			})
 		}
@@ -121,11 +123,11 @@ func TestJSONDecoderStreams(t *testing.T) {
 
 func TestJSONDecoderEverySplitPoint(t *testing.T) {
 	in := `{"return": {"a": ["x\"}", 1.5e3, null]}, "id": 12}` + "\r\n" + `{"event":"STOP","timestamp":{"seconds":1,"microseconds":2}}` + "\r\n"
-	want := decodeAll(t, NewJSONDecoder(JSONConfig{}), [][]byte{[]byte(in)})
+	want := decodeAll(t, NewJSONDecoder(JSONDecoderConfig{}), [][]byte{[]byte(in)})
 	require.Len(t, want, 2)
 	for i := 0; i <= len(in); i++ {
 		for j := i; j <= len(in); j++ {
-			got := decodeAll(t, NewJSONDecoder(JSONConfig{}), [][]byte{[]byte(in[:i]), []byte(in[i:j]), []byte(in[j:])})
+			got := decodeAll(t, NewJSONDecoder(JSONDecoderConfig{}), [][]byte{[]byte(in[:i]), []byte(in[i:j]), []byte(in[j:])})
 			require.Equal(t, want, got, "split at %d and %d", i, j)
 		}
 	}
@@ -149,24 +151,24 @@ func TestJSONDecoderSizeLimit(t *testing.T) {
 	for _, tt := range tests {
 		for _, n := range []int{100, 1, 5} {
 			t.Run(fmt.Sprintf("%s/chunks of %d", tt.name, n), func(t *testing.T) {
-				d := NewJSONDecoder(JSONConfig{MaxMessageSize: limit})
+				d := NewJSONDecoder(JSONDecoderConfig{MaxMessageSize: limit})
 				got := decodeAll(t, d, splitEvery(tt.in, n))
 				if tt.wantVal != "" {
 					require.Equal(t, []string{"v:" + tt.wantVal}, got)
 					return
 				}
-				require.Equal(t, []string{"e:json message of at least 17 bytes exceeds the limit of 16 bytes"}, got)
+				require.Equal(t, []string{"e:framing: json message bytes: 17 exceeds the limit of 16"}, got)
 				_, err := d.Next()
-				var tl *JSONTooLargeError
+				var tl *action.LimitError
 				require.ErrorAs(t, err, &tl, "the error is terminal")
-				require.Equal(t, JSONTooLargeError{Size: limit + 1, Limit: limit}, *tl)
+				require.Equal(t, action.LimitError{What: "json message bytes", Size: int64(limit) + 1, Limit: int64(limit)}, *tl)
 			})
 		}
 	}
 }
 
 func TestJSONDecoderHugeMessageIsNotBuffered(t *testing.T) {
-	d := NewJSONDecoder(JSONConfig{MaxMessageSize: 1 << 10})
+	d := NewJSONDecoder(JSONDecoderConfig{MaxMessageSize: 1 << 10})
 	d.Feed([]byte(`{"a":"`))
 	chunk := bytes.Repeat([]byte("x"), 100)
 	var err error
@@ -180,17 +182,17 @@ func TestJSONDecoderHugeMessageIsNotBuffered(t *testing.T) {
 		}
 		require.LessOrEqual(t, d.Buffered(), 1<<10)
 	}
-	var tl *JSONTooLargeError
+	var tl *action.LimitError
 	require.ErrorAs(t, err, &tl)
-	require.Equal(t, 1<<10, tl.Limit)
+	require.Equal(t, int64(1<<10), tl.Limit)
 }
 
 func TestJSONDecoderDepthLimit(t *testing.T) {
-	d := NewJSONDecoder(JSONConfig{MaxDepth: 3})
+	d := NewJSONDecoder(JSONDecoderConfig{MaxDepth: 3})
 	got := decodeAll(t, d, [][]byte{[]byte(`[[[1]]] [[[[1]]]] {"id":1}`)})
 	require.Equal(t, []string{
 		"v:[[[1]]]",
-		"e:json syntax error at offset 11: nesting deeper than the limit of 3",
+		"e:framing: json syntax error at offset 11: nesting deeper than the limit of 3",
 		`v:{"id":1}`,
 	}, got)
 
@@ -198,7 +200,29 @@ func TestJSONDecoderDepthLimit(t *testing.T) {
 	deep := strings.Repeat("[", DefaultMaxJSONDepth) + strings.Repeat("]", DefaultMaxJSONDepth)
 	got = decodeAll(t, &JSONDecoder{}, [][]byte{[]byte(deep + "[" + deep + "]")})
 	require.Equal(t, "v:"+deep, got[0])
-	require.Equal(t, "e:json syntax error at offset 3072: nesting deeper than the limit of 1024", got[1])
+	require.Equal(t, "e:framing: json syntax error at offset 3072: nesting deeper than the limit of 1024", got[1])
+}
+
+// TestJSONDecoderDepthLimitIsALimit: nesting over MaxDepth is recoverable,
+// like every syntax error, and a limit hit like every other bound.
+func TestJSONDecoderDepthLimitIsALimit(t *testing.T) {
+	d := NewJSONDecoder(JSONDecoderConfig{MaxDepth: 2})
+	d.Feed([]byte(`[[[1]]] {"id":1}`))
+	_, err := d.Next()
+	require.ErrorIs(t, err, ErrJSONSyntax)
+	require.ErrorIs(t, err, action.ErrLimit)
+	var le *action.LimitError
+	require.ErrorAs(t, err, &le)
+	require.Equal(t, action.LimitError{What: "json nesting depth", Size: 3, Limit: 2}, *le)
+	v, err := d.Next()
+	require.NoError(t, err)
+	require.Equal(t, `{"id":1}`, string(v))
+
+	d.Feed([]byte(`{"x"`))
+	d.FeedEOF()
+	_, err = d.Next()
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	require.NotErrorIs(t, err, action.ErrLimit, "other syntax errors are no limit")
 }
 
 func TestJSONDecoderZeroCopyAndReuse(t *testing.T) {
@@ -365,7 +389,7 @@ func FuzzJSONDecoder(f *testing.F) {
 		f.Add([]byte(s), uint8(3))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, split uint8) {
-		cfg := JSONConfig{MaxMessageSize: 512, MaxDepth: 8}
+		cfg := JSONDecoderConfig{MaxMessageSize: 512, MaxDepth: 8}
 		whole := decodeAll(t, NewJSONDecoder(cfg), [][]byte{bytes.Clone(data)})
 		n := int(split%16) + 1
 		pieces := decodeAll(t, NewJSONDecoder(cfg), splitEvery(string(data), n))

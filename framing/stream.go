@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/frame"
 	"github.com/wirereactor/wirereactor/hgcbor"
 )
@@ -42,9 +43,9 @@ func (IdentityEncoder) Flush(dst []byte) []byte { return dst }
 // Finish appends nothing.
 func (IdentityEncoder) Finish(dst []byte) []byte { return dst }
 
-// StreamConfig configures an OutputStream. The zero value sends frames of
+// OutputStreamConfig configures an OutputStream. The zero value sends frames of
 // at most frame.DefaultMaxPayload (32768) bytes, as Mercurial does.
-type StreamConfig struct {
+type OutputStreamConfig struct {
 	// MaxFramePayload is where builders split output into frames. Zero means
 	// frame.DefaultMaxPayload. Without AllowLargePayloads it is clamped to
 	// frame.MercurialSafePayload-1 (65535); with it, to frame.MaxPayload.
@@ -55,7 +56,7 @@ type StreamConfig struct {
 	AllowLargePayloads bool
 }
 
-func (c StreamConfig) limits() (split, hard int) {
+func (c OutputStreamConfig) limits() (split, hard int) {
 	hard = frame.MercurialSafePayload - 1
 	if c.AllowLargePayloads {
 		hard = frame.MaxPayload
@@ -72,22 +73,16 @@ func (c StreamConfig) limits() (split, hard int) {
 // Mercurial treats as a programming error: the peer could not decode it.
 var ErrNoStreamSettings = errors.New("framing: encoded frame before the stream's settings frame")
 
-// FrameTooLargeError reports output that does not fit where it must: a
-// payload over the stream's hard limit (65535 bytes unless
-// StreamConfig.AllowLargePayloads), a text-output payload over the split
+// tooLarge reports output that does not fit where it must: a payload over
+// the stream's hard limit (65535 bytes unless
+// OutputStreamConfig.AllowLargePayloads), a text-output payload over the split
 // size (Mercurial sends text output in a single frame), or an error-response
-// message over Mercurial's 32768-byte bound.
-type FrameTooLargeError struct {
-	Type  frame.Type
-	What  string // "payload" or "message"
-	Size  int
-	Limit int
-}
-
-// Error gives the frame type, what did not fit, its size and the limit.
-func (e *FrameTooLargeError) Error() string {
-	return fmt.Sprintf("framing: %s %s of %d bytes does not fit in one frame (limit %d bytes)",
-		e.Type, e.What, e.Size, e.Limit)
+// message over Mercurial's 32768-byte bound. The error holds an
+// *action.LimitError whose What names the frame type and what was measured,
+// e.g. "text-output payload bytes".
+func tooLarge(t frame.Type, what string, size, limit int) error {
+	return fmt.Errorf("framing: %w (does not fit in one frame)", &action.LimitError{
+		What: t.String() + " " + what + " bytes", Size: int64(size), Limit: int64(limit)})
 }
 
 // OutputStream is one stream of frames a peer sends: Mercurial's
@@ -116,7 +111,7 @@ type OutputStream struct {
 
 // NewOutputStream returns a stream with id whose first frame will carry
 // stream-begin.
-func NewOutputStream(id uint8, cfg StreamConfig) *OutputStream {
+func NewOutputStream(id uint8, cfg OutputStreamConfig) *OutputStream {
 	s := &OutputStream{id: id}
 	s.split, s.hard = cfg.limits()
 	return s
@@ -185,20 +180,20 @@ func (s *OutputStream) Finish(dst []byte) []byte {
 // the encoded flag if encoded is true, which requires that the stream's
 // settings were sent (else ErrNoStreamSettings). A stream-settings frame with
 // the eos flag marks the settings as sent. A payload over the stream's hard
-// limit is a *FrameTooLargeError.
+// limit is an error holding an *action.LimitError.
 func (s *OutputStream) AppendFrame(dst []byte, requestID uint16, t frame.Type, flags frame.Flags, payload []byte, encoded bool) ([]byte, error) {
 	if len(payload) > s.hard {
-		return dst, &FrameTooLargeError{Type: t, What: "payload", Size: len(payload), Limit: s.hard}
+		return dst, tooLarge(t, "payload", len(payload), s.hard)
 	}
 	var sf frame.StreamFlags
 	if encoded {
 		if !s.settingsSent {
 			return dst, ErrNoStreamSettings
 		}
-		sf |= frame.StreamEncoded
+		sf |= frame.StreamFlagEncoded
 	}
 	if !s.active {
-		sf |= frame.StreamBegin
+		sf |= frame.StreamFlagBegin
 		s.active = true
 	}
 	if t == frame.TypeStreamSettings && flags&frame.FlagStreamSettingsEOS != 0 {

@@ -48,7 +48,7 @@ func (e *TextOutputError) Error() string {
 // createtextoutputframe): a CBOR array with one map per atom, {b'msg':
 // format, b'args': [...], b'labels': [...]}, args and labels only when not
 // empty. A non-ASCII format string or label is a *TextOutputError; a payload
-// over MaxFramePayload a *FrameTooLargeError, since text output is never
+// over MaxFramePayload an *action.LimitError, since text output is never
 // split across frames.
 func (s *OutputStream) AppendTextOutput(dst []byte, requestID uint16, atoms []TextAtom) ([]byte, error) {
 	// Validate in Mercurial's order: atom by atom, format before labels.
@@ -90,7 +90,7 @@ func (s *OutputStream) AppendTextOutput(dst []byte, requestID uint16, atoms []Te
 	}
 	s.scratch = p
 	if len(p) > s.split {
-		return dst, &FrameTooLargeError{Type: frame.TypeTextOutput, What: "payload", Size: len(p), Limit: s.split}
+		return dst, tooLarge(frame.TypeTextOutput, "payload", len(p), s.split)
 	}
 	return s.AppendFrame(dst, requestID, frame.TypeTextOutput, 0, p, false)
 }

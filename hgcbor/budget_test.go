@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/hgcbor"
 )
 
@@ -33,15 +34,15 @@ func allocated(f func()) uint64 {
 // TestDecodeBudgetStopsAmplification: a 16 MiB array of one-byte integers
 // decoded to 256 MiB of interfaces (+750 MiB of heap through the Decoder,
 // growing it by append). Under the default budget (4 bytes per input byte)
-// it fails with a *LimitError before the array is allocated, whether
+// it fails with an *action.LimitError before the array is allocated, whether
 // decoded whole or through the push Decoder.
 func TestDecodeBudgetStopsAmplification(t *testing.T) {
 	in := oneByteInts(16 << 20)
 	var err error
 	n := allocated(func() { _, err = hgcbor.Unmarshal(in) })
-	var le *hgcbor.LimitError
+	var le *action.LimitError
 	require.ErrorAs(t, err, &le)
-	require.ErrorIs(t, err, hgcbor.ErrTooLarge)
+	require.ErrorIs(t, err, action.ErrLimit)
 	require.Equal(t, "decoded bytes", le.What)
 	require.Equal(t, int64(4*len(in)), le.Limit)
 	require.Less(t, n, uint64(1<<20), "allocated %d bytes before failing", n)
@@ -72,7 +73,7 @@ func TestDecodeLimits(t *testing.T) {
 	_, err = hgcbor.DecodeOptions{MaxDecodedBytes: size}.Unmarshal(in)
 	require.NoError(t, err)
 	_, err = hgcbor.DecodeOptions{MaxDecodedBytes: size - 1}.Unmarshal(in)
-	var le *hgcbor.LimitError
+	var le *action.LimitError
 	require.ErrorAs(t, err, &le)
 	require.Equal(t, size-1, le.Limit)
 	var de *hgcbor.DecodeError
@@ -85,7 +86,7 @@ func TestDecodeLimits(t *testing.T) {
 	require.ErrorAs(t, err, &le)
 	require.Equal(t, "items", le.What)
 	require.Equal(t, int64(8), le.Size)
-	require.EqualError(t, err, "hgcbor: items: 8 over the limit of 7 at offset 8")
+	require.EqualError(t, err, "hgcbor: items: 8 exceeds the limit of 7 at offset 8")
 
 	// The push Decoder applies the same limits per item.
 	d := hgcbor.Decoder{MaxItems: 7}

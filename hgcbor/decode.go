@@ -5,6 +5,8 @@ import (
 	"math"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/wirereactor/wirereactor/action"
 )
 
 // DefaultMaxDepth is how deeply collections may nest when no other limit is
@@ -411,10 +413,10 @@ func (d *decoder) charge(at int, items, size int64) error {
 	d.items += items
 	d.size += size
 	if d.maxItems > 0 && d.items > d.maxItems {
-		return d.fail(at, &LimitError{What: "items", Size: d.items, Limit: d.maxItems}, "")
+		return d.fail(at, &action.LimitError{What: "items", Size: d.items, Limit: d.maxItems}, "")
 	}
 	if d.size > d.maxSize {
-		return d.fail(at, &LimitError{What: "decoded bytes", Size: d.size, Limit: d.maxSize}, "")
+		return d.fail(at, &action.LimitError{What: "decoded bytes", Size: d.size, Limit: d.maxSize}, "")
 	}
 	return nil
 }
@@ -578,7 +580,7 @@ func (d *decoder) item(depth int, asKey bool) (any, error) {
 			return nil, d.fail(start, ErrInvalidKey, "array")
 		}
 		if depth >= d.maxDepth {
-			return nil, d.fail(start, ErrTooDeep, fmt.Sprintf("limit %d", d.maxDepth))
+			return nil, d.fail(start, depthLimit(depth+1, d.maxDepth), "")
 		}
 		return d.array(start, ai, arg, depth)
 	case majorMap:
@@ -586,7 +588,7 @@ func (d *decoder) item(depth int, asKey bool) (any, error) {
 			return nil, d.fail(start, ErrInvalidKey, "map")
 		}
 		if depth >= d.maxDepth {
-			return nil, d.fail(start, ErrTooDeep, fmt.Sprintf("limit %d", d.maxDepth))
+			return nil, d.fail(start, depthLimit(depth+1, d.maxDepth), "")
 		}
 		return d.mapItem(start, ai, arg, depth)
 	case majorTag:
@@ -816,7 +818,7 @@ func (d *decoder) set(depth int) (any, error) {
 		return nil, d.fail(start, ErrMalformed, fmt.Sprintf("finite set tag followed by initial byte 0x%02x, want an array", d.data[start]))
 	}
 	if depth >= d.maxDepth {
-		return nil, d.fail(start, ErrTooDeep, fmt.Sprintf("limit %d", d.maxDepth))
+		return nil, d.fail(start, depthLimit(depth+1, d.maxDepth), "")
 	}
 	c := 0
 	if ai != indefinite {

@@ -149,7 +149,7 @@ func appendText(dst []byte, v any, s string) ([]byte, error) {
 
 func appendValue(dst []byte, v any, depth int) ([]byte, error) {
 	if depth > maxEncodeDepth {
-		return dst, encErr(v, ErrTooDeep, "")
+		return dst, encErr(v, depthLimit(depth, maxEncodeDepth), "")
 	}
 	switch x := v.(type) {
 	case nil:

@@ -5,8 +5,9 @@ import (
 	"fmt"
 )
 
-// Sentinel errors. Every error returned by this package wraps one of them;
-// test with errors.Is.
+// Sentinel errors. Every error returned by this package wraps one of them or,
+// for a limit hit (nesting depth, a Decoder's buffer, a decoding budget), an
+// *action.LimitError that matches action.ErrLimit; test with errors.Is.
 var (
 	// ErrTruncated: the input ends inside an item.
 	ErrTruncated = errors.New("unexpected end of input")
@@ -27,38 +28,15 @@ var (
 	ErrIntegerRange = errors.New("integer out of range")
 	// ErrInvalidUTF8: a text string that is not valid UTF-8.
 	ErrInvalidUTF8 = errors.New("text string is not valid UTF-8")
-	// ErrTooDeep: collections nested deeper than the limit.
-	ErrTooDeep = errors.New("nesting too deep")
-	// ErrTooLarge: a limit on size was reached: a Decoder's buffer, or a
-	// decoding budget (then the error is a *LimitError too).
-	ErrTooLarge = errors.New("input exceeds a size limit")
 	// ErrTextString: a text string where DecodeOptions.RejectText forbids
 	// one (Mercurial's decoder reads byte strings only).
 	ErrTextString = errors.New("text strings are not supported")
 )
 
-// LimitError reports an input that would make decoding exceed one of the
-// DecodeOptions budgets. It is found before the allocation that would
-// exceed the budget, and returned as the Err of a *DecodeError; it wraps
-// ErrTooLarge.
-type LimitError struct {
-	What  string // "decoded bytes" or "items"
-	Size  int64  // what the input needs, counted up to the item that failed
-	Limit int64
-}
-
-// Error names the measure, the size reached and the limit.
-func (e *LimitError) Error() string {
-	return fmt.Sprintf("%s: %d over the limit of %d", e.What, e.Size, e.Limit)
-}
-
-// Unwrap returns ErrTooLarge.
-func (e *LimitError) Unwrap() error { return ErrTooLarge }
-
 // DecodeError reports what was wrong with the input and where.
 type DecodeError struct {
 	Offset int    // offset of the offending item's first byte in the input
-	Err    error  // one of the sentinel errors, or a *LimitError
+	Err    error  // one of the sentinel errors, or an *action.LimitError
 	Detail string // what was seen, e.g. "semantic tag 1"; may be empty
 }
 
@@ -76,7 +54,7 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 // EncodeError reports a Go value that cannot be encoded.
 type EncodeError struct {
 	Type   string // the Go type of the offending value
-	Err    error  // one of the sentinel errors
+	Err    error  // one of the sentinel errors, or an *action.LimitError
 	Detail string // what was seen; may be empty
 }
 

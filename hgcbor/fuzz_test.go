@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/hgcbor"
 )
 
@@ -108,7 +109,7 @@ func FuzzHgcborDecode(f *testing.F) {
 		case derr != nil:
 			// Both reject the input (perhaps for different reasons: the
 			// Decoder checks structure before content).
-		case errors.Is(err, hgcbor.ErrTooLarge):
+		case errors.Is(err, action.ErrLimit):
 			// DecodeAll's budget covers the whole input, the Decoder's each
 			// item: a long run of small items fits the one and not the
 			// other.

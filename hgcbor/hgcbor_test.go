@@ -11,6 +11,7 @@ import (
 	"github.com/fxamacker/cbor/v2"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/hgcbor"
 	"github.com/wirereactor/wirereactor/internal/testpeers"
 )
@@ -229,7 +230,10 @@ func TestEncodeCyclic(t *testing.T) {
 	l := []any{nil}
 	l[0] = l
 	_, err := hgcbor.Marshal(l)
-	require.ErrorIs(t, err, hgcbor.ErrTooDeep)
+	require.ErrorIs(t, err, action.ErrLimit)
+	var le *action.LimitError
+	require.ErrorAs(t, err, &le)
+	require.Equal(t, "nesting depth", le.What)
 }
 
 func TestAppendHelpersMatchMercurialStreaming(t *testing.T) {
@@ -432,8 +436,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"array key", "a18001", hgcbor.ErrInvalidKey, "hgcbor: invalid map key or set element: array at offset 1"},
 		{"set key", "a1d901028001", hgcbor.ErrInvalidKey, "hgcbor: invalid map key or set element: set at offset 1"},
 		{"bad utf8", "61ff", hgcbor.ErrInvalidUTF8, "hgcbor: text string is not valid UTF-8 at offset 0"},
-		{"too deep", strings.Repeat("81", hgcbor.DefaultMaxDepth+1) + "00", hgcbor.ErrTooDeep,
-			"hgcbor: nesting too deep: limit 256 at offset 256"},
+		{"too deep", strings.Repeat("81", hgcbor.DefaultMaxDepth+1) + "00", action.ErrLimit,
+			"hgcbor: nesting depth: 257 exceeds the limit of 256 at offset 256"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -508,7 +512,7 @@ func TestMercurialDecodesOurEncodings(t *testing.T) {
 func TestErrorsAreDistinct(t *testing.T) {
 	all := []error{hgcbor.ErrTruncated, hgcbor.ErrTrailingData, hgcbor.ErrMalformed, hgcbor.ErrUnsupported,
 		hgcbor.ErrInvalidKey, hgcbor.ErrDuplicateKey, hgcbor.ErrIntegerRange, hgcbor.ErrInvalidUTF8,
-		hgcbor.ErrTooDeep, hgcbor.ErrTooLarge}
+		hgcbor.ErrTextString, action.ErrLimit}
 	for i, a := range all {
 		for j, b := range all {
 			require.Equal(t, i == j, errors.Is(a, b))

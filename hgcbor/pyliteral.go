@@ -23,6 +23,14 @@ const maxLiteralDepth = 100
 // what frame.ParseHuman runs on a "cbor:" payload. An error names the
 // problem and its offset in src.
 func ParsePythonLiteral(src string) (any, error) {
+	v, err := parsePythonLiteral(src)
+	if err != nil {
+		return nil, fmt.Errorf("hgcbor: python literal: %w", err)
+	}
+	return v, nil
+}
+
+func parsePythonLiteral(src string) (any, error) {
 	if strings.IndexByte(src, 0) >= 0 {
 		return nil, errors.New("source contains a NUL byte")
 	}

@@ -151,7 +151,7 @@ func TestParsePythonLiteralRejects(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.src, func(t *testing.T) {
 			_, err := hgcbor.ParsePythonLiteral(c.src)
-			require.EqualError(t, err, c.msg)
+			require.EqualError(t, err, "hgcbor: python literal: "+c.msg)
 		})
 	}
 }

@@ -1,6 +1,11 @@
 package hgcbor
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+
+	"github.com/wirereactor/wirereactor/action"
+)
 
 // DefaultMaxBuffered is how many undecoded bytes a Decoder holds when no
 // other limit is configured.
@@ -37,15 +42,16 @@ type Decoder struct {
 
 // Feed queues p for decoding. The Decoder copies p; the caller may reuse it
 // as soon as Feed returns. Feeding more than MaxBuffered undecoded bytes
-// makes the Decoder fail with ErrTooLarge, so drain Next between feeds.
+// makes the Decoder fail with an *action.LimitError, so drain Next between
+// feeds.
 func (d *Decoder) Feed(p []byte) {
 	if d.err != nil || len(p) == 0 {
 		return
 	}
 	pending := len(d.buf) - d.start
 	if pending+len(p) > d.maxBuffered() {
-		d.err = &DecodeError{Offset: int(d.consumed) + pending, Err: ErrTooLarge,
-			Detail: fmt.Sprintf("%d bytes buffered, limit %d", pending+len(p), d.maxBuffered())}
+		d.err = &DecodeError{Offset: int(d.consumed) + pending, Err: &action.LimitError{
+			What: "buffered bytes", Size: int64(pending + len(p)), Limit: int64(d.maxBuffered())}}
 		return
 	}
 	if d.start > 0 && (pending == 0 || len(d.buf)+len(p) > cap(d.buf)) {
@@ -212,8 +218,8 @@ func (s *scanner) run(buf []byte, start, maxDepth, maxBuffered int) (int, error)
 				break
 			}
 			if arg > uint64(maxBuffered) {
-				return 0, &DecodeError{Offset: p, Err: ErrTooLarge,
-					Detail: fmt.Sprintf("string of %d bytes, limit %d", arg, maxBuffered)}
+				return 0, &DecodeError{Offset: p, Err: &action.LimitError{
+					What: "string bytes", Size: sizeOf(arg), Limit: int64(maxBuffered)}}
 			}
 			if uint64(len(buf)-next) < arg {
 				s.want = next + int(arg)
@@ -229,8 +235,8 @@ func (s *scanner) run(buf []byte, start, maxDepth, maxBuffered int) (int, error)
 				break
 			}
 			if arg > uint64(maxBuffered) {
-				return 0, &DecodeError{Offset: p, Err: ErrTooLarge,
-					Detail: fmt.Sprintf("collection of %d items, limit %d bytes", arg, maxBuffered)}
+				return 0, &DecodeError{Offset: p, Err: &action.LimitError{
+					What: "collection items (a buffered byte each at least)", Size: sizeOf(arg), Limit: int64(maxBuffered)}}
 			}
 			if major == majorMap {
 				arg *= 2
@@ -285,13 +291,14 @@ func (s *scanner) run(buf []byte, start, maxDepth, maxBuffered int) (int, error)
 func (s *scanner) push(at, maxDepth int, p scanPending) error {
 	if p.nests {
 		if s.depth >= maxDepth {
-			return &DecodeError{Offset: at, Err: ErrTooDeep, Detail: fmt.Sprintf("limit %d", maxDepth)}
+			return &DecodeError{Offset: at, Err: depthLimit(s.depth+1, maxDepth)}
 		}
 		s.depth++
 	} else if len(s.stack) > 2*maxDepth {
 		// Tags and indefinite strings do not nest on their own; a long
 		// chain of them is garbage the decoder would reject anyway.
-		return &DecodeError{Offset: at, Err: ErrTooDeep, Detail: fmt.Sprintf("limit %d", maxDepth)}
+		return &DecodeError{Offset: at, Err: &action.LimitError{
+			What: "tags and indefinite strings in a chain", Size: int64(len(s.stack) + 1), Limit: int64(2*maxDepth + 1)}}
 	}
 	s.stack = append(s.stack, p)
 	return nil
@@ -302,4 +309,12 @@ func (s *scanner) pop() {
 		s.depth--
 	}
 	s.stack = s.stack[:len(s.stack)-1]
+}
+
+// sizeOf is a declared length as a LimitError size (saturating).
+func sizeOf(arg uint64) int64 { return int64(min(arg, math.MaxInt64)) }
+
+// depthLimit reports collections nested deeper than the limit.
+func depthLimit(depth, limit int) error {
+	return &action.LimitError{What: "nesting depth", Size: int64(depth), Limit: int64(limit)}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/hgcbor"
 )
 
@@ -95,16 +96,16 @@ func TestDecoderErrorsAreTerminal(t *testing.T) {
 			"hgcbor: malformed item: reserved additional information 28 in initial byte 0x1c at offset 1"},
 		{"unsupported", hgcbor.Decoder{}, []string{"4100", "f93c00"}, hgcbor.ErrUnsupported,
 			"hgcbor: unsupported item: floating-point number at offset 2"},
-		{"buffer limit", hgcbor.Decoder{MaxBuffered: 4}, []string{"82", "4401020304"}, hgcbor.ErrTooLarge,
-			"hgcbor: input exceeds a size limit: 6 bytes buffered, limit 4 at offset 1"},
-		{"declared string over limit", hgcbor.Decoder{MaxBuffered: 100}, []string{"5a00010000"}, hgcbor.ErrTooLarge,
-			"hgcbor: input exceeds a size limit: string of 65536 bytes, limit 100 at offset 0"},
-		{"declared array over limit", hgcbor.Decoder{MaxBuffered: 100}, []string{"9a00010000"}, hgcbor.ErrTooLarge,
-			"hgcbor: input exceeds a size limit: collection of 65536 items, limit 100 bytes at offset 0"},
-		{"depth", hgcbor.Decoder{MaxDepth: 2}, []string{"818181"}, hgcbor.ErrTooDeep,
-			"hgcbor: nesting too deep: limit 2 at offset 2"},
-		{"tag chain", hgcbor.Decoder{MaxDepth: 2}, []string{"c1c1c1c1c1c1c1"}, hgcbor.ErrTooDeep,
-			"hgcbor: nesting too deep: limit 2 at offset 5"},
+		{"buffer limit", hgcbor.Decoder{MaxBuffered: 4}, []string{"82", "4401020304"}, action.ErrLimit,
+			"hgcbor: buffered bytes: 6 exceeds the limit of 4 at offset 1"},
+		{"declared string over limit", hgcbor.Decoder{MaxBuffered: 100}, []string{"5a00010000"}, action.ErrLimit,
+			"hgcbor: string bytes: 65536 exceeds the limit of 100 at offset 0"},
+		{"declared array over limit", hgcbor.Decoder{MaxBuffered: 100}, []string{"9a00010000"}, action.ErrLimit,
+			"hgcbor: collection items (a buffered byte each at least): 65536 exceeds the limit of 100 at offset 0"},
+		{"depth", hgcbor.Decoder{MaxDepth: 2}, []string{"818181"}, action.ErrLimit,
+			"hgcbor: nesting depth: 3 exceeds the limit of 2 at offset 2"},
+		{"tag chain", hgcbor.Decoder{MaxDepth: 2}, []string{"c1c1c1c1c1c1c1"}, action.ErrLimit,
+			"hgcbor: tags and indefinite strings in a chain: 6 exceeds the limit of 5 at offset 5"},
 		{"break outside indefinite", hgcbor.Decoder{}, []string{"82ff"}, hgcbor.ErrMalformed,
 			"hgcbor: malformed item: unexpected break at offset 1"},
 		{"bad chunk", hgcbor.Decoder{}, []string{"7f41"}, hgcbor.ErrMalformed,

@@ -20,25 +20,25 @@ func BenchmarkRoundTrip(b *testing.B) {
 			b.Fatal(err)
 		}
 		a := c.Next()
-		if a.Kind != action.Send {
+		if a.Kind != action.KindSend {
 			b.Fatal(a)
 		}
 		s.Feed(a.Bytes)
 		cmd := s.Next()
-		if cmd.Kind != action.Deliver {
+		if cmd.Kind != action.KindDeliver {
 			b.Fatal(cmd)
 		}
-		if s.Next().Kind != action.WantMore {
+		if s.Next().Kind != action.KindWantMore {
 			b.Fatal("server not idle")
 		}
 		_ = s.Return(cmd.Value.ID, result)
 		out := s.Next()
 		c.Feed(out.Bytes)
 		r := c.Next()
-		if r.Kind != action.Deliver || r.Value.ID != id {
+		if r.Kind != action.KindDeliver || r.Value.ID != id {
 			b.Fatal(r)
 		}
-		if c.Next().Kind != action.WantMore || s.Next().Kind != action.WantMore {
+		if c.Next().Kind != action.KindWantMore || s.Next().Kind != action.KindWantMore {
 			b.Fatal("not idle")
 		}
 	}
@@ -46,21 +46,21 @@ func BenchmarkRoundTrip(b *testing.B) {
 
 // pairedMachines returns a client and a server that finished the handshake.
 func pairedMachines(b *testing.B) (*ClientMachine, *ServerMachine) {
-	c := NewClientMachine(ClientConfig{})
-	s := NewServerMachine(ServerConfig{})
+	c := NewClientMachine(ClientMachineConfig{})
+	s := NewServerMachine(ServerMachineConfig{})
 	for range 4 {
-		for a := s.Next(); a.Kind != action.WantMore; a = s.Next() {
-			if a.Kind == action.Send {
+		for a := s.Next(); a.Kind != action.KindWantMore; a = s.Next() {
+			if a.Kind == action.KindSend {
 				c.Feed(append([]byte(nil), a.Bytes...))
 			}
 		}
-		for a := c.Next(); a.Kind != action.WantMore; a = c.Next() {
-			if a.Kind == action.Send {
+		for a := c.Next(); a.Kind != action.KindWantMore; a = c.Next() {
+			if a.Kind == action.KindSend {
 				s.Feed(append([]byte(nil), a.Bytes...))
 			}
 		}
 	}
-	if c.State() != Running || !s.Negotiated() {
+	if c.State() != ClientStateRunning || !s.Negotiated() {
 		b.Fatalf("handshake did not finish: client %v", c.State())
 	}
 	return c, s
@@ -69,7 +69,7 @@ func pairedMachines(b *testing.B) (*ClientMachine, *ServerMachine) {
 // BenchmarkClientReply measures the client side alone: correlating a reply
 // and delivering it (one copy of the message).
 func BenchmarkClientReply(b *testing.B) {
-	c := NewClientMachine(ClientConfig{SkipGreeting: true, SkipNegotiation: true})
+	c := NewClientMachine(ClientMachineConfig{SkipGreeting: true, SkipNegotiation: true})
 	c.Next() // ready
 	var msg []byte
 	b.ReportAllocs()
@@ -80,7 +80,7 @@ func BenchmarkClientReply(b *testing.B) {
 		msg = strconv.AppendUint(msg, id, 10)
 		msg = append(msg, "}\r\n"...)
 		c.Feed(msg)
-		if a := c.Next(); a.Kind != action.Deliver {
+		if a := c.Next(); a.Kind != action.KindDeliver {
 			b.Fatal(a)
 		}
 		c.Next()
@@ -102,8 +102,8 @@ func BenchmarkServerParse(b *testing.B) {
 	for b.Loop() {
 		s.Feed(batch)
 		n := 0
-		for a := s.Next(); a.Kind != action.WantMore; a = s.Next() {
-			if a.Kind != action.Deliver {
+		for a := s.Next(); a.Kind != action.KindWantMore; a = s.Next() {
+			if a.Kind != action.KindDeliver {
 				b.Fatal(a)
 			}
 			n++

@@ -10,9 +10,9 @@ import (
 	"github.com/wirereactor/wirereactor/framing"
 )
 
-// ClientConfig configures a ClientMachine. The zero value talks to QEMU:
+// ClientMachineConfig configures a ClientMachine. The zero value talks to QEMU:
 // wait for the greeting, negotiate, enable oob when offered.
-type ClientConfig struct {
+type ClientMachineConfig struct {
 	// SkipGreeting: the peer sends no greeting (qemu-ga). The machine starts
 	// negotiating at once, or is running at once with SkipNegotiation.
 	SkipGreeting bool
@@ -36,15 +36,15 @@ type ClientConfig struct {
 type ClientState uint8
 
 const (
-	// AwaitingGreeting: waiting for the server's greeting.
-	AwaitingGreeting ClientState = iota
-	// Negotiating: qmp_capabilities sent, waiting for its reply.
-	Negotiating
-	// Running: the handshake is over; commands flow.
-	Running
-	// Failed: the machine reported an Error and is terminal (io.EOF after
+	// ClientStateAwaitingGreeting: waiting for the server's greeting.
+	ClientStateAwaitingGreeting ClientState = iota
+	// ClientStateNegotiating: qmp_capabilities sent, waiting for its reply.
+	ClientStateNegotiating
+	// ClientStateRunning: the handshake is over; commands flow.
+	ClientStateRunning
+	// ClientStateFailed: the machine reported an Error and is terminal (io.EOF after
 	// a clean end of the stream).
-	Failed
+	ClientStateFailed
 )
 
 var clientStateNames = [...]string{"awaiting-greeting", "negotiating", "running", "failed"}
@@ -62,19 +62,19 @@ func (s ClientState) String() string {
 type ReceivedKind uint8
 
 const (
-	// KindGreeting: the server's greeting arrived (Received.Greeting).
-	KindGreeting ReceivedKind = iota + 1
-	// KindReady: the opening handshake is over; commands held by Execute
+	// ReceivedKindGreeting: the server's greeting arrived (Received.Greeting).
+	ReceivedKindGreeting ReceivedKind = iota + 1
+	// ReceivedKindReady: the opening handshake is over; commands held by Execute
 	// are on their way. Delivered exactly once per connection.
-	KindReady
-	// KindReply: the response to a command (Received.ID, Received.Response).
-	KindReply
-	// KindEvent: an asynchronous event (Received.Event).
-	KindEvent
-	// KindIDLessError: an error response without an id while no command
+	ReceivedKindReady
+	// ReceivedKindReply: the response to a command (Received.ID, Received.Response).
+	ReceivedKindReply
+	// ReceivedKindEvent: an asynchronous event (Received.Event).
+	ReceivedKindEvent
+	// ReceivedKindIDLessError: an error response without an id while no command
 	// was in flight (Received.Response). It belongs to nobody; it is
 	// reported so it can be logged.
-	KindIDLessError
+	ReceivedKindIDLessError
 )
 
 var receivedKindNames = [...]string{"", "greeting", "ready", "reply", "event", "id-less-error"}
@@ -96,15 +96,15 @@ func (k ReceivedKind) String() string {
 // and kept for any time.
 type Received struct {
 	Kind ReceivedKind
-	// ID is, for KindReply, the id Execute returned for the command.
+	// ID is, for ReceivedKindReply, the id Execute returned for the command.
 	ID uint64
-	// Response is set for KindReply and KindIDLessError. For a reply to an
+	// Response is set for ReceivedKindReply and ReceivedKindIDLessError. For a reply to an
 	// id-less error attributed to the only command in flight,
 	// Response.ID is nil and Response.Error is set.
 	Response Response
-	// Event is set for KindEvent.
+	// Event is set for ReceivedKindEvent.
 	Event Event
-	// Greeting is set for KindGreeting and KindReady (nil when the greeting
+	// Greeting is set for ReceivedKindGreeting and ReceivedKindReady (nil when the greeting
 	// was skipped).
 	Greeting *Greeting
 }
@@ -114,14 +114,14 @@ type Received struct {
 // greeting and event data.
 func (r Received) String() string {
 	switch r.Kind {
-	case KindReply:
+	case ReceivedKindReply:
 		if r.Response.Error != nil {
 			return fmt.Sprintf("reply #%d error %s", r.ID, r.Response.Error)
 		}
 		return fmt.Sprintf("reply #%d %s", r.ID, r.Response.Return)
-	case KindEvent:
+	case ReceivedKindEvent:
 		return "event " + r.Event.Name
-	case KindIDLessError:
+	case ReceivedKindIDLessError:
 		return "id-less error " + r.Response.Error.String()
 	}
 	return r.Kind.String()
@@ -142,7 +142,7 @@ func (r Received) String() string {
 //
 // Id-less errors (QEMU's answer to input it could not parse) are attributed
 // to the command in flight when exactly one is; with none in flight they are
-// delivered as KindIDLessError; with more than one the session cannot tell
+// delivered as ReceivedKindIDLessError; with more than one the session cannot tell
 // whose command failed and the machine fails with a *ProtocolError.
 //
 // Anything else from the server that is not QMP — invalid JSON, a value that
@@ -153,7 +153,7 @@ func (r Received) String() string {
 // A ClientMachine is not safe for concurrent use; a driver that calls it from
 // several goroutines serialises the calls.
 type ClientMachine struct {
-	cfg     ClientConfig
+	cfg     ClientMachineConfig
 	dec     framing.JSONDecoder
 	state   ClientState
 	nextID  uint64
@@ -175,15 +175,15 @@ type ClientMachine struct {
 }
 
 // NewClientMachine returns a machine for a new connection.
-func NewClientMachine(cfg ClientConfig) *ClientMachine {
+func NewClientMachine(cfg ClientMachineConfig) *ClientMachine {
 	m := &ClientMachine{cfg: cfg, pending: make(map[uint64]bool), nextID: cfg.IDBase}
 	m.start()
 	return m
 }
 
 func (m *ClientMachine) start() {
-	m.dec.Reset(framing.JSONConfig{MaxMessageSize: m.cfg.MaxMessageSize})
-	m.state = AwaitingGreeting
+	m.dec.Reset(framing.JSONDecoderConfig{MaxMessageSize: m.cfg.MaxMessageSize})
+	m.state = ClientStateAwaitingGreeting
 	if m.cfg.SkipGreeting {
 		m.afterGreeting()
 	}
@@ -225,7 +225,7 @@ func (m *ClientMachine) LastID() uint64 { return m.nextID }
 func (m *ClientMachine) Err() error { return m.err }
 
 // Execute queues command cmd with args (a JSON object, or nil for none) and
-// returns the id it assigned; the reply is delivered as KindReply with that
+// returns the id it assigned; the reply is delivered as ReceivedKindReply with that
 // id. The command and args are copied: args may be reused on return. Before
 // the handshake is over the command is held and sent right after it.
 func (m *ClientMachine) Execute(cmd string, args []byte) (uint64, error) {
@@ -254,7 +254,7 @@ func (m *ClientMachine) execute(verb, cmd string, args []byte) (uint64, error) {
 	}
 	m.nextID++
 	id := m.nextID
-	if m.state == Running {
+	if m.state == ClientStateRunning {
 		m.out = appendCommand(m.out, verb, cmd, args, id)
 	} else {
 		m.held = appendCommand(m.held, verb, cmd, args, id)
@@ -267,12 +267,12 @@ func (m *ClientMachine) execute(verb, cmd string, args []byte) (uint64, error) {
 // the command's bytes instead of queuing them for a Send action: for a
 // driver that must write this one command itself, with file descriptors
 // attached (SCM_RIGHTS) as QEMU's getfd and add-fd need, say. The reply is
-// delivered as KindReply with the returned id. msg is a fresh slice the
+// delivered as ReceivedKindReply with the returned id. msg is a fresh slice the
 // caller owns. The handshake must be over (ErrNotRunning otherwise): a held
 // command could not be handed out in order. A driver that does not send msg
 // after all calls Cancel.
 func (m *ClientMachine) ExecuteDetached(cmd string, args []byte) (id uint64, msg []byte, err error) {
-	if m.err == nil && m.state != Running {
+	if m.err == nil && m.state != ClientStateRunning {
 		return 0, nil, ErrNotRunning
 	}
 	out := m.out
@@ -346,7 +346,7 @@ func (m *ClientMachine) Next() action.Action[Received] {
 		raw, err := m.dec.Next()
 		if err != nil {
 			if err == io.EOF {
-				if m.state != Running {
+				if m.state != ClientStateRunning {
 					return m.fail(m.handshakeError(nil, io.ErrUnexpectedEOF))
 				}
 				return m.fail(io.EOF) // a clean end
@@ -364,7 +364,7 @@ func (m *ClientMachine) Next() action.Action[Received] {
 
 func (m *ClientMachine) fail(err error) action.Action[Received] {
 	m.err = err
-	m.state = Failed
+	m.state = ClientStateFailed
 	m.nq = 0
 	return action.Fail[Received](err)
 }
@@ -372,7 +372,7 @@ func (m *ClientMachine) fail(err error) action.Action[Received] {
 func (m *ClientMachine) deliver(r Received) { m.queue[m.nq] = r; m.nq++ }
 
 func (m *ClientMachine) handshakeError(raw []byte, err error) error {
-	if m.state == AwaitingGreeting {
+	if m.state == ClientStateAwaitingGreeting {
 		return &GreetingError{Raw: clone(raw), Err: err}
 	}
 	return &NegotiationError{Raw: clone(raw), Err: err}
@@ -388,7 +388,7 @@ func clone(b []byte) []byte {
 // handle routes one message from the server; raw aliases the decoder.
 func (m *ClientMachine) handle(raw []byte) error {
 	if raw[0] != '{' {
-		if m.state == AwaitingGreeting {
+		if m.state == ClientStateAwaitingGreeting {
 			return m.handshakeError(raw, errors.New("message is not a JSON object"))
 		}
 		return &ProtocolError{Msg: "server sent a message that is not a JSON object", Raw: clone(raw)}
@@ -397,16 +397,16 @@ func (m *ClientMachine) handle(raw []byte) error {
 	if err != nil {
 		return &ProtocolError{Msg: "server sent a malformed message", Raw: clone(raw), Err: err}
 	}
-	if m.state == AwaitingGreeting {
+	if m.state == ClientStateAwaitingGreeting {
 		if msg.kind != msgGreeting {
 			return m.handshakeError(raw, errors.New("first message lacks member 'QMP'"))
 		}
-		g, err := ParseGreeting(raw)
+		g, err := parseGreeting(raw)
 		if err != nil {
 			return m.handshakeError(raw, err)
 		}
 		m.greet = g
-		m.deliver(Received{Kind: KindGreeting, Greeting: g})
+		m.deliver(Received{Kind: ReceivedKindGreeting, Greeting: g})
 		m.afterGreeting()
 		return nil
 	}
@@ -418,7 +418,7 @@ func (m *ClientMachine) handle(raw []byte) error {
 		if err != nil {
 			return &ProtocolError{Msg: "server sent a malformed event", Raw: own, Err: err}
 		}
-		m.deliver(Received{Kind: KindEvent, Event: ev})
+		m.deliver(Received{Kind: ReceivedKindEvent, Event: ev})
 		return nil
 	case msgResponse:
 		return m.handleResponse(msg, raw)
@@ -442,7 +442,7 @@ func (m *ClientMachine) handleResponse(msg serverMessage, raw []byte) error {
 			return nil
 		}
 	}
-	if m.state == Negotiating && (msg.id == nil || id == m.capsID) {
+	if m.state == ClientStateNegotiating && (msg.id == nil || id == m.capsID) {
 		delete(m.pending, m.capsID)
 		if msg.errInfo != nil {
 			info, err := parseErrorInfo(msg.errInfo)
@@ -475,11 +475,11 @@ func (m *ClientMachine) handleResponse(msg serverMessage, raw []byte) error {
 		return &ProtocolError{Msg: "server sent a malformed response", Raw: own, Err: err}
 	}
 	if id == 0 {
-		m.deliver(Received{Kind: KindIDLessError, Response: resp})
+		m.deliver(Received{Kind: ReceivedKindIDLessError, Response: resp})
 		return nil
 	}
 	delete(m.pending, id)
-	m.deliver(Received{Kind: KindReply, ID: id, Response: resp})
+	m.deliver(Received{Kind: ReceivedKindReply, ID: id, Response: resp})
 	return nil
 }
 
@@ -489,7 +489,7 @@ func (m *ClientMachine) afterGreeting() {
 		m.ready()
 		return
 	}
-	m.state = Negotiating
+	m.state = ClientStateNegotiating
 	m.nextID++
 	m.capsID = m.nextID
 	m.pending[m.capsID] = false
@@ -502,9 +502,9 @@ func (m *ClientMachine) afterGreeting() {
 }
 
 func (m *ClientMachine) ready() {
-	m.state = Running
+	m.state = ClientStateRunning
 	m.oob = m.wantOOB
 	m.out = append(m.out, m.held...)
 	m.held = m.held[:0]
-	m.deliver(Received{Kind: KindReady, Greeting: m.greet})
+	m.deliver(Received{Kind: ReceivedKindReady, Greeting: m.greet})
 }

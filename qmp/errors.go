@@ -7,7 +7,7 @@ import (
 
 // ErrProtocol is matched by errors.Is for every error in which the peer broke
 // the QMP protocol: *GreetingError, *NegotiationError, *ProtocolError.
-var ErrProtocol = errors.New("qmp protocol error")
+var ErrProtocol = errors.New("protocol error")
 
 // ErrOOBUnavailable is returned by ExecuteOOB when the session has not
 // enabled the oob capability (the server did not offer it, negotiation is not

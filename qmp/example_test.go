@@ -12,18 +12,18 @@ import (
 // test kit's pump (actiontest.Pump): no socket, no goroutine. The pump does
 // what a transport does for real.
 func Example() {
-	client := qmp.NewClientMachine(qmp.ClientConfig{})
-	server := qmp.NewServerMachine(qmp.ServerConfig{})
+	client := qmp.NewClientMachine(qmp.ClientMachineConfig{})
+	server := qmp.NewServerMachine(qmp.ServerMachineConfig{})
 	id, _ := client.Execute("query-status", nil) // held until the handshake is over
 	onClient := actiontest.OnDeliver(client, func(r qmp.Received) {
 		switch r.Kind {
-		case qmp.KindGreeting:
+		case qmp.ReceivedKindGreeting:
 			fmt.Println("client: greeted by QEMU", r.Greeting.Version.QEMU)
-		case qmp.KindReady:
+		case qmp.ReceivedKindReady:
 			fmt.Println("client: ready, oob enabled:", client.OOBEnabled())
-		case qmp.KindEvent:
+		case qmp.ReceivedKindEvent:
 			fmt.Println("client: event", r.Event.Name, r.Event.Timestamp.UTC().Format(time.RFC3339))
-		case qmp.KindReply:
+		case qmp.ReceivedKindReply:
 			fmt.Printf("client: reply to #%d (query-status is #%d): %s\n", r.ID, id, r.Response.Return)
 		}
 	})

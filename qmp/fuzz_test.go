@@ -30,7 +30,7 @@ func checkTerminal[T any](t *testing.T, m action.Machine[T], err error) {
 	}
 	m.Feed([]byte(`{"return": {}, "id": 1}`))
 	a := m.Next()
-	require.Equal(t, action.Error, a.Kind)
+	require.Equal(t, action.KindError, a.Kind)
 	require.Equal(t, err, a.Err)
 }
 
@@ -47,7 +47,7 @@ func FuzzClientMachine(f *testing.F) {
 		f.Add([]byte(s), uint8(7), uint8(0))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, split, flags uint8) {
-		c := NewClientMachine(ClientConfig{
+		c := NewClientMachine(ClientMachineConfig{
 			MaxMessageSize:  1024,
 			SkipGreeting:    flags&1 != 0,
 			SkipNegotiation: flags&2 != 0,
@@ -62,7 +62,7 @@ func FuzzClientMachine(f *testing.F) {
 		sent, got, err := feedChunks[Received](t, c, data, int(split%32)+1, flags&8 != 0)
 		checkTerminal[Received](t, c, err)
 		if err != nil {
-			require.Equal(t, Failed, c.State())
+			require.Equal(t, ClientStateFailed, c.State())
 			_, xerr := c.Execute("x", nil)
 			require.Equal(t, err, xerr)
 		}
@@ -76,15 +76,15 @@ func FuzzClientMachine(f *testing.F) {
 		replied := map[uint64]bool{}
 		for _, r := range got {
 			switch r.Kind {
-			case KindReply:
+			case ReceivedKindReply:
 				require.True(t, issued[r.ID], "reply to id %d that was never issued", r.ID)
 				require.False(t, replied[r.ID], "second reply to id %d", r.ID)
 				replied[r.ID] = true
 				require.True(t, json.Valid(r.Response.Raw))
 				require.True(t, (r.Response.Error == nil) != (r.Response.Return == nil))
-			case KindEvent:
+			case ReceivedKindEvent:
 				require.True(t, json.Valid(r.Event.Raw))
-			case KindIDLessError:
+			case ReceivedKindIDLessError:
 				require.NotNil(t, r.Response.Error)
 			}
 		}
@@ -98,7 +98,7 @@ func FuzzServerMachine(f *testing.F) {
 	f.Add([]byte(`{"execute":"qmp_capabilities","arguments":{"enable":["oob"]}}{"exec-oob":"x","id":[1]}{"execute":"y","arguments":{"a":"\u00e9"}}`), uint8(3))
 	f.Add([]byte(`{"execute":"qmp_capabilities"} junk {"execute": garbage}`+"\xff"), uint8(1))
 	f.Fuzz(func(t *testing.T, data []byte, split uint8) {
-		s := NewServerMachine(ServerConfig{MaxMessageSize: 1024})
+		s := NewServerMachine(ServerMachineConfig{MaxMessageSize: 1024})
 		sent, got, err := feedChunks[Command](t, s, data, int(split%32)+1, split&64 != 0)
 		checkTerminal[Command](t, s, err)
 		ended := err == io.EOF
@@ -130,8 +130,7 @@ func FuzzServerMachine(f *testing.F) {
 		}
 		if err != nil && !ended {
 			var se *framing.JSONSyntaxError
-			var tl *framing.JSONTooLargeError
-			require.True(t, errors.As(err, &se) || errors.As(err, &tl), "unexpected error %v", err)
+			require.True(t, errors.As(err, &se) || errors.Is(err, action.ErrLimit), "unexpected error %v", err)
 		}
 	})
 }

@@ -50,35 +50,35 @@ func kinds(rs []Received) []string {
 func TestClientHandshake(t *testing.T) {
 	tests := []struct {
 		name      string
-		cfg       ClientConfig
+		cfg       ClientMachineConfig
 		greeting  string
 		wantSent  string
 		wantKinds []string
 		wantOOB   bool
 	}{
-		{"qemu offers oob", ClientConfig{}, qemuGreeting,
+		{"qemu offers oob", ClientMachineConfig{}, qemuGreeting,
 			`{"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}, "id": 1}` + "\n", []string{"greeting"}, true},
-		{"oob disabled", ClientConfig{DisableOOB: true}, qemuGreeting,
+		{"oob disabled", ClientMachineConfig{DisableOOB: true}, qemuGreeting,
 			`{"execute": "qmp_capabilities", "id": 1}` + "\n", []string{"greeting"}, false},
-		{"no oob offered", ClientConfig{}, `{"QMP": {"version": {"qemu": {"micro": 0, "minor": 0, "major": 2}, "package": ""}, "capabilities": []}}`,
+		{"no oob offered", ClientMachineConfig{}, `{"QMP": {"version": {"qemu": {"micro": 0, "minor": 0, "major": 2}, "package": ""}, "capabilities": []}}`,
 			`{"execute": "qmp_capabilities", "id": 1}` + "\n", []string{"greeting"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := NewClientMachine(tt.cfg)
-			require.Equal(t, AwaitingGreeting, c.State())
+			require.Equal(t, ClientStateAwaitingGreeting, c.State())
 			sent, got, err := feedClient(t, c, tt.greeting)
 			require.NoError(t, err)
 			require.Equal(t, tt.wantSent, sent)
 			require.Equal(t, tt.wantKinds, kinds(got))
-			require.Equal(t, Negotiating, c.State())
+			require.Equal(t, ClientStateNegotiating, c.State())
 			require.False(t, c.OOBEnabled(), "oob is enabled only once the server agrees")
 
 			sent, got, err = feedClient(t, c, `{"return": {}, "id": 1}`+"\r\n")
 			require.NoError(t, err)
 			require.Empty(t, sent)
 			require.Equal(t, []string{"ready"}, kinds(got))
-			require.Equal(t, Running, c.State())
+			require.Equal(t, ClientStateRunning, c.State())
 			require.Equal(t, tt.wantOOB, c.OOBEnabled())
 			require.Zero(t, c.Pending())
 		})
@@ -86,7 +86,7 @@ func TestClientHandshake(t *testing.T) {
 }
 
 func TestClientGreetingParsed(t *testing.T) {
-	c := NewClientMachine(ClientConfig{})
+	c := NewClientMachine(ClientMachineConfig{})
 	_, got, err := feedClient(t, c, qemuGreeting)
 	require.NoError(t, err)
 	require.Len(t, got, 1)
@@ -99,8 +99,8 @@ func TestClientGreetingParsed(t *testing.T) {
 
 func TestClientSkipGreetingAndNegotiation(t *testing.T) {
 	// qemu-ga: no greeting, no negotiation. Running at once.
-	c := NewClientMachine(ClientConfig{SkipGreeting: true, SkipNegotiation: true})
-	require.Equal(t, Running, c.State())
+	c := NewClientMachine(ClientMachineConfig{SkipGreeting: true, SkipNegotiation: true})
+	require.Equal(t, ClientStateRunning, c.State())
 	id, err := c.Execute("guest-ping", nil)
 	require.NoError(t, err)
 	sent, got, err := drain[Received](t, c)
@@ -109,14 +109,14 @@ func TestClientSkipGreetingAndNegotiation(t *testing.T) {
 	require.Equal(t, fmt.Sprintf(`{"execute": "guest-ping", "id": %d}`+"\n", id), string(sent))
 
 	// Negotiation without a greeting starts at once.
-	c = NewClientMachine(ClientConfig{SkipGreeting: true})
-	require.Equal(t, Negotiating, c.State())
+	c = NewClientMachine(ClientMachineConfig{SkipGreeting: true})
+	require.Equal(t, ClientStateNegotiating, c.State())
 	sent, _, err = drain[Received](t, c)
 	require.NoError(t, err)
 	require.Equal(t, `{"execute": "qmp_capabilities", "id": 1}`+"\n", string(sent))
 
 	// A greeting without negotiation: ready right after it.
-	c = NewClientMachine(ClientConfig{SkipNegotiation: true})
+	c = NewClientMachine(ClientMachineConfig{SkipNegotiation: true})
 	sentS, got, err := feedClient(t, c, qemuGreeting)
 	require.NoError(t, err)
 	require.Empty(t, sentS)
@@ -127,7 +127,7 @@ func TestClientSkipGreetingAndNegotiation(t *testing.T) {
 // running returns a client that has finished the handshake with QEMU's greeting.
 func running(t *testing.T) *ClientMachine {
 	t.Helper()
-	c := NewClientMachine(ClientConfig{})
+	c := NewClientMachine(ClientMachineConfig{})
 	_, _, err := feedClient(t, c, qemuGreeting)
 	require.NoError(t, err)
 	_, got, err := feedClient(t, c, `{"return": {}, "id": 1}`+"\r\n")
@@ -137,7 +137,7 @@ func running(t *testing.T) *ClientMachine {
 }
 
 func TestClientCommandsBeforeReadyAreHeld(t *testing.T) {
-	c := NewClientMachine(ClientConfig{})
+	c := NewClientMachine(ClientMachineConfig{})
 	id, err := c.Execute("query-status", nil)
 	require.NoError(t, err)
 	require.Equal(t, uint64(1), id)
@@ -183,17 +183,17 @@ func TestClientReplies(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, got, 4)
 
-	require.Equal(t, KindReply, got[0].Kind)
+	require.Equal(t, ReceivedKindReply, got[0].Kind)
 	require.Equal(t, o, got[0].ID)
 	require.Equal(t, &ErrorInfo{Class: "GenericError", Desc: "migrate-pause is currently only supported during postcopy-active state"}, got[0].Response.Error)
 	require.Nil(t, got[0].Response.Return)
 
-	require.Equal(t, KindEvent, got[1].Kind)
+	require.Equal(t, ReceivedKindEvent, got[1].Kind)
 	require.Equal(t, "STOP", got[1].Event.Name)
 	require.Equal(t, time.Unix(1795265050, 841166000), got[1].Event.Timestamp)
 	require.Nil(t, got[1].Event.Data)
 
-	require.Equal(t, KindReply, got[2].Kind)
+	require.Equal(t, ReceivedKindReply, got[2].Kind)
 	require.Equal(t, a, got[2].ID)
 	require.JSONEq(t, `{"status": "paused", "running": false}`, string(got[2].Response.Return))
 	require.Equal(t, "2.0", string(got[2].Response.ID))
@@ -217,12 +217,12 @@ func TestClientDeliveredValuesOwnTheirMemory(t *testing.T) {
 	buf := []byte(fmt.Sprintf(`{"return": {"name": "first"}, "id": %d}`, a))
 	c.Feed(buf)
 	first := c.Next()
-	require.Equal(t, action.Deliver, first.Kind)
-	require.Equal(t, action.WantMore, c.Next().Kind)
+	require.Equal(t, action.KindDeliver, first.Kind)
+	require.Equal(t, action.KindWantMore, c.Next().Kind)
 	copy(buf, fmt.Sprintf(`{"return": {"name": "other"}, "id": %d}`, b))
 	c.Feed(buf)
 	second := c.Next()
-	require.Equal(t, action.Deliver, second.Kind)
+	require.Equal(t, action.KindDeliver, second.Kind)
 	require.Equal(t, `{"name": "first"}`, string(first.Value.Response.Return))
 	require.Equal(t, `{"name": "other"}`, string(second.Value.Response.Return))
 
@@ -283,7 +283,7 @@ func TestClientIDsStayUniqueAcrossReset(t *testing.T) {
 	_, _, _ = drain[Received](t, c)
 
 	c.Reset()
-	require.Equal(t, AwaitingGreeting, c.State())
+	require.Equal(t, ClientStateAwaitingGreeting, c.State())
 	require.Zero(t, c.Pending())
 	sent, _, err := feedClient(t, c, qemuGreeting)
 	require.NoError(t, err)
@@ -302,7 +302,7 @@ func TestClientIDsStayUniqueAcrossMachines(t *testing.T) {
 	// A driver that makes a machine per connection carries the ids over.
 	first := running(t)
 	stale, _ := first.Execute("query-status", nil)
-	second := NewClientMachine(ClientConfig{IDBase: first.LastID()})
+	second := NewClientMachine(ClientMachineConfig{IDBase: first.LastID()})
 	_, _, err := feedClient(t, second, qemuGreeting)
 	require.NoError(t, err)
 	_, got, err := feedClient(t, second, fmt.Sprintf(`{"return": {"stale": true}, "id": %d}{"return": {}, "id": %d}`, stale, stale+1))
@@ -322,7 +322,7 @@ func TestClientIDLessErrors(t *testing.T) {
 	_, got, err := feedClient(t, c, idless)
 	require.NoError(t, err)
 	require.Len(t, got, 1)
-	require.Equal(t, KindIDLessError, got[0].Kind)
+	require.Equal(t, ReceivedKindIDLessError, got[0].Kind)
 	require.Equal(t, "JSON parse error, stray '\uFFFD'", got[0].Response.Error.Desc)
 	require.Nil(t, got[0].Response.ID)
 
@@ -331,11 +331,11 @@ func TestClientIDLessErrors(t *testing.T) {
 	_, got, err = feedClient(t, c, idless)
 	require.NoError(t, err)
 	require.Len(t, got, 1)
-	require.Equal(t, KindReply, got[0].Kind)
+	require.Equal(t, ReceivedKindReply, got[0].Kind)
 	require.Equal(t, id, got[0].ID)
 	require.Equal(t, "GenericError", got[0].Response.Error.Class)
 	require.Zero(t, c.Pending())
-	require.Equal(t, Running, c.State())
+	require.Equal(t, ClientStateRunning, c.State())
 
 	// More than one: nobody can tell whose it is.
 	_, _ = c.Execute("a", nil)
@@ -345,8 +345,8 @@ func TestClientIDLessErrors(t *testing.T) {
 	require.ErrorAs(t, err, &pe)
 	require.ErrorIs(t, err, ErrProtocol)
 	require.Contains(t, err.Error(), "2 commands were in flight")
-	require.Equal(t, Failed, c.State())
-	require.Equal(t, action.Error, c.Next().Kind, "terminal")
+	require.Equal(t, ClientStateFailed, c.State())
+	require.Equal(t, action.KindError, c.Next().Kind, "terminal")
 	_, err = c.Execute("c", nil)
 	require.ErrorIs(t, err, ErrProtocol)
 }
@@ -374,11 +374,11 @@ func TestClientHandshakeFailures(t *testing.T) {
 		{"garbage from the server", []string{qemuGreeting, `{"return": {}, "id": 1}`, `{"id": 1} junk`}, false,
 			&ProtocolError{}, "qmp: server sent a message with neither 'return', 'error' nor 'event' (message: {\"id\": 1})"},
 		{"message too large", []string{qemuGreeting, `{"return": {}, "id": 1}`, `{"return": "` + strings.Repeat("x", 300) + `"}`}, false,
-			nil, "json message of at least 257 bytes exceeds the limit of 256 bytes"},
+			nil, "framing: json message bytes: 257 exceeds the limit of 256"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := NewClientMachine(ClientConfig{MaxMessageSize: 256})
+			c := NewClientMachine(ClientMachineConfig{MaxMessageSize: 256})
 			var err error
 			for _, in := range tt.in {
 				if _, _, err = feedClient(t, c, in); err != nil {
@@ -402,7 +402,7 @@ func TestClientHandshakeFailures(t *testing.T) {
 				var pe *ProtocolError
 				require.ErrorAs(t, err, &pe)
 			}
-			require.Equal(t, Failed, c.State())
+			require.Equal(t, ClientStateFailed, c.State())
 			require.Equal(t, err, c.Next().Err, "the machine is terminal")
 		})
 	}

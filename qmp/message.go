@@ -182,6 +182,15 @@ func parseServerMessage(raw []byte) (serverMessage, error) {
 // ParseGreeting decodes a greeting message. The result keeps its own copy of
 // raw.
 func ParseGreeting(raw []byte) (*Greeting, error) {
+	g, err := parseGreeting(raw)
+	if err != nil {
+		return nil, fmt.Errorf("qmp: %w", err)
+	}
+	return g, nil
+}
+
+// parseGreeting is ParseGreeting with errors the machine wraps itself.
+func parseGreeting(raw []byte) (*Greeting, error) {
 	var g struct {
 		QMP *struct {
 			Version      *Version  `json:"version"`
@@ -208,9 +217,13 @@ func ParseResponse(raw []byte) (Response, error) {
 	m, err := parseServerMessageOf(raw, msgResponse, "response",
 		"message is not a response: it has neither 'return' nor 'error'")
 	if err != nil {
-		return Response{}, err
+		return Response{}, fmt.Errorf("qmp: %w", err)
 	}
-	return m.response(raw)
+	r, err := m.response(raw)
+	if err != nil {
+		return Response{}, fmt.Errorf("qmp: %w", err)
+	}
+	return r, nil
 }
 
 // parseServerMessageOf parses raw, a whole message that must be valid JSON
@@ -271,9 +284,13 @@ func ParseEvent(raw []byte) (Event, error) {
 	m, err := parseServerMessageOf(raw, msgEvent, "event",
 		"message is not an event: it lacks member 'event'")
 	if err != nil {
-		return Event{}, err
+		return Event{}, fmt.Errorf("qmp: %w", err)
 	}
-	return m.eventValue(raw)
+	ev, err := m.eventValue(raw)
+	if err != nil {
+		return Event{}, fmt.Errorf("qmp: %w", err)
+	}
+	return ev, nil
 }
 
 func (m *serverMessage) eventValue(raw []byte) (Event, error) {

@@ -36,7 +36,7 @@ func TestParseResponse(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ParseResponse([]byte(tt.raw))
 			if tt.wantErr != "" {
-				require.EqualError(t, err, tt.wantErr)
+				require.EqualError(t, err, "qmp: "+tt.wantErr)
 				return
 			}
 			require.NoError(t, err)
@@ -61,7 +61,7 @@ func TestParseEvent(t *testing.T) {
 		{`{"return": {}}`, "message is not an event: it lacks member 'event'"},
 	} {
 		_, err := ParseEvent([]byte(tt.raw))
-		require.EqualError(t, err, tt.wantErr, tt.raw)
+		require.EqualError(t, err, "qmp: "+tt.wantErr, tt.raw)
 	}
 }
 
@@ -78,7 +78,7 @@ func TestParseGreeting(t *testing.T) {
 		{`{"QMP": {"version": "7.2", "capabilities": []}}`, "greeting does not decode: json: cannot unmarshal string into Go struct field .QMP.version of type qmp.Version"},
 	} {
 		_, err := ParseGreeting([]byte(tt.raw))
-		require.EqualError(t, err, tt.wantErr, tt.raw)
+		require.EqualError(t, err, "qmp: "+tt.wantErr, tt.raw)
 	}
 }
 

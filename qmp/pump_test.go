@@ -82,7 +82,7 @@ func TestPumpPipelinedCommandsEachReplyToItsCaller(t *testing.T) {
 	for seed := range uint64(20) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			p := &pump{t: t, rng: rand.New(rand.NewPCG(seed, 1)),
-				c: NewClientMachine(ClientConfig{}), s: NewServerMachine(ServerConfig{})}
+				c: NewClientMachine(ClientMachineConfig{}), s: NewServerMachine(ServerMachineConfig{})}
 			want := map[uint64]string{}
 			for i := range 50 {
 				name := "echo"
@@ -101,7 +101,7 @@ func TestPumpPipelinedCommandsEachReplyToItsCaller(t *testing.T) {
 			replies, events := 0, 0
 			for _, r := range p.got {
 				switch r.Kind {
-				case KindReply:
+				case ReceivedKindReply:
 					replies++
 					w, ok := want[r.ID]
 					require.True(t, ok, "reply with id %d", r.ID)
@@ -112,7 +112,7 @@ func TestPumpPipelinedCommandsEachReplyToItsCaller(t *testing.T) {
 						require.Equal(t, w, "echo "+string(r.Response.Return))
 					}
 					require.True(t, SameID(r.Response.ID, []byte(fmt.Sprint(r.ID))))
-				case KindEvent:
+				case ReceivedKindEvent:
 					events++
 					require.Equal(t, "TICK", r.Event.Name)
 				}

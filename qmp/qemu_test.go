@@ -78,7 +78,7 @@ func TestServerMatchesQEMU(t *testing.T) {
 	// Our greeting, given QEMU's version and capabilities, is byte-identical.
 	g, err := ParseGreeting([]byte(greeting))
 	require.NoError(t, err)
-	s := NewServerMachine(ServerConfig{Version: g.Version, Capabilities: g.Capabilities})
+	s := NewServerMachine(ServerMachineConfig{Version: g.Version, Capabilities: g.Capabilities})
 	ours, _, err := drain[Command](t, s)
 	require.NoError(t, err)
 	require.Equal(t, greeting+"\r\n", string(ours))
@@ -102,19 +102,19 @@ func driveQEMU(t *testing.T, conn net.Conn, c *ClientMachine, want int, onReady 
 	for {
 		a := c.Next()
 		switch a.Kind {
-		case action.Send:
+		case action.KindSend:
 			_, err := conn.Write(a.Bytes)
 			require.NoError(t, err)
-		case action.Deliver:
-			if a.Value.Kind == KindReady && onReady != nil {
+		case action.KindDeliver:
+			if a.Value.Kind == ReceivedKindReady && onReady != nil {
 				onReady()
 			}
-			if a.Value.Kind != KindGreeting && a.Value.Kind != KindReady {
+			if a.Value.Kind != ReceivedKindGreeting && a.Value.Kind != ReceivedKindReady {
 				got = append(got, a.Value)
 			}
-		case action.Error:
+		case action.KindError:
 			t.Fatalf("client machine failed: %v", a.Err)
-		case action.WantMore:
+		case action.KindWantMore:
 			if len(got) >= want {
 				return got
 			}
@@ -127,7 +127,7 @@ func driveQEMU(t *testing.T, conn net.Conn, c *ClientMachine, want int, onReady 
 
 func TestClientAgainstQEMU(t *testing.T) {
 	conn := startQEMU(t)
-	c := NewClientMachine(ClientConfig{})
+	c := NewClientMachine(ClientMachineConfig{})
 	var status, stop, schema, bad, oob uint64
 	got := driveQEMU(t, conn, c, 6, func() {
 		var err error
@@ -143,12 +143,12 @@ func TestClientAgainstQEMU(t *testing.T) {
 	byID := map[uint64]Received{}
 	var events []string
 	for _, r := range got {
-		if r.Kind == KindEvent {
+		if r.Kind == ReceivedKindEvent {
 			events = append(events, r.Event.Name)
 			require.WithinDuration(t, time.Now(), r.Event.Timestamp, time.Minute)
 			continue
 		}
-		require.Equal(t, KindReply, r.Kind)
+		require.Equal(t, ReceivedKindReply, r.Kind)
 		byID[r.ID] = r
 	}
 	require.Equal(t, []string{"STOP"}, events)
@@ -169,7 +169,7 @@ func TestClientIDLessErrorFromQEMU(t *testing.T) {
 	// broken command behind the machine's back while one command is in
 	// flight: the error is attributed to it.
 	conn := startQEMU(t)
-	c := NewClientMachine(ClientConfig{})
+	c := NewClientMachine(ClientMachineConfig{})
 	var id uint64
 	got := driveQEMU(t, conn, c, 1, func() {
 		var err error
@@ -180,7 +180,7 @@ func TestClientIDLessErrorFromQEMU(t *testing.T) {
 		require.NoError(t, err)
 	})
 	require.Len(t, got, 1)
-	require.Equal(t, KindReply, got[0].Kind)
+	require.Equal(t, ReceivedKindReply, got[0].Kind)
 	require.Equal(t, id, got[0].ID)
 	require.Nil(t, got[0].Response.ID)
 	require.Equal(t, "GenericError", got[0].Response.Error.Class)
@@ -190,14 +190,14 @@ func TestClientIDLessErrorFromQEMU(t *testing.T) {
 	_, err := c.Execute("query-name", nil)
 	require.NoError(t, err)
 	got = driveQEMU(t, conn, c, 1, nil)
-	require.Equal(t, KindReply, got[0].Kind)
+	require.Equal(t, ReceivedKindReply, got[0].Kind)
 	require.Equal(t, uint64(1), c.Dropped())
 	require.True(t, bytes.Contains(got[0].Response.Raw, []byte(fmt.Sprint(id+1))))
 }
 
 func TestClientAgainstPrettyQEMU(t *testing.T) {
 	conn := startQEMUWith(t, true)
-	c := NewClientMachine(ClientConfig{})
+	c := NewClientMachine(ClientMachineConfig{})
 	var id uint64
 	got := driveQEMU(t, conn, c, 1, func() {
 		id, _ = c.Execute("query-version", nil)

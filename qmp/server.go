@@ -11,9 +11,9 @@ import (
 	"github.com/wirereactor/wirereactor/framing"
 )
 
-// ServerConfig configures a ServerMachine. The zero value greets like QEMU
+// ServerMachineConfig configures a ServerMachine. The zero value greets like QEMU
 // 7.2.0 and offers the oob capability.
-type ServerConfig struct {
+type ServerMachineConfig struct {
 	// Version is announced in the greeting. Zero means QEMU 7.2.0 with
 	// package "wirereactor".
 	Version Version
@@ -37,7 +37,7 @@ type ServerConfig struct {
 // Drive it with the rule of package action. It is the base of the qmptest
 // fake QEMU and of any QMP-speaking service.
 type ServerMachine struct {
-	cfg        ServerConfig
+	cfg        ServerMachineConfig
 	dec        framing.JSONDecoder
 	negotiated bool
 	oob        bool
@@ -47,7 +47,7 @@ type ServerMachine struct {
 
 // NewServerMachine returns a machine for a new connection; its first action
 // sends the greeting.
-func NewServerMachine(cfg ServerConfig) *ServerMachine {
+func NewServerMachine(cfg ServerMachineConfig) *ServerMachine {
 	m := &ServerMachine{cfg: cfg}
 	if m.cfg.Version == (Version{}) {
 		m.cfg.Version = Version{QEMU: VersionTriple{Major: 7, Minor: 2}, Package: "wirereactor"}
@@ -55,7 +55,7 @@ func NewServerMachine(cfg ServerConfig) *ServerMachine {
 	if m.cfg.Capabilities == nil {
 		m.cfg.Capabilities = []string{"oob"}
 	}
-	m.dec.Reset(framing.JSONConfig{MaxMessageSize: cfg.MaxMessageSize})
+	m.dec.Reset(framing.JSONDecoderConfig{MaxMessageSize: cfg.MaxMessageSize})
 	m.out = appendGreeting(m.out, m.cfg.Version, m.cfg.Capabilities)
 	return m
 }

@@ -42,7 +42,7 @@ var protocolCases = []struct{ in, want string }{
 }
 
 func TestServerProtocolReplies(t *testing.T) {
-	s := NewServerMachine(ServerConfig{})
+	s := NewServerMachine(ServerMachineConfig{})
 	sent, got, err := drain[Command](t, s)
 	require.NoError(t, err)
 	require.Empty(t, got)
@@ -61,7 +61,7 @@ func TestServerProtocolReplies(t *testing.T) {
 }
 
 func TestServerParseErrorsResynchronise(t *testing.T) {
-	s := negotiatedServer(t, ServerConfig{})
+	s := negotiatedServer(t, ServerMachineConfig{})
 	out, cmds, err := feedServer(t, s, `{"execute": garbage, "id":1}{"execute":"query-status","id":2}`+"\xff"+`{"execute":"cont","id":3}`)
 	require.NoError(t, err)
 	require.Equal(t,
@@ -77,7 +77,7 @@ func TestServerParseErrorsResynchronise(t *testing.T) {
 	require.Equal(t, `{"error": {"class": "GenericError", "desc": "JSON nesting depth limit exceeded"}}`+"\r\n", out)
 }
 
-func negotiatedServer(t *testing.T, cfg ServerConfig) *ServerMachine {
+func negotiatedServer(t *testing.T, cfg ServerMachineConfig) *ServerMachine {
 	t.Helper()
 	s := NewServerMachine(cfg)
 	_, _, err := drain[Command](t, s)
@@ -89,7 +89,7 @@ func negotiatedServer(t *testing.T, cfg ServerConfig) *ServerMachine {
 }
 
 func TestServerDeliversCommands(t *testing.T) {
-	s := negotiatedServer(t, ServerConfig{})
+	s := negotiatedServer(t, ServerMachineConfig{})
 	in := `{"execute": "device_del", "arguments": {"id": "net0"}, "id": 1.0}` +
 		"\r\n{\n \"exec-oob\": \"migrate-pause\",\n \"id\": \"\\u00e9\"\n}" +
 		`{"execute":"stop"}`
@@ -128,12 +128,12 @@ func TestServerDeliversCommands(t *testing.T) {
 }
 
 func TestServerCommandsOwnTheirMemory(t *testing.T) {
-	s := negotiatedServer(t, ServerConfig{})
+	s := negotiatedServer(t, ServerMachineConfig{})
 	buf := []byte(`{"execute":"a","arguments":{"n":1},"id":1}`)
 	s.Feed(buf)
 	a := s.Next()
-	require.Equal(t, action.Deliver, a.Kind)
-	require.Equal(t, action.WantMore, s.Next().Kind)
+	require.Equal(t, action.KindDeliver, a.Kind)
+	require.Equal(t, action.KindWantMore, s.Next().Kind)
 	copy(buf, `{"execute":"b","arguments":{"n":2},"id":2}`)
 	require.Equal(t, `{"n":1}`, string(a.Value.Arguments))
 	require.Equal(t, `1`, string(a.Value.ID))
@@ -141,7 +141,7 @@ func TestServerCommandsOwnTheirMemory(t *testing.T) {
 }
 
 func TestServerEventsWaitForNegotiation(t *testing.T) {
-	s := NewServerMachine(ServerConfig{Capabilities: []string{}, Version: Version{QEMU: VersionTriple{8, 0, 1}, Package: "x"}})
+	s := NewServerMachine(ServerMachineConfig{Capabilities: []string{}, Version: Version{QEMU: VersionTriple{8, 0, 1}, Package: "x"}})
 	ok, err := s.SendEvent("STOP", nil, time.Unix(1, 0))
 	require.NoError(t, err)
 	require.False(t, ok, "QEMU sends no events before negotiation")
@@ -159,13 +159,14 @@ func TestServerEventsWaitForNegotiation(t *testing.T) {
 }
 
 func TestServerLimits(t *testing.T) {
-	s := negotiatedServer(t, ServerConfig{MaxMessageSize: 80})
+	s := negotiatedServer(t, ServerMachineConfig{MaxMessageSize: 80})
 	_, _, err := feedServer(t, s, `{"execute":"x","arguments":{"blob":"`+strings.Repeat("A", 100)+`"}}`)
-	require.EqualError(t, err, "json message of at least 81 bytes exceeds the limit of 80 bytes")
+	require.EqualError(t, err, "framing: json message bytes: 81 exceeds the limit of 80")
+	require.ErrorIs(t, err, action.ErrLimit)
 	require.Equal(t, err, s.Next().Err, "terminal")
 	require.Equal(t, err, s.Return(nil, nil))
 
-	s = negotiatedServer(t, ServerConfig{})
+	s = negotiatedServer(t, ServerMachineConfig{})
 	s.Feed([]byte(`{"execute":"x"`))
 	s.FeedEOF()
 	_, _, err = drain[Command](t, s)
@@ -175,7 +176,7 @@ func TestServerLimits(t *testing.T) {
 }
 
 func TestServerCleanEOF(t *testing.T) {
-	s := negotiatedServer(t, ServerConfig{})
+	s := negotiatedServer(t, ServerMachineConfig{})
 	s.Feed([]byte(`{"execute": "stop", "id": 1}`))
 	s.FeedEOF()
 	sent, cmds, err := drain[Command](t, s)

@@ -46,14 +46,14 @@ type workload func() func(n int)
 func serverRequests() func(n int) {
 	frames := benchRequestFrames()
 	return func(n int) {
-		var r *ServerReactor
+		var r *ServerMachine
 		for i := 0; i < n; i++ {
 			k := i % len(frames)
 			if k == 0 {
-				r = NewServerReactor(ServerConfig{})
+				r = NewServerMachine(ServerMachineConfig{})
 			}
 			r.OnFrame(frames[k])
-			if a := r.Next(); a.Kind != action.Deliver {
+			if a := r.Next(); a.Kind != action.KindDeliver {
 				panic(a)
 			}
 		}
@@ -68,17 +68,17 @@ func serverRequestsFeed() func(n int) {
 		wires[i] = f.Append(nil)
 	}
 	return func(n int) {
-		var r *ServerReactor
+		var r *ServerMachine
 		for i := 0; i < n; i++ {
 			k := i % len(frames)
 			if k == 0 {
-				r = NewServerReactor(ServerConfig{})
+				r = NewServerMachine(ServerMachineConfig{})
 			}
 			r.Feed(wires[k])
-			if a := r.Next(); a.Kind != action.Deliver {
+			if a := r.Next(); a.Kind != action.KindDeliver {
 				panic(a)
 			}
-			if a := r.Next(); a.Kind != action.WantMore {
+			if a := r.Next(); a.Kind != action.KindWantMore {
 				panic(a)
 			}
 		}
@@ -95,7 +95,7 @@ func serverCycle() func(n int) {
 		ffs("3 1 0 command-request new " + benchRequest),
 		ffs("1 1 0 command-request new " + benchRequest),
 	}
-	r := NewServerReactor(ServerConfig{})
+	r := NewServerMachine(ServerMachineConfig{})
 	out := r.NewOutputStream()
 	i := 0
 	return func(n int) {
@@ -106,13 +106,13 @@ func serverCycle() func(n int) {
 			}
 			r.OnFrame(f)
 			a := r.Next()
-			if a.Kind != action.Deliver {
+			if a.Kind != action.KindDeliver {
 				panic(a)
 			}
 			if err := r.RespondObjects(out, a.Value.RequestID, benchObjects...); err != nil {
 				panic(err)
 			}
-			if a = r.Next(); a.Kind != action.Send || len(a.Bytes) == 0 {
+			if a = r.Next(); a.Kind != action.KindSend || len(a.Bytes) == 0 {
 				panic(a)
 			}
 		}
@@ -121,8 +121,8 @@ func serverCycle() func(n int) {
 
 // responseClient returns a client reactor with request 1 active and its
 // response stream begun, by a frame handed over decoded or as bytes.
-func responseClient(asBytes bool) *ClientReactor {
-	c := NewClientReactor(ClientConfig{MultipleSends: true, Immediate: true})
+func responseClient(asBytes bool) *ClientMachine {
+	c := NewClientMachine(ClientMachineConfig{MultipleSends: true, Immediate: true})
 	if _, err := c.CallCommand(Request{Name: "heads"}); err != nil {
 		panic(err)
 	}
@@ -151,7 +151,7 @@ func clientFrames() func(n int) {
 	return func(n int) {
 		for i := 0; i < n; i++ {
 			c.OnFrame(f)
-			if a := c.Next(); a.Kind != action.Deliver {
+			if a := c.Next(); a.Kind != action.KindDeliver {
 				panic(a)
 			}
 		}
@@ -165,10 +165,10 @@ func clientFramesFeed() func(n int) {
 	return func(n int) {
 		for i := 0; i < n; i++ {
 			c.Feed(wire)
-			if a := c.Next(); a.Kind != action.Deliver {
+			if a := c.Next(); a.Kind != action.KindDeliver {
 				panic(a)
 			}
-			if a := c.Next(); a.Kind != action.WantMore {
+			if a := c.Next(); a.Kind != action.KindWantMore {
 				panic(a)
 			}
 		}

@@ -63,13 +63,13 @@ type bombResult struct {
 // runBomb hands a client reactor stream settings for encoding and then one
 // encoded command-response frame holding payload, drains it without
 // keeping anything, and reports what it cost.
-func runBomb(t testing.TB, cfg ClientConfig, encoding string, payload []byte) bombResult {
+func runBomb(t testing.TB, cfg ClientMachineConfig, encoding string, payload []byte) bombResult {
 	cfg.Immediate = true
-	c := NewClientReactor(cfg)
+	c := NewClientMachine(cfg)
 	_, err := c.CallCommand(Request{Name: "bomb"})
 	require.NoError(t, err)
 	actiontest.Drain[Response](c)
-	c.OnFrame(frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamBegin, Type: frame.TypeStreamSettings,
+	c.OnFrame(frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamFlagBegin, Type: frame.TypeStreamSettings,
 		Flags: frame.FlagStreamSettingsEOS, Payload: append([]byte{0x40 | byte(len(encoding))}, encoding...)})
 	require.Empty(t, actiontest.Drain[Response](c))
 	runtime.GC()
@@ -84,19 +84,19 @@ func runBomb(t testing.TB, cfg ClientConfig, encoding string, payload []byte) bo
 		}
 	}
 	start := time.Now()
-	c.OnFrame(frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamEncoded, Type: frame.TypeCommandResponse,
+	c.OnFrame(frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamFlagEncoded, Type: frame.TypeCommandResponse,
 		Flags: frame.FlagCommandResponseEOS, Payload: payload})
 	for {
 		a := c.Next()
-		if res.deliveries%64 == 0 || a.Kind != action.Deliver {
+		if res.deliveries%64 == 0 || a.Kind != action.KindDeliver {
 			sample()
 		}
-		if a.Kind == action.Deliver {
+		if a.Kind == action.KindDeliver {
 			res.deliveries++
 			res.delivered += int64(len(a.Value.Data))
 			continue
 		}
-		if a.Kind == action.Error {
+		if a.Kind == action.KindError {
 			res.err = a.Err
 		}
 		break

@@ -37,27 +37,27 @@ func allocatedBy(f func()) uint64 {
 
 // TestServerDecodedBudget: a request whose CBOR would decode to many times
 // its size (an 8 MiB array of one-byte integers: 128 MiB of interfaces, a
-// 60 MB one grew the heap by 2.3 GiB) is an Error wrapping ErrLimit and the
-// *hgcbor.LimitError, raised before the memory is allocated.
+// 60 MB one grew the heap by 2.3 GiB) is an Error wrapping action.ErrLimit
+// and an *action.LimitError, raised before the memory is allocated.
 func TestServerDecodedBudget(t *testing.T) {
 	payload := intsRequest(8 << 20)
-	r := NewServerReactor(ServerConfig{})
+	r := NewServerMachine(ServerMachineConfig{})
 	var a action.Action[Command]
 	n := allocatedBy(func() {
-		r.OnFrame(frame.Frame{RequestID: 1, StreamID: 1, StreamFlags: frame.StreamBegin,
+		r.OnFrame(frame.Frame{RequestID: 1, StreamID: 1, StreamFlags: frame.StreamFlagBegin,
 			Type: frame.TypeCommandRequest, Flags: frame.FlagCommandRequestNew, Payload: payload})
 		a = r.Next()
 	})
-	require.Equal(t, action.Error, a.Kind, "%v", a)
-	require.ErrorIs(t, a.Err, ErrLimit)
-	var le *hgcbor.LimitError
+	require.Equal(t, action.KindError, a.Kind, "%v", a)
+	require.ErrorIs(t, a.Err, action.ErrLimit)
+	var le *action.LimitError
 	require.ErrorAs(t, a.Err, &le)
 	require.Equal(t, hgcbor.DefaultDecodedSize(len(payload)), le.Limit)
 	require.Less(t, n, uint64(1<<20), "allocated %d bytes for a %d-byte request", n, len(payload))
 	t.Logf("%d-byte request: %v; allocated %d bytes", len(payload), a.Err, n)
 
 	// The same through bytes, in frames of the default size.
-	r = NewServerReactor(ServerConfig{})
+	r = NewServerMachine(ServerMachineConfig{})
 	var wire []byte
 	s := newOutputStream(1, frame.DefaultMaxPayload)
 	for p, first := payload, true; len(p) > 0; first = false {
@@ -84,14 +84,14 @@ func TestServerDecodedBudget(t *testing.T) {
 	_, size, err := hgcbor.DecodeOptions{}.Check(small[6:]) // the args map
 	require.NoError(t, err)
 	for _, budget := range []int64{2 * size, size / 2} {
-		r = NewServerReactor(ServerConfig{MaxDecodedBytes: budget})
-		r.OnFrame(frame.Frame{RequestID: 1, StreamID: 1, StreamFlags: frame.StreamBegin,
+		r = NewServerMachine(ServerMachineConfig{MaxDecodedBytes: budget})
+		r.OnFrame(frame.Frame{RequestID: 1, StreamID: 1, StreamFlags: frame.StreamFlagBegin,
 			Type: frame.TypeCommandRequest, Flags: frame.FlagCommandRequestNew, Payload: small})
 		a = r.Next()
 		if budget > size {
-			require.Equal(t, action.Deliver, a.Kind, "%v", a)
+			require.Equal(t, action.KindDeliver, a.Kind, "%v", a)
 		} else {
-			require.ErrorIs(t, a.Err, ErrLimit)
+			require.ErrorIs(t, a.Err, action.ErrLimit)
 		}
 	}
 }

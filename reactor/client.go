@@ -11,18 +11,18 @@ import (
 	"github.com/wirereactor/wirereactor/hgcbor"
 )
 
-// Default limits of ClientConfig.
+// Default limits of ClientMachineConfig (and DefaultMaxSettingsBytes, shared
+// with ServerMachineConfig).
 const (
-	DefaultMaxSettingsPayload = 64 << 10
 	DefaultMaxDecoderBuffer   = 64 << 20
 	DefaultMaxResponseBytes   = 256 << 20
 	DefaultMaxDecodingStreams = 4
 )
 
-// ClientConfig configures a ClientReactor. The zero value is Mercurial's
+// ClientMachineConfig configures a ClientMachine. The zero value is Mercurial's
 // default client: sends are buffered until FlushCommands, the transport
 // sends once, and no content encodings are advertised.
-type ClientConfig struct {
+type ClientMachineConfig struct {
 	// MultipleSends says the transport can send more than once (a
 	// persistent connection); otherwise the first send is the only one
 	// (Mercurial's hasmultiplesend).
@@ -38,7 +38,7 @@ type ClientConfig struct {
 	// (frame.DefaultMaxPayload when zero).
 	MaxFramePayload int
 	// MaxSettingsBytes bounds a stream-settings payload
-	// (DefaultMaxSettingsPayload when zero).
+	// (DefaultMaxSettingsBytes when zero).
 	MaxSettingsBytes int
 	// MaxDecoderBuffer bounds the compressed bytes a stream decoder keeps
 	// (DefaultMaxDecoderBuffer when zero).
@@ -50,7 +50,8 @@ type ClientConfig struct {
 	// produced, so the reactor's own memory does not depend on this
 	// limit; it bounds what an application that gathers a response
 	// before decoding its CBOR holds. Exceeding it is an Error wrapping
-	// ErrLimit (a *LimitError), raised before the excess is delivered.
+	// action.ErrLimit (an *action.LimitError), raised before the excess is
+	// delivered.
 	MaxResponseBytes int
 	// MaxDecodingStreams bounds the streams open at once with a zlib or
 	// zstd-8mb decoder (DefaultMaxDecodingStreams when zero): each holds
@@ -72,17 +73,17 @@ type ResponseKind uint8
 
 // Response kinds.
 const (
-	// ResponseData is a chunk of a command's response stream (a
+	// ResponseKindData is a chunk of a command's response stream (a
 	// command-response frame, decoded).
-	ResponseData ResponseKind = iota
-	// ResponseError is an error-response frame: the request has ended.
-	ResponseError
-	// ResponseTextOutput is a text-output frame (CBOR in Data). Mercurial's
+	ResponseKindData ResponseKind = iota
+	// ResponseKindError is an error-response frame: the request has ended.
+	ResponseKindError
+	// ResponseKindTextOutput is a text-output frame (CBOR in Data). Mercurial's
 	// client raises on these.
-	ResponseTextOutput
-	// ResponseProgress is a progress frame (CBOR in Data). Mercurial's
+	ResponseKindTextOutput
+	// ResponseKindProgress is a progress frame (CBOR in Data). Mercurial's
 	// client raises on these.
-	ResponseProgress
+	ResponseKindProgress
 )
 
 var responseKindNames = [...]string{"data", "error", "text-output", "progress"}
@@ -109,10 +110,10 @@ func (k ResponseKind) String() string {
 type Response struct {
 	RequestID uint16
 	Kind      ResponseKind
-	More      bool // ResponseData: the continuation flag (more data follows)
-	EOS       bool // ResponseData: the end of this request's response
+	More      bool // ResponseKindData: the continuation flag (more data follows)
+	EOS       bool // ResponseKindData: the end of this request's response
 	Data      []byte
-	Error     *ErrorResponse // ResponseError: the error-response frame's content
+	Error     *ErrorResponse // ResponseKindError: the error-response frame's content
 }
 
 // ErrorResponse is the content of an error-response frame: the request
@@ -123,18 +124,18 @@ type ErrorResponse struct {
 	Message any    // the decoded "message" value (a list of atoms)
 }
 
-// ClientReactor is the client side of Mercurial's unified frame protocol as
+// ClientMachine is the client side of Mercurial's unified frame protocol as
 // a sans-IO machine: it turns command calls into frames to send, and
 // frames from the server into Response values.
 //
 // CallCommand and FlushCommands queue Send actions; OnFrame and FeedEOF
 // queue Deliver actions; the caller drains them with Next until WantMore
 // or Error. Send bytes stay valid until the next method call.
-type ClientReactor struct {
+type ClientMachine struct {
 	slot            Response // a delivery waiting outside the queue
 	slotFull        bool
 	inPump          bool // frames come from fed bytes: deliveries are queued
-	cfg             ClientConfig
+	cfg             ClientMachineConfig
 	cur             decoding      // the encoded frame whose output is being delivered
 	backlog         []frame.Frame // frames handed to OnFrame while cur was busy
 	eofAfter        bool          // FeedEOF came while cur or backlog was busy
@@ -171,44 +172,44 @@ type decoding struct {
 // decodedCount tallies one response's decoded and compressed bytes.
 type decodedCount struct{ decoded, compressed int }
 
-// ClientState says whether a ClientReactor can still take input.
+// ClientState says whether a ClientMachine can still take input.
 type ClientState uint8
 
 // Client states.
 const (
-	// ClientRunning: the reactor takes frames and commands.
-	ClientRunning ClientState = iota
-	// ClientErrored: an Error was queued; the reactor is terminal.
-	ClientErrored
+	// ClientStateRunning: the reactor takes frames and commands.
+	ClientStateRunning ClientState = iota
+	// ClientStateErrored: an Error was queued; the reactor is terminal.
+	ClientStateErrored
 )
 
 // String returns "running" or "errored".
 func (s ClientState) String() string {
-	if s == ClientErrored {
+	if s == ClientStateErrored {
 		return "errored"
 	}
 	return "running"
 }
 
-// State returns ClientErrored once the reactor has queued an Error —
+// State returns ClientStateErrored once the reactor has queued an Error —
 // whichever way the input came, frames through OnFrame or bytes through
-// Feed — and ClientRunning before. Bytes handed to Feed are decoded by
+// Feed — and ClientStateRunning before. Bytes handed to Feed are decoded by
 // Next, so an error in them shows once Next has returned it. The clean end
 // (io.EOF, the machine rule) is no error.
-func (c *ClientReactor) State() ClientState {
+func (c *ClientMachine) State() ClientState {
 	if c.q.err != nil && c.q.err != io.EOF {
-		return ClientErrored
+		return ClientStateErrored
 	}
-	return ClientRunning
+	return ClientStateRunning
 }
 
-// NewClientReactor returns a client reactor configured by cfg.
-func NewClientReactor(cfg ClientConfig) *ClientReactor {
+// NewClientMachine returns a client reactor configured by cfg.
+func NewClientMachine(cfg ClientMachineConfig) *ClientMachine {
 	if cfg.MaxFramePayload <= 0 {
 		cfg.MaxFramePayload = frame.DefaultMaxPayload
 	}
 	if cfg.MaxSettingsBytes <= 0 {
-		cfg.MaxSettingsBytes = DefaultMaxSettingsPayload
+		cfg.MaxSettingsBytes = DefaultMaxSettingsBytes
 	}
 	if cfg.MaxDecoderBuffer <= 0 {
 		cfg.MaxDecoderBuffer = DefaultMaxDecoderBuffer
@@ -219,7 +220,7 @@ func NewClientReactor(cfg ClientConfig) *ClientReactor {
 	if cfg.MaxResponseBytes == 0 {
 		cfg.MaxResponseBytes = DefaultMaxResponseBytes
 	}
-	return &ClientReactor{
+	return &ClientMachine{
 		cfg:             cfg,
 		canIssue:        true,
 		canSend:         true,
@@ -230,35 +231,35 @@ func NewClientReactor(cfg ClientConfig) *ClientReactor {
 }
 
 // Next returns the next action. Call it until it returns WantMore or Error.
-func (c *ClientReactor) Next() action.Action[Response] {
+func (c *ClientMachine) Next() action.Action[Response] {
 	if c.slotFull {
 		c.slotFull = false
-		return action.Action[Response]{Kind: action.Deliver, Value: c.slot}
+		return action.Action[Response]{Kind: action.KindDeliver, Value: c.slot}
 	}
 	return c.next()
 }
 
 // next is Next without the single slot: small enough, Next is inlined.
-func (c *ClientReactor) next() action.Action[Response] {
+func (c *ClientMachine) next() action.Action[Response] {
 	if !c.q.pending() {
 		c.q.reclaim()
 		c.advance()
 		if c.slotFull {
 			c.slotFull = false
-			return action.Action[Response]{Kind: action.Deliver, Value: c.slot}
+			return action.Action[Response]{Kind: action.KindDeliver, Value: c.slot}
 		}
 	}
 	return c.q.next()
 }
 
 // waiting reports whether an action waits to be taken.
-func (c *ClientReactor) waiting() bool { return c.slotFull || c.q.pending() }
+func (c *ClientMachine) waiting() bool { return c.slotFull || c.q.pending() }
 
 // deliver queues r. With nothing else waiting it goes to a single slot
 // that Next hands out without the queue (the common case: one frame in,
 // one Response out); frames decoded from fed bytes always use the queue,
 // since pump stops only at a queued action.
-func (c *ClientReactor) deliver(r Response) {
+func (c *ClientMachine) deliver(r Response) {
 	if c.slotFull || c.inPump || c.q.pending() {
 		c.q.deliver(r)
 		return
@@ -269,7 +270,7 @@ func (c *ClientReactor) deliver(r Response) {
 // advance takes the next step of the input until an action is queued:
 // the next piece of a frame being decoded, then frames handed to OnFrame
 // meanwhile, then bytes from Feed.
-func (c *ClientReactor) advance() {
+func (c *ClientMachine) advance() {
 	for !c.waiting() {
 		switch {
 		case c.q.err != nil:
@@ -300,14 +301,14 @@ func (c *ClientReactor) advance() {
 
 // busy reports whether input handed over earlier still waits: a frame's
 // decoded output, or frames queued behind it.
-func (c *ClientReactor) busy() bool { return c.cur.active || len(c.backlog) > 0 || c.eofAfter }
+func (c *ClientMachine) busy() bool { return c.cur.active || len(c.backlog) > 0 || c.eofAfter }
 
 // Feed hands the reactor bytes received from the server; Next decodes them
 // into frames as it goes. The reactor references p until Next returns
 // WantMore or Error, and a delivered Response's Data may alias p (or the
 // decoder's buffer) until the next call. A frame the decoder rejects is an
 // Error.
-func (c *ClientReactor) Feed(p []byte) {
+func (c *ClientMachine) Feed(p []byte) {
 	c.q.reclaim()
 	c.in.used = true
 	c.in.dec.Feed(p)
@@ -321,7 +322,7 @@ func (c *ClientReactor) Feed(p []byte) {
 // ErrCannotSend when an immediate send is no longer possible. An immediate
 // request is encoded before CallCommand returns; a buffered one is kept —
 // its Args and Data still referenced — until FlushCommands encodes it.
-func (c *ClientReactor) CallCommand(req Request) (uint16, error) {
+func (c *ClientMachine) CallCommand(req Request) (uint16, error) {
 	c.q.reclaim()
 	if c.q.err != nil {
 		return 0, fmt.Errorf("reactor: call after an error: %w", c.q.err)
@@ -353,7 +354,7 @@ func (c *ClientReactor) CallCommand(req Request) (uint16, error) {
 // FlushCommands queues a Send of every buffered request. With nothing
 // buffered it does nothing. On a single-send client no command can be
 // issued afterwards.
-func (c *ClientReactor) FlushCommands() error {
+func (c *ClientMachine) FlushCommands() error {
 	c.q.reclaim()
 	if c.q.err != nil {
 		return fmt.Errorf("reactor: flush after an error: %w", c.q.err)
@@ -395,7 +396,7 @@ func isEmpty(v any) bool {
 // appendRequest appends the frames of one command request, as Mercurial's
 // createcommandframes builds them, preceded by the protocol settings on the
 // first request when encodings are advertised.
-func (c *ClientReactor) appendRequest(dst []byte, rid uint16, req Request) ([]byte, error) {
+func (c *ClientMachine) appendRequest(dst []byte, rid uint16, req Request) ([]byte, error) {
 	m := map[hgcbor.Bytes]any{"name": []byte(req.Name)}
 	if len(req.Args) > 0 {
 		m["args"] = req.Args
@@ -464,14 +465,14 @@ func (c *ClientReactor) appendRequest(dst []byte, rid uint16, req Request) ([]by
 	return dst, nil
 }
 
-func (c *ClientReactor) fail(err error) { c.q.fail(err) }
+func (c *ClientMachine) fail(err error) { c.q.fail(err) }
 
 // OnFrame hands the reactor a frame received from the server. The payload
 // may be referenced (by a delivered Response) until Next returns WantMore.
 // A terminal reactor ignores frames. A frame handed over while an earlier
 // frame's decoded output is still being delivered is taken once that
 // output is out.
-func (c *ClientReactor) OnFrame(f frame.Frame) {
+func (c *ClientMachine) OnFrame(f frame.Frame) {
 	// The common case first: a plain command-response frame on a stream
 	// already begun, for an active request, with nothing else waiting.
 	// It is what onFrame does for such a frame, without the detours.
@@ -485,7 +486,7 @@ func (c *ClientReactor) OnFrame(f frame.Frame) {
 		}
 		// Field by field: a whole-struct store costs a bulk write barrier.
 		r := &c.slot
-		r.RequestID, r.Kind, r.Data = f.RequestID, ResponseData, f.Payload
+		r.RequestID, r.Kind, r.Data = f.RequestID, ResponseKindData, f.Payload
 		r.More, r.EOS = f.Flags&frame.FlagCommandResponseContinuation != 0, eos
 		if r.Error != nil {
 			r.Error = nil
@@ -501,7 +502,7 @@ func (c *ClientReactor) OnFrame(f frame.Frame) {
 	c.onFrame(f)
 }
 
-func (c *ClientReactor) onFrame(f frame.Frame) {
+func (c *ClientMachine) onFrame(f frame.Frame) {
 	if c.q.err != nil {
 		return
 	}
@@ -511,7 +512,7 @@ func (c *ClientReactor) onFrame(f frame.Frame) {
 	}
 	s := c.incoming[f.StreamID]
 	if s == nil {
-		if f.StreamFlags&frame.StreamBegin == 0 {
+		if f.StreamFlags&frame.StreamFlagBegin == 0 {
 			c.fail(protoErr("received frame on unknown stream without beginning of stream flag set"))
 			return
 		}
@@ -521,7 +522,7 @@ func (c *ClientReactor) onFrame(f frame.Frame) {
 	payload := f.Payload
 	dec := s.dec
 	streaming := false
-	if dec != nil && f.StreamFlags&frame.StreamEncoded != 0 {
+	if dec != nil && f.StreamFlags&frame.StreamFlagEncoded != 0 {
 		if err := dec.push(payload); err != nil {
 			c.decodeFailed(dec, f.StreamID, err)
 			return
@@ -539,7 +540,7 @@ func (c *ClientReactor) onFrame(f frame.Frame) {
 			}
 		}
 	}
-	if f.StreamFlags&frame.StreamEnd != 0 {
+	if f.StreamFlags&frame.StreamFlagEnd != 0 {
 		c.incoming[f.StreamID] = nil
 	}
 	if f.Type == frame.TypeStreamSettings {
@@ -565,7 +566,7 @@ func (c *ClientReactor) onFrame(f frame.Frame) {
 		if eos {
 			delete(c.decoded, f.RequestID)
 		}
-		c.deliver(Response{RequestID: f.RequestID, Kind: ResponseData, Data: payload, More: more, EOS: eos})
+		c.deliver(Response{RequestID: f.RequestID, Kind: ResponseKindData, Data: payload, More: more, EOS: eos})
 	case frame.TypeErrorResponse:
 		c.active.remove(f.RequestID)
 		delete(c.decoded, f.RequestID)
@@ -574,7 +575,7 @@ func (c *ClientReactor) onFrame(f frame.Frame) {
 			err = checkNoText(v)
 		}
 		if err != nil {
-			c.fail(&ProtocolError{Message: "error decoding CBOR from error response frame: " + err.Error(), Err: err})
+			c.fail(&ProtocolError{Msg: "error decoding CBOR from error response frame", Err: err})
 			return
 		}
 		m, _ := v.(map[any]any)
@@ -583,19 +584,19 @@ func (c *ClientReactor) onFrame(f frame.Frame) {
 			c.fail(protoErr("error response frame has no type"))
 			return
 		}
-		c.deliver(Response{RequestID: f.RequestID, Kind: ResponseError,
+		c.deliver(Response{RequestID: f.RequestID, Kind: ResponseKindError,
 			Error: &ErrorResponse{Type: string(typ), Message: m[hgcbor.Bytes("message")]}})
 	case frame.TypeTextOutput:
-		c.deliver(Response{RequestID: f.RequestID, Kind: ResponseTextOutput, Data: payload})
+		c.deliver(Response{RequestID: f.RequestID, Kind: ResponseKindTextOutput, Data: payload})
 	case frame.TypeProgress:
-		c.deliver(Response{RequestID: f.RequestID, Kind: ResponseProgress, Data: payload})
+		c.deliver(Response{RequestID: f.RequestID, Kind: ResponseKindProgress, Data: payload})
 	default:
 		c.fail(protoErr("unhandled frame type: %d", f.Type))
 	}
 }
 
 // count returns request rid's tally of decoded bytes.
-func (c *ClientReactor) count(rid uint16) *decodedCount {
+func (c *ClientMachine) count(rid uint16) *decodedCount {
 	n := c.decoded[rid]
 	if n == nil {
 		if c.decoded == nil {
@@ -607,14 +608,14 @@ func (c *ClientReactor) count(rid uint16) *decodedCount {
 	return n
 }
 
-func (c *ClientReactor) decodeFailed(dec decoder, streamID uint8, err error) {
+func (c *ClientMachine) decodeFailed(dec decoder, streamID uint8, err error) {
 	c.cur = decoding{}
-	c.fail(&ProtocolError{Message: fmt.Sprintf("error decoding %s stream %d: %v", dec.name(), streamID, err), Err: err})
+	c.fail(&ProtocolError{Msg: fmt.Sprintf("error decoding %s stream %d", dec.name(), streamID), Err: err})
 }
 
 // decodeStep reads the next piece of dec's output for request rid into
 // c.chunk and counts it against the limit.
-func (c *ClientReactor) decodeStep(dec decoder, streamID uint8, rid uint16) (out []byte, more, ok bool) {
+func (c *ClientMachine) decodeStep(dec decoder, streamID uint8, rid uint16) (out []byte, more, ok bool) {
 	if c.chunk == nil {
 		c.chunk = make([]byte, decodeChunk+1)
 	}
@@ -626,9 +627,8 @@ func (c *ClientReactor) decodeStep(dec decoder, streamID uint8, rid uint16) (out
 	cnt := c.count(rid)
 	if max := c.cfg.MaxResponseBytes; max > 0 && n > max-cnt.decoded {
 		c.cur = decoding{}
-		c.fail(&LimitError{RequestID: rid, Limit: max, What: fmt.Sprintf(
-			"decoded response bytes (%d bytes decoded so far from %d bytes of %s on stream %d, %d more decoded)",
-			cnt.decoded, cnt.compressed, dec.name(), streamID, n)})
+		c.fail(limitErr(rid, fmt.Sprintf("decoded response bytes (%s on stream %d, %d decoded before from %d compressed bytes)",
+			dec.name(), streamID, cnt.decoded, cnt.compressed), int64(cnt.decoded)+int64(n), int64(max)))
 		return nil, false, false
 	}
 	cnt.decoded += n
@@ -636,13 +636,13 @@ func (c *ClientReactor) decodeStep(dec decoder, streamID uint8, rid uint16) (out
 }
 
 // decodeNext delivers the next piece of the current frame's output.
-func (c *ClientReactor) decodeNext() {
+func (c *ClientMachine) decodeNext() {
 	d := &c.cur
 	out, more, ok := c.decodeStep(d.dec, d.streamID, d.requestID)
 	if !ok {
 		return
 	}
-	r := Response{RequestID: d.requestID, Kind: ResponseData, Data: out, More: true}
+	r := Response{RequestID: d.requestID, Kind: ResponseKindData, Data: out, More: true}
 	if !more {
 		r.More, r.EOS = d.more, d.eos
 		if d.eos {
@@ -656,7 +656,7 @@ func (c *ClientReactor) decodeNext() {
 // decodeWhole returns all of dec's output for an encoded frame other than
 // a command response (Mercurial's server never encodes one), within the
 // response limit and within the largest payload the frame decoder takes.
-func (c *ClientReactor) decodeWhole(dec decoder, streamID uint8, rid uint16) ([]byte, bool) {
+func (c *ClientMachine) decodeWhole(dec decoder, streamID uint8, rid uint16) ([]byte, bool) {
 	var all []byte
 	for {
 		out, more, ok := c.decodeStep(dec, streamID, rid)
@@ -664,8 +664,8 @@ func (c *ClientReactor) decodeWhole(dec decoder, streamID uint8, rid uint16) ([]
 			return nil, false
 		}
 		if len(all)+len(out) > framing.DefaultDecoderMaxPayload {
-			c.fail(&LimitError{RequestID: rid, Limit: framing.DefaultDecoderMaxPayload,
-				What: fmt.Sprintf("decoded bytes in one frame other than a command response (%s stream %d)", dec.name(), streamID)})
+			c.fail(limitErr(rid, fmt.Sprintf("decoded bytes in one frame other than a command response (%s stream %d)", dec.name(), streamID),
+				int64(len(all)+len(out)), framing.DefaultDecoderMaxPayload))
 			return nil, false
 		}
 		all = append(all, out...)
@@ -675,7 +675,7 @@ func (c *ClientReactor) decodeWhole(dec decoder, streamID uint8, rid uint16) ([]
 	}
 }
 
-func (c *ClientReactor) onStreamSettings(f frame.Frame, s *inputStream) {
+func (c *ClientMachine) onStreamSettings(f frame.Frame, s *inputStream) {
 	more := f.Flags&frame.FlagStreamSettingsContinuation != 0
 	eos := f.Flags&frame.FlagStreamSettingsEOS != 0
 	if more && eos {
@@ -688,14 +688,14 @@ func (c *ClientReactor) onStreamSettings(f frame.Frame, s *inputStream) {
 	}
 	buf := c.settingsBuffers[f.StreamID]
 	if len(buf)+len(f.Payload) > c.cfg.MaxSettingsBytes {
-		c.fail(&LimitError{What: "stream settings bytes", Limit: c.cfg.MaxSettingsBytes, RequestID: f.RequestID})
+		c.fail(limitErr(f.RequestID, "stream settings bytes", int64(len(buf)+len(f.Payload)), int64(c.cfg.MaxSettingsBytes)))
 		return
 	}
 	buf = append(buf, f.Payload...)
 	c.settingsBuffers[f.StreamID] = buf
 	values, err := decodeAvailable(buf)
 	if err != nil {
-		c.fail(&ProtocolError{Message: "error decoding CBOR from stream encoding settings frame: " + err.Error(), Err: err})
+		c.fail(&ProtocolError{Msg: "error decoding CBOR from stream encoding settings frame", Err: err})
 		return
 	}
 	if more {
@@ -706,7 +706,7 @@ func (c *ClientReactor) onStreamSettings(f frame.Frame, s *inputStream) {
 		c.fail(protoErr("stream encoding settings frame did not contain CBOR data"))
 		return
 	}
-	if f.StreamFlags&frame.StreamEnd != 0 {
+	if f.StreamFlags&frame.StreamFlagEnd != 0 {
 		// Mercurial removed the stream before setting its decoder and
 		// reports the KeyError, whose text is the stream id.
 		c.fail(protoErr("error setting stream decoder: %d", f.StreamID))
@@ -719,7 +719,7 @@ func (c *ClientReactor) onStreamSettings(f frame.Frame, s *inputStream) {
 	}
 	dec, err := newDecoder(string(name), len(values) > 1, c.cfg.MaxDecoderBuffer)
 	if err != nil {
-		c.fail(&ProtocolError{Message: "error setting stream decoder: " + err.Error(), Err: err})
+		c.fail(&ProtocolError{Msg: "error setting stream decoder", Err: err})
 		return
 	}
 	if dec != nil && s.dec == nil {
@@ -730,7 +730,7 @@ func (c *ClientReactor) onStreamSettings(f frame.Frame, s *inputStream) {
 			}
 		}
 		if n >= c.cfg.MaxDecodingStreams {
-			c.fail(&LimitError{What: "streams with a content decoder", Limit: c.cfg.MaxDecodingStreams, RequestID: f.RequestID})
+			c.fail(limitErr(f.RequestID, "streams with a content decoder", int64(n+1), int64(c.cfg.MaxDecodingStreams)))
 			return
 		}
 	}
@@ -741,7 +741,7 @@ func (c *ClientReactor) onStreamSettings(f frame.Frame, s *inputStream) {
 // still awaiting a response are reported as an Error wrapping
 // ErrIncomplete; otherwise the reactor ends with a terminal Error with
 // io.EOF.
-func (c *ClientReactor) FeedEOF() {
+func (c *ClientMachine) FeedEOF() {
 	c.q.reclaim()
 	if c.in.used {
 		c.in.dec.FeedEOF()
@@ -755,7 +755,7 @@ func (c *ClientReactor) FeedEOF() {
 	c.onEOF()
 }
 
-func (c *ClientReactor) onEOF() {
+func (c *ClientMachine) onEOF() {
 	if c.q.err != nil {
 		return
 	}

@@ -15,20 +15,20 @@ import (
 
 // encodedClient returns a client reactor with request 1 sent and stream 2
 // begun with encoding's stream settings.
-func encodedClient(t *testing.T, cfg ClientConfig, encoding string) *ClientReactor {
+func encodedClient(t *testing.T, cfg ClientMachineConfig, encoding string) *ClientMachine {
 	cfg.Immediate = true
-	c := NewClientReactor(cfg)
+	c := NewClientMachine(cfg)
 	_, err := c.CallCommand(Request{Name: "foo"})
 	require.NoError(t, err)
 	actiontest.Drain[Response](c)
-	c.OnFrame(frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamBegin, Type: frame.TypeStreamSettings,
+	c.OnFrame(frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamFlagBegin, Type: frame.TypeStreamSettings,
 		Flags: frame.FlagStreamSettingsEOS, Payload: append([]byte{0x40 | byte(len(encoding))}, encoding...)})
 	require.Empty(t, actiontest.Drain[Response](c))
 	return c
 }
 
 func encodedFrame(flags frame.Flags, p []byte) frame.Frame {
-	return frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamEncoded, Type: frame.TypeCommandResponse,
+	return frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamFlagEncoded, Type: frame.TypeCommandResponse,
 		Flags: flags, Payload: p}
 }
 
@@ -47,14 +47,18 @@ func TestClientDecompressionBombs(t *testing.T) {
 		{EncodingZlib, zlibZerosBomb(t, 1000)},
 	} {
 		t.Run(tc.encoding, func(t *testing.T) {
-			r := runBomb(t, ClientConfig{}, tc.encoding, tc.payload)
+			r := runBomb(t, ClientMachineConfig{}, tc.encoding, tc.payload)
 			t.Logf("%s: %d input bytes: %d bytes delivered in %d pieces, peak heap +%.1f MiB, %v to the error: %v",
 				tc.encoding, len(tc.payload), r.delivered, r.deliveries, float64(r.peakHeap)/(1<<20), r.elapsed, r.err)
-			require.ErrorIs(t, r.err, ErrLimit)
-			var le *LimitError
+			require.ErrorIs(t, r.err, action.ErrLimit)
+			var le *action.LimitError
 			require.True(t, errors.As(r.err, &le))
-			require.Equal(t, DefaultMaxResponseBytes, le.Limit)
-			require.Contains(t, r.err.Error(), "request 1 exceeds the limit of 268435456 decoded response bytes")
+			require.Equal(t, int64(DefaultMaxResponseBytes), le.Limit)
+			var re *RequestError
+			require.True(t, errors.As(r.err, &re))
+			require.Equal(t, uint16(1), re.RequestID)
+			require.Contains(t, r.err.Error(), "reactor: request 1: decoded response bytes (")
+			require.Contains(t, r.err.Error(), "exceeds the limit of 268435456")
 			require.LessOrEqual(t, r.delivered, int64(DefaultMaxResponseBytes))
 			require.GreaterOrEqual(t, r.deliveries, DefaultMaxResponseBytes/decodeChunk)
 			require.Less(t, r.peakHeap, uint64(32<<20), "peak heap")
@@ -70,7 +74,7 @@ func TestClientDecodedPiecesBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("decodes 256 MiB")
 	}
-	r := runBomb(t, ClientConfig{MaxResponseBytes: -1}, EncodingZstd8MB, zstdRLEBomb(2048))
+	r := runBomb(t, ClientMachineConfig{MaxResponseBytes: -1}, EncodingZstd8MB, zstdRLEBomb(2048))
 	t.Logf("%d bytes in %d pieces, peak heap +%.1f MiB, %v", r.delivered, r.deliveries, float64(r.peakHeap)/(1<<20), r.elapsed)
 	require.NoError(t, r.err)
 	require.Equal(t, int64(2048*decodeChunk), r.delivered)
@@ -78,7 +82,7 @@ func TestClientDecodedPiecesBounded(t *testing.T) {
 	require.Less(t, r.peakHeap, uint64(32<<20), "peak heap")
 
 	// The pieces: More on all but the last, which carries the frame's EOS.
-	c := encodedClient(t, ClientConfig{MaxResponseBytes: -1}, EncodingZstd8MB)
+	c := encodedClient(t, ClientMachineConfig{MaxResponseBytes: -1}, EncodingZstd8MB)
 	c.OnFrame(encodedFrame(frame.FlagCommandResponseEOS, zstdRLEBomb(5)))
 	// A frame handed over while the first is still being delivered waits
 	// for it.
@@ -86,13 +90,13 @@ func TestClientDecodedPiecesBounded(t *testing.T) {
 	acts := actiontest.Drain[Response](c)
 	require.Len(t, acts, 6)
 	for i, a := range acts[:5] {
-		require.Equal(t, action.Deliver, a.Kind)
+		require.Equal(t, action.KindDeliver, a.Kind)
 		require.Len(t, a.Value.Data, decodeChunk)
 		require.Equal(t, i < 4, a.Value.More, "piece %d", i)
 		require.Equal(t, i == 4, a.Value.EOS, "piece %d", i)
 	}
-	require.Equal(t, action.Error, acts[5].Kind)
-	require.EqualError(t, acts[5].Err, "received frame for inactive request ID: 1")
+	require.Equal(t, action.KindError, acts[5].Kind)
+	require.EqualError(t, acts[5].Err, "reactor: received frame for inactive request ID: 1")
 }
 
 // TestClientResponseLimitConfigured checks a configured limit: exactly
@@ -100,7 +104,7 @@ func TestClientDecodedPiecesBounded(t *testing.T) {
 func TestClientResponseLimitConfigured(t *testing.T) {
 	data := bytes.Repeat([]byte("0123456789"), 1000)
 	for _, limit := range []int{len(data), len(data) - 1} {
-		c := encodedClient(t, ClientConfig{MaxResponseBytes: limit}, EncodingZlib)
+		c := encodedClient(t, ClientMachineConfig{MaxResponseBytes: limit}, EncodingZlib)
 		c.OnFrame(encodedFrame(frame.FlagCommandResponseEOS, zlibBytes(t, data)))
 		acts := actiontest.Drain[Response](c)
 		if limit == len(data) {
@@ -109,9 +113,9 @@ func TestClientResponseLimitConfigured(t *testing.T) {
 			continue
 		}
 		require.Len(t, acts, 1)
-		require.Equal(t, action.Error, acts[0].Kind)
-		require.ErrorIs(t, acts[0].Err, ErrLimit)
-		require.EqualError(t, acts[0].Err, "request 1 exceeds the limit of 9999 decoded response bytes (0 bytes decoded so far from 56 bytes of zlib on stream 2, 10000 more decoded)")
+		require.Equal(t, action.KindError, acts[0].Kind)
+		require.ErrorIs(t, acts[0].Err, action.ErrLimit)
+		require.EqualError(t, acts[0].Err, "reactor: request 1: decoded response bytes (zlib on stream 2, 0 decoded before from 56 compressed bytes): 10000 exceeds the limit of 9999")
 	}
 }
 
@@ -120,12 +124,12 @@ func TestClientResponseLimitConfigured(t *testing.T) {
 func TestClientZlibChecksumChecked(t *testing.T) {
 	comp := zlibBytes(t, []byte("hello, world"))
 	comp[len(comp)-1] ^= 0x40
-	c := encodedClient(t, ClientConfig{}, EncodingZlib)
+	c := encodedClient(t, ClientMachineConfig{}, EncodingZlib)
 	c.OnFrame(encodedFrame(frame.FlagCommandResponseEOS, comp))
 	acts := actiontest.Drain[Response](c)
 	require.Len(t, acts, 2)
 	require.Equal(t, "hello, world", string(acts[0].Value.Data))
-	require.Equal(t, action.Error, acts[1].Kind)
+	require.Equal(t, action.KindError, acts[1].Kind)
 	require.ErrorIs(t, acts[1].Err, zlib.ErrChecksum)
 	require.ErrorIs(t, acts[1].Err, ErrProtocol)
 	require.Contains(t, acts[1].Err.Error(), "error decoding zlib stream 2: zlib: invalid checksum")
@@ -141,7 +145,7 @@ func TestClientZlibDeliversAsSoonAsDecodable(t *testing.T) {
 	var buf bytes.Buffer
 	w, err := flate.NewWriter(&buf, flate.DefaultCompression)
 	require.NoError(t, err)
-	c := encodedClient(t, ClientConfig{}, EncodingZlib)
+	c := encodedClient(t, ClientMachineConfig{}, EncodingZlib)
 	c.OnFrame(encodedFrame(frame.FlagCommandResponseContinuation, []byte{0x78, 0x9c}))
 	acts := actiontest.Drain[Response](c)
 	require.Len(t, acts, 1)
@@ -157,13 +161,13 @@ func TestClientZlibDeliversAsSoonAsDecodable(t *testing.T) {
 	}
 
 	// One byte per frame: a stored block's bytes come out one by one.
-	c = encodedClient(t, ClientConfig{}, EncodingZlib)
+	c = encodedClient(t, ClientMachineConfig{}, EncodingZlib)
 	comp := zlibStored([]byte("abcdef"))
 	var got []byte
 	for i := range comp {
 		c.OnFrame(encodedFrame(frame.FlagCommandResponseContinuation, comp[i:i+1]))
 		for _, a := range actiontest.Drain[Response](c) {
-			require.Equal(t, action.Deliver, a.Kind)
+			require.Equal(t, action.KindDeliver, a.Kind)
 			got = append(got, a.Value.Data...)
 		}
 		// Header (2), block header and lengths (5), then one byte each.
@@ -185,9 +189,9 @@ func zlibStored(p []byte) []byte {
 // reports "error setting stream decoder: 2" (its KeyError), and so do we
 // (we accepted it).
 func TestClientStreamSettingsWithStreamEnd(t *testing.T) {
-	runClientCase(t, clientCase{cfg: ClientConfig{Immediate: true}, steps: []clientStep{
+	runClientCase(t, clientCase{cfg: ClientMachineConfig{Immediate: true}, steps: []clientStep{
 		{in: "call foo", want: []string{"id 1", "frame: 1 1 stream-begin command-request new cbor:{b'name': b'foo'}"}},
-		{in: `1 2 stream-begin|stream-end stream-settings eos cbor:b"zlib"`, want: []string{"error: error setting stream decoder: 2"}},
+		{in: `1 2 stream-begin|stream-end stream-settings eos cbor:b"zlib"`, want: []string{"error: reactor: error setting stream decoder: 2"}},
 	}})
 }
 
@@ -195,57 +199,57 @@ func TestClientStreamSettingsWithStreamEnd(t *testing.T) {
 // the frame came through OnFrame or as bytes through Feed (a header the
 // frame decoder rejects).
 func TestClientStateAfterError(t *testing.T) {
-	c := NewClientReactor(ClientConfig{})
-	require.Equal(t, ClientRunning, c.State())
+	c := NewClientMachine(ClientMachineConfig{})
+	require.Equal(t, ClientStateRunning, c.State())
 	c.OnFrame(ffs("1 1 0 command-response eos x"))
-	require.Equal(t, action.Error, c.Next().Kind)
-	require.Equal(t, ClientErrored, c.State())
+	require.Equal(t, action.KindError, c.Next().Kind)
+	require.Equal(t, ClientStateErrored, c.State())
 	require.Equal(t, "errored", c.State().String())
 
-	c = NewClientReactor(ClientConfig{})
+	c = NewClientMachine(ClientMachineConfig{})
 	c.Feed([]byte{1, 0, 0, 1, 0, 2, 0, 0xf2}) // frame type 15 is not defined
 	a := c.Next()
-	require.Equal(t, action.Error, a.Kind)
+	require.Equal(t, action.KindError, a.Kind)
 	require.ErrorIs(t, a.Err, ErrProtocol)
-	require.Equal(t, ClientErrored, c.State())
+	require.Equal(t, ClientStateErrored, c.State())
 }
 
 // TestClientEncodedErrorResponseBounded: an encoded frame other than a
 // command response is decoded whole, so it is bounded by the largest
 // payload the frame decoder takes (1 MiB), not only by the response limit.
 func TestClientEncodedErrorResponseBounded(t *testing.T) {
-	c := encodedClient(t, ClientConfig{}, EncodingZstd8MB)
+	c := encodedClient(t, ClientMachineConfig{}, EncodingZstd8MB)
 	f := encodedFrame(0, zstdRLEBomb(40)) // 5 MiB of 'z'
 	f.Type = frame.TypeErrorResponse
 	c.OnFrame(f)
 	acts := actiontest.Drain[Response](c)
 	require.Len(t, acts, 1)
-	require.ErrorIs(t, acts[0].Err, ErrLimit)
-	require.EqualError(t, acts[0].Err, "request 1 exceeds the limit of 1048576 decoded bytes in one frame other than a command response (zstd-8mb stream 2)")
+	require.ErrorIs(t, acts[0].Err, action.ErrLimit)
+	require.EqualError(t, acts[0].Err, "reactor: request 1: decoded bytes in one frame other than a command response (zstd-8mb stream 2): 1179648 exceeds the limit of 1048576")
 
 	// A small one decodes and is read as usual.
-	c = encodedClient(t, ClientConfig{}, EncodingZlib)
+	c = encodedClient(t, ClientMachineConfig{}, EncodingZlib)
 	f = encodedFrame(0, zlibBytes(t, frameBytes("1 2 0 error-response 0 cbor:{b'type': b'server', b'message': [{b'msg': b'boom'}]}")[frame.HeaderSize:]))
 	f.Type = frame.TypeErrorResponse
 	c.OnFrame(f)
 	acts = actiontest.Drain[Response](c)
 	require.Len(t, acts, 1)
-	require.Equal(t, ResponseError, acts[0].Value.Kind)
+	require.Equal(t, ResponseKindError, acts[0].Value.Kind)
 	require.Equal(t, "server", acts[0].Value.Error.Type)
 }
 
 // TestClientDecodingStreamsLimited: each stream with a zstd decoder may
 // hold an 8 MiB window, so the streams open with a decoder are limited.
 func TestClientDecodingStreamsLimited(t *testing.T) {
-	c := NewClientReactor(ClientConfig{Immediate: true})
+	c := NewClientMachine(ClientMachineConfig{Immediate: true})
 	_, err := c.CallCommand(Request{Name: "foo"})
 	require.NoError(t, err)
 	actiontest.Drain[Response](c)
 	for i := 0; i <= DefaultMaxDecodingStreams; i++ {
 		sid := uint8(2 + 2*i)
-		c.OnFrame(frame.Frame{RequestID: 1, StreamID: sid, StreamFlags: frame.StreamBegin, Type: frame.TypeStreamSettings,
+		c.OnFrame(frame.Frame{RequestID: 1, StreamID: sid, StreamFlags: frame.StreamFlagBegin, Type: frame.TypeStreamSettings,
 			Flags: frame.FlagStreamSettingsEOS, Payload: []byte("\x48zstd-8mb")})
-		c.OnFrame(frame.Frame{RequestID: 1, StreamID: sid, StreamFlags: frame.StreamEncoded, Type: frame.TypeCommandResponse,
+		c.OnFrame(frame.Frame{RequestID: 1, StreamID: sid, StreamFlags: frame.StreamFlagEncoded, Type: frame.TypeCommandResponse,
 			Flags: frame.FlagCommandResponseContinuation, Payload: zstdRLEBomb(1)})
 		acts := actiontest.Drain[Response](c)
 		if i < DefaultMaxDecodingStreams {
@@ -254,27 +258,27 @@ func TestClientDecodingStreamsLimited(t *testing.T) {
 			continue
 		}
 		require.Len(t, acts, 1)
-		require.EqualError(t, acts[0].Err, "request 1 exceeds the limit of 4 streams with a content decoder")
+		require.EqualError(t, acts[0].Err, "reactor: request 1: streams with a content decoder: 5 exceeds the limit of 4")
 	}
 	// A stream that ends frees its place.
-	c = NewClientReactor(ClientConfig{Immediate: true, MaxDecodingStreams: 1})
+	c = NewClientMachine(ClientMachineConfig{Immediate: true, MaxDecodingStreams: 1})
 	_, err = c.CallCommand(Request{Name: "foo"})
 	require.NoError(t, err)
 	actiontest.Drain[Response](c)
 	for _, sid := range []uint8{2, 4} {
-		c.OnFrame(frame.Frame{RequestID: 1, StreamID: sid, StreamFlags: frame.StreamBegin, Type: frame.TypeStreamSettings,
+		c.OnFrame(frame.Frame{RequestID: 1, StreamID: sid, StreamFlags: frame.StreamFlagBegin, Type: frame.TypeStreamSettings,
 			Flags: frame.FlagStreamSettingsEOS, Payload: []byte("\x44zlib")})
-		c.OnFrame(frame.Frame{RequestID: 1, StreamID: sid, StreamFlags: frame.StreamEnd, Type: frame.TypeCommandResponse,
+		c.OnFrame(frame.Frame{RequestID: 1, StreamID: sid, StreamFlags: frame.StreamFlagEnd, Type: frame.TypeCommandResponse,
 			Flags: frame.FlagCommandResponseContinuation})
 		require.Len(t, actiontest.Drain[Response](c), 1)
-		require.Equal(t, ClientRunning, c.State())
+		require.Equal(t, ClientStateRunning, c.State())
 	}
 }
 
 // TestClientSlotKeepsOrder: a delivery held in the single slot comes out
 // before whatever is queued after it — a Send, another delivery, an Error.
 func TestClientSlotKeepsOrder(t *testing.T) {
-	c := NewClientReactor(ClientConfig{Immediate: true, MultipleSends: true})
+	c := NewClientMachine(ClientMachineConfig{Immediate: true, MultipleSends: true})
 	_, err := c.CallCommand(Request{Name: "a"})
 	require.NoError(t, err)
 	actiontest.Drain[Response](c)
@@ -289,8 +293,8 @@ func TestClientSlotKeepsOrder(t *testing.T) {
 	require.Len(t, acts, 4)
 	require.Equal(t, "second", string(acts[0].Value.Data))
 	require.True(t, acts[0].Value.More)
-	require.Equal(t, action.Send, acts[1].Kind)
+	require.Equal(t, action.KindSend, acts[1].Kind)
 	require.Equal(t, "third", string(acts[2].Value.Data))
 	require.True(t, acts[2].Value.EOS)
-	require.EqualError(t, acts[3].Err, "received frame for inactive request ID: 1")
+	require.EqualError(t, acts[3].Err, "reactor: received frame for inactive request ID: 1")
 }

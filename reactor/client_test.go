@@ -21,12 +21,12 @@ type clientStep struct {
 
 type clientCase struct {
 	name  string
-	cfg   ClientConfig
+	cfg   ClientMachineConfig
 	steps []clientStep
 }
 
-func runClientCase(t *testing.T, tc clientCase) *ClientReactor {
-	c := NewClientReactor(tc.cfg)
+func runClientCase(t *testing.T, tc clientCase) *ClientMachine {
+	c := NewClientMachine(tc.cfg)
 	for i, st := range tc.steps {
 		msg := fmt.Sprintf("step %d %q", i, st.in)
 		var pre []string
@@ -73,41 +73,41 @@ func TestClientReactorMercurialCases(t *testing.T) {
 			{in: "call foo", want: []string{"callerr: reactor: cannot issue new commands"}},
 			{in: "call foo", want: []string{"callerr: reactor: cannot issue new commands"}},
 		}},
-		{name: "no buffering", cfg: ClientConfig{MultipleSends: true, Immediate: true}, steps: []clientStep{
+		{name: "no buffering", cfg: ClientMachineConfig{MultipleSends: true, Immediate: true}, steps: []clientStep{
 			{in: "call command1", want: []string{"id 1", "frame: 1 1 stream-begin command-request new cbor:{b'name': b'command1'}"}},
 			{in: "flush"},
 			{in: "call command2", want: []string{"id 3", "frame: 3 1 0 command-request new cbor:{b'name': b'command2'}"}},
 		}},
 		{name: "odd stream", steps: []clientStep{
-			{in: "1 1 0 1 0 foo", want: []string{"error: received frame with odd numbered stream ID: 1"}},
+			{in: "1 1 0 1 0 foo", want: []string{"error: reactor: received frame with odd numbered stream ID: 1"}},
 		}},
 		{name: "unknown stream", steps: []clientStep{
-			{in: "1 0 0 1 0 foo", want: []string{"error: received frame on unknown stream without beginning of stream flag set"}},
+			{in: "1 0 0 1 0 foo", want: []string{"error: reactor: received frame on unknown stream without beginning of stream flag set"}},
 		}},
-		{name: "multiple response frames", cfg: ClientConfig{Immediate: true}, steps: []clientStep{
+		{name: "multiple response frames", cfg: ClientMachineConfig{Immediate: true}, steps: []clientStep{
 			{in: "call foo", want: []string{"id 1", "frame: 1 1 stream-begin command-request new cbor:{b'name': b'foo'}"}},
 			{in: "1 0 stream-begin command-response 0 foo", want: []string{"data 1  b'foo'"}},
 			{in: "1 0 0 command-response eos bar", want: []string{"data 1 eos b'bar'"}},
 		}},
-		{name: "stream settings no flags", cfg: ClientConfig{Immediate: true}, steps: []clientStep{
+		{name: "stream settings no flags", cfg: ClientMachineConfig{Immediate: true}, steps: []clientStep{
 			{in: "1 2 stream-begin stream-settings 0 ", want: []string{
-				"error: stream encoding settings frame must have continuation or end of stream flag set"}},
+				"error: reactor: stream encoding settings frame must have continuation or end of stream flag set"}},
 		}},
-		{name: "stream settings conflicting flags", cfg: ClientConfig{Immediate: true}, steps: []clientStep{
+		{name: "stream settings conflicting flags", cfg: ClientMachineConfig{Immediate: true}, steps: []clientStep{
 			{in: "1 2 stream-begin stream-settings continuation|eos ", want: []string{
-				"error: stream encoding settings frame cannot have both continuation and end of stream flags set"}},
+				"error: reactor: stream encoding settings frame cannot have both continuation and end of stream flags set"}},
 		}},
 		{name: "stream settings empty payload", steps: []clientStep{
-			{in: "1 2 stream-begin stream-settings eos ", want: []string{"error: stream encoding settings frame did not contain CBOR data"}},
+			{in: "1 2 stream-begin stream-settings eos ", want: []string{"error: reactor: stream encoding settings frame did not contain CBOR data"}},
 		}},
-		{name: "stream settings single object", cfg: ClientConfig{Immediate: true}, steps: []clientStep{
+		{name: "stream settings single object", cfg: ClientMachineConfig{Immediate: true}, steps: []clientStep{
 			{in: "call foo", want: []string{"id 1", "frame: 1 1 stream-begin command-request new cbor:{b'name': b'foo'}"}},
 			{in: `1 2 stream-begin stream-settings eos cbor:b"identity"`},
 			{in: "1 2 encoded command-response eos plain", want: []string{"data 1 eos b'plain'"}},
 		}},
 		{name: "stream settings multiple objects", steps: []clientStep{
 			{in: `1 2 stream-begin stream-settings eos Hidentity\xd9\x01\x02\x82CbarCfoo`, want: []string{
-				"error: error setting stream decoder: identity decoder received unexpected additional values"}},
+				"error: reactor: error setting stream decoder: identity decoder received unexpected additional values"}},
 		}},
 		{name: "stream settings multiple frames", steps: []clientStep{
 			{in: `1 2 stream-begin stream-settings continuation Hid`},
@@ -115,14 +115,14 @@ func TestClientReactorMercurialCases(t *testing.T) {
 		}},
 		{name: "stream settings invalid encoder", steps: []clientStep{
 			{in: `1 2 stream-begin stream-settings eos cbor:b"badvalue"`, want: []string{
-				"error: error setting stream decoder: unknown stream decoder: badvalue"}},
+				"error: reactor: error setting stream decoder: unknown stream decoder: badvalue"}},
 		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { runClientCase(t, tc) })
 	}
 	t.Run("redirect request", func(t *testing.T) {
-		c := NewClientReactor(ClientConfig{Immediate: true})
+		c := NewClientMachine(ClientMachineConfig{Immediate: true})
 		_, err := c.CallCommand(Request{Name: "foo", Redirect: pyValue(t, "{b'targets': [b'a', b'b'], b'hashes': [b'sha256']}")})
 		require.NoError(t, err)
 		sent, _ := collect(c, describeResponse)
@@ -140,7 +140,7 @@ func zlibBytes(t testing.TB, p []byte) []byte {
 }
 
 func TestClientZlibSingleByteFrames(t *testing.T) {
-	c := NewClientReactor(ClientConfig{Immediate: true})
+	c := NewClientMachine(ClientMachineConfig{Immediate: true})
 	_, err := c.CallCommand(Request{Name: "foo"})
 	require.NoError(t, err)
 	actiontest.Drain(c)
@@ -150,10 +150,10 @@ func TestClientZlibSingleByteFrames(t *testing.T) {
 	compressed := zlibBytes(t, encoded)
 	var got []byte
 	for i := range compressed {
-		c.OnFrame(frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamEncoded, Type: frame.TypeCommandResponse,
+		c.OnFrame(frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamFlagEncoded, Type: frame.TypeCommandResponse,
 			Flags: frame.FlagCommandResponseContinuation, Payload: compressed[i : i+1]})
 		for _, a := range actiontest.Drain(c) {
-			require.Equal(t, action.Deliver, a.Kind)
+			require.Equal(t, action.KindDeliver, a.Kind)
 			require.True(t, a.Value.More)
 			got = append(got, a.Value.Data...)
 		}
@@ -172,34 +172,34 @@ func TestClientZlibSingleByteFrames(t *testing.T) {
 // Mercurial on purpose.
 func TestClientOnPurposeDifferences(t *testing.T) {
 	cases := []clientCase{
-		{name: "differs: text output delivered", cfg: ClientConfig{Immediate: true}, steps: []clientStep{
+		{name: "differs: text output delivered", cfg: ClientMachineConfig{Immediate: true}, steps: []clientStep{
 			{in: "call foo", want: []string{"id 1", "frame: 1 1 stream-begin command-request new cbor:{b'name': b'foo'}"}},
 			{in: "1 2 stream-begin text-output 0 cbor:[{b'msg': b'hi'}]", want: []string{`text-output 1 b'\x81\xa1CmsgBhi'`}},
 			{in: "1 2 0 progress 0 x", want: []string{"progress 1 b'x'"}},
 			{in: "1 2 0 command-response eos ", want: []string{"data 1 eos b''"}},
 		}},
-		{name: "differs: error response delivered, connection carries on", cfg: ClientConfig{Immediate: true, MultipleSends: true}, steps: []clientStep{
+		{name: "differs: error response delivered, connection carries on", cfg: ClientMachineConfig{Immediate: true, MultipleSends: true}, steps: []clientStep{
 			{in: "call a", want: []string{"id 1", "frame: 1 1 stream-begin command-request new cbor:{b'name': b'a'}"}},
 			{in: "call b", want: []string{"id 3", "frame: 3 1 0 command-request new cbor:{b'name': b'b'}"}},
 			{in: "1 2 stream-begin error-response 0 cbor:{b'type': b'server', b'message': [{b'msg': b'boom'}]}",
 				want: []string{"errorresponse 1 server [{b'msg': b'boom'}]"}},
 			{in: "3 2 0 command-response eos x", want: []string{"data 3 eos b'x'"}},
 		}},
-		{name: "differs: malformed error response is an error", cfg: ClientConfig{Immediate: true}, steps: []clientStep{
+		{name: "differs: malformed error response is an error", cfg: ClientMachineConfig{Immediate: true}, steps: []clientStep{
 			{in: "call a", want: []string{"id 1", "frame: 1 1 stream-begin command-request new cbor:{b'name': b'a'}"}},
-			{in: `1 2 stream-begin error-response 0 \xa1`, want: []string{"error: error decoding CBOR from error response frame: " + decodeErrText(`\xa1`)}},
+			{in: `1 2 stream-begin error-response 0 \xa1`, want: []string{"error: reactor: error decoding CBOR from error response frame: " + decodeErrText(`\xa1`)}},
 		}},
-		{name: "differs: outstanding requests reported at input end", cfg: ClientConfig{Immediate: true, MultipleSends: true}, steps: []clientStep{
+		{name: "differs: outstanding requests reported at input end", cfg: ClientMachineConfig{Immediate: true, MultipleSends: true}, steps: []clientStep{
 			{in: "call a", want: []string{"id 1", "frame: 1 1 stream-begin command-request new cbor:{b'name': b'a'}"}},
 			{in: "call b", want: []string{"id 3", "frame: 3 1 0 command-request new cbor:{b'name': b'b'}"}},
 			{in: "1 2 stream-begin command-response eos x", want: []string{"data 1 eos b'x'"}},
-			{in: "eof", want: []string{"error: input ended with 1 partially received command requests: [3]"}},
+			{in: "eof", want: []string{"error: reactor: input ended with 1 partially received command requests: [3]"}},
 		}},
 		{name: "differs: error is terminal", steps: []clientStep{
-			{in: "1 1 0 1 0 foo", want: []string{"error: received frame with odd numbered stream ID: 1"}},
-			{in: "1 2 stream-begin command-response eos x", want: []string{"error: received frame with odd numbered stream ID: 1"}},
+			{in: "1 1 0 1 0 foo", want: []string{"error: reactor: received frame with odd numbered stream ID: 1"}},
+			{in: "1 2 stream-begin command-response eos x", want: []string{"error: reactor: received frame with odd numbered stream ID: 1"}},
 		}},
-		{name: "differs: settings advertise encodings once", cfg: ClientConfig{MultipleSends: true, ContentEncodings: []string{"zlib", "identity"}}, steps: []clientStep{
+		{name: "differs: settings advertise encodings once", cfg: ClientMachineConfig{MultipleSends: true, ContentEncodings: []string{"zlib", "identity"}}, steps: []clientStep{
 			{in: "call a", want: []string{"id 1"}},
 			{in: "flush", want: []string{
 				"frame: 1 1 stream-begin sender-protocol-settings eos cbor:{b'contentencodings': [b'zlib', b'identity']}",
@@ -215,7 +215,7 @@ func TestClientOnPurposeDifferences(t *testing.T) {
 
 func TestClientCommandData(t *testing.T) {
 	for _, n := range []int{0, 5, 32768, 32769, 70000} {
-		c := NewClientReactor(ClientConfig{Immediate: true})
+		c := NewClientMachine(ClientMachineConfig{Immediate: true})
 		data := bytes.Repeat([]byte{'d'}, n)
 		_, err := c.CallCommand(Request{Name: "push", Data: data})
 		require.NoError(t, err)
@@ -236,10 +236,10 @@ func TestClientCommandData(t *testing.T) {
 		}
 		require.Equal(t, data, got)
 		// A server reactor takes the frames back.
-		s := NewServerReactor(ServerConfig{})
+		s := NewServerMachine(ServerMachineConfig{})
 		s.Feed(sent)
 		a := s.Next()
-		require.Equal(t, action.Deliver, a.Kind)
+		require.Equal(t, action.KindDeliver, a.Kind)
 		require.Equal(t, data, a.Value.Data)
 	}
 }

@@ -50,13 +50,13 @@ func TestClientVectors(t *testing.T) {
 }
 
 func replayClient(t *testing.T, v clientVector, used map[string]bool, feed bool) {
-	cfg := ClientConfig{MultipleSends: v.HasMultipleSend, Immediate: !v.BufferSends}
+	cfg := ClientMachineConfig{MultipleSends: v.HasMultipleSend, Immediate: !v.BufferSends}
 	if encs, ok := value(t, v.Encoders, false).([]any); ok {
 		for _, e := range encs {
 			cfg.ContentEncodings = append(cfg.ContentEncodings, string(e.([]byte)))
 		}
 	}
-	c := NewClientReactor(cfg)
+	c := NewClientMachine(cfg)
 	compressed := map[uint8]bool{}
 	var wantData, gotData map[uint16][]byte = map[uint16][]byte{}, map[uint16][]byte{}
 	var firstErr error
@@ -105,7 +105,7 @@ func replayClient(t *testing.T, v clientVector, used map[string]bool, feed bool)
 				want = append(want, mustHex(t, h)...)
 			}
 			require.Len(t, got, 1, msg)
-			require.Equal(t, action.Send, got[0].Kind)
+			require.Equal(t, action.KindSend, got[0].Kind)
 			require.Equal(t, hex.EncodeToString(want), hex.EncodeToString(got[0].Bytes), msg)
 			continue
 		}
@@ -139,12 +139,12 @@ func replayClient(t *testing.T, v clientVector, used map[string]bool, feed bool)
 			require.Len(t, got, 1, msg)
 			switch kind {
 			case "deliver":
-				require.Equal(t, action.Deliver, got[0].Kind, "%s: %v", msg, got[0])
+				require.Equal(t, action.KindDeliver, got[0].Kind, "%s: %v", msg, got[0])
 				require.Equal(t, arg, got[0].Value.Kind.String(), msg)
 				require.Equal(t, f.Payload, got[0].Value.Data, msg)
 			case "error":
-				require.Equal(t, action.Error, got[0].Kind, "%s: %v", msg, got[0])
-				require.True(t, strings.HasPrefix(got[0].Err.Error(), arg), "%s: %q", msg, got[0].Err)
+				require.Equal(t, action.KindError, got[0].Kind, "%s: %v", msg, got[0])
+				require.True(t, strings.HasPrefix(unprefixed(t, got[0].Err.Error()), arg), "%s: %q", msg, got[0].Err)
 				firstErr = got[0].Err
 			}
 			continue
@@ -158,28 +158,28 @@ func replayClient(t *testing.T, v clientVector, used map[string]bool, feed bool)
 			if res.RequestID != 0 {
 				// An error-response frame: Mercurial's "error" action for one
 				// request; we deliver it, since the connection carries on.
-				require.Equal(t, action.Deliver, got[0].Kind, "%s: %v", msg, got[0])
+				require.Equal(t, action.KindDeliver, got[0].Kind, "%s: %v", msg, got[0])
 				r := got[0].Value
-				require.Equal(t, ResponseError, r.Kind)
+				require.Equal(t, ResponseKindError, r.Kind)
 				require.Equal(t, uint16(res.RequestID), r.RequestID)
 				sameValue(t, value(t, res.Type, false), []byte(r.Error.Type), msg)
 				sameValue(t, value(t, res.Message, false), r.Error.Message, msg)
 				break
 			}
-			require.Equal(t, action.Error, got[0].Kind, "%s: %v", msg, got[0])
+			require.Equal(t, action.KindError, got[0].Kind, "%s: %v", msg, got[0])
 			checkMessage(t, stringOf(t, res.Message), got[0].Err.Error(), msg)
 			require.ErrorIs(t, got[0].Err, ErrProtocol)
 			firstErr = got[0].Err
 		case "responsedata":
 			require.Len(t, got, 1, msg)
-			require.Equal(t, action.Deliver, got[0].Kind, "%s: %v", msg, got[0])
+			require.Equal(t, action.KindDeliver, got[0].Kind, "%s: %v", msg, got[0])
 			r := got[0].Value
-			require.Equal(t, ResponseData, r.Kind)
+			require.Equal(t, ResponseKindData, r.Kind)
 			require.Equal(t, uint16(res.RequestID), r.RequestID, msg)
 			require.Equal(t, res.ExpectMore, r.More, msg)
 			require.Equal(t, res.EOS, r.EOS, msg)
 			want := mustHex(t, stringOf(t, res.Data))
-			if compressed[f.StreamID] && f.StreamFlags&frame.StreamEncoded != 0 || len(wantData[r.RequestID]) > 0 {
+			if compressed[f.StreamID] && f.StreamFlags&frame.StreamFlagEncoded != 0 || len(wantData[r.RequestID]) > 0 {
 				wantData[r.RequestID] = append(wantData[r.RequestID], want...)
 				gotData[r.RequestID] = append(gotData[r.RequestID], r.Data...)
 				if r.EOS {

@@ -8,6 +8,8 @@ import (
 	"hash/adler32"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/wirereactor/wirereactor/action"
 )
 
 // decodeChunk is the most decoded output a stream decoder produces at
@@ -51,9 +53,11 @@ func newDecoder(name string, extra bool, maxBuffer int) (decoder, error) {
 	return d, nil
 }
 
-// errBufferLimit is returned when a decoder would keep more compressed
-// bytes than allowed.
-var errBufferLimit = errors.New("compressed response exceeds the decoder buffer limit")
+// bufferLimit is returned when a decoder would keep more compressed bytes
+// than allowed (ClientMachineConfig.MaxDecoderBuffer).
+func bufferLimit(size, limit int) error {
+	return &action.LimitError{What: "compressed bytes held by the decoder", Size: int64(size), Limit: int64(limit)}
+}
 
 // zlibDecoder decodes a zlib stream (RFC 1950) pushed in pieces with the
 // resumable inflater, and checks its Adler-32 trailer as compress/zlib
@@ -191,7 +195,7 @@ func (z *zstdDecoder) push(p []byte) error {
 	z.ready = max(0, z.ready-z.off)
 	z.off = 0
 	if len(z.pend)+len(p) > z.max {
-		return errBufferLimit
+		return bufferLimit(len(z.pend)+len(p), z.max)
 	}
 	z.pend = append(z.pend, p...)
 	z.scan()

@@ -3,12 +3,12 @@
 // Mercurial 6.3, as sans-IO machines speaking the project's action
 // vocabulary (package action).
 //
-// A ServerReactor is handed frames a client sent (OnFrame, or bytes through
+// A ServerMachine is handed frames a client sent (OnFrame, or bytes through
 // Feed) and delivers Command values to run; the application answers with
 // RespondObjects, RespondCommandError or RespondServerError on an
 // OutputStream, and the reactor turns the answer into frames, CBOR encoded,
 // coalesced and content encoded (identity, zlib or zstd-8mb) exactly as
-// Mercurial does. A ClientReactor issues command requests (CallCommand,
+// Mercurial does. A ClientMachine issues command requests (CallCommand,
 // FlushCommands) and delivers Response values for the frames the server
 // sends back, decoding content-encoded streams.
 //

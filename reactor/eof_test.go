@@ -15,13 +15,13 @@ import (
 // input that ends early is an Error matching io.ErrUnexpectedEOF.
 func TestServerReactorEndsCleanly(t *testing.T) {
 	t.Run("nothing at all", func(t *testing.T) {
-		r := NewServerReactor(ServerConfig{})
+		r := NewServerMachine(ServerMachineConfig{})
 		r.FeedEOF()
 		require.Equal(t, action.Fail[Command](io.EOF), r.Next())
 		require.Equal(t, action.Fail[Command](io.EOF), r.Next(), "terminal")
 	})
 	t.Run("after its answer, by bytes", func(t *testing.T) {
-		r := NewServerReactor(ServerConfig{})
+		r := NewServerMachine(ServerMachineConfig{})
 		req := frameBytes("1 1 stream-begin command-request new cbor:{b'name': b'heads'}")
 		got := actiontest.Feed(r, req, actiontest.ThenEOF())
 		require.Len(t, got.Delivered(), 1)
@@ -32,7 +32,7 @@ func TestServerReactorEndsCleanly(t *testing.T) {
 		require.Equal(t, io.EOF, got.Err())
 	})
 	t.Run("a partial request", func(t *testing.T) {
-		r := NewServerReactor(ServerConfig{})
+		r := NewServerMachine(ServerMachineConfig{})
 		r.OnFrame(ffs("1 1 stream-begin command-request new|more cbor:{b'name': b'a'}"))
 		r.FeedEOF()
 		got := actiontest.Drain(r)
@@ -42,7 +42,7 @@ func TestServerReactorEndsCleanly(t *testing.T) {
 	})
 	t.Run("a partial frame", func(t *testing.T) {
 		req := frameBytes("1 1 stream-begin command-request new cbor:{b'name': b'heads'}")
-		got := actiontest.Feed(NewServerReactor(ServerConfig{}), req[:len(req)-1], actiontest.ThenEOF())
+		got := actiontest.Feed(NewServerMachine(ServerMachineConfig{}), req[:len(req)-1], actiontest.ThenEOF())
 		require.ErrorIs(t, got.Err(), io.ErrUnexpectedEOF)
 		require.NotErrorIs(t, got.Err(), io.EOF)
 	})
@@ -50,13 +50,13 @@ func TestServerReactorEndsCleanly(t *testing.T) {
 
 func TestClientReactorEndsCleanly(t *testing.T) {
 	t.Run("no request", func(t *testing.T) {
-		c := NewClientReactor(ClientConfig{})
+		c := NewClientMachine(ClientMachineConfig{})
 		c.FeedEOF()
 		require.Equal(t, action.Fail[Response](io.EOF), c.Next())
 		require.Equal(t, action.Fail[Response](io.EOF), c.Next(), "terminal")
 	})
 	t.Run("every request answered, by bytes", func(t *testing.T) {
-		c := NewClientReactor(ClientConfig{MultipleSends: true, Immediate: true})
+		c := NewClientMachine(ClientMachineConfig{MultipleSends: true, Immediate: true})
 		_, err := c.CallCommand(Request{Name: "heads"})
 		require.NoError(t, err)
 		actiontest.Drain(c)
@@ -65,7 +65,7 @@ func TestClientReactorEndsCleanly(t *testing.T) {
 		require.Equal(t, io.EOF, got.Err())
 	})
 	t.Run("a request unanswered", func(t *testing.T) {
-		c := NewClientReactor(ClientConfig{MultipleSends: true, Immediate: true})
+		c := NewClientMachine(ClientMachineConfig{MultipleSends: true, Immediate: true})
 		_, err := c.CallCommand(Request{Name: "heads"})
 		require.NoError(t, err)
 		actiontest.Drain(c)

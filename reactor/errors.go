@@ -4,23 +4,22 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/wirereactor/wirereactor/action"
 )
 
 // Sentinel errors, matched with errors.Is.
 var (
-	// ErrProtocol is wrapped by every *ProtocolError: the peer broke the
-	// frame protocol.
+	// ErrProtocol is matched by every *ProtocolError: the peer broke the
+	// frame protocol. (A limit hit matches action.ErrLimit instead.)
 	ErrProtocol = errors.New("protocol error")
-	// ErrLimit is wrapped by every *LimitError: the peer made the reactor
-	// hit one of its configured limits.
-	ErrLimit = errors.New("limit exceeded")
 	// ErrIncomplete is wrapped by the error reported when input ends while
 	// command requests are still partially received.
 	ErrIncomplete = errors.New("input ended with partially received requests")
 	// ErrNotActive is returned by the server's Respond methods for a request
 	// id that has no command awaiting a response.
 	ErrNotActive = errors.New("request is not active")
-	// ErrCannotIssue is returned by ClientReactor.CallCommand once a
+	// ErrCannotIssue is returned by ClientMachine.CallCommand once a
 	// single-send client has sent its one batch.
 	ErrCannotIssue = errors.New("cannot issue new commands")
 	// ErrCannotSend is returned when a single-send client is asked to send
@@ -28,47 +27,51 @@ var (
 	ErrCannotSend = errors.New("sends cannot be performed on this instance")
 )
 
-// ProtocolError reports a frame that broke the protocol. Message is the
-// text Mercurial 6.3 uses for the same failure where Mercurial has one.
+// ProtocolError reports a frame that broke the protocol. Msg is the text
+// Mercurial 6.3 uses for the same failure where Mercurial has one; Error
+// prints it after "reactor: ", followed by the cause.
 type ProtocolError struct {
-	Message string
-	Err     error // the underlying cause (a CBOR decoding error, …), or nil
+	Msg string // what was wrong, without the package prefix
+	Err error  // the underlying cause (a CBOR decoding error, …), or nil
 }
 
-// Error returns the message.
-func (e *ProtocolError) Error() string { return e.Message }
-
-// Unwrap returns ErrProtocol and the cause.
-func (e *ProtocolError) Unwrap() []error {
+// Error returns "reactor: " and the message, then the cause.
+func (e *ProtocolError) Error() string {
 	if e.Err != nil {
-		return []error{ErrProtocol, e.Err}
+		return "reactor: " + e.Msg + ": " + e.Err.Error()
 	}
-	return []error{ErrProtocol}
+	return "reactor: " + e.Msg
 }
+
+// Unwrap returns the cause.
+func (e *ProtocolError) Unwrap() error { return e.Err }
+
+// Is reports whether target is ErrProtocol.
+func (e *ProtocolError) Is(target error) bool { return target == ErrProtocol }
 
 func protoErr(format string, args ...any) error {
-	return &ProtocolError{Message: fmt.Sprintf(format, args...)}
+	return &ProtocolError{Msg: fmt.Sprintf(format, args...)}
 }
 
-// LimitError reports a configured limit the peer exceeded.
-type LimitError struct {
-	What      string // "partially received requests", "request bytes", …
-	Limit     int
+// RequestError attributes an error to the request it arose in. A limit the
+// peer made a reactor hit is a *RequestError around an *action.LimitError
+// (errors.Is action.ErrLimit).
+type RequestError struct {
 	RequestID uint16
-	Err       error // the underlying cause (an *hgcbor.LimitError, …), or nil
+	Err       error
 }
 
-// Error names the request and the limit.
-func (e *LimitError) Error() string {
-	return fmt.Sprintf("request %d exceeds the limit of %d %s", e.RequestID, e.Limit, e.What)
+// Error names the request and the error.
+func (e *RequestError) Error() string {
+	return fmt.Sprintf("reactor: request %d: %v", e.RequestID, e.Err)
 }
 
-// Unwrap returns ErrLimit and the cause.
-func (e *LimitError) Unwrap() []error {
-	if e.Err != nil {
-		return []error{ErrLimit, e.Err}
-	}
-	return []error{ErrLimit}
+// Unwrap returns the error.
+func (e *RequestError) Unwrap() error { return e.Err }
+
+// limitErr reports request rid over a limit.
+func limitErr(rid uint16, what string, size, limit int64) error {
+	return &RequestError{RequestID: rid, Err: &action.LimitError{What: what, Size: size, Limit: limit}}
 }
 
 // IncompleteError reports the command requests still partially received
@@ -79,7 +82,7 @@ type IncompleteError struct {
 
 // Error lists the requests left partial.
 func (e *IncompleteError) Error() string {
-	return fmt.Sprintf("input ended with %d partially received command requests: %v", len(e.RequestIDs), e.RequestIDs)
+	return fmt.Sprintf("reactor: input ended with %d partially received command requests: %v", len(e.RequestIDs), e.RequestIDs)
 }
 
 // Unwrap returns ErrIncomplete.

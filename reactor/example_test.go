@@ -14,11 +14,11 @@ import (
 // deterministic. This is the shape of a unit test for code built on the
 // reactors.
 func Example_pump() {
-	client := reactor.NewClientReactor(reactor.ClientConfig{
+	client := reactor.NewClientMachine(reactor.ClientMachineConfig{
 		MultipleSends:    true,
 		ContentEncodings: []string{reactor.EncodingZlib, reactor.EncodingIdentity},
 	})
-	server := reactor.NewServerReactor(reactor.ServerConfig{})
+	server := reactor.NewServerMachine(reactor.ServerMachineConfig{})
 	var out *reactor.OutputStream // made once the client's settings are in
 
 	// The client calls two commands and flushes them into one send.
@@ -27,7 +27,7 @@ func Example_pump() {
 	client.FlushCommands()
 
 	onClient := actiontest.OnDeliver(client, func(r reactor.Response) {
-		if r.Kind == reactor.ResponseData && len(r.Data) > 0 {
+		if r.Kind == reactor.ResponseKindData && len(r.Data) > 0 {
 			vals, _ := hgcbor.DecodeAll(r.Data)
 			for _, v := range vals {
 				fmt.Printf("client: request %d got %v\n", r.RequestID, render(v))

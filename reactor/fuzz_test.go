@@ -65,7 +65,7 @@ func checkTerminal[T any](t *testing.T, m action.Machine[T], onDeliver func(T)) 
 // bounded buffers, and a decoded form bounded by the input (inputLen bytes
 // hold the request): the default budget, measured as hgcbor measures what
 // it decodes.
-func fuzzServer(t *testing.T, r *ServerReactor, inputLen int) func(Command) {
+func fuzzServer(t *testing.T, r *ServerMachine, inputLen int) func(Command) {
 	var out *OutputStream
 	return func(c Command) {
 		if out == nil {
@@ -111,7 +111,7 @@ func FuzzServerReactor(f *testing.F) {
 		f.Add(w, uint16(len(w)/2), false)
 	}
 	f.Fuzz(func(t *testing.T, wire []byte, cut uint16, deferOutput bool) {
-		r := NewServerReactor(ServerConfig{DeferOutput: deferOutput, MaxRequestBytes: fuzzMaxRequestBytes,
+		r := NewServerMachine(ServerMachineConfig{DeferOutput: deferOutput, MaxRequestBytes: fuzzMaxRequestBytes,
 			MaxPendingRequests: fuzzMaxPending, Encodings: []string{EncodingZlib, EncodingIdentity}})
 		onDeliver := fuzzServer(t, r, len(wire))
 		c := min(int(cut), len(wire))
@@ -173,7 +173,7 @@ func FuzzServerFrames(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r := NewServerReactor(ServerConfig{MaxRequestBytes: fuzzMaxRequestBytes, MaxPendingRequests: fuzzMaxPending})
+		r := NewServerMachine(ServerMachineConfig{MaxRequestBytes: fuzzMaxRequestBytes, MaxPendingRequests: fuzzMaxPending})
 		onDeliver := fuzzServer(t, r, len(data))
 		for _, fr := range framesFromFuzz(data) {
 			r.OnFrame(fr)
@@ -190,8 +190,8 @@ func FuzzServerFrames(f *testing.F) {
 // response.
 const fuzzMaxResponse = 1 << 18
 
-func fuzzClient(t *testing.T) *ClientReactor {
-	c := NewClientReactor(ClientConfig{MultipleSends: true, Immediate: true, MaxDecoderBuffer: 1 << 16,
+func fuzzClient(t *testing.T) *ClientMachine {
+	c := NewClientMachine(ClientMachineConfig{MultipleSends: true, Immediate: true, MaxDecoderBuffer: 1 << 16,
 		MaxResponseBytes: fuzzMaxResponse, ContentEncodings: []string{EncodingZstd8MB, EncodingZlib, EncodingIdentity}})
 	for _, name := range []string{"a", "b", "c"} {
 		_, err := c.CallCommand(Request{Name: name, Args: map[hgcbor.Bytes]any{"k": []byte(name)}})
@@ -236,18 +236,18 @@ func FuzzClientReactor(f *testing.F) {
 		o.input = n
 		c.Feed(wire[:n])
 		if checkTerminal[Response](t, c, o.check) {
-			require.Equal(t, ClientErrored, c.State())
+			require.Equal(t, ClientStateErrored, c.State())
 			return
 		}
 		o.input = len(wire)
 		c.Feed(wire[n:])
 		if checkTerminal[Response](t, c, o.check) {
-			require.Equal(t, ClientErrored, c.State())
+			require.Equal(t, ClientStateErrored, c.State())
 			return
 		}
 		c.FeedEOF()
 		if checkTerminal[Response](t, c, o.check) {
-			require.Equal(t, ClientErrored, c.State())
+			require.Equal(t, ClientStateErrored, c.State())
 		}
 	})
 }
@@ -264,9 +264,9 @@ func FuzzClientFrames(f *testing.F) {
 		name    string
 		payload []byte
 	}{{EncodingZstd8MB, zstdRLEBomb(60)}, {EncodingZlib, zlibBytes(f, make([]byte, 100000))}} {
-		settings := frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamBegin, Type: frame.TypeStreamSettings,
+		settings := frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamFlagBegin, Type: frame.TypeStreamSettings,
 			Flags: frame.FlagStreamSettingsEOS, Payload: append([]byte{0x40 | byte(len(enc.name))}, enc.name...)}
-		body := frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamEncoded, Type: frame.TypeCommandResponse,
+		body := frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamFlagEncoded, Type: frame.TypeCommandResponse,
 			Flags: frame.FlagCommandResponseEOS, Payload: enc.payload}
 		f.Add(framesToFuzz([]frame.Frame{settings, body, call}))
 	}
@@ -283,7 +283,7 @@ func FuzzClientFrames(f *testing.F) {
 				continue
 			}
 			if checkTerminal[Response](t, c, o.check) {
-				require.Equal(t, ClientErrored, c.State())
+				require.Equal(t, ClientStateErrored, c.State())
 				return
 			}
 		}
@@ -310,7 +310,7 @@ func FuzzRequest(f *testing.F) {
 	}
 	f.Add([]byte("\xbf\x44name\x5f\x41h\x41i\xff\x44args\xbf\x41k\x01\xff\xff"))
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		r := NewServerReactor(ServerConfig{MaxDecodedBytes: 1 << 30})
+		r := NewServerMachine(ServerMachineConfig{MaxDecodedBytes: 1 << 30})
 		cmd, err := r.decodeRequest(1, payload, nil)
 
 		values, werr := decodeAll(payload)

@@ -54,7 +54,7 @@ func describeCommand(c Command) string {
 
 func describeResponse(r Response) string {
 	switch r.Kind {
-	case ResponseData:
+	case ResponseKindData:
 		var fl []string
 		if r.More {
 			fl = append(fl, "more")
@@ -63,7 +63,7 @@ func describeResponse(r Response) string {
 			fl = append(fl, "eos")
 		}
 		return fmt.Sprintf("data %d %s %s", r.RequestID, strings.Join(fl, "|"), pyBytes(r.Data))
-	case ResponseError:
+	case ResponseKindError:
 		return fmt.Sprintf("errorresponse %d %s %s", r.RequestID, r.Error.Type, py(r.Error.Message))
 	default:
 		return fmt.Sprintf("%s %d %s", r.Kind, r.RequestID, pyBytes(r.Data))
@@ -75,11 +75,11 @@ func describeResponse(r Response) string {
 func collect[T any](m actiontest.Source[T], describe func(T) string) (sent []byte, events []string) {
 	for _, a := range actiontest.Drain(m) {
 		switch a.Kind {
-		case action.Send:
+		case action.KindSend:
 			sent = append(sent, a.Bytes...)
-		case action.Deliver:
+		case action.KindDeliver:
 			events = append(events, describe(a.Value))
-		case action.Error:
+		case action.KindError:
 			events = append(events, "error: "+a.Err.Error())
 		}
 	}

@@ -192,7 +192,7 @@ func (z *inflater) push(p []byte) error {
 	z.in = z.in[:copy(z.in, z.in[used:])]
 	z.bit &= 7
 	if len(z.in)+len(p) > z.max {
-		return errBufferLimit
+		return bufferLimit(len(z.in)+len(p), z.max)
 	}
 	z.in = append(z.in, p...)
 	return nil

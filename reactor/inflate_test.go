@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/wirereactor/wirereactor/action"
 )
 
 func testData(r *rand.Rand, n int) []byte {
@@ -161,7 +163,9 @@ func deflateRef(t testing.TB) []byte {
 
 func TestInflaterBufferLimit(t *testing.T) {
 	inf := inflater{max: 10}
-	require.ErrorIs(t, inf.push(make([]byte, 11)), errBufferLimit)
+	err := inf.push(make([]byte, 11))
+	require.ErrorIs(t, err, action.ErrLimit)
+	require.Equal(t, &action.LimitError{What: "compressed bytes held by the decoder", Size: 11, Limit: 10}, err)
 }
 
 // FuzzInflate checks the inflater against compress/flate on arbitrary

@@ -47,8 +47,8 @@ func TestMercurialClientDecodesOurResponses(t *testing.T) {
 	py := testpeers.MercurialPython(t)
 	for _, enc := range []string{EncodingIdentity, EncodingZlib, EncodingZstd8MB} {
 		t.Run(enc, func(t *testing.T) {
-			s := NewServerReactor(ServerConfig{})
-			s.OnFrame(frame.Frame{StreamID: 1, StreamFlags: frame.StreamBegin, Type: frame.TypeSenderProtocolSettings,
+			s := NewServerMachine(ServerMachineConfig{})
+			s.OnFrame(frame.Frame{StreamID: 1, StreamFlags: frame.StreamFlagBegin, Type: frame.TypeSenderProtocolSettings,
 				Flags:   frame.FlagSenderProtocolSettingsEOS,
 				Payload: mustMarshal(map[hgcbor.Bytes]any{"contentencodings": []any{[]byte(enc)}})})
 			var out *OutputStream
@@ -67,9 +67,9 @@ func TestMercurialClientDecodesOurResponses(t *testing.T) {
 				delivered := false
 				for _, a := range actiontest.Drain(s) {
 					switch a.Kind {
-					case action.Send:
+					case action.KindSend:
 						frames = appendFrameHex(t, frames, a.Bytes)
-					case action.Deliver:
+					case action.KindDeliver:
 						delivered = true
 					}
 				}
@@ -90,7 +90,7 @@ func TestMercurialClientDecodesOurResponses(t *testing.T) {
 				}
 			}
 			for _, a := range actiontest.Drain(s) {
-				require.Equal(t, action.Send, a.Kind)
+				require.Equal(t, action.KindSend, a.Kind)
 				frames = appendFrameHex(t, frames, a.Bytes)
 			}
 			in, err := json.Marshal(map[string]any{"requests": 4, "frames": frames})

@@ -36,7 +36,7 @@ func (q *queue[T]) reclaim() {
 	n := copy(q.out, q.out[q.handed:])
 	q.out = q.out[:n]
 	for i := q.head; i < len(q.items); i++ {
-		if q.items[i].kind == action.Send {
+		if q.items[i].kind == action.KindSend {
 			q.items[i].end -= q.handed
 		}
 	}
@@ -46,24 +46,24 @@ func (q *queue[T]) reclaim() {
 // sent records that q.out grew: the new bytes join the last Send item when it
 // is still waiting, or start a new one.
 func (q *queue[T]) sent() {
-	if n := len(q.items); n > q.head && q.items[n-1].kind == action.Send {
+	if n := len(q.items); n > q.head && q.items[n-1].kind == action.KindSend {
 		q.items[n-1].end = len(q.out)
 		return
 	}
 	last := 0
 	for i := len(q.items) - 1; i >= q.head; i-- {
-		if q.items[i].kind == action.Send {
+		if q.items[i].kind == action.KindSend {
 			last = q.items[i].end
 			break
 		}
 	}
 	if len(q.out) > last {
-		q.items = append(q.items, item[T]{kind: action.Send, end: len(q.out)})
+		q.items = append(q.items, item[T]{kind: action.KindSend, end: len(q.out)})
 	}
 }
 
 func (q *queue[T]) deliver(v T) {
-	q.items = append(q.items, item[T]{kind: action.Deliver, value: v})
+	q.items = append(q.items, item[T]{kind: action.KindDeliver, value: v})
 }
 
 func (q *queue[T]) fail(err error) {
@@ -71,7 +71,7 @@ func (q *queue[T]) fail(err error) {
 		return
 	}
 	q.err = err
-	q.items = append(q.items, item[T]{kind: action.Error})
+	q.items = append(q.items, item[T]{kind: action.KindError})
 }
 
 func (q *queue[T]) next() action.Action[T] {
@@ -88,14 +88,14 @@ func (q *queue[T]) next() action.Action[T] {
 	q.head++
 	var a action.Action[T]
 	switch it.kind {
-	case action.Send:
+	case action.KindSend:
 		q.handed = it.end
-		a = action.Action[T]{Kind: action.Send, Bytes: q.out[:it.end]}
-	case action.Deliver:
-		a = action.Action[T]{Kind: action.Deliver, Value: it.value}
+		a = action.Action[T]{Kind: action.KindSend, Bytes: q.out[:it.end]}
+	case action.KindDeliver:
+		a = action.Action[T]{Kind: action.KindDeliver, Value: it.value}
 	default:
 		q.failed = true
-		a = action.Action[T]{Kind: action.Error, Err: q.err}
+		a = action.Action[T]{Kind: action.KindError, Err: q.err}
 	}
 	if q.head == len(q.items) {
 		// Drained: start over at the front. Slots keep their last values
@@ -130,7 +130,7 @@ func pump[T any](q *queue[T], in *byteInput, onFrame func(frame.Frame), onEOF fu
 				continue
 			}
 			if err != nil {
-				q.fail(&ProtocolError{Message: "error reading frame: " + err.Error(), Err: err})
+				q.fail(&ProtocolError{Msg: "error reading frame", Err: err})
 				continue
 			}
 		}

@@ -23,7 +23,7 @@ type Command struct {
 // kept as the CBOR the client sent and decoded on demand: Get decodes one
 // argument, Map all of them into the map[any]any hgcbor decodes (keys are
 // hgcbor.Bytes). The reactor checked all of it when the request arrived —
-// well-formed, Mercurial's subset, within ServerConfig.MaxDecodedBytes — so
+// well-formed, Mercurial's subset, within ServerMachineConfig.MaxDecodedBytes — so
 // decoding it cannot fail and never takes more than that budget.
 //
 // The zero Args is an empty map. Args are read-only and may be shared
@@ -35,7 +35,7 @@ type Args struct {
 
 // checkOptions read requests the way Mercurial's decoder does (no text
 // strings). Their own budget is unbounded: decodeRequest measures a request
-// against ServerConfig.MaxDecodedBytes, and Args decode only what it
+// against ServerMachineConfig.MaxDecodedBytes, and Args decode only what it
 // measured.
 var checkOptions = hgcbor.DecodeOptions{MaxDecodedBytes: math.MaxInt64, RejectText: true}
 
@@ -97,7 +97,7 @@ var requestFields = []string{"name", "args", "redirect"}
 // must fit the request's decoded-size budget, measured on the whole
 // request (an upper bound of what is kept). It returns the error to fail
 // with.
-func (r *ServerReactor) decodeRequest(rid uint16, payload, data []byte) (Command, error) {
+func (r *ServerMachine) decodeRequest(rid uint16, payload, data []byte) (Command, error) {
 	var fields [3]hgcbor.RawMessage // name, args, redirect
 	var size int64                  // the decoded size of the first item, the request
 	for off := 0; off < len(payload); {
@@ -114,7 +114,7 @@ func (r *ServerReactor) decodeRequest(rid uint16, payload, data []byte) (Command
 				de.Offset += off
 			}
 			// Mercurial lets the decoding exception escape the reactor.
-			return Command{}, &ProtocolError{Message: "error decoding CBOR from command request: " + err.Error(), Err: err}
+			return Command{}, &ProtocolError{Msg: "error decoding CBOR from command request", Err: err}
 		}
 		if off == 0 {
 			size = s
@@ -144,8 +144,7 @@ func (r *ServerReactor) decodeRequest(rid uint16, payload, data []byte) (Command
 		budget = hgcbor.DefaultDecodedSize(len(payload))
 	}
 	if size += int64(len(nb) + len(args)); size > budget {
-		return Command{}, &LimitError{What: "decoded bytes", Limit: int(min(budget, math.MaxInt)), RequestID: rid,
-			Err: &hgcbor.LimitError{What: "decoded bytes", Size: size, Limit: budget}}
+		return Command{}, limitErr(rid, "decoded bytes", size, budget)
 	}
 
 	cmd := Command{RequestID: rid, Name: commandName(nb), Data: data}
@@ -168,7 +167,7 @@ const (
 )
 
 // keep returns a copy of p that no later input or reactor write touches.
-func (r *ServerReactor) keep(p []byte) []byte {
+func (r *ServerMachine) keep(p []byte) []byte {
 	if len(p) > keepMax {
 		return append([]byte(nil), p...)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/frame"
 	"github.com/wirereactor/wirereactor/framing"
 	"github.com/wirereactor/wirereactor/hgcbor"
@@ -17,7 +18,7 @@ import (
 // stream id. Its content encoding is the first of the server's encodings
 // the client advertised (identity when the client sent no protocol
 // settings); when there is none, responses go out unencoded.
-func (r *ServerReactor) NewOutputStream() *OutputStream {
+func (r *ServerMachine) NewOutputStream() *OutputStream {
 	s := newOutputStream(r.nextStream, r.cfg.MaxFramePayload)
 	r.nextStream += 2
 	for _, name := range r.cfg.Encodings {
@@ -33,7 +34,7 @@ func (r *ServerReactor) NewOutputStream() *OutputStream {
 
 // emitter returns the reactor's response emitter, reset for request rid on
 // s: it encodes and marks frames encoded when the stream has an encoder.
-func (r *ServerReactor) emitter(s *OutputStream, rid uint16) *framing.ResponseEmitter {
+func (r *ServerMachine) emitter(s *OutputStream, rid uint16) *framing.ResponseEmitter {
 	r.em.Reset(s, rid)
 	if s.Encoder() == nil {
 		r.em.Unencoded()
@@ -43,7 +44,7 @@ func (r *ServerReactor) emitter(s *OutputStream, rid uint16) *framing.ResponseEm
 
 // output appends out-of-band built frames to the right buffer and ends the
 // request once its output is handed over.
-func (r *ServerReactor) output(rid uint16) {
+func (r *ServerMachine) output(rid uint16) {
 	if r.cfg.DeferOutput && !r.eof {
 		r.deferredIDs = append(r.deferredIDs, rid)
 		return
@@ -53,7 +54,7 @@ func (r *ServerReactor) output(rid uint16) {
 	r.endIfDone()
 }
 
-func (r *ServerReactor) checkActive(s *OutputStream, rid uint16) error {
+func (r *ServerMachine) checkActive(s *OutputStream, rid uint16) error {
 	if r.q.err != nil {
 		return fmt.Errorf("reactor: respond to request %d after an error: %w", rid, r.q.err)
 	}
@@ -67,7 +68,7 @@ func (r *ServerReactor) checkActive(s *OutputStream, rid uint16) error {
 }
 
 // outBuf returns the buffer new output frames are appended to.
-func (r *ServerReactor) outBuf() *[]byte {
+func (r *ServerMachine) outBuf() *[]byte {
 	if r.cfg.DeferOutput && !r.eof {
 		return &r.deferred
 	}
@@ -105,7 +106,7 @@ func (e *CommandError) Error() string { return e.Message }
 // awaits a response with that id — Mercurial emits the frames and then
 // raises — and the reactor's error once it is terminal. objs are not
 // retained.
-func (r *ServerReactor) RespondObjects(s *OutputStream, rid uint16, objs ...any) error {
+func (r *ServerMachine) RespondObjects(s *OutputStream, rid uint16, objs ...any) error {
 	return r.respond(s, rid, func(dst []byte) ([]byte, error) {
 		return r.appendResponse(dst, s, rid, objs), nil
 	})
@@ -114,7 +115,7 @@ func (r *ServerReactor) RespondObjects(s *OutputStream, rid uint16, objs ...any)
 // respond checks that request rid awaits a response, appends the frames
 // build makes to the output, and ends the request. When build fails,
 // nothing is sent and the request stays active.
-func (r *ServerReactor) respond(s *OutputStream, rid uint16, build func(dst []byte) ([]byte, error)) error {
+func (r *ServerMachine) respond(s *OutputStream, rid uint16, build func(dst []byte) ([]byte, error)) error {
 	r.q.reclaim()
 	if err := r.checkActive(s, rid); err != nil {
 		return err
@@ -129,7 +130,7 @@ func (r *ServerReactor) respond(s *OutputStream, rid uint16, build func(dst []by
 	return nil
 }
 
-func (r *ServerReactor) appendResponse(dst []byte, s *OutputStream, rid uint16, objs []any) []byte {
+func (r *ServerMachine) appendResponse(dst []byte, s *OutputStream, rid uint16, objs []any) []byte {
 	out, err := r.appendObjects(dst, s, rid, objs)
 	if err != nil {
 		// Only a frame over the stream's hard limit fails; the frames
@@ -140,7 +141,7 @@ func (r *ServerReactor) appendResponse(dst []byte, s *OutputStream, rid uint16, 
 }
 
 // appendObjects appends the frames of a response made of objs.
-func (r *ServerReactor) appendObjects(dst []byte, s *OutputStream, rid uint16, objs []any) (_ []byte, err error) {
+func (r *ServerMachine) appendObjects(dst []byte, s *OutputStream, rid uint16, objs []any) (_ []byte, err error) {
 	em := r.emitter(s, rid)
 	emitted, alternate := false, false
 	scratch := r.scratch[:0]
@@ -165,9 +166,8 @@ func (r *ServerReactor) appendObjects(dst []byte, s *OutputStream, rid uint16, o
 			// Framed on its own, even when the encoder held it all back,
 			// as Mercurial's createalternatelocationresponseframe does.
 			out, err := s.AppendAlternateLocation(dst, rid, loc)
-			var tooLarge *framing.FrameTooLargeError
 			switch {
-			case errors.As(err, &tooLarge):
+			case errors.Is(err, action.ErrLimit):
 				return dst, err
 			case err != nil:
 				return appendErrorFrame(dst, s, rid, err.Error(), "server"), nil
@@ -270,7 +270,7 @@ func appendErrorFrame(dst []byte, s *OutputStream, rid uint16, msg, typ string) 
 
 // RespondServerError ends request rid with an error-response frame of type
 // "server" carrying msg.
-func (r *ServerReactor) RespondServerError(s *OutputStream, rid uint16, msg string) error {
+func (r *ServerMachine) RespondServerError(s *OutputStream, rid uint16, msg string) error {
 	return r.respond(s, rid, func(dst []byte) ([]byte, error) {
 		return appendErrorFrame(dst, s, rid, msg, "server"), nil
 	})
@@ -279,7 +279,7 @@ func (r *ServerReactor) RespondServerError(s *OutputStream, rid uint16, msg stri
 // RespondCommandError ends request rid with a command error: a
 // command-response frame {status: error, error: {message, args}}. args are
 // formatting arguments (byte strings); nil for none.
-func (r *ServerReactor) RespondCommandError(s *OutputStream, rid uint16, msg string, args []any) error {
+func (r *ServerMachine) RespondCommandError(s *OutputStream, rid uint16, msg string, args []any) error {
 	return r.respond(s, rid, func(dst []byte) ([]byte, error) {
 		return appendCommandError(dst, s, rid, msg, args)
 	})
@@ -289,8 +289,8 @@ func (r *ServerReactor) RespondCommandError(s *OutputStream, rid uint16, msg str
 // framing's AppendTextOutput builds it. It does not end the request. It
 // fails, sending nothing, when an atom has a non-ASCII format string or
 // label (a *framing.TextOutputError, as Mercurial refuses them) or the atoms
-// do not fit in one frame (a *framing.FrameTooLargeError).
-func (r *ServerReactor) SendTextOutput(s *OutputStream, rid uint16, atoms []framing.TextAtom) error {
+// do not fit in one frame (an error holding an *action.LimitError).
+func (r *ServerMachine) SendTextOutput(s *OutputStream, rid uint16, atoms []framing.TextAtom) error {
 	r.q.reclaim()
 	if r.q.err != nil {
 		return fmt.Errorf("reactor: text output after an error: %w", r.q.err)

@@ -6,7 +6,7 @@ import (
 	"github.com/wirereactor/wirereactor/action"
 )
 
-var _ action.Retainer[Response] = (*ClientReactor)(nil)
+var _ action.Retainer[Response] = (*ClientMachine)(nil)
 
 // Retain implements action.Retainer: it returns v with its own copy of
 // Data, which may otherwise alias the bytes handed to Feed or OnFrame,
@@ -17,7 +17,7 @@ var _ action.Retainer[Response] = (*ClientReactor)(nil)
 // Retain reads no reactor state; drivers that queue values for another
 // goroutine (transport.Session does, by default) call it on every
 // delivered Response.
-func (c *ClientReactor) Retain(v Response) Response {
+func (c *ClientMachine) Retain(v Response) Response {
 	v.Data = bytes.Clone(v.Data)
 	return v
 }

@@ -20,30 +20,30 @@ func TestClientReactorRetainCopiesData(t *testing.T) {
 		want  Response
 	}{
 		{"data", "1 2 stream-begin command-response continuation some response bytes",
-			Response{RequestID: 1, Kind: ResponseData, Data: []byte("some response bytes"), More: true}},
+			Response{RequestID: 1, Kind: ResponseKindData, Data: []byte("some response bytes"), More: true}},
 		{"empty eos", "1 2 stream-begin command-response eos ",
-			Response{RequestID: 1, Kind: ResponseData, Data: []byte{}, EOS: true}},
+			Response{RequestID: 1, Kind: ResponseKindData, Data: []byte{}, EOS: true}},
 		{"progress", "1 2 stream-begin progress 0 cbor:{b'topic': b'x'}",
-			Response{RequestID: 1, Kind: ResponseProgress, Data: frame.MustParseHuman("1 2 0 progress 0 cbor:{b'topic': b'x'}").Payload}},
+			Response{RequestID: 1, Kind: ResponseKindProgress, Data: frame.MustParseHuman("1 2 0 progress 0 cbor:{b'topic': b'x'}").Payload}},
 		{"error", "1 2 stream-begin error-response 0 cbor:{b'type': b'server', b'message': [{b'msg': b'boom'}]}",
-			Response{RequestID: 1, Kind: ResponseError, Error: &ErrorResponse{Type: "server",
+			Response{RequestID: 1, Kind: ResponseKindError, Error: &ErrorResponse{Type: "server",
 				Message: []any{map[any]any{hgcbor.Bytes("msg"): []byte("boom")}}}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := NewClientReactor(ClientConfig{MultipleSends: true, Immediate: true})
+			c := NewClientMachine(ClientMachineConfig{MultipleSends: true, Immediate: true})
 			_, err := c.CallCommand(Request{Name: "foo"})
 			require.NoError(t, err)
-			require.Equal(t, action.Send, c.Next().Kind)
-			require.Equal(t, action.WantMore, c.Next().Kind)
+			require.Equal(t, action.KindSend, c.Next().Kind)
+			require.Equal(t, action.KindWantMore, c.Next().Kind)
 
 			f := frame.MustParseHuman(tc.frame)
 			buf := f.Append(nil)
 			c.Feed(buf)
 			a := c.Next()
-			require.Equal(t, action.Deliver, a.Kind, "%v", a)
+			require.Equal(t, action.KindDeliver, a.Kind, "%v", a)
 			kept := c.Retain(a.Value)
-			require.Equal(t, action.WantMore, c.Next().Kind)
+			require.Equal(t, action.KindWantMore, c.Next().Kind)
 
 			for i := range buf {
 				buf[i] = 'X'
@@ -57,8 +57,8 @@ func TestClientReactorRetainCopiesData(t *testing.T) {
 }
 
 func TestClientReactorRetainKeepsNilData(t *testing.T) {
-	var c ClientReactor
-	r := c.Retain(Response{RequestID: 3, Kind: ResponseError, Error: &ErrorResponse{Type: "x"}})
+	var c ClientMachine
+	r := c.Retain(Response{RequestID: 3, Kind: ResponseKindError, Error: &ErrorResponse{Type: "x"}})
 	require.Nil(t, r.Data)
-	require.Equal(t, Response{RequestID: 3, Kind: ResponseError, Error: &ErrorResponse{Type: "x"}}, r)
+	require.Equal(t, Response{RequestID: 3, Kind: ResponseKindError, Error: &ErrorResponse{Type: "x"}}, r)
 }

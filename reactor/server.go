@@ -11,16 +11,17 @@ import (
 	"github.com/wirereactor/wirereactor/hgcbor"
 )
 
-// Default limits of ServerConfig.
+// Default limits of ServerMachineConfig. DefaultMaxSettingsBytes is
+// ClientMachineConfig's default too.
 const (
 	DefaultMaxPendingRequests = 64
 	DefaultMaxRequestBytes    = 64 << 20
 	DefaultMaxSettingsBytes   = 64 << 10
 )
 
-// ServerConfig configures a ServerReactor. The zero value is a full-duplex
+// ServerMachineConfig configures a ServerMachine. The zero value is a full-duplex
 // server with Mercurial's encodings and the default limits.
-type ServerConfig struct {
+type ServerMachineConfig struct {
 	// DeferOutput holds every output frame until FeedEOF, for half-duplex
 	// transports that cannot send before all input is read.
 	DeferOutput bool
@@ -38,7 +39,7 @@ type ServerConfig struct {
 	// hgcbor.DecodeOptions): its CBOR as hgcbor would decode it (which
 	// covers the arguments as Args.Map decodes them and the redirect),
 	// plus the copies its Command keeps (the name, the encoded arguments). A request over it is an Error wrapping
-	// ErrLimit and an *hgcbor.LimitError, found before anything is
+	// action.ErrLimit (an *action.LimitError), found before anything is
 	// decoded. Zero means hgcbor.DefaultDecodedSize of the request's
 	// payload: four times its bytes, and at least 64 KiB.
 	MaxDecodedBytes int64
@@ -50,17 +51,17 @@ type ServerConfig struct {
 	Encodings []string
 }
 
-// ServerState is where a ServerReactor is in its conversation, named as
+// ServerState is where a ServerMachine is in its conversation, named as
 // Mercurial names its states.
 type ServerState uint8
 
 // Server states.
 const (
-	StateInitial ServerState = iota
-	StateProtocolSettingsReceiving
-	StateIdle
-	StateCommandReceiving
-	StateErrored
+	ServerStateInitial ServerState = iota
+	ServerStateProtocolSettingsReceiving
+	ServerStateIdle
+	ServerStateCommandReceiving
+	ServerStateErrored
 )
 
 var serverStateNames = [...]string{"initial", "protocol-settings-receiving", "idle", "command-receiving", "errored"}
@@ -82,15 +83,15 @@ type pendingRequest struct {
 	expectingData bool
 }
 
-// ServerReactor is the server side of Mercurial's unified frame protocol as
+// ServerMachine is the server side of Mercurial's unified frame protocol as
 // a sans-IO machine: it is handed frames received from a client, delivers
 // the commands they request, and turns responses into frames to send.
 //
 // Inputs (OnFrame, FeedEOF and the Respond methods) change state at once and
 // queue actions; the caller drains them with Next until WantMore or Error.
 // Frame bytes of a Send action stay valid until the next method call.
-type ServerReactor struct {
-	cfg   ServerConfig
+type ServerMachine struct {
+	cfg   ServerMachineConfig
 	q     queue[Command]
 	state ServerState
 
@@ -110,8 +111,8 @@ type ServerReactor struct {
 	kept        []byte                  // the chunk arguments are copied into; see keep
 }
 
-// NewServerReactor returns a server reactor configured by cfg.
-func NewServerReactor(cfg ServerConfig) *ServerReactor {
+// NewServerMachine returns a server reactor configured by cfg.
+func NewServerMachine(cfg ServerMachineConfig) *ServerMachine {
 	if cfg.MaxPendingRequests <= 0 {
 		cfg.MaxPendingRequests = DefaultMaxPendingRequests
 	}
@@ -127,7 +128,7 @@ func NewServerReactor(cfg ServerConfig) *ServerReactor {
 	if cfg.Encodings == nil {
 		cfg.Encodings = DefaultServerEncodings
 	}
-	return &ServerReactor{
+	return &ServerMachine{
 		cfg:        cfg,
 		receiving:  make(map[uint16]*pendingRequest),
 		encodings:  []string{EncodingIdentity},
@@ -135,19 +136,19 @@ func NewServerReactor(cfg ServerConfig) *ServerReactor {
 	}
 }
 
-// State returns the reactor's state: StateErrored once it has queued an
+// State returns the reactor's state: ServerStateErrored once it has queued an
 // Error, whatever path the error came by (a frame, the frame decoder, the
 // end of input). The clean end (io.EOF, the machine rule) is no error: the
 // state stays what it was.
-func (r *ServerReactor) State() ServerState {
+func (r *ServerMachine) State() ServerState {
 	if r.q.err != nil && r.q.err != io.EOF {
-		return StateErrored
+		return ServerStateErrored
 	}
 	return r.state
 }
 
 // Next returns the next action. Call it until it returns WantMore or Error.
-func (r *ServerReactor) Next() action.Action[Command] {
+func (r *ServerMachine) Next() action.Action[Command] {
 	if !r.q.pending() && (r.in.used || r.in.eofPending) {
 		r.q.reclaim()
 		pump(&r.q, &r.in, r.onFrame, r.onEOF)
@@ -158,26 +159,26 @@ func (r *ServerReactor) Next() action.Action[Command] {
 // Feed hands the reactor bytes received from the client; Next decodes
 // them into frames as it goes. The reactor references p until Next returns
 // WantMore or Error. A frame the decoder rejects is an Error.
-func (r *ServerReactor) Feed(p []byte) {
+func (r *ServerMachine) Feed(p []byte) {
 	r.q.reclaim()
 	r.in.used = true
 	r.in.dec.Feed(p)
 }
 
-func (r *ServerReactor) fail(err error) {
-	r.state = StateErrored
+func (r *ServerMachine) fail(err error) {
+	r.state = ServerStateErrored
 	r.q.fail(err)
 }
 
 // OnFrame hands the reactor a frame received from the client. The payload
 // is copied where the reactor keeps it, so the caller may reuse it after
 // OnFrame returns. A terminal reactor ignores frames.
-func (r *ServerReactor) OnFrame(f frame.Frame) {
+func (r *ServerMachine) OnFrame(f frame.Frame) {
 	r.q.reclaim()
 	r.onFrame(f)
 }
 
-func (r *ServerReactor) onFrame(f frame.Frame) {
+func (r *ServerMachine) onFrame(f frame.Frame) {
 	if r.q.err != nil {
 		return
 	}
@@ -186,47 +187,47 @@ func (r *ServerReactor) onFrame(f frame.Frame) {
 		return
 	}
 	if !r.incoming[f.StreamID] {
-		if f.StreamFlags&frame.StreamBegin == 0 {
+		if f.StreamFlags&frame.StreamFlagBegin == 0 {
 			r.fail(protoErr("received frame on unknown inactive stream without beginning of stream flag set"))
 			return
 		}
 		r.incoming[f.StreamID] = true
 	}
-	if f.StreamFlags&frame.StreamEncoded != 0 {
+	if f.StreamFlags&frame.StreamFlagEncoded != 0 {
 		// Mercurial raises a ProgrammingError: it cannot decode client
 		// streams, and neither can a client have negotiated an encoding.
 		r.fail(protoErr("received encoded frame on stream %d: decoding client streams is not supported", f.StreamID))
 		return
 	}
-	if f.StreamFlags&frame.StreamEnd != 0 {
+	if f.StreamFlags&frame.StreamFlagEnd != 0 {
 		r.incoming[f.StreamID] = false
 	}
 	switch r.state {
-	case StateInitial:
+	case ServerStateInitial:
 		r.onInitial(f)
-	case StateProtocolSettingsReceiving:
+	case ServerStateProtocolSettingsReceiving:
 		r.onProtocolSettings(f)
-	case StateIdle:
+	case ServerStateIdle:
 		r.onIdle(f)
-	case StateCommandReceiving:
+	case ServerStateCommandReceiving:
 		r.onCommandReceiving(f)
 	}
 }
 
-func (r *ServerReactor) onInitial(f frame.Frame) {
+func (r *ServerMachine) onInitial(f frame.Frame) {
 	switch f.Type {
 	case frame.TypeSenderProtocolSettings:
-		r.state = StateProtocolSettingsReceiving
+		r.state = ServerStateProtocolSettingsReceiving
 		r.onProtocolSettings(f)
 	case frame.TypeCommandRequest:
-		r.state = StateIdle
+		r.state = ServerStateIdle
 		r.onIdle(f)
 	default:
 		r.fail(protoErr("expected sender protocol settings or command request frame; got %d", f.Type))
 	}
 }
 
-func (r *ServerReactor) onProtocolSettings(f frame.Frame) {
+func (r *ServerMachine) onProtocolSettings(f frame.Frame) {
 	if f.Type != frame.TypeSenderProtocolSettings {
 		r.fail(protoErr("expected sender protocol settings frame; got %d", f.Type))
 		return
@@ -242,13 +243,13 @@ func (r *ServerReactor) onProtocolSettings(f frame.Frame) {
 		return
 	}
 	if len(r.settings)+len(f.Payload) > r.cfg.MaxSettingsBytes {
-		r.fail(&LimitError{What: "sender protocol settings bytes", Limit: r.cfg.MaxSettingsBytes, RequestID: f.RequestID})
+		r.fail(limitErr(f.RequestID, "sender protocol settings bytes", int64(len(r.settings)+len(f.Payload)), int64(r.cfg.MaxSettingsBytes)))
 		return
 	}
 	r.settings = append(r.settings, f.Payload...)
 	values, err := decodeAvailable(r.settings)
 	if err != nil {
-		r.fail(&ProtocolError{Message: "error decoding CBOR from sender protocol settings frame: " + err.Error(), Err: err})
+		r.fail(&ProtocolError{Msg: "error decoding CBOR from sender protocol settings frame", Err: err})
 		return
 	}
 	if more {
@@ -281,10 +282,10 @@ func (r *ServerReactor) onProtocolSettings(f frame.Frame) {
 		r.fail(protoErr("sender protocol settings frame did not contain a map"))
 		return
 	}
-	r.state = StateIdle
+	r.state = ServerStateIdle
 }
 
-func (r *ServerReactor) validateRequestFlags(f frame.Frame) bool {
+func (r *ServerMachine) validateRequestFlags(f frame.Frame) bool {
 	isNew := f.Flags&frame.FlagCommandRequestNew != 0
 	cont := f.Flags&frame.FlagCommandRequestContinuation != 0
 	if isNew && cont {
@@ -298,7 +299,7 @@ func (r *ServerReactor) validateRequestFlags(f frame.Frame) bool {
 	return true
 }
 
-func (r *ServerReactor) onIdle(f frame.Frame) {
+func (r *ServerMachine) onIdle(f frame.Frame) {
 	if f.Type != frame.TypeCommandRequest {
 		r.fail(protoErr("expected command request frame; got %d", f.Type))
 		return
@@ -331,11 +332,11 @@ func (r *ServerReactor) onIdle(f frame.Frame) {
 		return
 	}
 	if len(r.receiving) >= r.cfg.MaxPendingRequests {
-		r.fail(&LimitError{What: "partially received requests", Limit: r.cfg.MaxPendingRequests, RequestID: f.RequestID})
+		r.fail(limitErr(f.RequestID, "partially received requests", int64(len(r.receiving)+1), int64(r.cfg.MaxPendingRequests)))
 		return
 	}
 	if len(f.Payload) > r.cfg.MaxRequestBytes {
-		r.fail(&LimitError{What: "request bytes", Limit: r.cfg.MaxRequestBytes, RequestID: f.RequestID})
+		r.fail(limitErr(f.RequestID, "request bytes", int64(len(f.Payload)), int64(r.cfg.MaxRequestBytes)))
 		return
 	}
 	r.receiving[f.RequestID] = &pendingRequest{
@@ -343,10 +344,10 @@ func (r *ServerReactor) onIdle(f frame.Frame) {
 		requestDone:   !more,
 		expectingData: expectingData,
 	}
-	r.state = StateCommandReceiving
+	r.state = ServerStateCommandReceiving
 }
 
-func (r *ServerReactor) onCommandReceiving(f frame.Frame) {
+func (r *ServerMachine) onCommandReceiving(f frame.Frame) {
 	if f.Type == frame.TypeCommandRequest {
 		if f.Flags&frame.FlagCommandRequestNew != 0 {
 			r.onIdle(f)
@@ -413,16 +414,16 @@ func (r *ServerReactor) onCommandReceiving(f frame.Frame) {
 }
 
 // buffer appends payload to *dst within the per-request byte limit.
-func (r *ServerReactor) buffer(rid uint16, p *pendingRequest, dst *[]byte, payload []byte) bool {
+func (r *ServerMachine) buffer(rid uint16, p *pendingRequest, dst *[]byte, payload []byte) bool {
 	if len(p.payload)+len(p.data)+len(payload) > r.cfg.MaxRequestBytes {
-		r.fail(&LimitError{What: "request bytes", Limit: r.cfg.MaxRequestBytes, RequestID: rid})
+		r.fail(limitErr(rid, "request bytes", int64(len(p.payload)+len(p.data)+len(payload)), int64(r.cfg.MaxRequestBytes)))
 		return false
 	}
 	*dst = append(*dst, payload...)
 	return true
 }
 
-func (r *ServerReactor) finish(rid uint16, p *pendingRequest) {
+func (r *ServerMachine) finish(rid uint16, p *pendingRequest) {
 	delete(r.receiving, rid)
 	var data []byte
 	if p.hasData {
@@ -432,11 +433,11 @@ func (r *ServerReactor) finish(rid uint16, p *pendingRequest) {
 }
 
 // runCommand decodes a complete request and delivers it.
-func (r *ServerReactor) runCommand(rid uint16, payload, data []byte) {
+func (r *ServerMachine) runCommand(rid uint16, payload, data []byte) {
 	if len(r.receiving) > 0 {
-		r.state = StateCommandReceiving
+		r.state = ServerStateCommandReceiving
 	} else {
-		r.state = StateIdle
+		r.state = ServerStateIdle
 	}
 	cmd, err := r.decodeRequest(rid, payload, data)
 	if err != nil {
@@ -452,7 +453,7 @@ func (r *ServerReactor) runCommand(rid uint16, payload, data []byte) {
 // command requests still partially received are reported as an Error
 // wrapping ErrIncomplete (after the deferred output). Otherwise the reactor
 // ends with a terminal Error with io.EOF once every request is answered.
-func (r *ServerReactor) FeedEOF() {
+func (r *ServerMachine) FeedEOF() {
 	r.q.reclaim()
 	if r.in.used {
 		r.in.dec.FeedEOF()
@@ -462,7 +463,7 @@ func (r *ServerReactor) FeedEOF() {
 	r.onEOF()
 }
 
-func (r *ServerReactor) onEOF() {
+func (r *ServerMachine) onEOF() {
 	if r.q.err != nil || r.eof {
 		return
 	}
@@ -489,7 +490,7 @@ func (r *ServerReactor) onEOF() {
 
 // endIfDone ends the reactor cleanly (io.EOF) once the input ended and no
 // request awaits its response.
-func (r *ServerReactor) endIfDone() {
+func (r *ServerMachine) endIfDone() {
 	if r.eof && r.active.n == 0 {
 		r.q.fail(io.EOF)
 	}

@@ -15,19 +15,19 @@ import (
 
 type serverStep struct {
 	in   string   // a human frame, "eof", "stream", "respond S R [objs]", "servererror S R msg", "commanderror S R msg"
-	want []string // "frame: <human>" for frames sent; "run …", "error: …" for other actions; nil: WantMore
+	want []string // "frame: <human>" for frames sent; "run …", "error: reactor: …" for other actions; nil: WantMore
 }
 
 type serverCase struct {
 	name  string
-	cfg   ServerConfig
+	cfg   ServerMachineConfig
 	steps []serverStep
 }
 
 const okFrames = "frame: 1 2 stream-begin stream-settings eos cbor:b'identity'"
 
-func runServerCase(t *testing.T, tc serverCase) *ServerReactor {
-	r := NewServerReactor(tc.cfg)
+func runServerCase(t *testing.T, tc serverCase) *ServerMachine {
+	r := NewServerMachine(tc.cfg)
 	streams := map[int]*OutputStream{}
 	for i, st := range tc.steps {
 		msg := fmt.Sprintf("step %d %q", i, st.in)
@@ -99,20 +99,20 @@ func TestServerReactorMercurialCases(t *testing.T) {
 		}},
 		{name: "new and continuation", steps: []serverStep{
 			{in: "1 1 stream-begin command-request new|continuation ",
-				want: []string{"error: received command request frame with both new and continuation flags set"}},
+				want: []string{"error: reactor: received command request frame with both new and continuation flags set"}},
 		}},
 		{name: "neither new nor continuation", steps: []serverStep{
 			{in: "1 1 stream-begin command-request 0 ",
-				want: []string{"error: received command request frame with neither new nor continuation flags set"}},
+				want: []string{"error: reactor: received command request frame with neither new nor continuation flags set"}},
 		}},
 		{name: "unexpected command data", steps: []serverStep{
 			{in: "1 1 stream-begin command-data 0 ignored",
-				want: []string{"error: expected sender protocol settings or command request frame; got 2"}},
+				want: []string{"error: reactor: expected sender protocol settings or command request frame; got 2"}},
 		}},
 		{name: "unexpected command data receiving", steps: []serverStep{
 			{in: "1 1 stream-begin command-request new|more cbor:{b'name': b'ignored'}"},
 			{in: "1 1 0 command-data eos ignored",
-				want: []string{"error: received command data frame for request that is not expecting data: 1"}},
+				want: []string{"error: reactor: received command data frame for request that is not expecting data: 1"}},
 		}},
 		{name: "conflicting request id allowed", steps: []serverStep{
 			{in: "stream"},
@@ -129,7 +129,7 @@ func TestServerReactorMercurialCases(t *testing.T) {
 		}},
 		{name: "conflicting request id", steps: []serverStep{
 			{in: "1 1 stream-begin command-request new|more cbor:{b'name': b'command'}"},
-			{in: "1 1 0 command-request new cbor:{b'name': b'command1'}", want: []string{"error: request with ID 1 already received"}},
+			{in: "1 1 0 command-request new cbor:{b'name': b'command1'}", want: []string{"error: reactor: request with ID 1 already received"}},
 		}},
 		{name: "interleaved commands", steps: []serverStep{
 			{in: `1 1 stream-begin command-request new|more \xa2Dname`},
@@ -147,12 +147,12 @@ func TestServerReactorMercurialCases(t *testing.T) {
 		}},
 		{name: "missing command data frame flags", steps: []serverStep{
 			{in: "1 1 stream-begin command-request new|have-data cbor:{b'name': b'command1'}"},
-			{in: "1 1 0 command-data 0 data", want: []string{"error: command data frame without flags"}},
+			{in: "1 1 0 command-data 0 data", want: []string{"error: reactor: command data frame without flags"}},
 		}},
 		{name: "frame for non-receiving request", steps: []serverStep{
 			{in: "1 1 stream-begin command-request new cbor:{b'name': b'command1'}", want: []string{"run 1 command1 args={} redirect=None data=None"}},
 			{in: "3 1 0 command-request new|have-data cbor:{b'name': b'command3'}"},
-			{in: "5 1 0 command-data eos ignored", want: []string{"error: received frame for request that is not receiving: 5"}},
+			{in: "5 1 0 command-data eos ignored", want: []string{"error: reactor: received frame for request that is not receiving: 5"}},
 		}},
 		{name: "simple response", steps: []serverStep{
 			{in: "1 1 stream-begin command-request new cbor:{b'name': b'mycommand'}", want: []string{"run 1 mycommand args={} redirect=None data=None"}},
@@ -178,7 +178,7 @@ func TestServerReactorMercurialCases(t *testing.T) {
 			{in: "servererror 2 1 some message", want: []string{
 				"frame: 1 2 stream-begin error-response 0 cbor:{b'type': b'server', b'message': [{b'msg': b'some message'}]}"}},
 		}},
-		{name: "deferred response", cfg: ServerConfig{DeferOutput: true}, steps: []serverStep{
+		{name: "deferred response", cfg: ServerMachineConfig{DeferOutput: true}, steps: []serverStep{
 			{in: "1 1 stream-begin command-request new cbor:{b'name': b'mycommand'}", want: []string{"run 1 mycommand args={} redirect=None data=None"}},
 			{in: "stream"},
 			{in: "respond 2 1 [b'response']"},
@@ -188,7 +188,7 @@ func TestServerReactorMercurialCases(t *testing.T) {
 				"frame: 1 2 0 command-response eos ",
 				"error: EOF"}}, // every request answered: a clean end
 		}},
-		{name: "deferred request id tracking", cfg: ServerConfig{DeferOutput: true}, steps: []serverStep{
+		{name: "deferred request id tracking", cfg: ServerMachineConfig{DeferOutput: true}, steps: []serverStep{
 			{in: "1 1 stream-begin command-request new cbor:{b'name': b'command1'}", want: []string{"run 1 command1 args={} redirect=None data=None"}},
 			{in: "3 1 0 command-request new cbor:{b'name': b'command2'}", want: []string{"run 3 command2 args={} redirect=None data=None"}},
 			{in: "5 1 0 command-request new cbor:{b'name': b'command3'}", want: []string{"run 5 command3 args={} redirect=None data=None"}},
@@ -210,13 +210,13 @@ func TestServerReactorMercurialCases(t *testing.T) {
 		}},
 		{name: "duplicate request on active command", steps: []serverStep{
 			{in: "1 1 stream-begin command-request new cbor:{b'name': b'command1'}", want: []string{"run 1 command1 args={} redirect=None data=None"}},
-			{in: "1 1 0 command-request new cbor:{b'name': b'command1'}", want: []string{"error: request with ID 1 is already active"}},
+			{in: "1 1 0 command-request new cbor:{b'name': b'command1'}", want: []string{"error: reactor: request with ID 1 is already active"}},
 		}},
-		{name: "duplicate request on active command not sent", cfg: ServerConfig{DeferOutput: true}, steps: []serverStep{
+		{name: "duplicate request on active command not sent", cfg: ServerMachineConfig{DeferOutput: true}, steps: []serverStep{
 			{in: "1 1 stream-begin command-request new cbor:{b'name': b'command1'}", want: []string{"run 1 command1 args={} redirect=None data=None"}},
 			{in: "stream"},
 			{in: "respond 2 1 [b'response']"},
-			{in: "1 1 0 command-request new cbor:{b'name': b'command1'}", want: []string{"error: request with ID 1 is already active"}},
+			{in: "1 1 0 command-request new cbor:{b'name': b'command1'}", want: []string{"error: reactor: request with ID 1 is already active"}},
 		}},
 		{name: "duplicate request after send", steps: []serverStep{
 			{in: "1 1 stream-begin command-request new cbor:{b'name': b'command1'}", want: []string{"run 1 command1 args={} redirect=None data=None"}},
@@ -226,19 +226,19 @@ func TestServerReactorMercurialCases(t *testing.T) {
 		}},
 		{name: "protocol settings no flags", steps: []serverStep{
 			{in: "0 1 stream-begin sender-protocol-settings 0 ",
-				want: []string{"error: sender protocol settings frame must have continuation or end of stream flag set"}},
+				want: []string{"error: reactor: sender protocol settings frame must have continuation or end of stream flag set"}},
 		}},
 		{name: "protocol settings conflicting flags", steps: []serverStep{
 			{in: "0 1 stream-begin sender-protocol-settings continuation|eos ",
-				want: []string{"error: sender protocol settings frame cannot have both continuation and end of stream flags set"}},
+				want: []string{"error: reactor: sender protocol settings frame cannot have both continuation and end of stream flags set"}},
 		}},
 		{name: "protocol settings empty payload", steps: []serverStep{
 			{in: "0 1 stream-begin sender-protocol-settings eos ",
-				want: []string{"error: sender protocol settings frame did not contain CBOR data"}},
+				want: []string{"error: reactor: sender protocol settings frame did not contain CBOR data"}},
 		}},
 		{name: "protocol settings multiple objects", steps: []serverStep{
 			{in: `0 1 stream-begin sender-protocol-settings eos \x46foobar\x43foo`,
-				want: []string{"error: sender protocol settings frame contained multiple CBOR values"}},
+				want: []string{"error: reactor: sender protocol settings frame contained multiple CBOR values"}},
 		}},
 		{name: "protocol settings content encodings", steps: []serverStep{
 			{in: `0 1 stream-begin sender-protocol-settings eos cbor:{b"contentencodings": [b"a", b"zlib"]}`},
@@ -251,7 +251,7 @@ func TestServerReactorMercurialCases(t *testing.T) {
 		}},
 		{name: "protocol settings not initial", steps: []serverStep{
 			{in: "1 1 stream-begin command-request new cbor:{b'name': b'mycommand'}", want: []string{"run 1 mycommand args={} redirect=None data=None"}},
-			{in: "0 1 0 sender-protocol-settings eos ", want: []string{"error: expected command request frame; got 8"}},
+			{in: "0 1 0 sender-protocol-settings eos ", want: []string{"error: reactor: expected command request frame; got 8"}},
 		}},
 	}
 	for _, tc := range cases {
@@ -263,46 +263,46 @@ func TestServerReactorMercurialCases(t *testing.T) {
 // purpose, each case named for what we do instead.
 func TestServerOnPurposeDifferences(t *testing.T) {
 	cases := []serverCase{
-		{name: "differs: partially received requests are limited", cfg: ServerConfig{MaxPendingRequests: 2}, steps: []serverStep{
+		{name: "differs: partially received requests are limited", cfg: ServerMachineConfig{MaxPendingRequests: 2}, steps: []serverStep{
 			{in: "1 1 stream-begin command-request new|more cbor:{b'name': b'a'}"},
 			{in: "3 1 0 command-request new|have-data cbor:{b'name': b'b'}"},
 			{in: "5 1 0 command-request new|more cbor:{b'name': b'c'}",
-				want: []string{"error: request 5 exceeds the limit of 2 partially received requests"}},
+				want: []string{"error: reactor: request 5: partially received requests: 3 exceeds the limit of 2"}},
 		}},
-		{name: "differs: bytes buffered per request are limited", cfg: ServerConfig{MaxRequestBytes: 24}, steps: []serverStep{
+		{name: "differs: bytes buffered per request are limited", cfg: ServerMachineConfig{MaxRequestBytes: 24}, steps: []serverStep{
 			{in: "1 1 stream-begin command-request new|have-data cbor:{b'name': b'push'}"},
 			{in: "1 1 0 command-data continuation 0123456789"},
 			{in: "1 1 0 command-data continuation 0123456789",
-				want: []string{"error: request 1 exceeds the limit of 24 request bytes"}},
+				want: []string{"error: reactor: request 1: request bytes: 31 exceeds the limit of 24"}},
 		}},
-		{name: "differs: request payload spanning frames is limited", cfg: ServerConfig{MaxRequestBytes: 8}, steps: []serverStep{
+		{name: "differs: request payload spanning frames is limited", cfg: ServerMachineConfig{MaxRequestBytes: 8}, steps: []serverStep{
 			{in: "1 1 stream-begin command-request new|more 12345"},
 			{in: "1 1 0 command-request continuation|more 12345",
-				want: []string{"error: request 1 exceeds the limit of 8 request bytes"}},
+				want: []string{"error: reactor: request 1: request bytes: 10 exceeds the limit of 8"}},
 		}},
 		{name: "differs: partial requests reported at input end", steps: []serverStep{
 			{in: "3 1 stream-begin command-request new|have-data cbor:{b'name': b'command1'}"},
 			{in: "1 1 0 command-request new|more cbor:{b'name': b'command1'}"},
-			{in: "eof", want: []string{"error: input ended with 2 partially received command requests: [1 3]"}},
+			{in: "eof", want: []string{"error: reactor: input ended with 2 partially received command requests: [1 3]"}},
 		}},
 		{name: "differs: even request id rejected", steps: []serverStep{
 			{in: "2 1 stream-begin command-request new cbor:{b'name': b'x'}",
-				want: []string{"error: received command request with even request ID: 2"}},
+				want: []string{"error: reactor: received command request with even request ID: 2"}},
 		}},
 		{name: "differs: malformed request CBOR is an error", steps: []serverStep{
 			{in: `1 1 stream-begin command-request new \xa1`,
-				want: []string{"error: error decoding CBOR from command request: " + decodeErrText(`\xa1`)}},
+				want: []string{"error: reactor: error decoding CBOR from command request: " + decodeErrText(`\xa1`)}},
 		}},
 		{name: "differs: error is terminal", steps: []serverStep{
 			{in: "stream"},
 			{in: "1 1 stream-begin command-request new cbor:{b'name': b'x'}", want: []string{"run 1 x args={} redirect=None data=None"}},
 			{in: "1 1 0 command-request 0 ",
-				want: []string{"error: received command request frame with neither new nor continuation flags set"}},
-			{in: "respond 2 1 [b'late']", want: []string{"callerr: reactor: respond to request 1 after an error: received command request frame with neither new nor continuation flags set"}},
+				want: []string{"error: reactor: received command request frame with neither new nor continuation flags set"}},
+			{in: "respond 2 1 [b'late']", want: []string{"callerr: reactor: respond to request 1 after an error: reactor: received command request frame with neither new nor continuation flags set"}},
 			{in: "1 1 0 command-request new cbor:{b'name': b'x'}",
-				want: []string{"error: received command request frame with neither new nor continuation flags set"}},
+				want: []string{"error: reactor: received command request frame with neither new nor continuation flags set"}},
 			{in: "eof",
-				want: []string{"error: received command request frame with neither new nor continuation flags set"}},
+				want: []string{"error: reactor: received command request frame with neither new nor continuation flags set"}},
 		}},
 		{name: "differs: response to inactive request refused", steps: []serverStep{
 			{in: "1 1 stream-begin command-request new cbor:{b'name': b'x'}", want: []string{"run 1 x args={} redirect=None data=None"}},
@@ -333,31 +333,34 @@ func decodeErrText(payload string) string {
 }
 
 func TestServerErrorsAreTyped(t *testing.T) {
-	r := NewServerReactor(ServerConfig{MaxPendingRequests: 1})
+	r := NewServerMachine(ServerMachineConfig{MaxPendingRequests: 1})
 	r.OnFrame(ffs("1 1 stream-begin command-request new|more cbor:{b'name': b'a'}"))
 	r.OnFrame(ffs("3 1 0 command-request new|more cbor:{b'name': b'b'}"))
 	a := r.Next()
-	require.Equal(t, action.Error, a.Kind)
-	var le *LimitError
+	require.Equal(t, action.KindError, a.Kind)
+	var re *RequestError
+	require.ErrorAs(t, a.Err, &re)
+	require.ErrorIs(t, a.Err, action.ErrLimit)
+	require.Equal(t, uint16(3), re.RequestID)
+	var le *action.LimitError
 	require.ErrorAs(t, a.Err, &le)
-	require.ErrorIs(t, a.Err, ErrLimit)
-	require.Equal(t, uint16(3), le.RequestID)
+	require.Equal(t, action.LimitError{What: "partially received requests", Size: 2, Limit: 1}, *le)
 
-	r = NewServerReactor(ServerConfig{})
+	r = NewServerMachine(ServerMachineConfig{})
 	r.Feed([]byte{0, 0, 0, 1, 0, 1, 1, 0xf0})
 	a = r.Next()
-	require.Equal(t, action.Error, a.Kind)
+	require.Equal(t, action.KindError, a.Kind)
 	require.ErrorIs(t, a.Err, ErrProtocol)
 	var he *frame.HeaderError
 	require.ErrorAs(t, a.Err, &he)
-	require.True(t, strings.HasPrefix(a.Err.Error(), "error reading frame: "), a.Err.Error())
+	require.True(t, strings.HasPrefix(a.Err.Error(), "reactor: error reading frame: "), a.Err.Error())
 	require.Equal(t, a, r.Next(), "terminal")
 
-	r = NewServerReactor(ServerConfig{})
+	r = NewServerMachine(ServerMachineConfig{})
 	r.Feed(frameBytes("1 1 stream-begin command-request new cbor:{b'name': b'a'}")[:9])
 	r.FeedEOF()
 	a = r.Next()
-	require.Equal(t, action.Error, a.Kind)
+	require.Equal(t, action.KindError, a.Kind)
 	require.True(t, errors.Is(a.Err, ErrProtocol))
 }
 
@@ -369,7 +372,7 @@ func TestServerFeedAnySplit(t *testing.T) {
 		"1 1 0 command-data eos def",
 	)
 	for cut := 0; cut <= len(wire); cut++ {
-		r := NewServerReactor(ServerConfig{})
+		r := NewServerMachine(ServerMachineConfig{})
 		var events []string
 		for _, part := range [][]byte{wire[:cut], wire[cut:]} {
 			r.Feed(part)
@@ -391,29 +394,29 @@ func TestServerFeedAnySplit(t *testing.T) {
 // decoder rejects, input ending inside a frame, requests left partial at
 // EOF, a frame handed over directly that breaks the protocol.
 func TestServerStateAfterError(t *testing.T) {
-	cases := map[string]func(r *ServerReactor){
-		"bad header fed": func(r *ServerReactor) { r.Feed([]byte{0, 0, 0, 1, 0, 1, 1, 0xf0}) },
-		"truncated frame fed": func(r *ServerReactor) {
+	cases := map[string]func(r *ServerMachine){
+		"bad header fed": func(r *ServerMachine) { r.Feed([]byte{0, 0, 0, 1, 0, 1, 1, 0xf0}) },
+		"truncated frame fed": func(r *ServerMachine) {
 			r.Feed(frameBytes("1 1 stream-begin command-request new cbor:{b'name': b'a'}")[:9])
 			r.FeedEOF()
 		},
-		"partial request at EOF, fed": func(r *ServerReactor) {
+		"partial request at EOF, fed": func(r *ServerMachine) {
 			r.Feed(frameBytes("1 1 stream-begin command-request new|more cbor:{b'name': b'a'}"))
 			r.FeedEOF()
 		},
-		"partial request at EOF, framed": func(r *ServerReactor) {
+		"partial request at EOF, framed": func(r *ServerMachine) {
 			r.OnFrame(ffs("1 1 stream-begin command-request new|more cbor:{b'name': b'a'}"))
 			r.FeedEOF()
 		},
-		"protocol error framed": func(r *ServerReactor) { r.OnFrame(ffs("1 2 stream-begin command-request new ")) },
-		"protocol error fed":    func(r *ServerReactor) { r.Feed(frameBytes("1 2 stream-begin command-request new ")) },
+		"protocol error framed": func(r *ServerMachine) { r.OnFrame(ffs("1 2 stream-begin command-request new ")) },
+		"protocol error fed":    func(r *ServerMachine) { r.Feed(frameBytes("1 2 stream-begin command-request new ")) },
 	}
 	for name, input := range cases {
-		r := NewServerReactor(ServerConfig{})
+		r := NewServerMachine(ServerMachineConfig{})
 		input(r)
 		got := actiontest.Drain[Command](r)
 		require.NotEmpty(t, got, name)
-		require.Equal(t, action.Error, got[len(got)-1].Kind, name)
-		require.Equal(t, StateErrored, r.State(), name)
+		require.Equal(t, action.KindError, got[len(got)-1].Kind, name)
+		require.Equal(t, ServerStateErrored, r.State(), name)
 	}
 }

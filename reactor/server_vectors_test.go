@@ -110,7 +110,7 @@ func TestServerVectors(t *testing.T) {
 }
 
 func replayServer(t *testing.T, v serverVector, used map[string]bool, feed bool) {
-	r := NewServerReactor(ServerConfig{DeferOutput: v.DeferOutput})
+	r := NewServerMachine(ServerMachineConfig{DeferOutput: v.DeferOutput})
 	streams := map[int]*OutputStream{}
 	logs := map[uint8]*streamLog{}
 	var firstErr error
@@ -168,7 +168,7 @@ func replayServer(t *testing.T, v serverVector, used map[string]bool, feed bool)
 			// and repeats that Error, where Mercurial answers later frames
 			// with "server already errored" or a new error.
 			require.Len(t, got, 1, msg)
-			require.Equal(t, action.Error, got[0].Kind, msg)
+			require.Equal(t, action.KindError, got[0].Kind, msg)
 			require.Equal(t, firstErr, got[0].Err, msg)
 			continue
 		}
@@ -179,7 +179,7 @@ func replayServer(t *testing.T, v serverVector, used map[string]bool, feed bool)
 			require.True(t, ok, "%s: Mercurial raised %s %s; no difference is declared", msg, res.Type, res.Message)
 			used[v.Name] = true
 			checkServerDifference(t, diff, callErr, got, logs, msg)
-			if n := len(got); n > 0 && got[n-1].Kind == action.Error {
+			if n := len(got); n > 0 && got[n-1].Kind == action.KindError {
 				firstErr = got[n-1].Err
 			}
 			continue
@@ -188,7 +188,7 @@ func replayServer(t *testing.T, v serverVector, used map[string]bool, feed bool)
 		switch res.Action {
 		case "runcommand":
 			require.Len(t, got, 1, msg)
-			require.Equal(t, action.Deliver, got[0].Kind, "%s: %v", msg, got[0])
+			require.Equal(t, action.KindDeliver, got[0].Kind, "%s: %v", msg, got[0])
 			c := got[0].Value
 			require.Equal(t, uint16(res.RequestID), c.RequestID, msg)
 			sameValue(t, value(t, res.Command, false), []byte(c.Name), msg+" name")
@@ -205,7 +205,7 @@ func replayServer(t *testing.T, v serverVector, used map[string]bool, feed bool)
 			require.Empty(t, got, msg)
 		case "error":
 			require.Len(t, got, 1, msg)
-			require.Equal(t, action.Error, got[0].Kind, "%s: %v", msg, got[0])
+			require.Equal(t, action.KindError, got[0].Kind, "%s: %v", msg, got[0])
 			checkMessage(t, stringOf(t, res.Message), got[0].Err.Error(), msg)
 			require.ErrorIs(t, got[0].Err, ErrProtocol)
 			firstErr = got[0].Err
@@ -237,6 +237,7 @@ func replayServer(t *testing.T, v serverVector, used map[string]bool, feed bool)
 // CBOR decoder's own words, only the part before them is compared.
 func checkMessage(t testing.TB, want, got, msg string) {
 	t.Helper()
+	got = unprefixed(t, got)
 	const cborPrefix = "error decoding CBOR from "
 	if strings.HasPrefix(want, cborPrefix) {
 		i := strings.Index(want, ": ")
@@ -253,8 +254,8 @@ func checkServerDifference(t *testing.T, diff string, callErr error, got []actio
 		require.NoError(t, callErr, msg)
 		require.NotEmpty(t, got, msg)
 		last := got[len(got)-1]
-		require.Equal(t, action.Error, last.Kind, "%s: %v", msg, got)
-		require.True(t, strings.HasPrefix(last.Err.Error(), arg), "%s: got %q, want prefix %q", msg, last.Err, arg)
+		require.Equal(t, action.KindError, last.Kind, "%s: %v", msg, got)
+		require.True(t, strings.HasPrefix(unprefixed(t, last.Err.Error()), arg), "%s: got %q, want prefix %q", msg, last.Err, arg)
 		require.ErrorIs(t, last.Err, ErrProtocol)
 	case "notactive":
 		require.ErrorIs(t, callErr, ErrNotActive, msg)
@@ -276,11 +277,20 @@ func checkServerDifference(t *testing.T, diff string, callErr error, got []actio
 	case "incomplete":
 		require.NotEmpty(t, got, msg)
 		last := got[len(got)-1]
-		require.Equal(t, action.Error, last.Kind, msg)
+		require.Equal(t, action.KindError, last.Kind, msg)
 		var ie *IncompleteError
 		require.ErrorAs(t, last.Err, &ie)
 		require.Equal(t, arg, fmt.Sprint(ie.RequestIDs), msg)
 	default:
 		t.Fatalf("unknown difference %q", diff)
 	}
+}
+
+// unprefixed returns an error message of this package without its
+// "reactor: " prefix, which it must have: the rest is Mercurial's text.
+func unprefixed(t testing.TB, msg string) string {
+	t.Helper()
+	rest, ok := strings.CutPrefix(msg, "reactor: ")
+	require.True(t, ok, "error %q lacks the reactor: prefix", msg)
+	return rest
 }

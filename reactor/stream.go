@@ -106,7 +106,7 @@ func newEncoder(name string) framing.Encoder {
 }
 
 // OutputStream is a server stream to the client: framing's output stream,
-// made by ServerReactor.NewOutputStream with the content encoding
+// made by ServerMachine.NewOutputStream with the content encoding
 // negotiated. Stream settings go out with its first response.
 type OutputStream = framing.OutputStream
 
@@ -116,8 +116,8 @@ func newOutputStream(id uint8, maxPayload int) *OutputStream {
 
 // streamConfig splits frames at maxPayload, which the reactors' configs
 // let exceed Mercurial's safe bound.
-func streamConfig(maxPayload int) framing.StreamConfig {
-	return framing.StreamConfig{MaxFramePayload: maxPayload, AllowLargePayloads: maxPayload >= frame.MercurialSafePayload}
+func streamConfig(maxPayload int) framing.OutputStreamConfig {
+	return framing.OutputStreamConfig{MaxFramePayload: maxPayload, AllowLargePayloads: maxPayload >= frame.MercurialSafePayload}
 }
 
 // passThrough reports whether response data goes out on s as it is

@@ -229,7 +229,7 @@ func normalize(t testing.TB, frames []frame.Frame, logs map[uint8]*streamLog, si
 			}
 			lg.encoding = string(v.([]byte))
 		}
-		compressed := lg != nil && lg.encoding != EncodingIdentity && f.StreamFlags&frame.StreamEncoded != 0
+		compressed := lg != nil && lg.encoding != EncodingIdentity && f.StreamFlags&frame.StreamFlagEncoded != 0
 		if !compressed {
 			out = append(out, fmt.Sprintf("%d %d %s %s %s %x", f.RequestID, f.StreamID, f.StreamFlags, f.Type, f.Type.FlagsString(f.Flags), f.Payload))
 			continue
@@ -262,7 +262,7 @@ func compareFrames(t testing.TB, want []string, got []action.Action[Command], lo
 		wantB = append(wantB, mustHex(t, h)...)
 	}
 	for _, a := range got {
-		require.Equal(t, action.Send, a.Kind, "%s: got %v", msg, a)
+		require.Equal(t, action.KindSend, a.Kind, "%s: got %v", msg, a)
 		gotB = append(gotB, a.Bytes...)
 	}
 	w := normalize(t, parseFrames(t, wantB), logs, "want")

@@ -102,13 +102,13 @@ func Serve[T any](ctx context.Context, conn net.Conn, m action.Machine[T]) error
 	buf := make([]byte, 32<<10)
 	eof := false
 	for {
-		for a := m.Next(); a.Kind != action.WantMore; a = m.Next() {
+		for a := m.Next(); a.Kind != action.KindWantMore; a = m.Next() {
 			switch a.Kind {
-			case action.Send:
+			case action.KindSend:
 				if _, err := conn.Write(a.Bytes); err != nil {
 					return errOr(ctx, err)
 				}
-			case action.Error:
+			case action.KindError:
 				if errors.Is(a.Err, io.EOF) {
 					return nil
 				}

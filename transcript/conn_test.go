@@ -73,7 +73,7 @@ func TestRecordConnPassesDescriptors(t *testing.T) {
 		if e.FDs != 0 {
 			require.Zero(t, fdsAt, "one entry with descriptors")
 			fdsAt = i
-			require.Equal(t, transcript.Send, e.Ev)
+			require.Equal(t, transcript.EvSend, e.Ev)
 			require.Equal(t, 1, e.FDs)
 			require.Empty(t, e.Bytes())
 		}

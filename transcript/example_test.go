@@ -20,16 +20,16 @@ func ExampleNewQMPPeer() {
 	tr, _ := transcript.Read(f)
 	peer, _ := transcript.NewQMPPeer(tr, transcript.PeerConfig{})
 
-	c := qmp.NewClientMachine(qmp.ClientConfig{})
+	c := qmp.NewClientMachine(qmp.ClientMachineConfig{})
 	c.Execute("stop", nil)
 	c.Execute("query-status", nil)
 	c.Execute("cont", nil)
 	got, _ := actiontest.Pump(c, peer)
 	for _, r := range got.Delivered() {
 		switch r.Kind {
-		case qmp.KindEvent:
+		case qmp.ReceivedKindEvent:
 			fmt.Println("event", r.Event.Name)
-		case qmp.KindReply:
+		case qmp.ReceivedKindReply:
 			fmt.Printf("reply to #%d: %s\n", r.ID, r.Response.Return)
 		}
 	}

@@ -17,7 +17,7 @@
 //	{"conn":1,"t":0.000412,"ev":"recv","text":"{\"QMP\": {\"version\": …}}"}
 //	{"conn":1,"t":0.00053,"ev":"send","text":"{\"execute\": \"qmp_capabilities\", \"id\": 1}"}
 //	{"conn":1,"t":0.0011,"ev":"send","fds":1}
-//	{"conn":1,"t":2.5,"ev":"close","by":"peer","err":"peer closed the connection: EOF"}
+//	{"conn":1,"t":2.5,"ev":"close","by":"peer","err":"transport: peer closed the connection: EOF"}
 //
 // The fields of an entry:
 //
@@ -70,10 +70,10 @@ type Ev string
 
 // The entry kinds.
 const (
-	Open  Ev = "open"  // a connection began
-	Send  Ev = "send"  // the recording side wrote bytes
-	Recv  Ev = "recv"  // the recording side read bytes
-	Close Ev = "close" // the connection ended; Err says why
+	EvOpen  Ev = "open"  // a connection began
+	EvSend  Ev = "send"  // the recording side wrote bytes
+	EvRecv  Ev = "recv"  // the recording side read bytes
+	EvClose Ev = "close" // the connection ended; Err says why
 )
 
 // Header is the first line of a transcript.
@@ -226,7 +226,7 @@ func Read(r io.Reader) (*Transcript, error) {
 
 func check(e Entry) string {
 	switch e.Ev {
-	case Open, Send, Recv, Close:
+	case EvOpen, EvSend, EvRecv, EvClose:
 	default:
 		return fmt.Sprintf("unknown ev %q", e.Ev)
 	}
@@ -239,7 +239,7 @@ func check(e Entry) string {
 		return "more than one of text, base64 and frame"
 	case e.FDs < 0:
 		return fmt.Sprintf("fds %d is negative", e.FDs)
-	case e.By != "" && (e.By != "peer" || e.Ev != Close):
+	case e.By != "" && (e.By != "peer" || e.Ev != EvClose):
 		return fmt.Sprintf("by %q on a %s entry", e.By, e.Ev)
 	}
 	if e.Frame != "" {

@@ -48,10 +48,10 @@ func TestRecorderWritesTheDocumentedFormat(t *testing.T) {
 {"conn":1,"t":0.003,"ev":"send","text":"{\"execute\": \"x\", \"id\": 1}"}
 {"conn":1,"t":0.004,"ev":"send","text":"{\"execute\": \"y\", \"id\": 2}"}
 {"conn":1,"t":0.005,"ev":"send","fds":1}
-{"conn":1,"t":0.006,"ev":"send","err":"json syntax error at offset 50: invalid character '}' looking for a value"}
+{"conn":1,"t":0.006,"ev":"send","err":"framing: json syntax error at offset 50: invalid character '}' looking for a value"}
 {"conn":1,"t":0.007,"ev":"close","by":"peer","err":"boom: EOF"}
 {"conn":2,"t":0.008,"ev":"open"}
-{"conn":2,"t":0.008,"ev":"send","err":"json syntax error at offset 0: invalid character 0xff looking for a value"}
+{"conn":2,"t":0.008,"ev":"send","err":"framing: json syntax error at offset 0: invalid character 0xff looking for a value"}
 {"conn":2,"t":0.009,"ev":"close"}
 `, buf.String())
 
@@ -136,7 +136,7 @@ func TestRecordARealSessionThenReplayIt(t *testing.T) {
 	rec, err := transcript.NewRecorder(&buf, transcript.RecorderConfig{Header: transcript.Header{Protocol: "qmp"}, SplitJSON: true})
 	require.NoError(t, err)
 	sess := transport.New(transport.Config[qmp.Received, *qmp.ClientMachine]{
-		NewMachine: func() *qmp.ClientMachine { return qmp.NewClientMachine(qmp.ClientConfig{}) },
+		NewMachine: func() *qmp.ClientMachine { return qmp.NewClientMachine(qmp.ClientMachineConfig{}) },
 		OnInbound:  rec.Inbound,
 		OnOutbound: rec.Outbound,
 		OnEnd:      rec.End,
@@ -166,7 +166,7 @@ func TestRecordARealSessionThenReplayIt(t *testing.T) {
 	require.NoError(t, err)
 	peer, err := transcript.NewQMPPeer(tr, transcript.PeerConfig{})
 	require.NoError(t, err)
-	c := qmp.NewClientMachine(qmp.ClientConfig{})
+	c := qmp.NewClientMachine(qmp.ClientMachineConfig{})
 	handshake, _ := actiontest.Pump(c, peer)
 	stopCont(c)
 	replayed, matched := actiontest.Pump(c, peer)
@@ -210,10 +210,10 @@ func TestRecordConn(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, tr.Entries, 4)
 		require.Equal(t, "ping", tr.Entries[1].Text)
-		require.Equal(t, transcript.Send, tr.Entries[1].Ev)
-		require.Equal(t, transcript.Recv, tr.Entries[2].Ev)
+		require.Equal(t, transcript.EvSend, tr.Entries[1].Ev)
+		require.Equal(t, transcript.EvRecv, tr.Entries[2].Ev)
 		end := tr.Entries[3]
-		require.Equal(t, transcript.Close, end.Ev)
+		require.Equal(t, transcript.EvClose, end.Ev)
 		if peerCloses {
 			require.Equal(t, "peer", end.By)
 		} else {

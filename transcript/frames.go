@@ -14,8 +14,8 @@ import (
 
 // NewFramePeer returns a peer replaying the server side of connection
 // cfg.Conn of a transcript of Mercurial's frame protocol t, for a
-// reactor.ClientReactor (or, with cfg.PlayClient, the client side for a
-// reactor.ServerReactor), whichever side recorded t. Frames are compared
+// reactor.ClientMachine (or, with cfg.PlayClient, the client side for a
+// reactor.ServerMachine), whichever side recorded t. Frames are compared
 // whole, request and stream ids included: the reactors number them
 // deterministically. A mismatch shows both frames in human syntax and the
 // fields that differ.
@@ -68,10 +68,10 @@ func (s *frameSplitter) FeedEOF()      { s.d.FeedEOF() }
 func (s *frameSplitter) Next() ([]byte, error) {
 	a := s.d.Next()
 	switch a.Kind {
-	case action.Deliver:
+	case action.KindDeliver:
 		s.buf = a.Value.Append(s.buf[:0])
 		return s.buf, nil
-	case action.Error:
+	case action.KindError:
 		return nil, a.Err // io.EOF at a clean end
 	}
 	return nil, nil

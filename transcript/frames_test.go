@@ -18,12 +18,12 @@ import (
 	"github.com/wirereactor/wirereactor/transcript"
 )
 
-func newHgClient() *reactor.ClientReactor {
-	return reactor.NewClientReactor(reactor.ClientConfig{MultipleSends: true, Immediate: true})
+func newHgClient() *reactor.ClientMachine {
+	return reactor.NewClientMachine(reactor.ClientMachineConfig{MultipleSends: true, Immediate: true})
 }
 
 // heads is the client's automation: ask for heads and a lookup.
-func heads(c *reactor.ClientReactor, key string) {
+func heads(c *reactor.ClientMachine, key string) {
 	c.CallCommand(reactor.Request{Name: "heads"})
 	c.CallCommand(reactor.Request{Name: "lookup", Args: map[hgcbor.Bytes]any{"key": []byte(key)}})
 }
@@ -49,7 +49,7 @@ func recordHg(t *testing.T) (string, []string) {
 	require.NoError(t, err)
 	client := newHgClient()
 	tapped := transcript.Tap[reactor.Response](client, rec)
-	server := reactor.NewServerReactor(reactor.ServerConfig{})
+	server := reactor.NewServerMachine(reactor.ServerMachineConfig{})
 	var out *reactor.OutputStream
 	heads(client, "tip")
 	got, _ := actiontest.Pump(tapped, server, actiontest.OnDeliver(server, func(cmd reactor.Command) {
@@ -116,8 +116,8 @@ func TestFrameReplayRejectsAnotherRequest(t *testing.T) {
 // their payload as escaped bytes, and read back the same.
 func TestFrameEntriesReadBackExactly(t *testing.T) {
 	frames := []frame.Frame{
-		{RequestID: 1, StreamID: 1, StreamFlags: frame.StreamBegin, Type: frame.TypeCommandData, Flags: frame.FlagCommandDataEOS, Payload: []byte("cbor:not really\\ \x00\xff\n")},
-		{RequestID: 65535, StreamID: 255, StreamFlags: frame.StreamEnd | frame.StreamEncoded, Type: frame.TypeCommandResponse, Flags: 0, Payload: []byte{0x9f, 0x01, 0xff}}, // indefinite array
+		{RequestID: 1, StreamID: 1, StreamFlags: frame.StreamFlagBegin, Type: frame.TypeCommandData, Flags: frame.FlagCommandDataEOS, Payload: []byte("cbor:not really\\ \x00\xff\n")},
+		{RequestID: 65535, StreamID: 255, StreamFlags: frame.StreamFlagEnd | frame.StreamFlagEncoded, Type: frame.TypeCommandResponse, Flags: 0, Payload: []byte{0x9f, 0x01, 0xff}}, // indefinite array
 		{RequestID: 2, StreamID: 2, Type: frame.TypeCommandResponse, Flags: frame.FlagCommandResponseEOS, Payload: nil},
 	}
 	var wire []byte
@@ -146,7 +146,7 @@ func TestFrameEntriesReadBackExactly(t *testing.T) {
 	require.Contains(t, text, `"frame":"1 1 stream-begin command-data eos \\x63bor:not really\\\\ \\x00\\xff\\x0a"`)
 }
 
-var _ action.Machine[reactor.Response] = (*reactor.ClientReactor)(nil)
+var _ action.Machine[reactor.Response] = (*reactor.ClientMachine)(nil)
 
 // The client's side of the same transcript replays to a server reactor: a
 // server application is tested against what a client once sent.
@@ -157,7 +157,7 @@ func TestFrameReplayPlaysTheClientToAServerReactor(t *testing.T) {
 	run := func(lookup string) (actiontest.Actions[transcript.Matched], *transcript.Peer) {
 		peer, err := transcript.NewFramePeer(tr, transcript.PeerConfig{PlayClient: true})
 		require.NoError(t, err)
-		server := reactor.NewServerReactor(reactor.ServerConfig{})
+		server := reactor.NewServerMachine(reactor.ServerMachineConfig{})
 		var out *reactor.OutputStream
 		_, matched := actiontest.Pump(server, peer, actiontest.OnDeliver(server, func(cmd reactor.Command) {
 			if out == nil {

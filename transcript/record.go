@@ -67,10 +67,10 @@ func NewRecorder(w io.Writer, cfg RecorderConfig) (*Recorder, error) {
 }
 
 // Inbound records bytes read from the peer (transport.Config.OnInbound).
-func (r *Recorder) Inbound(p []byte) { r.bytes(Recv, &r.in, p) }
+func (r *Recorder) Inbound(p []byte) { r.bytes(EvRecv, &r.in, p) }
 
 // Outbound records bytes written to the peer (transport.Config.OnOutbound).
-func (r *Recorder) Outbound(p []byte) { r.bytes(Send, &r.out, p) }
+func (r *Recorder) Outbound(p []byte) { r.bytes(EvSend, &r.out, p) }
 
 // PassFDs records that n file descriptors were passed to the peer, as a send
 // entry of its own (descriptors travel outside Send actions, through
@@ -78,7 +78,7 @@ func (r *Recorder) Outbound(p []byte) { r.bytes(Send, &r.out, p) }
 func (r *Recorder) PassFDs(n int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	e := r.entry(Send, nil)
+	e := r.entry(EvSend, nil)
 	e.FDs = n
 	r.write(e)
 }
@@ -90,7 +90,7 @@ func (r *Recorder) PassFDs(n int) {
 func (r *Recorder) End(err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	e := r.entry(Close, nil)
+	e := r.entry(EvClose, nil)
 	if err != nil {
 		e.Err = err.Error()
 		if errors.Is(err, io.EOF) {
@@ -116,7 +116,7 @@ func (r *Recorder) entry(ev Ev, p []byte) Entry {
 	if !r.open {
 		r.open = true
 		r.conn++
-		r.write(NewEntry(r.conn, t, Open, nil))
+		r.write(NewEntry(r.conn, t, EvOpen, nil))
 	}
 	return NewEntry(r.conn, t, ev, p)
 }
@@ -155,8 +155,10 @@ func (r *Recorder) bytes(ev Ev, s *recSplit, p []byte) {
 			e := r.entry(ev, nil)
 			e.Err = err.Error()
 			r.write(e)
-			var tl *framing.JSONTooLargeError
-			if r.cfg.SplitFrames || errors.As(err, &tl) {
+			// A JSON message over the size limit leaves the splitter terminal;
+			// a syntax error (nesting over the limit included) it recovers from.
+			var se *framing.JSONSyntaxError
+			if r.cfg.SplitFrames || errors.Is(err, action.ErrLimit) && !errors.As(err, &se) {
 				s.raw = true // the splitter is terminal: record the rest as read
 				return
 			}
@@ -199,9 +201,9 @@ func (t *tap[T]) FeedEOF()      { t.m.FeedEOF() }
 func (t *tap[T]) Next() action.Action[T] {
 	a := t.m.Next()
 	switch {
-	case a.Kind == action.Send:
+	case a.Kind == action.KindSend:
 		t.rec.Outbound(a.Bytes)
-	case a.Kind == action.Error && !t.ended:
+	case a.Kind == action.KindError && !t.ended:
 		t.ended = true
 		t.rec.End(a.Err)
 	}

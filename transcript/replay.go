@@ -26,7 +26,7 @@ type PeerConfig struct {
 	// as soon as everything recorded before it has happened.
 	Timed bool
 	// PlayClient replays the client's side instead, to serve a server
-	// machine (qmp.ServerMachine, reactor.ServerReactor): the peer sends
+	// machine (qmp.ServerMachine, reactor.ServerMachine): the peer sends
 	// the client's recorded messages and expects the server's. Messages
 	// and errors below that speak of "the client" then mean the server.
 	PlayClient bool
@@ -128,9 +128,9 @@ func newPeer(t *Transcript, cfg PeerConfig, d dialect) (*Peer, error) {
 	// theirEv marks the entries holding the messages of the machine the
 	// peer serves: the client's, unless the peer plays the client.
 	recordedByClient := t.Header.Side != "server"
-	theirEv := Send
+	theirEv := EvSend
 	if recordedByClient == cfg.PlayClient {
-		theirEv = Recv
+		theirEv = EvRecv
 	}
 	p := &Peer{d: d, in: d.splitter(), timed: cfg.Timed, them: "client"}
 	if cfg.PlayClient {
@@ -147,13 +147,13 @@ func newPeer(t *Transcript, cfg PeerConfig, d dialect) (*Peer, error) {
 			found, start = true, e.Time()
 		}
 		switch e.Ev {
-		case Close:
+		case EvClose:
 			// Who closed: "by":"peer" names the side that did not record.
 			closedByClient := recordedByClient != (e.By == "peer")
 			mine := closedByClient == cfg.PlayClient
 			p.steps = append(p.steps, step{close: true, server: mine, t: e.Time() - start, line: e.Line})
 			continue
-		case Open:
+		case EvOpen:
 			continue
 		}
 		if e.Err != "" || len(e.Bytes()) == 0 {

@@ -30,9 +30,9 @@ func describe(rs []qmp.Received) []string {
 	var out []string
 	for _, r := range rs {
 		switch r.Kind {
-		case qmp.KindEvent:
+		case qmp.ReceivedKindEvent:
 			out = append(out, "event "+r.Event.Name)
-		case qmp.KindReply:
+		case qmp.ReceivedKindReply:
 			out = append(out, fmt.Sprintf("reply #%d %s", r.ID, r.Response.Return))
 		default:
 			out = append(out, r.Kind.String())
@@ -54,7 +54,7 @@ func TestReplayServesAClientMachine(t *testing.T) {
 	for how, cut := range actiontest.Splits(40) {
 		peer, err := transcript.NewQMPPeer(tr, transcript.PeerConfig{})
 		require.NoError(t, err)
-		c := qmp.NewClientMachine(qmp.ClientConfig{})
+		c := qmp.NewClientMachine(qmp.ClientMachineConfig{})
 		stopCont(c)
 		got, matched := actiontest.Pump(c, peer, cut)
 		require.NoError(t, got.Err(), how)
@@ -90,7 +90,7 @@ func TestReplayEndsWhereTheServerClosed(t *testing.T) {
 	require.NoError(t, err)
 	peer, err := transcript.NewQMPPeer(tr, transcript.PeerConfig{})
 	require.NoError(t, err)
-	c := qmp.NewClientMachine(qmp.ClientConfig{})
+	c := qmp.NewClientMachine(qmp.ClientMachineConfig{})
 	c.Execute("quit", nil)
 	got, matched := actiontest.Pump(c, peer)
 	require.Equal(t, []string{"greeting", "ready", "reply #1 {}", "event SHUTDOWN"}, describe(got.Delivered()))
@@ -103,7 +103,7 @@ func TestReplayEndsWhereTheServerClosed(t *testing.T) {
 func TestReplayRejectsACommandTheTranscriptDoesNotExpect(t *testing.T) {
 	peer, err := transcript.NewQMPPeer(load(t, "stop-cont.jsonl"), transcript.PeerConfig{})
 	require.NoError(t, err)
-	c := qmp.NewClientMachine(qmp.ClientConfig{})
+	c := qmp.NewClientMachine(qmp.ClientMachineConfig{})
 	c.Execute("stop", nil)
 	c.Execute("device_del", []byte(`{"id": "disk0"}`))
 	got, matched := actiontest.Pump(c, peer)
@@ -128,7 +128,7 @@ func TestReplayEndsWhenTheClientCloses(t *testing.T) {
 	tr := load(t, "stop-cont.jsonl")
 	peer, err := transcript.NewQMPPeer(tr, transcript.PeerConfig{})
 	require.NoError(t, err)
-	c := qmp.NewClientMachine(qmp.ClientConfig{})
+	c := qmp.NewClientMachine(qmp.ClientMachineConfig{})
 	actiontest.Pump(c, peer)
 	peer.FeedEOF()
 	a := actiontest.Drain(peer)
@@ -143,7 +143,7 @@ func TestReplayEndsWhenTheClientCloses(t *testing.T) {
 func TestReplayTimed(t *testing.T) {
 	peer, err := transcript.NewQMPPeer(load(t, "stop-cont.jsonl"), transcript.PeerConfig{Timed: true})
 	require.NoError(t, err)
-	c := qmp.NewClientMachine(qmp.ClientConfig{})
+	c := qmp.NewClientMachine(qmp.ClientMachineConfig{})
 	got, _ := actiontest.Pump(c, peer)
 	require.Empty(t, got.Delivered(), "the greeting was recorded at 212µs")
 	due, held := peer.Due()
@@ -158,7 +158,7 @@ func TestReplayTimed(t *testing.T) {
 		} else if peer.Done() == nil {
 			break
 		}
-		if c.State() == qmp.Running && c.Pending() == 0 && c.LastID() == 1 {
+		if c.State() == qmp.ClientStateRunning && c.Pending() == 0 && c.LastID() == 1 {
 			stopCont(c)
 		}
 		got, matched := actiontest.Pump(c, peer)
@@ -200,7 +200,7 @@ func TestNewQMPPeerChecksTheTranscript(t *testing.T) {
 func TestReplayPlaysTheClientToAServerMachine(t *testing.T) {
 	peer, err := transcript.NewQMPPeer(load(t, "stop-cont.jsonl"), transcript.PeerConfig{PlayClient: true})
 	require.NoError(t, err)
-	s := qmp.NewServerMachine(qmp.ServerConfig{Version: qmp.Version{QEMU: qmp.VersionTriple{Major: 7, Minor: 2}}})
+	s := qmp.NewServerMachine(qmp.ServerMachineConfig{Version: qmp.Version{QEMU: qmp.VersionTriple{Major: 7, Minor: 2}}})
 	status := `{"status": "paused", "singlestep": false, "running": false}`
 	_, matched := actiontest.Pump(s, peer, actiontest.OnDeliver(s, func(cmd qmp.Command) {
 		switch cmd.Name {

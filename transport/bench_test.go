@@ -176,7 +176,7 @@ func BenchmarkBulk(b *testing.B) {
 				for {
 					k, err := s.Read(buf)
 					sink.Feed(buf[:k])
-					for sink.Next().Kind != action.WantMore {
+					for sink.Next().Kind != action.KindWantMore {
 					}
 					if err != nil {
 						done <- int64(sink.Messages)
@@ -220,7 +220,7 @@ func BenchmarkBulk(b *testing.B) {
 			if err := cli.Disconnect(ctx); err != nil {
 				b.Fatal(err)
 			}
-			if err := srv.WaitState(ctx, transport.Disconnecting); err != nil {
+			if err := srv.WaitState(ctx, transport.RunstateDisconnecting); err != nil {
 				b.Fatal(err)
 			}
 			b.StopTimer()
@@ -249,7 +249,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 				for {
 					n, err := s.Read(buf)
 					echo.Feed(buf[:n])
-					for a := echo.Next(); a.Kind == action.Send; a = echo.Next() {
+					for a := echo.Next(); a.Kind == action.KindSend; a = echo.Next() {
 						if _, err := s.Write(a.Bytes); err != nil {
 							return
 						}

@@ -52,7 +52,7 @@ type Config[T any, M action.Machine[T]] struct {
 	// says WantMore) or its own buffers.
 	//
 	// When Retain is nil and the machine implements action.Retainer (as
-	// reactor.ClientReactor does), the machine's Retain method is used
+	// reactor.ClientMachine does), the machine's Retain method is used
 	// instead, so such machines are safe without configuration. Set Retain
 	// to override it: with a cheaper copy, or with func(v T) T { return v }
 	// when every value is consumed (by Consume) before the next read.

@@ -228,4 +228,4 @@ func errTimeout(err error) error {
 	return errors.New("not a timeout")
 }
 
-var _ = transport.Running
+var _ = transport.RunstateRunning

@@ -21,25 +21,25 @@ import (
 	"github.com/wirereactor/wirereactor/transport/ws"
 )
 
-type frameServer = transport.Server[reactor.Command, *reactor.ServerReactor]
-type frameClient = transport.Session[reactor.Response, *reactor.ClientReactor]
+type frameServer = transport.Server[reactor.Command, *reactor.ServerMachine]
+type frameClient = transport.Session[reactor.Response, *reactor.ClientMachine]
 
 // newFrameServer answers every command with one object: "ran NAME".
 func newFrameServer() *frameServer {
 	return &frameServer{
-		Config: transport.Config[reactor.Command, *reactor.ServerReactor]{
+		Config: transport.Config[reactor.Command, *reactor.ServerMachine]{
 			Name:       "frames",
 			Logger:     quiet,
-			NewMachine: func() *reactor.ServerReactor { return reactor.NewServerReactor(reactor.ServerConfig{}) },
+			NewMachine: func() *reactor.ServerMachine { return reactor.NewServerMachine(reactor.ServerMachineConfig{}) },
 		},
-		Handle: func(ctx context.Context, s *transport.Session[reactor.Command, *reactor.ServerReactor]) {
+		Handle: func(ctx context.Context, s *transport.Session[reactor.Command, *reactor.ServerMachine]) {
 			var out *reactor.OutputStream
 			for {
 				cmd, err := s.Recv(ctx)
 				if err != nil {
 					return
 				}
-				err = s.Do(ctx, func(r *reactor.ServerReactor) error {
+				err = s.Do(ctx, func(r *reactor.ServerMachine) error {
 					if out == nil {
 						out = r.NewOutputStream()
 					}
@@ -54,11 +54,11 @@ func newFrameServer() *frameServer {
 }
 
 func newFrameClient(name string) *frameClient {
-	return transport.New(transport.Config[reactor.Response, *reactor.ClientReactor]{
+	return transport.New(transport.Config[reactor.Response, *reactor.ClientMachine]{
 		Name:   name,
 		Logger: quiet,
-		NewMachine: func() *reactor.ClientReactor {
-			return reactor.NewClientReactor(reactor.ClientConfig{
+		NewMachine: func() *reactor.ClientMachine {
+			return reactor.NewClientMachine(reactor.ClientMachineConfig{
 				MultipleSends:    true,
 				ContentEncodings: []string{reactor.EncodingZstd8MB, reactor.EncodingZlib, reactor.EncodingIdentity},
 			})
@@ -71,7 +71,7 @@ func newFrameClient(name string) *frameClient {
 // call runs one command and returns the decoded objects of its response.
 func call(ctx context.Context, c *frameClient, name string) ([]any, error) {
 	var rid uint16
-	err := c.Do(ctx, func(m *reactor.ClientReactor) error {
+	err := c.Do(ctx, func(m *reactor.ClientMachine) error {
 		var err error
 		if rid, err = m.CallCommand(reactor.Request{Name: name, Args: map[hgcbor.Bytes]any{"n": []byte(name)}}); err != nil {
 			return err
@@ -224,7 +224,7 @@ func TestServerShutdownAndClose(t *testing.T) {
 			}
 			require.Equal(t, 0, srv.Sessions())
 			// The client sees the server hang up.
-			require.NoError(t, c.WaitState(ctx, transport.Disconnecting))
+			require.NoError(t, c.WaitState(ctx, transport.RunstateDisconnecting))
 			require.ErrorIs(t, c.Disconnect(ctx), transport.ErrPeerClosed)
 			// A closed server serves nothing.
 			require.ErrorIs(t, srv.Serve(ctx, newPipeListener()), transport.ErrServerClosed)

@@ -10,21 +10,21 @@ import (
 type Runstate uint8
 
 const (
-	// Idle: fully quiesced and disconnected. Connect, StartServer and Start
+	// RunstateIdle: fully quiesced and disconnected. Connect, StartServer and Start
 	// are allowed.
-	Idle Runstate = iota
-	// Connecting: dialing, listening, accepting or running the opening
+	RunstateIdle Runstate = iota
+	// RunstateConnecting: dialing, listening, accepting or running the opening
 	// handshake. A failure here returns the session to Idle.
-	Connecting
-	// Running: the read and write loops are up and the handshake (if any)
+	RunstateConnecting
+	// RunstateRunning: the read and write loops are up and the handshake (if any)
 	// succeeded.
-	Running
-	// Disconnecting: the session broke or Disconnect was called. Only
+	RunstateRunning
+	// RunstateDisconnecting: the session broke or Disconnect was called. Only
 	// Disconnect (which returns the session to Idle) is useful here.
-	Disconnecting
+	RunstateDisconnecting
 )
 
-var runstateNames = [...]string{Idle: "idle", Connecting: "connecting", Running: "running", Disconnecting: "disconnecting"}
+var runstateNames = [...]string{RunstateIdle: "idle", RunstateConnecting: "connecting", RunstateRunning: "running", RunstateDisconnecting: "disconnecting"}
 
 // String returns the state's lower-case name.
 func (r Runstate) String() string {
@@ -46,18 +46,18 @@ type StateError struct {
 func (e *StateError) Error() string {
 	var why string
 	switch e.State {
-	case Idle:
+	case RunstateIdle:
 		why = "the session is idle"
-	case Connecting:
+	case RunstateConnecting:
 		why = "the session is connecting"
-	case Running:
+	case RunstateRunning:
 		why = "the session is already running"
-	case Disconnecting:
+	case RunstateDisconnecting:
 		why = "the session is disconnecting; call Disconnect to return to idle"
 	default:
 		why = "the session is " + e.State.String()
 	}
-	return fmt.Sprintf("%s: %s (needs %s)", e.Op, why, e.Required)
+	return fmt.Sprintf("transport: %s: %s (needs %s)", e.Op, why, e.Required)
 }
 
 // ConnectError reports a failure while establishing a session. Phase names
@@ -69,7 +69,7 @@ type ConnectError struct {
 }
 
 // Error names the failed phase and the root cause.
-func (e *ConnectError) Error() string { return e.Phase + " failed: " + e.Err.Error() }
+func (e *ConnectError) Error() string { return "transport: " + e.Phase + " failed: " + e.Err.Error() }
 
 // Unwrap returns the root cause.
 func (e *ConnectError) Unwrap() error { return e.Err }
@@ -78,13 +78,13 @@ var (
 	// ErrPeerClosed is the root cause of a session whose peer closed the
 	// stream cleanly (at a message boundary, as far as the machine could
 	// tell). errors.Is(ErrPeerClosed, io.EOF) is true.
-	ErrPeerClosed = fmt.Errorf("peer closed the connection: %w", io.EOF)
+	ErrPeerClosed = fmt.Errorf("transport: peer closed the connection: %w", io.EOF)
 
 	// ErrClosed is returned by Recv and Do after a session was disconnected
 	// locally with no error.
-	ErrClosed = errors.New("session closed")
+	ErrClosed = errors.New("transport: session closed")
 
 	// ErrFlushAbandoned is returned by Disconnect when its context ended
 	// before queued output was written; the output is lost.
-	ErrFlushAbandoned = errors.New("flush abandoned: queued output was not written")
+	ErrFlushAbandoned = errors.New("transport: flush abandoned: queued output was not written")
 )

@@ -84,12 +84,12 @@ func ExampleSession() {
 
 	// The peer hung up: the session is Disconnecting until Disconnect
 	// returns the root cause and makes it Idle again.
-	_ = s.WaitState(ctx, transport.Disconnecting)
+	_ = s.WaitState(ctx, transport.RunstateDisconnecting)
 	fmt.Println(s.Disconnect(ctx), s.State())
 	// Output:
 	// running
 	// HELLO
-	// peer closed the connection: EOF idle
+	// transport: peer closed the connection: EOF idle
 }
 
 // A handshake runs before the session is Running; its failure names the
@@ -118,7 +118,7 @@ func ExampleConfig_handshake() {
 	fmt.Println(err)
 	fmt.Println(s.State())
 	// Output:
-	// handshake failed: unexpected greeting "GO AWAY"
+	// transport: handshake failed: unexpected greeting "GO AWAY"
 	// idle
 }
 

@@ -53,7 +53,7 @@ func TestHalfCloseSeenByALeadingCaller(t *testing.T) {
 	require.Equal(t, "last", v)
 	_, err = s.Recv(ctx)
 	require.ErrorIs(t, err, transport.ErrPeerClosed)
-	require.Equal(t, transport.Running, s.State(), "still running after a half-close")
+	require.Equal(t, transport.RunstateRunning, s.State(), "still running after a half-close")
 
 	require.NoError(t, send(ctx, s, "answer"))
 	require.NoError(t, s.Disconnect(ctx))

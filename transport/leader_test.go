@@ -127,7 +127,7 @@ func TestLeaderContextEndsItsRead(t *testing.T) {
 		cancel()
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		require.Less(t, time.Since(start), 5*time.Second)
-		require.Equal(t, transport.Running, s.State())
+		require.Equal(t, transport.RunstateRunning, s.State())
 	}
 	writeMsg(t, peer, "later")
 	require.Eventually(t, func() bool { return delivered.Load() == 1 }, 10*time.Second, time.Millisecond,
@@ -136,7 +136,7 @@ func TestLeaderContextEndsItsRead(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "later", v)
 	peer.Close()
-	require.NoError(t, s.WaitState(ctx, transport.Disconnecting))
+	require.NoError(t, s.WaitState(ctx, transport.RunstateDisconnecting))
 	require.ErrorIs(t, s.Disconnect(ctx), transport.ErrPeerClosed)
 }
 

@@ -104,7 +104,7 @@ func (l *link[T, M]) drainLocked() {
 	for {
 		a := l.m.Next()
 		switch a.Kind {
-		case action.WantMore:
+		case action.KindWantMore:
 			if len(l.out) > 0 {
 				if len(l.out) <= directMax && l.s.doers.Load() > 0 {
 					// Another Do is about to run the machine and
@@ -119,7 +119,7 @@ func (l *link[T, M]) drainLocked() {
 				}
 			}
 			return
-		case action.Send:
+		case action.KindSend:
 			if len(a.Bytes) == 0 {
 				continue
 			}
@@ -128,7 +128,7 @@ func (l *link[T, M]) drainLocked() {
 			}
 			// Gathered; written or handed to the write loop at WantMore.
 			l.out = append(l.out, a.Bytes...)
-		case action.Deliver:
+		case action.KindDeliver:
 			v := a.Value
 			if l.retain != nil {
 				v = l.retain(v)
@@ -145,17 +145,17 @@ func (l *link[T, M]) drainLocked() {
 				close(l.ready)
 				l.ready = make(chan struct{})
 			}
-		case action.Error:
+		case action.KindError:
 			err := a.Err
 			if err == nil {
-				err = fmt.Errorf("machine returned an error action without an error")
+				err = fmt.Errorf("transport: machine returned an error action without an error")
 			} else if errors.Is(err, io.EOF) {
 				err = ErrPeerClosed // the machine's clean end after FeedEOF
 			}
 			l.failLocked(err)
 			return
 		default:
-			l.failLocked(fmt.Errorf("machine returned an unknown action %v", a.Kind))
+			l.failLocked(fmt.Errorf("transport: machine returned an unknown action %v", a.Kind))
 			return
 		}
 	}
@@ -237,8 +237,8 @@ func (l *link[T, M]) stopLocked() {
 		l.kickStop()
 		l.kickStop = nil
 	}
-	if s := l.s; s.c == l && s.state == Running {
-		s.setStateLocked(Disconnecting)
+	if s := l.s; s.c == l && s.state == RunstateRunning {
+		s.setStateLocked(RunstateDisconnecting)
 	}
 }
 

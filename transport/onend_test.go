@@ -7,8 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/transport"
-	"github.com/wirereactor/wirereactor/transport/internal/lenmsg"
 )
 
 // TestOnEndReportsTheEndOnce checks that Config.OnEnd is called exactly
@@ -24,14 +24,14 @@ func TestOnEndReportsTheEndOnce(t *testing.T) {
 		}, transport.ErrClosed},
 		{"peer closes", func(t *testing.T, s *sess, peer net.Conn) {
 			peer.Close()
-			require.NoError(t, s.WaitState(testCtx(t), transport.Disconnecting))
+			require.NoError(t, s.WaitState(testCtx(t), transport.RunstateDisconnecting))
 			require.ErrorIs(t, s.Disconnect(testCtx(t)), transport.ErrPeerClosed)
 		}, transport.ErrPeerClosed},
 		{"machine error", func(t *testing.T, s *sess, peer net.Conn) {
 			_, err := peer.Write([]byte{0xff, 0xff, 0xff, 0xff})
 			require.NoError(t, err)
-			require.NoError(t, s.WaitState(testCtx(t), transport.Disconnecting))
-			var tooLong *lenmsg.TooLongError
+			require.NoError(t, s.WaitState(testCtx(t), transport.RunstateDisconnecting))
+			var tooLong *action.LimitError
 			require.ErrorAs(t, s.Disconnect(testCtx(t)), &tooLong)
 		}, nil},
 	}
@@ -58,7 +58,7 @@ func TestOnEndReportsTheEndOnce(t *testing.T) {
 			if tt.want != nil {
 				require.ErrorIs(t, errs[0], tt.want)
 			} else {
-				var tooLong *lenmsg.TooLongError
+				var tooLong *action.LimitError
 				require.ErrorAs(t, errs[0], &tooLong)
 			}
 		})

@@ -47,6 +47,6 @@ func TestSessionCopiesSendBytesInTime(t *testing.T) {
 		}
 	}
 	require.NoError(t, cli.Disconnect(ctx))
-	require.NoError(t, srv.WaitState(ctx, transport.Disconnecting))
+	require.NoError(t, srv.WaitState(ctx, transport.RunstateDisconnecting))
 	require.ErrorIs(t, srv.Disconnect(ctx), transport.ErrPeerClosed)
 }

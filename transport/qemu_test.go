@@ -107,7 +107,7 @@ func TestQEMUListenThenAccept(t *testing.T) {
 	require.NoError(t, s.StartServer(ctx, unix.Endpoint{Path: path}))
 	startQEMU(t, "-qmp", "unix:"+path)
 	require.NoError(t, s.Accept(ctx))
-	require.Equal(t, transport.Running, s.State())
+	require.Equal(t, transport.RunstateRunning, s.State())
 
 	f, err := os.Open("/dev/null")
 	require.NoError(t, err)
@@ -123,7 +123,7 @@ func TestQEMUListenThenAccept(t *testing.T) {
 	reply, err = execute(ctx, s, `{"execute": "quit"}`)
 	require.NoError(t, err)
 	require.Equal(t, `{"return": {}}`, reply)
-	require.NoError(t, s.WaitState(ctx, transport.Disconnecting))
+	require.NoError(t, s.WaitState(ctx, transport.RunstateDisconnecting))
 	// QEMU exits: a clean EOF, or a reset if it left input unread.
 	if err := s.Disconnect(ctx); !errors.Is(err, syscall.ECONNRESET) {
 		require.ErrorIs(t, err, transport.ErrPeerClosed)

@@ -15,16 +15,16 @@ import (
 	"github.com/wirereactor/wirereactor/transport"
 )
 
-// plainClient drives a ClientReactor but hides its Retain method: a machine
+// plainClient drives a ClientMachine but hides its Retain method: a machine
 // that does not implement action.Retainer.
-type plainClient struct{ r *reactor.ClientReactor }
+type plainClient struct{ r *reactor.ClientMachine }
 
 func (c plainClient) Feed(p []byte)                            { c.r.Feed(p) }
 func (c plainClient) FeedEOF()                                 { c.r.FeedEOF() }
 func (c plainClient) Next() action.Action[reactor.Response]    { return c.r.Next() }
 func (c plainClient) call(req reactor.Request) (uint16, error) { return c.r.CallCommand(req) }
 
-var _ action.Retainer[reactor.Response] = (*reactor.ClientReactor)(nil)
+var _ action.Retainer[reactor.Response] = (*reactor.ClientMachine)(nil)
 
 // responseFrames are command-response frames for request 1, one per chunk,
 // each of the same size so that every read lands at the start of the read
@@ -120,13 +120,13 @@ func runResponses[M action.Machine[reactor.Response]](t *testing.T, c transport.
 	return data
 }
 
-func callFoo(m *reactor.ClientReactor) error {
+func callFoo(m *reactor.ClientMachine) error {
 	_, err := m.CallCommand(reactor.Request{Name: "foo"})
 	return err
 }
 
-func newClientReactor() *reactor.ClientReactor {
-	return reactor.NewClientReactor(reactor.ClientConfig{MultipleSends: true, Immediate: true})
+func newClientReactor() *reactor.ClientMachine {
+	return reactor.NewClientMachine(reactor.ClientMachineConfig{MultipleSends: true, Immediate: true})
 }
 
 // TestSessionRetainsMachineValues checks that a machine implementing
@@ -159,7 +159,7 @@ func TestSessionRetainsMachineValues(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			retained = 0
-			data := runResponses(t, transport.Config[reactor.Response, *reactor.ClientReactor]{
+			data := runResponses(t, transport.Config[reactor.Response, *reactor.ClientMachine]{
 				NewMachine: newClientReactor,
 				Retain:     tc.retain,
 			}, callFoo, n, tc.consume)

@@ -108,12 +108,12 @@ func (s *Session[T, M]) setStateLocked(st Runstate) {
 func (s *Session[T, M]) beginConnecting(ctx context.Context, op string) (context.Context, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.state != Idle {
-		return nil, &StateError{Op: op, State: s.state, Required: Idle}
+	if s.state != RunstateIdle {
+		return nil, &StateError{Op: op, State: s.state, Required: RunstateIdle}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	s.cancel, s.connecting = cancel, make(chan struct{})
-	s.setStateLocked(Connecting)
+	s.setStateLocked(RunstateConnecting)
 	return ctx, nil
 }
 
@@ -140,7 +140,7 @@ func (s *Session[T, M]) failConnecting(ctx context.Context, phase string, err er
 func (s *Session[T, M]) connectFailed(phase string, err error) error {
 	s.mu.Lock()
 	s.endConnectingLocked()
-	s.setStateLocked(Idle)
+	s.setStateLocked(RunstateIdle)
 	s.mu.Unlock()
 	s.log.Debug("connecting failed", "phase", phase, "err", err)
 	return &ConnectError{Phase: phase, Err: err}
@@ -207,13 +207,13 @@ func (s *Session[T, M]) StartServer(ctx context.Context, lo ListenOpener) error 
 // error is a *ConnectError with Phase "accept" or "handshake".
 func (s *Session[T, M]) Accept(ctx context.Context) error {
 	s.mu.Lock()
-	if s.state != Connecting || s.ln == nil || s.cancel != nil {
+	if s.state != RunstateConnecting || s.ln == nil || s.cancel != nil {
 		st := s.state
 		s.mu.Unlock()
-		if st == Connecting && s.ln != nil {
-			return &StateError{Op: "accept (already accepting)", State: st, Required: Connecting}
+		if st == RunstateConnecting && s.ln != nil {
+			return &StateError{Op: "accept (already accepting)", State: st, Required: RunstateConnecting}
 		}
-		return &StateError{Op: "accept (call StartServer first)", State: st, Required: Connecting}
+		return &StateError{Op: "accept (call StartServer first)", State: st, Required: RunstateConnecting}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	s.cancel, s.connecting = cancel, make(chan struct{})
@@ -255,11 +255,11 @@ func (s *Session[T, M]) establish(ctx context.Context, nc net.Conn) error {
 	}
 	if herr == nil {
 		s.endConnectingLocked()
-		s.setStateLocked(Running)
+		s.setStateLocked(RunstateRunning)
 		if l.stopped {
 			// The stream broke right after the handshake: the session was
 			// established, and is now over; Disconnect reports why.
-			s.setStateLocked(Disconnecting)
+			s.setStateLocked(RunstateDisconnecting)
 		}
 		s.mu.Unlock()
 		s.log.Debug("running", "peer", nc.RemoteAddr())
@@ -290,7 +290,7 @@ func (s *Session[T, M]) Disconnect(ctx context.Context) error {
 	for {
 		s.mu.Lock()
 		switch {
-		case s.state == Idle:
+		case s.state == RunstateIdle:
 			s.mu.Unlock()
 			return nil
 		case s.disc != nil:
@@ -302,7 +302,7 @@ func (s *Session[T, M]) Disconnect(ctx context.Context) error {
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-		case s.state == Connecting && s.cancel != nil:
+		case s.state == RunstateConnecting && s.cancel != nil:
 			// Dialing, listening, accepting or in the handshake: cancel
 			// and wait for the connecting call to settle.
 			s.cancel()
@@ -314,10 +314,10 @@ func (s *Session[T, M]) Disconnect(ctx context.Context) error {
 				return ctx.Err()
 			}
 			continue
-		case s.state == Connecting && s.ln != nil:
+		case s.state == RunstateConnecting && s.ln != nil:
 			ln := s.ln
 			s.ln = nil
-			s.setStateLocked(Idle)
+			s.setStateLocked(RunstateIdle)
 			s.mu.Unlock()
 			ln.Close()
 			return nil
@@ -325,7 +325,7 @@ func (s *Session[T, M]) Disconnect(ctx context.Context) error {
 			d := &disconnectOp{done: make(chan struct{})}
 			s.disc = d
 			l := s.c
-			s.setStateLocked(Disconnecting)
+			s.setStateLocked(RunstateDisconnecting)
 			healthy := !l.stopped
 			s.mu.Unlock()
 			s.log.Debug("disconnecting", "healthy", healthy)
@@ -347,7 +347,7 @@ func (s *Session[T, M]) Disconnect(ctx context.Context) error {
 			d.err = l.err
 			s.c = nil
 			s.disc = nil
-			s.setStateLocked(Idle)
+			s.setStateLocked(RunstateIdle)
 			s.mu.Unlock()
 			close(d.done)
 			if d.err != nil {
@@ -360,7 +360,7 @@ func (s *Session[T, M]) Disconnect(ctx context.Context) error {
 			// Unreachable by construction; do not spin.
 			st := s.state
 			s.mu.Unlock()
-			return &StateError{Op: "disconnect", State: st, Required: Running}
+			return &StateError{Op: "disconnect", State: st, Required: RunstateRunning}
 		}
 	}
 }
@@ -387,7 +387,7 @@ func (s *Session[T, M]) Do(ctx context.Context, f func(m M) error) error {
 	if l == nil {
 		st := s.state
 		s.mu.Unlock()
-		return &StateError{Op: "do", State: st, Required: Running}
+		return &StateError{Op: "do", State: st, Required: RunstateRunning}
 	}
 	if l.stopped {
 		err := l.endErrLocked()
@@ -435,7 +435,7 @@ func (s *Session[T, M]) Recv(ctx context.Context) (T, error) {
 	if l == nil {
 		st := s.state
 		s.mu.Unlock()
-		return zero, &StateError{Op: "recv", State: st, Required: Running}
+		return zero, &StateError{Op: "recv", State: st, Required: RunstateRunning}
 	}
 	var w *waiter
 	for {
@@ -518,7 +518,7 @@ func (s *Session[T, M]) Exec(ctx context.Context, f func(nc net.Conn) error) err
 	if l == nil {
 		st := s.state
 		s.mu.Unlock()
-		return &StateError{Op: "exec", State: st, Required: Running}
+		return &StateError{Op: "exec", State: st, Required: RunstateRunning}
 	}
 	if l.stopped {
 		err := l.endErrLocked()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/transport"
 	"github.com/wirereactor/wirereactor/transport/internal/lenmsg"
 )
@@ -21,9 +22,9 @@ func TestSessionRoundTripOverPipe(t *testing.T) {
 	leakCheck(t)
 	ctx := testCtx(t)
 	s := newSession(cfg{Name: "pipe"})
-	require.Equal(t, transport.Idle, s.State())
+	require.Equal(t, transport.RunstateIdle, s.State())
 	peer := startPipe(t, s)
-	require.Equal(t, transport.Running, s.State())
+	require.Equal(t, transport.RunstateRunning, s.State())
 
 	// Application → peer.
 	go func() { _ = send(ctx, s, "hello") }()
@@ -46,7 +47,7 @@ func TestSessionRoundTripOverPipe(t *testing.T) {
 		require.Equal(t, want, v)
 	}
 	require.NoError(t, s.Disconnect(ctx))
-	require.Equal(t, transport.Idle, s.State())
+	require.Equal(t, transport.RunstateIdle, s.State())
 }
 
 func TestSessionStateErrors(t *testing.T) {
@@ -57,12 +58,12 @@ func TestSessionStateErrors(t *testing.T) {
 
 	_, err := s.Recv(ctx)
 	require.ErrorAs(t, err, &se)
-	require.Equal(t, transport.Idle, se.State)
+	require.Equal(t, transport.RunstateIdle, se.State)
 	require.Equal(t, "recv", se.Op)
 
 	err = send(ctx, s, "x")
 	require.ErrorAs(t, err, &se)
-	require.Equal(t, transport.Idle, se.State)
+	require.Equal(t, transport.RunstateIdle, se.State)
 
 	err = s.Accept(ctx)
 	require.ErrorAs(t, err, &se)
@@ -77,8 +78,8 @@ func TestSessionStateErrors(t *testing.T) {
 	a, _ := net.Pipe()
 	err = s.Start(ctx, a)
 	require.ErrorAs(t, err, &se)
-	require.Equal(t, transport.Running, se.State)
-	require.Equal(t, transport.Idle, se.Required)
+	require.Equal(t, transport.RunstateRunning, se.State)
+	require.Equal(t, transport.RunstateIdle, se.Required)
 	require.Contains(t, err.Error(), "already running")
 
 	err = s.Connect(ctx, transport.DialFunc(func(context.Context) (net.Conn, error) {
@@ -89,7 +90,7 @@ func TestSessionStateErrors(t *testing.T) {
 
 	require.NoError(t, s.Disconnect(ctx))
 	require.NoError(t, s.Disconnect(ctx), "Disconnect is idempotent")
-	require.Equal(t, transport.Idle, s.State())
+	require.Equal(t, transport.RunstateIdle, s.State())
 }
 
 func TestSessionStateChangesAreObservable(t *testing.T) {
@@ -109,16 +110,16 @@ func TestSessionStateChangesAreObservable(t *testing.T) {
 	}
 	ln := newPipeListener()
 	hangUp := make(chan struct{})
-	step(func() { require.NoError(t, s.StartServer(ctx, ln)) }, transport.Connecting)
+	step(func() { require.NoError(t, s.StartServer(ctx, ln)) }, transport.RunstateConnecting)
 	go func() {
 		if c, err := ln.Dial(ctx); err == nil {
 			<-hangUp
 			c.Close()
 		}
 	}()
-	step(func() { require.NoError(t, s.Accept(ctx)) }, transport.Running)
-	step(func() { close(hangUp) }, transport.Disconnecting)
-	step(func() { require.ErrorIs(t, s.Disconnect(ctx), transport.ErrPeerClosed) }, transport.Idle)
+	step(func() { require.NoError(t, s.Accept(ctx)) }, transport.RunstateRunning)
+	step(func() { close(hangUp) }, transport.RunstateDisconnecting)
+	step(func() { require.ErrorIs(t, s.Disconnect(ctx), transport.ErrPeerClosed) }, transport.RunstateIdle)
 }
 
 func TestSessionHandshake(t *testing.T) {
@@ -148,19 +149,19 @@ func TestSessionHandshake(t *testing.T) {
 		{
 			name:    "wrong greeting",
 			peer:    func(c net.Conn) { _, _ = c.Write(lenmsg.Append(nil, []byte("go away"))) },
-			wantErr: "handshake failed: unexpected greeting go away",
+			wantErr: "transport: handshake failed: unexpected greeting go away",
 		},
 		{
 			name:      "peer hangs up",
 			peer:      func(c net.Conn) { c.Close() },
-			wantErr:   "handshake failed: peer closed the connection: EOF",
+			wantErr:   "transport: handshake failed: transport: peer closed the connection: EOF",
 			wantCause: io.EOF,
 		},
 		{
 			name:      "peer breaks protocol",
 			peer:      func(c net.Conn) { _, _ = c.Write([]byte{0xff, 0xff, 0xff, 0xff}) },
-			wantErr:   "handshake failed: lenmsg: message of 4294967295 bytes exceeds the limit of 1048576",
-			wantCause: new(*lenmsg.TooLongError),
+			wantErr:   "transport: handshake failed: lenmsg: message bytes: 4294967295 exceeds the limit of 1048576",
+			wantCause: new(*action.LimitError),
 		},
 	}
 	for _, tt := range tests {
@@ -176,7 +177,7 @@ func TestSessionHandshake(t *testing.T) {
 			<-peerDone
 			if tt.wantErr == "" {
 				require.NoError(t, err)
-				require.Equal(t, transport.Running, s.State())
+				require.Equal(t, transport.RunstateRunning, s.State())
 				require.NoError(t, s.Disconnect(ctx))
 				return
 			}
@@ -186,12 +187,12 @@ func TestSessionHandshake(t *testing.T) {
 			require.Equal(t, "handshake", ce.Phase)
 			switch c := tt.wantCause.(type) {
 			case nil:
-			case **lenmsg.TooLongError:
+			case **action.LimitError:
 				require.ErrorAs(t, err, c)
 			default:
 				require.ErrorIs(t, err, c.(error))
 			}
-			require.Equal(t, transport.Idle, s.State())
+			require.Equal(t, transport.RunstateIdle, s.State())
 		})
 	}
 }
@@ -221,7 +222,7 @@ func TestSessionConnectFailures(t *testing.T) {
 				}
 			}()
 			err := s.Connect(ctx, transport.DialFunc(func(ctx context.Context) (net.Conn, error) {
-				require.Equal(t, transport.Connecting, s.State())
+				require.Equal(t, transport.RunstateConnecting, s.State())
 				close(dialing)
 				return tt.dial(ctx)
 			}))
@@ -229,7 +230,7 @@ func TestSessionConnectFailures(t *testing.T) {
 			require.ErrorAs(t, err, &ce)
 			require.Equal(t, "connect", ce.Phase)
 			require.ErrorIs(t, err, tt.wantErr)
-			require.Equal(t, transport.Idle, s.State())
+			require.Equal(t, transport.RunstateIdle, s.State())
 		})
 	}
 }
@@ -250,16 +251,16 @@ func TestSessionDisconnectCancelsConnecting(t *testing.T) {
 		}()
 		<-dialing
 		require.NoError(t, s.Disconnect(ctx))
-		require.Equal(t, transport.Idle, s.State())
+		require.Equal(t, transport.RunstateIdle, s.State())
 		require.ErrorIs(t, <-errc, context.Canceled)
 	})
 	t.Run("listening", func(t *testing.T) {
 		s := newSession(cfg{})
 		ln := newPipeListener()
 		require.NoError(t, s.StartServer(ctx, ln))
-		require.Equal(t, transport.Connecting, s.State())
+		require.Equal(t, transport.RunstateConnecting, s.State())
 		require.NoError(t, s.Disconnect(ctx))
-		require.Equal(t, transport.Idle, s.State())
+		require.Equal(t, transport.RunstateIdle, s.State())
 		_, err := ln.Dial(ctx)
 		require.Error(t, err, "the listener is closed")
 	})
@@ -290,7 +291,7 @@ func TestSessionDisconnectCancelsConnecting(t *testing.T) {
 		go func() { errc <- s.Start(ctx, a) }()
 		<-inHandshake
 		require.NoError(t, s.Disconnect(ctx))
-		require.Equal(t, transport.Idle, s.State())
+		require.Equal(t, transport.RunstateIdle, s.State())
 		err := <-errc
 		var ce *transport.ConnectError
 		require.ErrorAs(t, err, &ce)
@@ -336,7 +337,7 @@ func TestSessionAcceptCancelled(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	require.Equal(t, "accept", ce.Phase)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.Equal(t, transport.Idle, s.State())
+	require.Equal(t, transport.RunstateIdle, s.State())
 }
 
 func TestSessionRootCause(t *testing.T) {
@@ -369,9 +370,9 @@ func TestSessionRootCause(t *testing.T) {
 				_, _ = peer.Write([]byte{0x7f, 0, 0, 0})
 			},
 			check: func(t *testing.T, err error) {
-				var tl *lenmsg.TooLongError
+				var tl *action.LimitError
 				require.ErrorAs(t, err, &tl)
-				require.Equal(t, 0x7f000000, tl.Len)
+				require.Equal(t, int64(0x7f000000), tl.Size)
 			},
 		},
 		{
@@ -416,14 +417,14 @@ func TestSessionRootCause(t *testing.T) {
 			fc := &faultConn{Conn: a, readErr: make(chan error, 1)}
 			require.NoError(t, s.Start(ctx, fc))
 			tt.fault(t, s, peer, fc)
-			require.NoError(t, s.WaitState(ctx, transport.Disconnecting))
+			require.NoError(t, s.WaitState(ctx, transport.RunstateDisconnecting))
 			// Recv and Do report the root cause too.
 			_, err := s.Recv(ctx)
 			tt.check(t, err)
 			tt.check(t, send(ctx, s, "late"))
 			err = s.Disconnect(ctx)
 			tt.check(t, err)
-			require.Equal(t, transport.Idle, s.State())
+			require.Equal(t, transport.RunstateIdle, s.State())
 			require.NoError(t, s.Disconnect(ctx), "a second Disconnect reports nothing new")
 		})
 	}
@@ -486,7 +487,7 @@ func TestSessionDisconnectFlushAbandoned(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	require.ErrorIs(t, s.Disconnect(ctx), transport.ErrFlushAbandoned)
-	require.Equal(t, transport.Idle, s.State())
+	require.Equal(t, transport.RunstateIdle, s.State())
 }
 
 func TestSessionConcurrentDisconnect(t *testing.T) {
@@ -495,7 +496,7 @@ func TestSessionConcurrentDisconnect(t *testing.T) {
 	s := newSession(cfg{})
 	peer := startPipe(t, s)
 	peer.Close()
-	require.NoError(t, s.WaitState(ctx, transport.Disconnecting))
+	require.NoError(t, s.WaitState(ctx, transport.RunstateDisconnecting))
 	var wg sync.WaitGroup
 	errs := make([]error, 8)
 	for i := range errs {
@@ -507,7 +508,7 @@ func TestSessionConcurrentDisconnect(t *testing.T) {
 			require.ErrorIs(t, err, transport.ErrPeerClosed)
 		}
 	}
-	require.Equal(t, transport.Idle, s.State())
+	require.Equal(t, transport.RunstateIdle, s.State())
 }
 
 func TestSessionDeliveryBackpressure(t *testing.T) {
@@ -557,7 +558,7 @@ func TestSessionOutputBackpressureAndCancel(t *testing.T) {
 		cancel()
 	}
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.Equal(t, transport.Running, s.State(), "a cancelled Do does not break the session")
+	require.Equal(t, transport.RunstateRunning, s.State(), "a cancelled Do does not break the session")
 
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
@@ -571,7 +572,7 @@ func TestSessionOutputBackpressureAndCancel(t *testing.T) {
 
 	short3, cancel3 := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel3()
-	require.ErrorIs(t, s.WaitState(short3, transport.Idle), context.DeadlineExceeded)
+	require.ErrorIs(t, s.WaitState(short3, transport.RunstateIdle), context.DeadlineExceeded)
 
 	require.ErrorIs(t, s.Disconnect(short3), transport.ErrFlushAbandoned)
 }
@@ -659,7 +660,7 @@ func TestSessionHandshakeDeadline(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	require.Equal(t, "handshake", ce.Phase)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.Equal(t, transport.Idle, s.State())
+	require.Equal(t, transport.RunstateIdle, s.State())
 }
 
 // Logs carry the connection's name.
@@ -671,7 +672,7 @@ func TestSessionLogsName(t *testing.T) {
 	s := newSession(cfg{Name: "vm1-qmp", Logger: logger})
 	peer := startPipe(t, s)
 	peer.Close()
-	require.NoError(t, s.WaitState(testCtx(t), transport.Disconnecting))
+	require.NoError(t, s.WaitState(testCtx(t), transport.RunstateDisconnecting))
 	require.ErrorIs(t, s.Disconnect(testCtx(t)), transport.ErrPeerClosed)
 	mu.Lock()
 	defer mu.Unlock()
@@ -742,7 +743,7 @@ func TestSessionPeerSendsAndClosesAtOnce(t *testing.T) {
 		require.Equal(t, "last words", v)
 		_, err = s.Recv(ctx)
 		require.ErrorIs(t, err, transport.ErrPeerClosed)
-		require.NoError(t, s.WaitState(ctx, transport.Disconnecting))
+		require.NoError(t, s.WaitState(ctx, transport.RunstateDisconnecting))
 		require.ErrorIs(t, s.Disconnect(ctx), transport.ErrPeerClosed)
 	}
 }

@@ -44,7 +44,7 @@ func TestStoppedLinkEndsReadLoopWaitingForRoom(t *testing.T) {
 		s := newSession(cfg{DeliverQueue: 1})
 		fillDeliveryQueue(t, s)
 		require.NoError(t, s.Disconnect(testCtx(t)))
-		require.Equal(t, transport.Idle, s.State())
+		require.Equal(t, transport.RunstateIdle, s.State())
 	})
 	t.Run("write error", func(t *testing.T) {
 		leakCheck(t)
@@ -53,7 +53,7 @@ func TestStoppedLinkEndsReadLoopWaitingForRoom(t *testing.T) {
 		peer.Close()
 		// The write fails on the closed pipe and stops the link.
 		require.NoError(t, send(testCtx(t), s, "x"))
-		require.NoError(t, s.WaitState(testCtx(t), transport.Disconnecting))
+		require.NoError(t, s.WaitState(testCtx(t), transport.RunstateDisconnecting))
 		require.Error(t, s.Disconnect(testCtx(t)))
 	})
 }

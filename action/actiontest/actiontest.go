@@ -55,7 +55,7 @@ type Actions[T any] []action.Action[T]
 func (as Actions[T]) Sent() []byte {
 	var out []byte
 	for _, a := range as {
-		if a.Kind == action.Send {
+		if a.Kind == action.KindSend {
 			out = append(out, a.Bytes...)
 		}
 	}
@@ -66,7 +66,7 @@ func (as Actions[T]) Sent() []byte {
 func (as Actions[T]) Delivered() []T {
 	var out []T
 	for _, a := range as {
-		if a.Kind == action.Deliver {
+		if a.Kind == action.KindDeliver {
 			out = append(out, a.Value)
 		}
 	}
@@ -76,7 +76,7 @@ func (as Actions[T]) Delivered() []T {
 // Err returns the error of the final Error action, or nil if the machine
 // ended quiet (WantMore).
 func (as Actions[T]) Err() error {
-	if n := len(as); n > 0 && as[n-1].Kind == action.Error {
+	if n := len(as); n > 0 && as[n-1].Kind == action.KindError {
 		return as[n-1].Err
 	}
 	return nil
@@ -88,7 +88,7 @@ func (as Actions[T]) String() string {
 	var b strings.Builder
 	for _, a := range as {
 		switch a.Kind {
-		case action.Send:
+		case action.KindSend:
 			b.WriteString("send " + strconv.Quote(string(a.Bytes)))
 		default:
 			b.WriteString(a.String())
@@ -224,7 +224,7 @@ func newSide[T any](m Source[T], o *options) *side[T] {
 func (s *side[T]) drain(out *[]byte) (busy bool) {
 	for !s.done {
 		a := s.m.Next()
-		if a.Kind == action.WantMore {
+		if a.Kind == action.KindWantMore {
 			return busy
 		}
 		busy = true
@@ -234,20 +234,20 @@ func (s *side[T]) drain(out *[]byte) (busy bool) {
 			return busy
 		}
 		switch a.Kind {
-		case action.Send:
+		case action.KindSend:
 			a.Bytes = bytes.Clone(a.Bytes)
 			if out != nil {
 				*out = append(*out, a.Bytes...)
 			}
-		case action.Deliver:
+		case action.KindDeliver:
 			if s.retain != nil {
 				a.Value = s.retain(a.Value)
 			}
-		case action.Error:
+		case action.KindError:
 			s.done = true
 		}
 		s.acts = append(s.acts, a)
-		if a.Kind == action.Deliver && s.handler != nil {
+		if a.Kind == action.KindDeliver && s.handler != nil {
 			s.handler(a.Value)
 		}
 	}

@@ -220,8 +220,8 @@ func TestPumpGivesUpOnMachinesThatTalkForever(t *testing.T) {
 
 // keepingDriver is a broken driver: it keeps Send bytes without copying.
 func keepingDriver(m action.Machine[string]) (kept [][]byte) {
-	for a := m.Next(); a.Kind != action.WantMore; a = m.Next() {
-		if a.Kind == action.Send {
+	for a := m.Next(); a.Kind != action.KindWantMore; a = m.Next() {
+		if a.Kind == action.KindSend {
 			kept = append(kept, a.Bytes)
 		}
 	}

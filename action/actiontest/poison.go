@@ -44,7 +44,7 @@ func (p *Poisoned[T]) FeedEOF() { p.poison(); p.m.FeedEOF() }
 func (p *Poisoned[T]) Next() action.Action[T] {
 	p.poison()
 	a := p.m.Next()
-	if a.Kind == action.Send {
+	if a.Kind == action.KindSend {
 		// A fresh buffer when the last is still referenced by the driver
 		// is not needed: it was just poisoned, and reusing it means a kept
 		// slice shows the next Send's bytes, which is as wrong.

@@ -26,7 +26,7 @@ func benchFrame(size int) []byte {
 	for i := range p {
 		p[i] = byte(i)
 	}
-	f := frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamBegin,
+	f := frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamFlagBegin,
 		Type: frame.TypeCommandResponse, Flags: frame.FlagCommandResponseContinuation, Payload: p}
 	return f.Append(nil)
 }

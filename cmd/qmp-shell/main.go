@@ -193,7 +193,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		term.IsTerminal(int(inFile.Fd())) && term.IsTerminal(int(outFile.Fd()))
 
 	client := qmpclient.NewClient(qmpclient.Config{Name: "qmp-shell", Logger: discardLogger(),
-		Machine: qmp.ClientConfig{SkipNegotiation: o.skipNeg}})
+		Machine: qmp.ClientMachineConfig{SkipNegotiation: o.skipNeg}})
 	connectCtx, cancel := context.WithTimeout(ctx, o.timeout)
 	var sim *simulator
 	var dialer transport.Dialer

@@ -32,8 +32,8 @@ func TestRecordReplays(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "qmp", tr.Header.Protocol)
 	require.Equal(t, "recorded by qmp-shell from the built-in simulator", tr.Header.Note)
-	require.Equal(t, transcript.Open, tr.Entries[0].Ev)
-	require.Equal(t, transcript.Close, tr.Entries[len(tr.Entries)-1].Ev)
+	require.Equal(t, transcript.EvOpen, tr.Entries[0].Ev)
+	require.Equal(t, transcript.EvClose, tr.Entries[len(tr.Entries)-1].Ev)
 
 	// Replay to the shell itself, over a unix socket served by the peer.
 	peer, err := transcript.NewQMPPeer(tr, transcript.PeerConfig{})

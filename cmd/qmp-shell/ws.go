@@ -64,6 +64,12 @@ func describeConnectError(err error, addr string, haveToken bool) string {
 	if errors.As(err, &ce) {
 		return fmt.Sprintf("connecting to %s: the server closed the connection before QMP started, status %d %q", addr, ce.Code, ce.Reason)
 	}
+	// The shell speaks for itself: "connect failed: …" without the
+	// library's package prefix.
+	var te *transport.ConnectError
+	if errors.As(err, &te) {
+		return te.Phase + " failed: " + te.Err.Error()
+	}
 	return err.Error()
 }
 

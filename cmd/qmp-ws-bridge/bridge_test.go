@@ -214,7 +214,7 @@ func TestBridgeHTTPErrors(t *testing.T) {
 	require.ErrorAs(t, err, &he)
 	require.Equal(t, http.StatusUnauthorized, he.StatusCode)
 	require.Equal(t, "missing or wrong bearer token", strings.TrimSpace(he.Body))
-	require.ErrorContains(t, err, "websocket: handshake refused: 401 Unauthorized: missing or wrong bearer token")
+	require.ErrorContains(t, err, "ws: handshake refused: 401 Unauthorized: missing or wrong bearer token")
 
 	// The allowed origin with the token gets through.
 	c, err := connectQMP(t, ws.Endpoint{URL: base + "/vm/vm1?access_token=tok", Origin: "https://console.example"})

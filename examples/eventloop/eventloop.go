@@ -94,7 +94,7 @@ func (l *Loop) Dial(path string) (int, error) {
 		unix.Close(fd)
 		return 0, fmt.Errorf("eventloop: connect %s: %w", path, err)
 	}
-	l.conns[fd] = &conn{fd: fd, m: qmp.NewClientMachine(qmp.ClientConfig{}), pending: make(map[uint64]ReplyFunc)}
+	l.conns[fd] = &conn{fd: fd, m: qmp.NewClientMachine(qmp.ClientMachineConfig{}), pending: make(map[uint64]ReplyFunc)}
 	return fd, nil
 }
 
@@ -178,25 +178,25 @@ func (l *Loop) drive(c *conn) {
 	for c.err == nil {
 		a := c.m.Next()
 		switch a.Kind {
-		case action.WantMore:
+		case action.KindWantMore:
 			return
-		case action.Send:
+		case action.KindSend:
 			l.write(c, a.Bytes)
-		case action.Deliver:
+		case action.KindDeliver:
 			switch a.Value.Kind {
-			case qmp.KindReady:
+			case qmp.ReceivedKindReady:
 				c.ready = true
 				l.ready++
 				if l.OnReady != nil {
 					l.OnReady(c.fd)
 				}
-			case qmp.KindReply:
+			case qmp.ReceivedKindReply:
 				if done, ok := c.pending[a.Value.ID]; ok {
 					delete(c.pending, a.Value.ID)
 					done(a.Value.Response, nil)
 				}
 			}
-		case action.Error:
+		case action.KindError:
 			if errors.Is(a.Err, io.EOF) {
 				l.fail(c, ErrClosed) // the server ended the stream cleanly
 			} else {

@@ -12,9 +12,9 @@ import (
 
 func main() {
 	frames := []frame.Frame{
-		{RequestID: 1, StreamID: 1, StreamFlags: frame.StreamBegin, Type: frame.TypeCommandRequest,
+		{RequestID: 1, StreamID: 1, StreamFlags: frame.StreamFlagBegin, Type: frame.TypeCommandRequest,
 			Flags: frame.FlagCommandRequestNew, Payload: []byte("\xa1\x44name\x44echo")},
-		{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamBegin, Type: frame.TypeCommandResponse,
+		{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamFlagBegin, Type: frame.TypeCommandResponse,
 			Flags: frame.FlagCommandResponseEOS, Payload: []byte("\xa1\x46status\x42ok")},
 	}
 	var wire []byte

@@ -17,7 +17,7 @@ import (
 // through the reactor's Retain method (action.Retainer).
 type Client struct {
 	mu   sync.Mutex
-	sess *transport.Session[reactor.Response, *reactor.ClientReactor]
+	sess *transport.Session[reactor.Response, *reactor.ClientMachine]
 }
 
 // CommandError is a command error the server answered with.
@@ -37,10 +37,10 @@ func (e *CommandError) Error() string {
 
 // Dial connects to a server.
 func Dial(ctx context.Context, d transport.Dialer) (*Client, error) {
-	c := &Client{sess: transport.New(transport.Config[reactor.Response, *reactor.ClientReactor]{
+	c := &Client{sess: transport.New(transport.Config[reactor.Response, *reactor.ClientMachine]{
 		Name: "hgframe-client",
-		NewMachine: func() *reactor.ClientReactor {
-			return reactor.NewClientReactor(reactor.ClientConfig{MultipleSends: true, Immediate: true})
+		NewMachine: func() *reactor.ClientMachine {
+			return reactor.NewClientMachine(reactor.ClientMachineConfig{MultipleSends: true, Immediate: true})
 		},
 	})}
 	if err := c.sess.Connect(ctx, d); err != nil {
@@ -65,7 +65,7 @@ func (c *Client) Call(ctx context.Context, name string, args map[hgcbor.Bytes]an
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var rid uint16
-	err := c.sess.Do(ctx, func(m *reactor.ClientReactor) error {
+	err := c.sess.Do(ctx, func(m *reactor.ClientMachine) error {
 		var err error
 		rid, err = m.CallCommand(reactor.Request{Name: name, Args: args})
 		return err
@@ -83,9 +83,9 @@ func (c *Client) Call(ctx context.Context, name string, args map[hgcbor.Bytes]an
 			continue
 		}
 		switch r.Kind {
-		case reactor.ResponseError:
+		case reactor.ResponseKindError:
 			return nil, fmt.Errorf("%s error: %v", r.Error.Type, r.Error.Message)
-		case reactor.ResponseData:
+		case reactor.ResponseKindData:
 			body = append(body, r.Data...)
 			if !r.EOS {
 				continue

@@ -1,6 +1,6 @@
 // Command hgframe is a server and a client speaking Mercurial's unified
 // frame protocol (wire protocol version 2) with the reactor package's
-// ServerReactor and ClientReactor, driven by transport sessions, over TCP
+// ServerMachine and ClientMachine, driven by transport sessions, over TCP
 // or WebSocket.
 //
 //	go run ./examples/hgframe                 # demo: a server and a client in one process

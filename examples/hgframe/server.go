@@ -70,10 +70,10 @@ func (s *Server) log() *slog.Logger {
 
 // serveConn runs one connection: one session, one output stream.
 func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
-	cfg := transport.Config[reactor.Command, *reactor.ServerReactor]{
+	cfg := transport.Config[reactor.Command, *reactor.ServerMachine]{
 		Name:       nc.RemoteAddr().String(),
 		Logger:     s.Logger,
-		NewMachine: func() *reactor.ServerReactor { return reactor.NewServerReactor(reactor.ServerConfig{}) },
+		NewMachine: func() *reactor.ServerMachine { return reactor.NewServerMachine(reactor.ServerMachineConfig{}) },
 	}
 	if s.RecordDir != "" {
 		name := filepath.Join(s.RecordDir, fmt.Sprintf("conn-%d.jsonl", s.conns.Add(1)))
@@ -106,7 +106,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		if err != nil {
 			break
 		}
-		err = sess.Do(ctx, func(r *reactor.ServerReactor) error {
+		err = sess.Do(ctx, func(r *reactor.ServerMachine) error {
 			if out == nil {
 				out = r.NewOutputStream()
 			}
@@ -124,7 +124,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 }
 
 // respond answers one command on the reactor.
-func respond(r *reactor.ServerReactor, out *reactor.OutputStream, cmd reactor.Command) error {
+func respond(r *reactor.ServerMachine, out *reactor.OutputStream, cmd reactor.Command) error {
 	switch cmd.Name {
 	case "echo":
 		return r.RespondObjects(out, cmd.RequestID, cmd.Args.Map())

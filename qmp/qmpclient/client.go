@@ -20,7 +20,7 @@ import (
 // ErrDisconnected is matched by errors.Is for the error of every execute
 // that was pending when the session ended, and of every listener then. The
 // error also wraps the session's root cause.
-var ErrDisconnected = errors.New("qmp: disconnected")
+var ErrDisconnected = errors.New("qmpclient: disconnected")
 
 // ExecuteError is a command the server answered with an error response.
 type ExecuteError struct {
@@ -32,7 +32,7 @@ type ExecuteError struct {
 
 // Error names the command and the server's error class and description.
 func (e *ExecuteError) Error() string {
-	return fmt.Sprintf("qmp: %s failed: %s: %s", e.Command, e.Info.Class, e.Info.Desc)
+	return fmt.Sprintf("qmpclient: %s failed: %s: %s", e.Command, e.Info.Class, e.Info.Desc)
 }
 
 // disconnectedError is ErrDisconnected wrapping the root cause.
@@ -55,7 +55,7 @@ type Config struct {
 	Logger *slog.Logger
 	// Machine sets the handshake options and message limit (its IDBase is
 	// managed by the Client).
-	Machine qmp.ClientConfig
+	Machine qmp.ClientMachineConfig
 }
 
 // Client is a QMP client: it connects to a QMP server (QEMU, qemu-ga, a
@@ -116,7 +116,7 @@ func NewClient(cfg Config) *Client {
 			mc.IDBase = c.lastID.Load()
 			// A new connection: its handshake has not finished. (The
 			// machine is made before the read loop starts, so the
-			// channels exist before KindReady is consumed or the
+			// channels exist before ReceivedKindReady is consumed or the
 			// connection ends.)
 			c.mu.Lock()
 			c.ready = make(chan struct{})
@@ -167,15 +167,15 @@ func (c *Client) onEnd(err error) {
 // loop (or a Do caller) with the session's lock held: nothing here blocks.
 func (c *Client) consume(r qmp.Received) {
 	switch r.Kind {
-	case qmp.KindGreeting:
+	case qmp.ReceivedKindGreeting:
 		c.mu.Lock()
 		c.greeting = r.Greeting
 		c.mu.Unlock()
-	case qmp.KindReady:
+	case qmp.ReceivedKindReady:
 		c.mu.Lock()
 		close(c.ready)
 		c.mu.Unlock()
-	case qmp.KindReply:
+	case qmp.ReceivedKindReply:
 		c.mu.Lock()
 		cl := c.calls[r.ID]
 		delete(c.calls, r.ID)
@@ -192,14 +192,14 @@ func (c *Client) consume(r qmp.Received) {
 		if cl != nil {
 			cl.reply <- r // buffered, and one reply per id: never blocks
 		}
-	case qmp.KindEvent:
+	case qmp.ReceivedKindEvent:
 		c.mu.Lock()
 		for l := range c.listeners {
 			l.offer(r.Event)
 		}
 		c.mu.Unlock()
-	case qmp.KindIDLessError:
-		c.log().Warn("qmp: error without id while no command was pending",
+	case qmp.ReceivedKindIDLessError:
+		c.log().Warn("qmpclient: error without id while no command was pending",
 			"class", r.Response.Error.Class, "desc", r.Response.Error.Desc)
 	}
 }
@@ -335,7 +335,7 @@ func (c *Client) ExecuteInto(ctx context.Context, cmd string, args, result any) 
 		return err
 	}
 	if err := json.Unmarshal(raw, result); err != nil {
-		return fmt.Errorf("qmp: decoding the result of %s: %w", cmd, err)
+		return fmt.Errorf("qmpclient: decoding the result of %s: %w", cmd, err)
 	}
 	return nil
 }
@@ -355,7 +355,7 @@ func encodeArgs(args any) ([]byte, error) {
 func (c *Client) execute(ctx context.Context, cmd string, args any, oob bool) (json.RawMessage, error) {
 	raw, err := encodeArgs(args)
 	if err != nil {
-		return nil, fmt.Errorf("qmp: encoding the arguments of %s: %w", cmd, err)
+		return nil, fmt.Errorf("qmpclient: encoding the arguments of %s: %w", cmd, err)
 	}
 	cl := callPool.Get().(*call)
 	var id uint64
@@ -439,7 +439,7 @@ func (c *Client) wait(ctx context.Context, cl *call, id uint64, cmd string, args
 
 // errGated is what the function passed to Do returns when the descriptor
 // gate is closed to other commands.
-var errGated = errors.New("qmp: waiting for a command passing descriptors")
+var errGated = errors.New("qmpclient: waiting for a command passing descriptors")
 
 // StartServer opens a listening socket at addr and returns without waiting:
 // launch QEMU pointing at it, then call Accept. The split avoids racing the
@@ -481,7 +481,7 @@ func (c *Client) Accept(ctx context.Context) error {
 // ErrFilesUnsupported is returned by ExecuteWithFiles on a connection that
 // cannot pass file descriptors (TCP, WebSocket): nothing was sent, and the
 // session keeps running.
-var ErrFilesUnsupported = errors.New("qmp: file descriptors can only be passed over a unix socket")
+var ErrFilesUnsupported = errors.New("qmpclient: file descriptors can only be passed over a unix socket")
 
 // ExecuteWithFiles is Execute with files passed to the server over a unix
 // socket (SCM_RIGHTS), for getfd and add-fd. The descriptors travel with the
@@ -497,7 +497,7 @@ var ErrFilesUnsupported = errors.New("qmp: file descriptors can only be passed o
 func (c *Client) ExecuteWithFiles(ctx context.Context, cmd string, args any, files ...*os.File) (json.RawMessage, error) {
 	raw, err := encodeArgs(args)
 	if err != nil {
-		return nil, fmt.Errorf("qmp: encoding the arguments of %s: %w", cmd, err)
+		return nil, fmt.Errorf("qmpclient: encoding the arguments of %s: %w", cmd, err)
 	}
 	if err := c.holdGate(ctx); err != nil {
 		return nil, err

@@ -105,7 +105,7 @@ func TestExecuteHonoursContextWhileQEMUIsStopped(t *testing.T) {
 	}
 	err = returnsWithin(t, "Disconnect", func() error { return c.Disconnect(shortCtx(t)) })
 	require.ErrorIs(t, err, transport.ErrFlushAbandoned)
-	require.Equal(t, transport.Idle, c.State())
+	require.Equal(t, transport.RunstateIdle, c.State())
 }
 
 func TestConnectHonoursContextWhileQEMUIsStopped(t *testing.T) {
@@ -121,7 +121,7 @@ func TestConnectHonoursContextWhileQEMUIsStopped(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	require.Equal(t, "handshake", ce.Phase)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.Equal(t, transport.Idle, c.State())
+	require.Equal(t, transport.RunstateIdle, c.State())
 }
 
 func TestAcceptHonoursContextWhileQEMUIsStopped(t *testing.T) {
@@ -138,7 +138,7 @@ func TestAcceptHonoursContextWhileQEMUIsStopped(t *testing.T) {
 	// Stopped before or after it connected: either way no greeting comes.
 	err := returnsWithin(t, "Accept", func() error { return c.Accept(shortCtx(t)) })
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.Equal(t, transport.Idle, c.State())
+	require.Equal(t, transport.RunstateIdle, c.State())
 }
 
 func TestConnectWhileConnectedFailsAtOnce(t *testing.T) {

@@ -89,7 +89,7 @@ func TestExecuteHonoursContextWhileServerIsFrozen(t *testing.T) {
 	}
 	err := mustReturn(t, "Disconnect", func() error { return c.Disconnect(short(t)) })
 	require.ErrorIs(t, err, transport.ErrFlushAbandoned)
-	require.Equal(t, transport.Idle, c.State())
+	require.Equal(t, transport.RunstateIdle, c.State())
 }
 
 func TestExecuteWithFilesHonoursContextWhileServerIsFrozen(t *testing.T) {
@@ -123,7 +123,7 @@ func TestConnectHonoursContextWhileServerIsFrozen(t *testing.T) {
 	require.ErrorAs(t, err, &ce)
 	require.Equal(t, "handshake", ce.Phase)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.Equal(t, transport.Idle, c.State())
+	require.Equal(t, transport.RunstateIdle, c.State())
 }
 
 func TestAcceptHonoursContextWhileServerIsFrozen(t *testing.T) {
@@ -144,7 +144,7 @@ func TestAcceptHonoursContextWhileServerIsFrozen(t *testing.T) {
 	require.NoError(t, s.ServeConn(nc))
 	err = mustReturn(t, "Accept", func() error { return c.Accept(short(t)) })
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.Equal(t, transport.Idle, c.State())
+	require.Equal(t, transport.RunstateIdle, c.State())
 }
 
 func TestConcurrentDisconnectHonoursContext(t *testing.T) {
@@ -162,7 +162,7 @@ func TestConcurrentDisconnectHonoursContext(t *testing.T) {
 	longCtx, cancelLong := context.WithCancel(context.Background())
 	first := make(chan error, 1)
 	go func() { first <- c.Disconnect(longCtx) }()
-	for c.State() != transport.Disconnecting {
+	for c.State() != transport.RunstateDisconnecting {
 		time.Sleep(time.Millisecond)
 	}
 	err = mustReturn(t, "the second Disconnect", func() error { return c.Disconnect(short(t)) })

@@ -27,7 +27,7 @@ type ListenOptions struct {
 }
 
 // ErrListenerClosed is returned by Next after Close.
-var ErrListenerClosed = errors.New("qmp: listener closed")
+var ErrListenerClosed = errors.New("qmpclient: listener closed")
 
 // Listener receives the events of a Client from the moment Listen returns
 // until Close or the end of the session. It is safe for concurrent use.

@@ -177,7 +177,7 @@ func TestDrivenClientDisconnectFailsPending(t *testing.T) {
 	require.ErrorIs(t, err, qmpclient.ErrDisconnected)
 	require.ErrorIs(t, err, transport.ErrPeerClosed, "wraps the root cause")
 	require.Error(t, c.Disconnect(ctx))
-	require.Equal(t, transport.Idle, c.State())
+	require.Equal(t, transport.RunstateIdle, c.State())
 
 	// Executing while not connected is ErrDisconnected too.
 	_, err = c.Execute(ctx, "x", nil)

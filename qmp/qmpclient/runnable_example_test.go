@@ -86,5 +86,5 @@ func ExampleExecuteError() {
 	fmt.Println(err)
 	// Output:
 	// closefd -> GenericError
-	// qmp: closefd failed: GenericError: File descriptor named 'nosuch' not found
+	// qmpclient: closefd failed: GenericError: File descriptor named 'nosuch' not found
 }

@@ -167,7 +167,7 @@ func (c *conn) execute(cmd qmp.Command) {
 		}
 	}
 	if reply != nil {
-		if c.sess.State() != transport.Running {
+		if c.sess.State() != transport.RunstateRunning {
 			if s.ctx.Err() == nil && !s.cfg.MultiClient {
 				// The client left while the command ran: like QEMU,
 				// answer the next client.
@@ -399,7 +399,7 @@ func WaitClientGone(ctx context.Context) error {
 	}
 	for {
 		changed := c.sess.Changed()
-		if c.sess.State() != transport.Running {
+		if c.sess.State() != transport.RunstateRunning {
 			return nil
 		}
 		select {

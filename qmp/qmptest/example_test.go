@@ -60,7 +60,7 @@ func Example() {
 	// Output:
 	// device_add: <nil>
 	// event: DEVICE_ADDED {"device":"net0"}
-	// device_add: qmp: device_add failed: GenericError: Parameter 'id' is missing
+	// device_add: qmpclient: device_add failed: GenericError: Parameter 'id' is missing
 	// stop: <nil> - status now paused
-	// migrate: qmp: migrate failed: CommandNotFound: The command migrate has not been found
+	// migrate: qmpclient: migrate failed: CommandNotFound: The command migrate has not been found
 }

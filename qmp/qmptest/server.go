@@ -135,7 +135,7 @@ var ErrDropConnection = errors.New("qmptest: connection dropped")
 // every connection and joins every goroutine the server started.
 type Server struct {
 	cfg    Config
-	mcfg   qmp.ServerConfig
+	mcfg   qmp.ServerMachineConfig
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -209,7 +209,7 @@ func NewServer(cfg Config) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		cfg:       cfg,
-		mcfg:      qmp.ServerConfig{Version: cfg.Version, Capabilities: cfg.Capabilities, MaxMessageSize: cfg.MaxMessageSize},
+		mcfg:      qmp.ServerMachineConfig{Version: cfg.Version, Capabilities: cfg.Capabilities, MaxMessageSize: cfg.MaxMessageSize},
 		ctx:       ctx,
 		cancel:    cancel,
 		handlers:  make(map[string]HandlerFunc),

@@ -214,28 +214,28 @@ func TestFaultInjection(t *testing.T) {
 	tests := []struct {
 		name    string
 		handler qmptest.HandlerFunc
-		cfg     qmp.ClientConfig
+		cfg     qmp.ClientMachineConfig
 		check   func(t *testing.T, err error)
 	}{
-		{"drop mid-command", qmptest.Drop, qmp.ClientConfig{}, func(t *testing.T, err error) {
+		{"drop mid-command", qmptest.Drop, qmp.ClientMachineConfig{}, func(t *testing.T, err error) {
 			require.ErrorIs(t, err, qmpclient.ErrDisconnected)
 			require.ErrorIs(t, err, io.EOF, "the root cause is the closed stream")
 		}},
-		{"garbage", qmptest.Garbage([]byte("}}} not json\r\n")), qmp.ClientConfig{}, func(t *testing.T, err error) {
+		{"garbage", qmptest.Garbage([]byte("}}} not json\r\n")), qmp.ClientMachineConfig{}, func(t *testing.T, err error) {
 			require.ErrorIs(t, err, qmpclient.ErrDisconnected)
 			require.ErrorContains(t, err, "json syntax error")
 		}},
-		{"a message that is not QMP", qmptest.Garbage([]byte(`{"hello": 1}` + "\r\n")), qmp.ClientConfig{}, func(t *testing.T, err error) {
+		{"a message that is not QMP", qmptest.Garbage([]byte(`{"hello": 1}` + "\r\n")), qmp.ClientMachineConfig{}, func(t *testing.T, err error) {
 			require.ErrorIs(t, err, qmp.ErrProtocol)
 		}},
-		{"huge reply over the client's limit", qmptest.Huge(2 << 20), qmp.ClientConfig{MaxMessageSize: 1 << 20}, func(t *testing.T, err error) {
+		{"huge reply over the client's limit", qmptest.Huge(2 << 20), qmp.ClientMachineConfig{MaxMessageSize: 1 << 20}, func(t *testing.T, err error) {
 			require.ErrorIs(t, err, qmpclient.ErrDisconnected)
 			require.ErrorContains(t, err, "1048576")
 		}},
 		{"half a message, then the end", func(ctx context.Context, _ json.RawMessage) (any, error) {
 			require.NoError(t, qmptest.WriteRaw(ctx, []byte(`{"return": {}, "i`)))
 			return nil, qmptest.ErrDropConnection
-		}, qmp.ClientConfig{}, func(t *testing.T, err error) {
+		}, qmp.ClientMachineConfig{}, func(t *testing.T, err error) {
 			require.ErrorIs(t, err, qmpclient.ErrDisconnected)
 		}},
 	}
@@ -397,7 +397,7 @@ func TestMultiClientBroadcastsEvents(t *testing.T) {
 
 	s.DropConnections()
 	for _, c := range clients {
-		require.NoError(t, c.Session().WaitState(ctx, transport.Disconnecting))
+		require.NoError(t, c.Session().WaitState(ctx, transport.RunstateDisconnecting))
 	}
 }
 

@@ -72,7 +72,7 @@ func TestTLSVerificationFailure(t *testing.T) {
 	require.Equal(t, "connect", ce.Phase)
 	var ue x509.UnknownAuthorityError
 	require.ErrorAs(t, err, &ue)
-	require.Equal(t, transport.Idle, s.State())
+	require.Equal(t, transport.RunstateIdle, s.State())
 }
 
 func TestListenTLSWithoutCertificate(t *testing.T) {

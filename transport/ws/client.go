@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/wirereactor/wirereactor/action"
 )
 
 // Limits of the client's opening handshake.
@@ -52,9 +54,9 @@ type HandshakeError struct {
 // and the start of its response body when it refused the upgrade.
 func (e *HandshakeError) Error() string {
 	if e.Reason != "" {
-		return fmt.Sprintf("websocket: handshake: %s", e.Reason)
+		return fmt.Sprintf("ws: handshake: %s", e.Reason)
 	}
-	msg := fmt.Sprintf("websocket: handshake refused: %s", e.Status)
+	msg := fmt.Sprintf("ws: handshake refused: %s", e.Status)
 	if body := strings.TrimSpace(e.Body); body != "" {
 		msg += ": " + body
 	}
@@ -89,11 +91,11 @@ func clientHandshake(nc net.Conn, u *url.URL, origin string, header http.Header)
 	}
 	for name, values := range header {
 		if !validHeaderName(name) {
-			return "", nil, fmt.Errorf("websocket: bad header name %q", name)
+			return "", nil, fmt.Errorf("ws: bad header name %q", name)
 		}
 		for _, v := range values {
 			if strings.ContainsAny(v, "\r\n") {
-				return "", nil, fmt.Errorf("websocket: header %s: value contains a line break", name)
+				return "", nil, fmt.Errorf("ws: header %s: value contains a line break", name)
 			}
 			fmt.Fprintf(&req, "%s: %s\r\n", name, v)
 		}
@@ -108,12 +110,13 @@ func clientHandshake(nc net.Conn, u *url.URL, origin string, header http.Header)
 	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
 	if err != nil {
 		if lr.N == 0 {
-			return "", nil, fmt.Errorf("websocket: handshake: response head exceeds %d bytes", maxResponseHead)
+			// Size: the limit was read without the head ending.
+			return "", nil, fmt.Errorf("ws: handshake: %w", &action.LimitError{What: "response head bytes", Size: maxResponseHead + 1, Limit: maxResponseHead})
 		}
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return "", nil, fmt.Errorf("websocket: handshake: reading the response: %w", err)
+		return "", nil, fmt.Errorf("ws: handshake: reading the response: %w", err)
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		// Keep the server's explanation, briefly.

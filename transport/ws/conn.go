@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	mrand "math/rand/v2"
 	"net"
 	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/transport/internal/trywrite"
 )
 
@@ -47,23 +49,39 @@ const DefaultMaxFrameSize = 1 << 20
 // close handshake.
 const DefaultCloseTimeout = time.Second
 
+// ErrProtocol is matched by every *ProtocolError: the peer broke RFC 6455 or
+// this package's rules.
+var ErrProtocol = errors.New("protocol error")
+
 // ProtocolError is a violation of RFC 6455 (or of this package's rules, such
 // as binary frames only) by the peer. The connection sends a close frame with
 // Code and fails every later Read.
 type ProtocolError struct {
+	Msg  string // what the peer did wrong, without the package prefix
+	Err  error  // the cause (ErrTextFrame, an *action.LimitError), or nil
 	Code uint16 // the close status sent to the peer
-	Msg  string
 }
 
-// Error describes the violation; the close code sent is in Code.
-func (e *ProtocolError) Error() string { return "websocket: " + e.Msg }
+// Error returns "ws: " and the message, then the cause.
+func (e *ProtocolError) Error() string {
+	if e.Err != nil {
+		return "ws: " + e.Msg + ": " + e.Err.Error()
+	}
+	return "ws: " + e.Msg
+}
+
+// Unwrap returns the cause.
+func (e *ProtocolError) Unwrap() error { return e.Err }
+
+// Is reports whether target is ErrProtocol.
+func (e *ProtocolError) Is(target error) bool { return target == ErrProtocol }
 
 // errPeerClosed is returned by Write once the peer closed the connection.
-var errPeerClosed = fmt.Errorf("websocket: peer closed the connection: %w", io.EOF)
+var errPeerClosed = fmt.Errorf("ws: peer closed the connection: %w", io.EOF)
 
-// ErrTextFrame is wrapped by the *ProtocolError of a text frame: the stream
+// ErrTextFrame is the cause in the *ProtocolError of a text frame: the stream
 // carries binary frames only.
-var ErrTextFrame = errors.New("websocket: text frame received; only binary frames are allowed")
+var ErrTextFrame = errors.New("only binary frames are allowed")
 
 // CloseError reports the peer's close frame when its status was not a
 // normal closure.
@@ -74,7 +92,7 @@ type CloseError struct {
 
 // Error gives the peer's close status and reason.
 func (e *CloseError) Error() string {
-	return fmt.Sprintf("websocket: peer closed with status %d %q", e.Code, e.Reason)
+	return fmt.Sprintf("ws: peer closed with status %d %q", e.Code, e.Reason)
 }
 
 // Conn is a WebSocket connection used as a byte stream: Write sends binary
@@ -270,7 +288,8 @@ func (c *Conn) readHeader() error {
 	case length>>63 != 0:
 		return c.protocolError(CloseProtocolError, "64-bit frame length with its most significant bit set", nil)
 	case length > uint64(c.maxFrame):
-		return c.protocolError(CloseMessageTooBig, fmt.Sprintf("frame of %d bytes exceeds the limit of %d", length, c.maxFrame), nil)
+		return c.protocolError(CloseMessageTooBig, "frame too big",
+			&action.LimitError{What: "frame payload bytes", Size: int64(min(length, math.MaxInt64)), Limit: int64(c.maxFrame)})
 	}
 	if op >= opClose {
 		if op > opPong { // 0xB to 0xF are reserved (RFC 6455 §5.2)
@@ -294,7 +313,7 @@ func (c *Conn) readHeader() error {
 	c.rpos += hlen
 	switch op {
 	case opText:
-		return c.protocolError(CloseUnsupportedData, "text frame received; only binary frames are allowed", ErrTextFrame)
+		return c.protocolError(CloseUnsupportedData, "text frame received", ErrTextFrame)
 	case opBinary:
 		if c.fragmented {
 			return c.protocolError(CloseProtocolError, "new data frame inside a fragmented message", nil)
@@ -361,21 +380,10 @@ func validCloseCode(code uint16) bool {
 	return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999)
 }
 
-func (c *Conn) protocolError(code uint16, msg string, wrapped error) error {
+func (c *Conn) protocolError(code uint16, msg string, cause error) error {
 	c.sendControl(opClose, binary.BigEndian.AppendUint16(nil, code))
-	if wrapped != nil {
-		return &wrappedProtocolError{ProtocolError{Code: code, Msg: msg}, wrapped}
-	}
-	return &ProtocolError{Code: code, Msg: msg}
+	return &ProtocolError{Msg: msg, Err: cause, Code: code}
 }
-
-// wrappedProtocolError is a *ProtocolError that also matches a sentinel.
-type wrappedProtocolError struct {
-	ProtocolError
-	sentinel error
-}
-
-func (e *wrappedProtocolError) Unwrap() []error { return []error{&e.ProtocolError, e.sentinel} }
 
 // sendControl writes a control frame from the reader without ever waiting
 // for a Write in progress: if one is, the frame is queued and the writer

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/transport/internal/transporttest"
 )
 
@@ -45,7 +46,7 @@ func TestDialRefusedIsHandshakeError(t *testing.T) {
 			require.Equal(t, tt.code, he.StatusCode)
 			require.Equal(t, fmt.Sprintf("%d %s", tt.code, http.StatusText(tt.code)), he.Status)
 			require.Equal(t, tt.msg, strings.TrimSpace(he.Body))
-			want := "websocket: handshake refused: " + he.Status
+			want := "ws: handshake refused: " + he.Status
 			if tt.msg != "" {
 				want += ": " + tt.msg
 			}
@@ -133,7 +134,8 @@ func TestDialResponseHeadBounded(t *testing.T) {
 	}))
 	defer srv.Close()
 	_, err := Endpoint{URL: "ws" + strings.TrimPrefix(srv.URL, "http") + "/"}.Dial(transporttest.Context(t))
-	require.ErrorContains(t, err, "response head exceeds")
+	require.ErrorContains(t, err, "ws: handshake: response head bytes: 16385 exceeds the limit of 16384")
+	require.ErrorIs(t, err, action.ErrLimit)
 }
 
 // Header values that would split the request are refused before sending.

@@ -25,6 +25,7 @@ import (
 	gorilla "github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
 
+	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/transport/internal/transporttest"
 )
 
@@ -361,7 +362,10 @@ func testInterop(t *testing.T, lib string, peerServes bool) {
 		var pe *ProtocolError
 		require.ErrorAs(t, err, &pe)
 		require.Equal(t, uint16(CloseMessageTooBig), pe.Code)
-		require.Contains(t, pe.Msg, "frame of 1001 bytes exceeds the limit of 1000")
+		require.ErrorIs(t, err, ErrProtocol)
+		var le *action.LimitError
+		require.ErrorAs(t, err, &le)
+		require.Equal(t, action.LimitError{What: "frame payload bytes", Size: 1001, Limit: 1000}, *le)
 		_, err = p.read()
 		code, _ := p.closeStatus(err)
 		require.Equal(t, CloseMessageTooBig, code)

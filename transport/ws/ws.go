@@ -87,7 +87,7 @@ func (e Endpoint) options(protocol string) connOptions {
 func (e Endpoint) parse() (*url.URL, bool, error) {
 	u, err := url.Parse(e.URL)
 	if err != nil {
-		return nil, false, fmt.Errorf("websocket: bad URL: %w", err)
+		return nil, false, fmt.Errorf("ws: bad URL: %w", err)
 	}
 	switch u.Scheme {
 	case "ws":
@@ -95,7 +95,7 @@ func (e Endpoint) parse() (*url.URL, bool, error) {
 	case "wss":
 		return u, true, nil
 	}
-	return nil, false, fmt.Errorf("websocket: URL scheme %q is not ws or wss", u.Scheme)
+	return nil, false, fmt.Errorf("ws: URL scheme %q is not ws or wss", u.Scheme)
 }
 
 func hostPort(u *url.URL, secure bool) string {
@@ -160,11 +160,11 @@ func (e Endpoint) DialWS(ctx context.Context) (*Conn, error) {
 
 // ErrOriginRejected is the cause of a refused upgrade whose Origin is not
 // allowed.
-var ErrOriginRejected = errors.New("websocket: origin not allowed")
+var ErrOriginRejected = errors.New("ws: origin not allowed")
 
 // ErrNoBinaryProtocol is the cause of a refused upgrade whose client offered
 // subprotocols but not "binary".
-var ErrNoBinaryProtocol = errors.New(`websocket: client did not offer subprotocol "binary"`)
+var ErrNoBinaryProtocol = errors.New(`ws: client did not offer subprotocol "binary"`)
 
 // CheckOrigin applies a WebSocket server's Origin rule to an upgrade
 // request, the one Endpoint.Upgrade applies with Endpoint.AllowedOrigins:
@@ -220,11 +220,11 @@ func (e Endpoint) Upgrade(w http.ResponseWriter, r *http.Request) (*Conn, error)
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		http.Error(w, "websocket upgrade not supported", http.StatusInternalServerError)
-		return nil, errors.New("websocket: response writer cannot be hijacked")
+		return nil, errors.New("ws: response writer cannot be hijacked")
 	}
 	nc, brw, err := hj.Hijack()
 	if err != nil {
-		return nil, fmt.Errorf("websocket: hijack: %w", err)
+		return nil, fmt.Errorf("ws: hijack: %w", err)
 	}
 	// Bytes the client sent after its request are already buffered.
 	var leftover []byte
@@ -256,7 +256,7 @@ func (e Endpoint) Upgrade(w http.ResponseWriter, r *http.Request) (*Conn, error)
 	if !accepted {
 		nc.Close()
 		if hsErr == nil {
-			hsErr = errors.New("websocket: bad upgrade request")
+			hsErr = errors.New("ws: bad upgrade request")
 		}
 		return nil, hsErr
 	}
@@ -274,8 +274,8 @@ func checkUpgradeRequest(w http.ResponseWriter, r *http.Request) error {
 		if status == http.StatusUpgradeRequired {
 			w.Header().Set("Sec-WebSocket-Version", "13")
 		}
-		http.Error(w, "websocket: "+msg, status)
-		return fmt.Errorf("websocket: bad upgrade request: %s", msg)
+		http.Error(w, "ws: "+msg, status)
+		return fmt.Errorf("ws: bad upgrade request: %s", msg)
 	}
 	switch {
 	case r.Method != http.MethodGet:
@@ -342,7 +342,7 @@ func (e Endpoint) ListenWS(ctx context.Context) (*Listener, error) {
 	te := tcp.Endpoint{Address: u.Host}
 	if secure {
 		if e.TLS == nil {
-			return nil, errors.New("websocket: listen: wss:// needs a TLS config with a certificate")
+			return nil, errors.New("ws: listen: wss:// needs a TLS config with a certificate")
 		}
 		te.TLS = e.TLS
 	}

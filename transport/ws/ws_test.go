@@ -6,6 +6,7 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/net/nettest"
 	"golang.org/x/net/websocket"
 
+	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/internal/testcert"
 	"github.com/wirereactor/wirereactor/transport"
 	"github.com/wirereactor/wirereactor/transport/internal/lenmsg"
@@ -123,7 +125,7 @@ func TestServerAgainstXNetClient(t *testing.T) {
 
 	// A text frame is a protocol error, answered with close 1003.
 	require.NoError(t, websocket.Message.Send(raw, "text"))
-	require.NoError(t, srv.WaitState(ctx, transport.Disconnecting))
+	require.NoError(t, srv.WaitState(ctx, transport.RunstateDisconnecting))
 	err = srv.Disconnect(ctx)
 	require.ErrorIs(t, err, ErrTextFrame)
 	var pe *ProtocolError
@@ -268,7 +270,7 @@ func TestProtocolErrors(t *testing.T) {
 		msg     string
 	}{
 		{"text", 0x81, "hi", 2, CloseUnsupportedData, "text frame"},
-		{"too big", 0x82, "", 1 << 30, CloseMessageTooBig, "exceeds the limit"},
+		{"too big", 0x82, "", 1 << 30, CloseMessageTooBig, "ws: frame too big: frame payload bytes: 1073741824 exceeds the limit of 1048576"},
 		{"reserved bits", 0xC2, "x", 1, CloseProtocolError, "reserved bits"},
 		{"stray continuation", 0x80, "x", 1, CloseProtocolError, "continuation frame outside"},
 		{"unknown opcode", 0x83, "x", 1, CloseProtocolError, "unknown opcode"},
@@ -288,6 +290,8 @@ func TestProtocolErrors(t *testing.T) {
 			require.ErrorAs(t, err, &pe)
 			require.Equal(t, tt.code, pe.Code)
 			require.Contains(t, err.Error(), tt.msg)
+			require.ErrorIs(t, err, ErrProtocol)
+			require.Equal(t, tt.code == CloseMessageTooBig, errors.Is(err, action.ErrLimit))
 			// The error is sticky and the client got a close frame.
 			_, err2 := s.Read(make([]byte, 10))
 			require.Equal(t, err, err2)

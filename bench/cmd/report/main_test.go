@@ -133,7 +133,7 @@ func TestPeerSkipsAreReasons(t *testing.T) {
 	require.Contains(t, stdout.String(), "skipped: Mercurial serverreactor: skipped: python /nonexistent/python3 not found")
 	require.NotContains(t, stdout.String(), "Mercurial serverreactor: –")
 	// Our side still ran and is shown.
-	require.Contains(t, stdout.String(), "reactor.ServerReactor: ")
+	require.Contains(t, stdout.String(), "reactor.ServerMachine: ")
 }
 
 // TestRenderFromJSON: -from re-renders a saved report (README included)

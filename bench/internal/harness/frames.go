@@ -78,7 +78,7 @@ func goSide(f func(b *testing.B)) func(context.Context, Config) (Sample, error) 
 }
 
 func benchFrame(payload []byte) frame.Frame {
-	return frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamBegin,
+	return frame.Frame{RequestID: 1, StreamID: 2, StreamFlags: frame.StreamFlagBegin,
 		Type: frame.TypeCommandResponse, Flags: frame.FlagCommandResponseContinuation, Payload: payload}
 }
 
@@ -119,10 +119,10 @@ func benchFrameDecode(b *testing.B, payload []byte) {
 	stop := startCPU(b)
 	for b.Loop() {
 		d.Feed(wire)
-		if a := d.Next(); a.Kind != action.Deliver || len(a.Value.Payload) != len(payload) {
+		if a := d.Next(); a.Kind != action.KindDeliver || len(a.Value.Payload) != len(payload) {
 			b.Fatal(a)
 		}
-		if a := d.Next(); a.Kind != action.WantMore {
+		if a := d.Next(); a.Kind != action.KindWantMore {
 			b.Fatal(a)
 		}
 	}

@@ -404,8 +404,8 @@ func benchBufioBatch(n int) func(b *testing.B, path string) {
 // benchMachinePump: one execute per op from a client machine through a
 // server machine and back, all in memory.
 func benchMachinePump(b *testing.B) {
-	c := qmp.NewClientMachine(qmp.ClientConfig{})
-	s := qmp.NewServerMachine(qmp.ServerConfig{})
+	c := qmp.NewClientMachine(qmp.ClientMachineConfig{})
+	s := qmp.NewServerMachine(qmp.ServerMachineConfig{})
 	status := []byte(statusReply)
 	var toServer, toClient []byte
 	pump := func() (replies int) {
@@ -414,11 +414,11 @@ func benchMachinePump(b *testing.B) {
 				s.Feed(toServer)
 				toServer = toServer[:0]
 			}
-			for a := s.Next(); a.Kind != action.WantMore; a = s.Next() {
+			for a := s.Next(); a.Kind != action.KindWantMore; a = s.Next() {
 				switch a.Kind {
-				case action.Send:
+				case action.KindSend:
 					toClient = append(toClient, a.Bytes...)
-				case action.Deliver:
+				case action.KindDeliver:
 					var r []byte
 					if a.Value.Name == "query-status" {
 						r = status
@@ -434,12 +434,12 @@ func benchMachinePump(b *testing.B) {
 				c.Feed(toClient)
 				toClient = toClient[:0]
 			}
-			for a := c.Next(); a.Kind != action.WantMore; a = c.Next() {
+			for a := c.Next(); a.Kind != action.KindWantMore; a = c.Next() {
 				switch a.Kind {
-				case action.Send:
+				case action.KindSend:
 					toServer = append(toServer, a.Bytes...)
-				case action.Deliver:
-					if a.Value.Kind == qmp.KindReply {
+				case action.KindDeliver:
+					if a.Value.Kind == qmp.ReceivedKindReply {
 						replies++
 					}
 				default:
@@ -450,7 +450,7 @@ func benchMachinePump(b *testing.B) {
 		return replies
 	}
 	// The greeting goes out first; the handshake runs on the first pump.
-	for a := s.Next(); a.Kind == action.Send; a = s.Next() {
+	for a := s.Next(); a.Kind == action.KindSend; a = s.Next() {
 		toClient = append(toClient, a.Bytes...)
 	}
 	pump()
@@ -460,8 +460,8 @@ func benchMachinePump(b *testing.B) {
 		if _, err := c.Execute("query-status", nil); err != nil {
 			b.Fatal(err)
 		}
-		for a := c.Next(); a.Kind != action.WantMore; a = c.Next() {
-			if a.Kind != action.Send {
+		for a := c.Next(); a.Kind != action.KindWantMore; a = c.Next() {
+			if a.Kind != action.KindSend {
 				b.Fatal(a)
 			}
 			toServer = append(toServer, a.Bytes...)

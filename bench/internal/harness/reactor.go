@@ -66,15 +66,15 @@ func ReactorComparisons() []Comparison {
 	hg := &hgPeer{}
 	return []Comparison{
 		{Group: "reactor", Name: "server: 1-frame request delivered",
-			Ours:   Side{"reactor.ServerReactor", goSide(benchServerRequest)},
+			Ours:   Side{"reactor.ServerMachine", goSide(benchServerRequest)},
 			Peers:  []Side{{peerHgServer, hg.side("requests")}},
 			Metric: "cpu"},
 		{Group: "reactor", Name: "server: request → response bytes",
-			Ours:   Side{"reactor.ServerReactor", goSide(benchServerCycle)},
+			Ours:   Side{"reactor.ServerMachine", goSide(benchServerCycle)},
 			Peers:  []Side{{peerHgServer, hg.side("cycle")}},
 			Metric: "cpu"},
 		{Group: "reactor", Name: "client: response frame delivered",
-			Ours:   Side{"reactor.ClientReactor", goSide(benchClientFrames)},
+			Ours:   Side{"reactor.ClientMachine", goSide(benchClientFrames)},
 			Peers:  []Side{{peerHgClient, hg.side("client_frames")}},
 			Metric: "cpu"},
 	}
@@ -86,17 +86,17 @@ func ReactorComparisons() []Comparison {
 // the clock starts, on both sides.
 func benchServerRequest(b *testing.B) {
 	frames := hgRequestFrames()
-	var r *reactor.ServerReactor
+	var r *reactor.ServerMachine
 	b.SetBytes(int64(frames[1].Size()))
 	b.ReportAllocs()
 	i := 0
 	stop := startCPU(b)
 	for b.Loop() {
 		if i == 0 {
-			r = reactor.NewServerReactor(reactor.ServerConfig{})
+			r = reactor.NewServerMachine(reactor.ServerMachineConfig{})
 		}
 		r.OnFrame(frames[i])
-		if a := r.Next(); a.Kind != action.Deliver {
+		if a := r.Next(); a.Kind != action.KindDeliver {
 			b.Fatalf("request %d: %v", i, a)
 		}
 		if i++; i == len(frames) {
@@ -116,7 +116,7 @@ func benchServerCycle(b *testing.B) {
 		frame.MustParseHuman("1 1 0 command-request new " + hgBenchRequest),
 	}
 	objs := hgBenchObjects()
-	r := reactor.NewServerReactor(reactor.ServerConfig{})
+	r := reactor.NewServerMachine(reactor.ServerMachineConfig{})
 	out := r.NewOutputStream()
 	sent := 0
 	b.ReportAllocs()
@@ -130,13 +130,13 @@ func benchServerCycle(b *testing.B) {
 		i++
 		r.OnFrame(f)
 		a := r.Next()
-		if a.Kind != action.Deliver {
+		if a.Kind != action.KindDeliver {
 			b.Fatal(a)
 		}
 		if err := r.RespondObjects(out, a.Value.RequestID, objs...); err != nil {
 			b.Fatal(err)
 		}
-		if a = r.Next(); a.Kind != action.Send {
+		if a = r.Next(); a.Kind != action.KindSend {
 			b.Fatal(a)
 		}
 		sent = len(a.Bytes)
@@ -148,7 +148,7 @@ func benchServerCycle(b *testing.B) {
 // benchClientFrames: as reactor.BenchmarkClientResponseFrames and
 // bench_hg.client_frames — one command-response frame per op.
 func benchClientFrames(b *testing.B) {
-	c := reactor.NewClientReactor(reactor.ClientConfig{MultipleSends: true, Immediate: true})
+	c := reactor.NewClientMachine(reactor.ClientMachineConfig{MultipleSends: true, Immediate: true})
 	if _, err := c.CallCommand(reactor.Request{Name: "heads"}); err != nil {
 		b.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func benchClientFrames(b *testing.B) {
 	stop := startCPU(b)
 	for b.Loop() {
 		c.OnFrame(f)
-		if a := c.Next(); a.Kind != action.Deliver {
+		if a := c.Next(); a.Kind != action.KindDeliver {
 			b.Fatal(a)
 		}
 	}
@@ -169,8 +169,8 @@ func benchClientFrames(b *testing.B) {
 }
 
 func drainTo[T any](b *testing.B, next func() action.Action[T]) {
-	for a := next(); a.Kind != action.WantMore; a = next() {
-		if a.Kind == action.Error {
+	for a := next(); a.Kind != action.KindWantMore; a = next() {
+		if a.Kind == action.KindError {
 			b.Fatal(a.Err)
 		}
 	}

@@ -46,7 +46,7 @@ func Dial(ctx context.Context, network, addr string) (*Conn, error) {
 
 // New runs QMP over c and waits for the handshake.
 func New(ctx context.Context, c net.Conn) (*Conn, error) {
-	q := &Conn{c: c, m: qmp.NewClientMachine(qmp.ClientConfig{}), pending: make(map[uint64]chan qmp.Response),
+	q := &Conn{c: c, m: qmp.NewClientMachine(qmp.ClientMachineConfig{}), pending: make(map[uint64]chan qmp.Response),
 		ready: make(chan struct{}), done: make(chan struct{})}
 	go q.read()
 	select {
@@ -96,23 +96,23 @@ func (q *Conn) drainLocked() error {
 	for {
 		a := q.m.Next()
 		switch a.Kind {
-		case action.WantMore:
+		case action.KindWantMore:
 			return nil
-		case action.Send:
+		case action.KindSend:
 			if _, err := q.c.Write(a.Bytes); err != nil {
 				return err
 			}
-		case action.Deliver:
+		case action.KindDeliver:
 			switch a.Value.Kind {
-			case qmp.KindReady:
+			case qmp.ReceivedKindReady:
 				close(q.ready)
-			case qmp.KindReply:
+			case qmp.ReceivedKindReply:
 				if ch, ok := q.pending[a.Value.ID]; ok {
 					delete(q.pending, a.Value.ID)
 					ch <- a.Value.Response
 				}
 			}
-		case action.Error:
+		case action.KindError:
 			return a.Err
 		}
 	}

@@ -20,11 +20,10 @@ const DefaultMax = 1 << 20
 // ErrTruncated is the error when the stream ends inside a message.
 var ErrTruncated = fmt.Errorf("lenmsg: stream ended inside a message: %w", io.ErrUnexpectedEOF)
 
-// TooLongError reports a message whose declared length exceeds the limit.
-type TooLongError struct{ Len, Max int }
-
-func (e *TooLongError) Error() string {
-	return fmt.Sprintf("lenmsg: message of %d bytes exceeds the limit of %d", e.Len, e.Max)
+// tooLong reports a message whose declared length exceeds the limit: an
+// *action.LimitError, errors.Is action.ErrLimit.
+func tooLong(n, max int) error {
+	return fmt.Errorf("lenmsg: %w", &action.LimitError{What: "message bytes", Size: int64(n), Limit: int64(max)})
 }
 
 // Machine is the length-prefixed message machine. The zero value delivers
@@ -174,7 +173,7 @@ func (m *Machine) sink() {
 		n := int(binary.BigEndian.Uint32(m.partial))
 		m.partial = m.partial[:0]
 		if n > m.max() {
-			m.err = &TooLongError{Len: n, Max: m.max()}
+			m.err = tooLong(n, m.max())
 			return
 		}
 		if m.skip = n; n == 0 {
@@ -194,7 +193,7 @@ func (m *Machine) parse() ([]byte, bool) {
 		}
 		n := int(binary.BigEndian.Uint32(m.in))
 		if n > m.max() {
-			m.err = &TooLongError{Len: n, Max: m.max()}
+			m.err = tooLong(n, m.max())
 			return nil, false
 		}
 		if len(m.in) >= 4+n {
@@ -217,7 +216,7 @@ func (m *Machine) parse() ([]byte, bool) {
 	}
 	n := int(binary.BigEndian.Uint32(m.partial))
 	if n > m.max() {
-		m.err = &TooLongError{Len: n, Max: m.max()}
+		m.err = tooLong(n, m.max())
 		return nil, false
 	}
 	k := min(4+n-len(m.partial), len(m.in))

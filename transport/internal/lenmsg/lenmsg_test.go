@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/action/actiontest"
 )
 
@@ -30,7 +31,7 @@ func TestMachine(t *testing.T) {
 	}{
 		{"messages", wire, 0, []string{"one", "", "three"}, io.EOF}, // a clean end
 		{"truncated", wire[:len(wire)-1], 0, []string{"one", ""}, ErrTruncated},
-		{"too long", wire, 4, []string{"one", ""}, &TooLongError{Len: 5, Max: 4}},
+		{"too long", wire, 4, []string{"one", ""}, tooLong(5, 4)},
 	}
 	for _, tt := range tests {
 		for _, step := range []int{1, 2, 3, 5, 100} {
@@ -71,7 +72,7 @@ func FuzzMachine(f *testing.F) {
 		if sink.Messages != len(whole) || (errSink == nil) != (errWhole == nil) {
 			t.Fatalf("sink counted %d (%v), want %d (%v)", sink.Messages, errSink, len(whole), errWhole)
 		}
-		var tl *TooLongError
+		var tl *action.LimitError
 		if errWhole != io.EOF && !errors.Is(errWhole, ErrTruncated) && !errors.As(errWhole, &tl) {
 			t.Fatalf("unexpected error %v", errWhole)
 		}

@@ -69,7 +69,7 @@ func RequireEchoThenCleanClose(t *testing.T, ctx context.Context, srv, cli *Sess
 		require.Equal(t, msg, got)
 	}
 	require.NoError(t, cli.Disconnect(ctx))
-	require.NoError(t, srv.WaitState(ctx, transport.Disconnecting))
+	require.NoError(t, srv.WaitState(ctx, transport.RunstateDisconnecting))
 	require.ErrorIs(t, srv.Disconnect(ctx), transport.ErrPeerClosed, "a clean close")
 }
 
