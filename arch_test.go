@@ -22,6 +22,7 @@ var sansIO = []string{
 	"frame/*.go",
 	"hgcbor/*.go",
 	"framing/*.go",
+	"jsonstream/*.go",
 	"reactor/*.go",
 	"qmp/*.go",
 	"transcript/format.go",
@@ -108,7 +109,7 @@ func TestTransportKnowsNoProtocol(t *testing.T) {
 
 // machinePackages are the packages an embedder of a machine imports; the
 // program they build must link no I/O.
-var machinePackages = []string{"action", "frame", "hgcbor", "framing", "reactor", "qmp"}
+var machinePackages = []string{"action", "frame", "hgcbor", "framing", "jsonstream", "reactor", "qmp"}
 
 // ioDeps are the packages whose presence among a machine package's
 // dependencies means it links I/O: networking, TLS, processes, signals,

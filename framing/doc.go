@@ -20,9 +20,6 @@
 // generators, every builder does its work and updates the stream's state when
 // it is called.
 //
-// For QMP, a JSONDecoder splits a byte stream into JSON messages under the
-// same rules (incremental, bounded by JSONDecoderConfig.MaxMessageSize).
-//
 // Nothing in this package starts a goroutine, blocks, or reads the clock; the
 // only reading it does is from the io.Reader a caller hands the command-data
 // builder.

@@ -7,7 +7,7 @@ import (
 	"strconv"
 
 	"github.com/wirereactor/wirereactor/action"
-	"github.com/wirereactor/wirereactor/framing"
+	"github.com/wirereactor/wirereactor/jsonstream"
 )
 
 // ClientMachineConfig configures a ClientMachine. The zero value talks to QEMU:
@@ -23,7 +23,7 @@ type ClientMachineConfig struct {
 	// DisableOOB: do not enable the oob capability even when offered.
 	DisableOOB bool
 	// MaxMessageSize bounds one message from the server. Zero means
-	// framing.DefaultMaxJSONMessageSize (10 MiB).
+	// jsonstream.DefaultMaxMessageSize (10 MiB).
 	MaxMessageSize int
 	// IDBase: the machine's ids are IDBase+1, IDBase+2, … A driver that
 	// makes a new machine for each connection passes the previous machine's
@@ -154,7 +154,7 @@ func (r Received) String() string {
 // several goroutines serialises the calls.
 type ClientMachine struct {
 	cfg     ClientMachineConfig
-	dec     framing.JSONDecoder
+	dec     jsonstream.Decoder
 	state   ClientState
 	nextID  uint64
 	capsID  uint64
@@ -182,7 +182,7 @@ func NewClientMachine(cfg ClientMachineConfig) *ClientMachine {
 }
 
 func (m *ClientMachine) start() {
-	m.dec.Reset(framing.JSONDecoderConfig{MaxMessageSize: m.cfg.MaxMessageSize})
+	m.dec.Reset(jsonstream.Config{MaxMessageSize: m.cfg.MaxMessageSize})
 	m.state = ClientStateAwaitingGreeting
 	if m.cfg.SkipGreeting {
 		m.afterGreeting()

@@ -16,7 +16,7 @@
 //
 // Facts about QEMU the machines are built on, checked against QEMU 7.2:
 //   - QEMU reads a JSON stream, not lines; both machines read the same way
-//     (framing.JSONDecoder), so commands may be split, glued or pretty-printed.
+//     (jsonstream.Decoder), so commands may be split, glued or pretty-printed.
 //   - QEMU rewrites the ids it echoes (1.0 becomes 1): ids are compared by
 //     value (SameID); the client uses integer ids that stay unique for the
 //     life of a ClientMachine, across Reset, so a stale reply sent to the next

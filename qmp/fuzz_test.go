@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/wirereactor/wirereactor/action"
 	"github.com/wirereactor/wirereactor/action/actiontest"
-	"github.com/wirereactor/wirereactor/framing"
+	"github.com/wirereactor/wirereactor/jsonstream"
 )
 
 // feedChunks feeds data to m in chunks of n bytes and drains after each.
@@ -67,7 +67,7 @@ func FuzzClientMachine(f *testing.F) {
 			require.Equal(t, err, xerr)
 		}
 		// Everything the client sent is a stream of valid JSON objects.
-		var d framing.JSONDecoder
+		var d jsonstream.Decoder
 		d.Feed(sent)
 		for v, derr := d.Next(); v != nil || derr != nil; v, derr = d.Next() {
 			require.NoError(t, derr)
@@ -117,7 +117,7 @@ func FuzzServerMachine(f *testing.F) {
 		}
 		more, _, _ := drain[Command](t, s)
 		sent = append(sent, more...)
-		var d framing.JSONDecoder
+		var d jsonstream.Decoder
 		d.Feed(sent)
 		n := 0
 		for v, derr := d.Next(); v != nil || derr != nil; v, derr = d.Next() {
@@ -129,7 +129,7 @@ func FuzzServerMachine(f *testing.F) {
 			require.GreaterOrEqual(t, n, 1+len(got), "greeting plus one reply per command")
 		}
 		if err != nil && !ended {
-			var se *framing.JSONSyntaxError
+			var se *jsonstream.SyntaxError
 			require.True(t, errors.As(err, &se) || errors.Is(err, action.ErrLimit), "unexpected error %v", err)
 		}
 	})

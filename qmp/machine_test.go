@@ -374,7 +374,7 @@ func TestClientHandshakeFailures(t *testing.T) {
 		{"garbage from the server", []string{qemuGreeting, `{"return": {}, "id": 1}`, `{"id": 1} junk`}, false,
 			&ProtocolError{}, "qmp: server sent a message with neither 'return', 'error' nor 'event' (message: {\"id\": 1})"},
 		{"message too large", []string{qemuGreeting, `{"return": {}, "id": 1}`, `{"return": "` + strings.Repeat("x", 300) + `"}`}, false,
-			nil, "framing: json message bytes: 257 exceeds the limit of 256"},
+			nil, "jsonstream: json message bytes: 257 exceeds the limit of 256"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,8 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/wirereactor/wirereactor/action"
-	"github.com/wirereactor/wirereactor/framing"
 	"github.com/wirereactor/wirereactor/internal/testpeers"
+	"github.com/wirereactor/wirereactor/jsonstream"
 )
 
 // startQEMU runs QEMU with a QMP unix socket and returns a connection to it.
@@ -55,7 +55,7 @@ func startQEMUWith(t *testing.T, pretty bool, extra ...string) net.Conn {
 }
 
 // readMessage reads one JSON message from QEMU.
-func readMessage(t *testing.T, conn net.Conn, d *framing.JSONDecoder, buf []byte) string {
+func readMessage(t *testing.T, conn net.Conn, d *jsonstream.Decoder, buf []byte) string {
 	t.Helper()
 	for {
 		v, err := d.Next()
@@ -71,7 +71,7 @@ func readMessage(t *testing.T, conn net.Conn, d *framing.JSONDecoder, buf []byte
 
 func TestServerMatchesQEMU(t *testing.T) {
 	conn := startQEMU(t)
-	var d framing.JSONDecoder
+	var d jsonstream.Decoder
 	buf := make([]byte, 64<<10)
 	greeting := readMessage(t, conn, &d, buf)
 

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/wirereactor/wirereactor/action"
-	"github.com/wirereactor/wirereactor/framing"
+	"github.com/wirereactor/wirereactor/jsonstream"
 )
 
 // ServerMachineConfig configures a ServerMachine. The zero value greets like QEMU
@@ -21,7 +21,7 @@ type ServerMachineConfig struct {
 	// offers; a non-nil empty slice offers none.
 	Capabilities []string
 	// MaxMessageSize bounds one message from the client. Zero means
-	// framing.DefaultMaxJSONMessageSize (10 MiB).
+	// jsonstream.DefaultMaxMessageSize (10 MiB).
 	MaxMessageSize int
 }
 
@@ -38,7 +38,7 @@ type ServerMachineConfig struct {
 // fake QEMU and of any QMP-speaking service.
 type ServerMachine struct {
 	cfg        ServerMachineConfig
-	dec        framing.JSONDecoder
+	dec        jsonstream.Decoder
 	negotiated bool
 	oob        bool
 	out, sent  []byte
@@ -55,7 +55,7 @@ func NewServerMachine(cfg ServerMachineConfig) *ServerMachine {
 	if m.cfg.Capabilities == nil {
 		m.cfg.Capabilities = []string{"oob"}
 	}
-	m.dec.Reset(framing.JSONDecoderConfig{MaxMessageSize: cfg.MaxMessageSize})
+	m.dec.Reset(jsonstream.Config{MaxMessageSize: cfg.MaxMessageSize})
 	m.out = appendGreeting(m.out, m.cfg.Version, m.cfg.Capabilities)
 	return m
 }
@@ -142,8 +142,8 @@ func (m *ServerMachine) Next() action.Action[Command] {
 
 // syntaxError returns err as a recoverable syntax error, or nil. (A separate
 // function keeps errors.As's target off the heap on the hot path.)
-func syntaxError(err error) *framing.JSONSyntaxError {
-	var se *framing.JSONSyntaxError
+func syntaxError(err error) *jsonstream.SyntaxError {
+	var se *jsonstream.SyntaxError
 	if errors.As(err, &se) && !se.Truncated {
 		return se
 	}

@@ -161,7 +161,7 @@ func TestServerEventsWaitForNegotiation(t *testing.T) {
 func TestServerLimits(t *testing.T) {
 	s := negotiatedServer(t, ServerMachineConfig{MaxMessageSize: 80})
 	_, _, err := feedServer(t, s, `{"execute":"x","arguments":{"blob":"`+strings.Repeat("A", 100)+`"}}`)
-	require.EqualError(t, err, "framing: json message bytes: 81 exceeds the limit of 80")
+	require.EqualError(t, err, "jsonstream: json message bytes: 81 exceeds the limit of 80")
 	require.ErrorIs(t, err, action.ErrLimit)
 	require.Equal(t, err, s.Next().Err, "terminal")
 	require.Equal(t, err, s.Return(nil, nil))

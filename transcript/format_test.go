@@ -48,10 +48,10 @@ func TestRecorderWritesTheDocumentedFormat(t *testing.T) {
 {"conn":1,"t":0.003,"ev":"send","text":"{\"execute\": \"x\", \"id\": 1}"}
 {"conn":1,"t":0.004,"ev":"send","text":"{\"execute\": \"y\", \"id\": 2}"}
 {"conn":1,"t":0.005,"ev":"send","fds":1}
-{"conn":1,"t":0.006,"ev":"send","err":"framing: json syntax error at offset 50: invalid character '}' looking for a value"}
+{"conn":1,"t":0.006,"ev":"send","err":"jsonstream: json syntax error at offset 50: invalid character '}' looking for a value"}
 {"conn":1,"t":0.007,"ev":"close","by":"peer","err":"boom: EOF"}
 {"conn":2,"t":0.008,"ev":"open"}
-{"conn":2,"t":0.008,"ev":"send","err":"framing: json syntax error at offset 0: invalid character 0xff looking for a value"}
+{"conn":2,"t":0.008,"ev":"send","err":"jsonstream: json syntax error at offset 0: invalid character 0xff looking for a value"}
 {"conn":2,"t":0.009,"ev":"close"}
 `, buf.String())
 

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/wirereactor/wirereactor/action"
-	"github.com/wirereactor/wirereactor/framing"
+	"github.com/wirereactor/wirereactor/jsonstream"
 )
 
 // RecorderConfig configures a Recorder.
@@ -138,7 +138,7 @@ func (r *Recorder) bytes(ev Ev, s *recSplit, p []byte) {
 		case r.cfg.SplitFrames:
 			s.sp = new(frameSplitter)
 		case r.cfg.SplitJSON:
-			s.sp = new(framing.JSONDecoder)
+			s.sp = new(jsonstream.Decoder)
 		default:
 			s.raw = true
 		}
@@ -157,7 +157,7 @@ func (r *Recorder) bytes(ev Ev, s *recSplit, p []byte) {
 			r.write(e)
 			// A JSON message over the size limit leaves the splitter terminal;
 			// a syntax error (nesting over the limit included) it recovers from.
-			var se *framing.JSONSyntaxError
+			var se *jsonstream.SyntaxError
 			if r.cfg.SplitFrames || errors.Is(err, action.ErrLimit) && !errors.As(err, &se) {
 				s.raw = true // the splitter is terminal: record the rest as read
 				return

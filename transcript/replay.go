@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/wirereactor/wirereactor/action"
-	"github.com/wirereactor/wirereactor/framing"
+	"github.com/wirereactor/wirereactor/jsonstream"
 )
 
 // PeerConfig configures a Peer.
@@ -358,7 +358,7 @@ type qmpDialect struct {
 	ids map[string][]byte // canonical recorded id → the client's id, as it wrote it
 }
 
-func (*qmpDialect) splitter() splitter { return new(framing.JSONDecoder) }
+func (*qmpDialect) splitter() splitter { return new(jsonstream.Decoder) }
 
 func (*qmpDialect) show(msg []byte) string { return string(msg) }
 

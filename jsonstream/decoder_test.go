@@ -1,4 +1,4 @@
-package framing
+package jsonstream
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 
 // decodeAll feeds chunks one by one, following the machine rule, then EOF,
 // and returns what came out: "v:<value>" per value, "e:<error>" per error.
-func decodeAll(t testing.TB, d *JSONDecoder, chunks [][]byte) []string {
+func decodeAll(t testing.TB, d *Decoder, chunks [][]byte) []string {
 	var out []string
 	drain := func() bool {
 		for {
@@ -26,7 +26,7 @@ func decodeAll(t testing.TB, d *JSONDecoder, chunks [][]byte) []string {
 				return false
 			case err != nil:
 				out = append(out, "e:"+err.Error())
-				var se *JSONSyntaxError
+				var se *SyntaxError
 				if !errors.As(err, &se) || se.Truncated {
 					return false // terminal
 				}
@@ -64,7 +64,7 @@ func splitEvery(s string, n int) [][]byte {
 	return chunks
 }
 
-func TestJSONDecoderStreams(t *testing.T) {
+func TestDecoderStreams(t *testing.T) {
 	tests := []struct {
 		name string
 		in   string
@@ -86,54 +86,54 @@ func TestJSONDecoderStreams(t *testing.T) {
 		{"empty containers", `{}[]{ }[ ]`, []string{`v:{}`, `v:[]`, `v:{ }`, `v:[ ]`}},
 		{"garbage between messages resyncs at the next brace",
 			`{"id":7} junk {"id":8}`,
-			[]string{`v:{"id":7}`, "e:framing: json syntax error at offset 9: invalid character 'j' looking for a value", `v:{"id":8}`}},
+			[]string{`v:{"id":7}`, "e:jsonstream: json syntax error at offset 9: invalid character 'j' looking for a value", `v:{"id":8}`}},
 		{"bad keyword inside an object",
 			`{"execute": garbage, "id":1}{"id":2}`,
-			[]string{"e:framing: json syntax error at offset 12: invalid character 'g' looking for a value", `v:{"id":2}`}},
+			[]string{"e:jsonstream: json syntax error at offset 12: invalid character 'g' looking for a value", `v:{"id":2}`}},
 		{"mismatched bracket",
 			`{"id":3]{"id":4}`,
-			[]string{"e:framing: json syntax error at offset 7: invalid character ']' after object member", `v:{"id":4}`}},
+			[]string{"e:jsonstream: json syntax error at offset 7: invalid character ']' after object member", `v:{"id":4}`}},
 		{"new object inside a broken one is kept",
 			`{"execute" {"id":5}`,
-			[]string{"e:framing: json syntax error at offset 11: invalid character '{' after object key", `v:{"id":5}`}},
+			[]string{"e:jsonstream: json syntax error at offset 11: invalid character '{' after object key", `v:{"id":5}`}},
 		{"raw newline in a string",
 			"{\"a\":\"unterminated\n{\"id\":9}",
-			[]string{"e:framing: json syntax error at offset 18: control character 0x0a in string", `v:{"id":9}`}},
-		{"bad escape", `{"a":"\x"}{"ok":1}`, []string{`e:framing: json syntax error at offset 7: invalid escape 'x' in string`, `v:{"ok":1}`}},
-		{"bad unicode escape", `{"a":"\u00zz"}{"ok":1}`, []string{`e:framing: json syntax error at offset 10: invalid character 'z' in \u escape`, `v:{"ok":1}`}},
-		{"leading zero", `[01]{"ok":1}`, []string{`e:framing: json syntax error at offset 2: invalid character '1' after array element`, `v:{"ok":1}`}},
-		{"bad literal", `[tru]{"ok":1}`, []string{`e:framing: json syntax error at offset 4: invalid character ']' in literal true`, `v:{"ok":1}`}},
-		{"stray bytes", "\xff\x00{\"id\":5}", []string{"e:framing: json syntax error at offset 0: invalid character 0xff looking for a value", `v:{"id":5}`}},
-		{"trailing comma", `{"a":1,}{"ok":1}`, []string{`e:framing: json syntax error at offset 7: invalid character '}' looking for an object key`, `v:{"ok":1}`}},
+			[]string{"e:jsonstream: json syntax error at offset 18: control character 0x0a in string", `v:{"id":9}`}},
+		{"bad escape", `{"a":"\x"}{"ok":1}`, []string{`e:jsonstream: json syntax error at offset 7: invalid escape 'x' in string`, `v:{"ok":1}`}},
+		{"bad unicode escape", `{"a":"\u00zz"}{"ok":1}`, []string{`e:jsonstream: json syntax error at offset 10: invalid character 'z' in \u escape`, `v:{"ok":1}`}},
+		{"leading zero", `[01]{"ok":1}`, []string{`e:jsonstream: json syntax error at offset 2: invalid character '1' after array element`, `v:{"ok":1}`}},
+		{"bad literal", `[tru]{"ok":1}`, []string{`e:jsonstream: json syntax error at offset 4: invalid character ']' in literal true`, `v:{"ok":1}`}},
+		{"stray bytes", "\xff\x00{\"id\":5}", []string{"e:jsonstream: json syntax error at offset 0: invalid character 0xff looking for a value", `v:{"id":5}`}},
+		{"trailing comma", `{"a":1,}{"ok":1}`, []string{`e:jsonstream: json syntax error at offset 7: invalid character '}' looking for an object key`, `v:{"ok":1}`}},
 		{"truncated at end of input", `{"ok":1}{"execute":`,
-			[]string{`v:{"ok":1}`, "e:framing: json syntax error at offset 19: unexpected end of input inside a value"}},
-		{"truncated number", `[1,2`, []string{"e:framing: json syntax error at offset 4: unexpected end of input inside a value"}},
-		{"number needing more digits at end", `1.`, []string{"e:framing: json syntax error at offset 2: unexpected end of input inside a value"}},
-		{"garbage then end of input", `}}}`, []string{"e:framing: json syntax error at offset 0: invalid character '}' looking for a value"}},
+			[]string{`v:{"ok":1}`, "e:jsonstream: json syntax error at offset 19: unexpected end of input inside a value"}},
+		{"truncated number", `[1,2`, []string{"e:jsonstream: json syntax error at offset 4: unexpected end of input inside a value"}},
+		{"number needing more digits at end", `1.`, []string{"e:jsonstream: json syntax error at offset 2: unexpected end of input inside a value"}},
+		{"garbage then end of input", `}}}`, []string{"e:jsonstream: json syntax error at offset 0: invalid character '}' looking for a value"}},
 	}
 	for _, tt := range tests {
 		for _, n := range []int{len(tt.in) + 1, 1, 2, 3, 7} {
 			t.Run(fmt.Sprintf("%s/chunks of %d", tt.name, n), func(t *testing.T) {
-				got := decodeAll(t, NewJSONDecoder(JSONDecoderConfig{}), splitEvery(tt.in, n))
+				got := decodeAll(t, NewDecoder(Config{}), splitEvery(tt.in, n))
 				require.Equal(t, tt.want, got)
 			})
 		}
 	}
 }
 
-func TestJSONDecoderEverySplitPoint(t *testing.T) {
+func TestDecoderEverySplitPoint(t *testing.T) {
 	in := `{"return": {"a": ["x\"}", 1.5e3, null]}, "id": 12}` + "\r\n" + `{"event":"STOP","timestamp":{"seconds":1,"microseconds":2}}` + "\r\n"
-	want := decodeAll(t, NewJSONDecoder(JSONDecoderConfig{}), [][]byte{[]byte(in)})
+	want := decodeAll(t, NewDecoder(Config{}), [][]byte{[]byte(in)})
 	require.Len(t, want, 2)
 	for i := 0; i <= len(in); i++ {
 		for j := i; j <= len(in); j++ {
-			got := decodeAll(t, NewJSONDecoder(JSONDecoderConfig{}), [][]byte{[]byte(in[:i]), []byte(in[i:j]), []byte(in[j:])})
+			got := decodeAll(t, NewDecoder(Config{}), [][]byte{[]byte(in[:i]), []byte(in[i:j]), []byte(in[j:])})
 			require.Equal(t, want, got, "split at %d and %d", i, j)
 		}
 	}
 }
 
-func TestJSONDecoderSizeLimit(t *testing.T) {
+func TestDecoderSizeLimit(t *testing.T) {
 	const limit = 16
 	exact := `{"a":"123456789"}` // 17 bytes
 	require.Len(t, exact, limit+1)
@@ -151,13 +151,13 @@ func TestJSONDecoderSizeLimit(t *testing.T) {
 	for _, tt := range tests {
 		for _, n := range []int{100, 1, 5} {
 			t.Run(fmt.Sprintf("%s/chunks of %d", tt.name, n), func(t *testing.T) {
-				d := NewJSONDecoder(JSONDecoderConfig{MaxMessageSize: limit})
+				d := NewDecoder(Config{MaxMessageSize: limit})
 				got := decodeAll(t, d, splitEvery(tt.in, n))
 				if tt.wantVal != "" {
 					require.Equal(t, []string{"v:" + tt.wantVal}, got)
 					return
 				}
-				require.Equal(t, []string{"e:framing: json message bytes: 17 exceeds the limit of 16"}, got)
+				require.Equal(t, []string{"e:jsonstream: json message bytes: 17 exceeds the limit of 16"}, got)
 				_, err := d.Next()
 				var tl *action.LimitError
 				require.ErrorAs(t, err, &tl, "the error is terminal")
@@ -167,8 +167,8 @@ func TestJSONDecoderSizeLimit(t *testing.T) {
 	}
 }
 
-func TestJSONDecoderHugeMessageIsNotBuffered(t *testing.T) {
-	d := NewJSONDecoder(JSONDecoderConfig{MaxMessageSize: 1 << 10})
+func TestDecoderHugeMessageIsNotBuffered(t *testing.T) {
+	d := NewDecoder(Config{MaxMessageSize: 1 << 10})
 	d.Feed([]byte(`{"a":"`))
 	chunk := bytes.Repeat([]byte("x"), 100)
 	var err error
@@ -187,29 +187,29 @@ func TestJSONDecoderHugeMessageIsNotBuffered(t *testing.T) {
 	require.Equal(t, int64(1<<10), tl.Limit)
 }
 
-func TestJSONDecoderDepthLimit(t *testing.T) {
-	d := NewJSONDecoder(JSONDecoderConfig{MaxDepth: 3})
+func TestDecoderDepthLimit(t *testing.T) {
+	d := NewDecoder(Config{MaxDepth: 3})
 	got := decodeAll(t, d, [][]byte{[]byte(`[[[1]]] [[[[1]]]] {"id":1}`)})
 	require.Equal(t, []string{
 		"v:[[[1]]]",
-		"e:framing: json syntax error at offset 11: nesting deeper than the limit of 3",
+		"e:jsonstream: json syntax error at offset 11: nesting deeper than the limit of 3",
 		`v:{"id":1}`,
 	}, got)
 
 	// The default limit is QEMU's.
-	deep := strings.Repeat("[", DefaultMaxJSONDepth) + strings.Repeat("]", DefaultMaxJSONDepth)
-	got = decodeAll(t, &JSONDecoder{}, [][]byte{[]byte(deep + "[" + deep + "]")})
+	deep := strings.Repeat("[", DefaultMaxDepth) + strings.Repeat("]", DefaultMaxDepth)
+	got = decodeAll(t, &Decoder{}, [][]byte{[]byte(deep + "[" + deep + "]")})
 	require.Equal(t, "v:"+deep, got[0])
-	require.Equal(t, "e:framing: json syntax error at offset 3072: nesting deeper than the limit of 1024", got[1])
+	require.Equal(t, "e:jsonstream: json syntax error at offset 3072: nesting deeper than the limit of 1024", got[1])
 }
 
-// TestJSONDecoderDepthLimitIsALimit: nesting over MaxDepth is recoverable,
+// TestDecoderDepthLimitIsALimit: nesting over MaxDepth is recoverable,
 // like every syntax error, and a limit hit like every other bound.
-func TestJSONDecoderDepthLimitIsALimit(t *testing.T) {
-	d := NewJSONDecoder(JSONDecoderConfig{MaxDepth: 2})
+func TestDecoderDepthLimitIsALimit(t *testing.T) {
+	d := NewDecoder(Config{MaxDepth: 2})
 	d.Feed([]byte(`[[[1]]] {"id":1}`))
 	_, err := d.Next()
-	require.ErrorIs(t, err, ErrJSONSyntax)
+	require.ErrorIs(t, err, ErrSyntax)
 	require.ErrorIs(t, err, action.ErrLimit)
 	var le *action.LimitError
 	require.ErrorAs(t, err, &le)
@@ -225,8 +225,8 @@ func TestJSONDecoderDepthLimitIsALimit(t *testing.T) {
 	require.NotErrorIs(t, err, action.ErrLimit, "other syntax errors are no limit")
 }
 
-func TestJSONDecoderZeroCopyAndReuse(t *testing.T) {
-	d := &JSONDecoder{} // the zero value works
+func TestDecoderZeroCopyAndReuse(t *testing.T) {
+	d := &Decoder{} // the zero value works
 	in := []byte(`{"a":1} {"b":2}`)
 	d.Feed(in)
 	v, err := d.Next()
@@ -253,8 +253,8 @@ func TestJSONDecoderZeroCopyAndReuse(t *testing.T) {
 	require.Equal(t, `{"c":3}`, string(v))
 }
 
-func TestJSONDecoderFeedBeforeDrained(t *testing.T) {
-	d := &JSONDecoder{}
+func TestDecoderFeedBeforeDrained(t *testing.T) {
+	d := &Decoder{}
 	a := []byte(`{"a":1}{"b":`)
 	d.Feed(a)
 	v, err := d.Next()
@@ -268,8 +268,8 @@ func TestJSONDecoderFeedBeforeDrained(t *testing.T) {
 	require.Equal(t, `{"b":2}`, string(v))
 }
 
-func TestJSONDecoderEOF(t *testing.T) {
-	d := &JSONDecoder{}
+func TestDecoderEOF(t *testing.T) {
+	d := &Decoder{}
 	d.Feed([]byte(`{"a":1} 42`))
 	d.FeedEOF()
 	v, err := d.Next()
@@ -283,16 +283,16 @@ func TestJSONDecoderEOF(t *testing.T) {
 	_, err = d.Next()
 	require.Equal(t, io.EOF, err, "end of input is terminal")
 
-	d = &JSONDecoder{}
+	d = &Decoder{}
 	d.Feed([]byte(`{"a":`))
 	d.FeedEOF()
 	_, err = d.Next()
 	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
-	require.ErrorIs(t, err, ErrJSONSyntax)
+	require.ErrorIs(t, err, ErrSyntax)
 }
 
-func TestJSONDecoderNoAllocationsInSteadyState(t *testing.T) {
-	d := &JSONDecoder{}
+func TestDecoderNoAllocationsInSteadyState(t *testing.T) {
+	d := &Decoder{}
 	msg := []byte(`{"return": {"status": "running", "singlestep": false, "running": true}, "id": 12345}` + "\r\n")
 	half := len(msg) / 2
 	run := func() {
@@ -311,10 +311,10 @@ func TestJSONDecoderNoAllocationsInSteadyState(t *testing.T) {
 	require.Zero(t, testing.AllocsPerRun(100, run))
 }
 
-func BenchmarkJSONDecoderSmall(b *testing.B) {
+func BenchmarkDecoderSmall(b *testing.B) {
 	msg := []byte(`{"return": {"status": "running", "singlestep": false, "running": true}, "id": 12345}` + "\r\n")
 	batch := bytes.Repeat(msg, 64)
-	d := &JSONDecoder{}
+	d := &Decoder{}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(batch)))
 	for b.Loop() {
@@ -346,11 +346,11 @@ func schemaLike(size int) []byte {
 	return buf.Bytes()
 }
 
-func BenchmarkJSONDecoderSchema(b *testing.B) {
+func BenchmarkDecoderSchema(b *testing.B) {
 	msg := schemaLike(207 << 10)
 	for _, chunk := range []int{len(msg), 64 << 10, 4 << 10} {
 		b.Run(fmt.Sprintf("reads of %d", chunk), func(b *testing.B) {
-			d := &JSONDecoder{}
+			d := &Decoder{}
 			chunks := splitEvery(string(msg), chunk)
 			b.ReportAllocs()
 			b.SetBytes(int64(len(msg)))
@@ -373,10 +373,10 @@ func BenchmarkJSONDecoderSchema(b *testing.B) {
 	}
 }
 
-// FuzzJSONDecoder checks that the decoder never panics, agrees with
+// FuzzDecoder checks that the decoder never panics, agrees with
 // encoding/json on single values, delivers only valid JSON, stays within its
 // limit, and gives the same results however the input is split.
-func FuzzJSONDecoder(f *testing.F) {
+func FuzzDecoder(f *testing.F) {
 	for _, s := range []string{
 		`{"execute":"qmp_capabilities","arguments":{"enable":["oob"]},"id":1}`,
 		"{\"return\": {}, \"id\": 1}\r\n{\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}, \"event\": \"STOP\"}\r\n",
@@ -389,10 +389,10 @@ func FuzzJSONDecoder(f *testing.F) {
 		f.Add([]byte(s), uint8(3))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, split uint8) {
-		cfg := JSONDecoderConfig{MaxMessageSize: 512, MaxDepth: 8}
-		whole := decodeAll(t, NewJSONDecoder(cfg), [][]byte{bytes.Clone(data)})
+		cfg := Config{MaxMessageSize: 512, MaxDepth: 8}
+		whole := decodeAll(t, NewDecoder(cfg), [][]byte{bytes.Clone(data)})
 		n := int(split%16) + 1
-		pieces := decodeAll(t, NewJSONDecoder(cfg), splitEvery(string(data), n))
+		pieces := decodeAll(t, NewDecoder(cfg), splitEvery(string(data), n))
 		require.Equal(t, whole, pieces, "split into chunks of %d", n)
 		for _, s := range whole {
 			if strings.HasPrefix(s, "v:") {

@@ -1,17 +1,17 @@
-package framing_test
+package jsonstream_test
 
 import (
 	"errors"
 	"fmt"
 
-	"github.com/wirereactor/wirereactor/framing"
+	"github.com/wirereactor/wirereactor/jsonstream"
 )
 
 // QMP arrives as a JSON stream: messages split across reads, glued together,
 // pretty-printed. Garbage costs one error, then decoding resumes at the next
 // object, as QEMU does.
-func ExampleJSONDecoder() {
-	d := framing.NewJSONDecoder(framing.JSONDecoderConfig{MaxMessageSize: 1 << 20})
+func ExampleDecoder() {
+	d := jsonstream.NewDecoder(jsonstream.Config{MaxMessageSize: 1 << 20})
 	reads := []string{
 		`{"execute": "qmp_capa`,
 		"bilities\"}\r\n{\"execute\":\n  \"stop\"}",
@@ -21,7 +21,7 @@ func ExampleJSONDecoder() {
 		d.Feed([]byte(r))
 		for {
 			msg, err := d.Next()
-			if errors.Is(err, framing.ErrJSONSyntax) {
+			if errors.Is(err, jsonstream.ErrSyntax) {
 				fmt.Println("error:", err)
 				continue // recoverable
 			}
@@ -39,6 +39,6 @@ func ExampleJSONDecoder() {
 	// message: {"execute": "qmp_capabilities"}
 	// message: {"execute":
 	//   "stop"}
-	// error: framing: json syntax error at offset 55: invalid character 'j' looking for a value
+	// error: jsonstream: json syntax error at offset 55: invalid character 'j' looking for a value
 	// message: {"execute": "cont", "id": 1e3}
 }

@@ -1,4 +1,4 @@
-package framing
+package jsonstream
 
 import (
 	"bytes"
@@ -9,33 +9,33 @@ import (
 	"github.com/wirereactor/wirereactor/action"
 )
 
-// DefaultMaxJSONMessageSize is the message size limit of a JSONDecoder whose
+// DefaultMaxMessageSize is the message size limit of a Decoder whose
 // configuration leaves it zero: 10 MiB, fifty times QEMU 7.2's largest reply
 // (query-qmp-schema, 207 KB).
-const DefaultMaxJSONMessageSize = 10 << 20
+const DefaultMaxMessageSize = 10 << 20
 
-// DefaultMaxJSONDepth is the nesting limit of a JSONDecoder whose configuration
+// DefaultMaxDepth is the nesting limit of a Decoder whose configuration
 // leaves it zero. QEMU's own parser stops at 1024 as well.
-const DefaultMaxJSONDepth = 1024
+const DefaultMaxDepth = 1024
 
-// JSONDecoderConfig configures a JSONDecoder. The zero value is useful: every zero
+// Config configures a Decoder. The zero value is useful: every zero
 // field takes its default.
-type JSONDecoderConfig struct {
+type Config struct {
 	// MaxMessageSize bounds one message, from its first to its last byte
 	// (whitespace around messages is not counted). Zero means
-	// DefaultMaxJSONMessageSize.
+	// DefaultMaxMessageSize.
 	MaxMessageSize int
 	// MaxDepth bounds the nesting of arrays and objects. Zero means
-	// DefaultMaxJSONDepth.
+	// DefaultMaxDepth.
 	MaxDepth int
 }
 
-// ErrJSONSyntax is matched by errors.Is for every *JSONSyntaxError.
-var ErrJSONSyntax = errors.New("json syntax error")
+// ErrSyntax is matched by errors.Is for every *SyntaxError.
+var ErrSyntax = errors.New("json syntax error")
 
-// JSONSyntaxError reports input that is not a JSON value. It is recoverable:
-// see JSONDecoder for how the decoder resynchronises.
-type JSONSyntaxError struct {
+// SyntaxError reports input that is not a JSON value. It is recoverable:
+// see Decoder for how the decoder resynchronises.
+type SyntaxError struct {
 	// Offset is the stream offset (bytes fed since the decoder was made) of
 	// the offending byte, or of the end of input for a truncated message.
 	Offset int64
@@ -52,21 +52,21 @@ type JSONSyntaxError struct {
 }
 
 // Error gives the stream offset and what the decoder found there.
-func (e *JSONSyntaxError) Error() string {
-	return fmt.Sprintf("framing: json syntax error at offset %d: %s", e.Offset, e.Msg)
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("jsonstream: json syntax error at offset %d: %s", e.Offset, e.Msg)
 }
 
-// Is reports whether target is ErrJSONSyntax, or io.ErrUnexpectedEOF for a
+// Is reports whether target is ErrSyntax, or io.ErrUnexpectedEOF for a
 // truncated stream.
-func (e *JSONSyntaxError) Is(target error) bool {
-	return target == ErrJSONSyntax || e.Truncated && target == io.ErrUnexpectedEOF
+func (e *SyntaxError) Is(target error) bool {
+	return target == ErrSyntax || e.Truncated && target == io.ErrUnexpectedEOF
 }
 
 // Unwrap returns, for nesting over the limit, the *action.LimitError (so
 // errors.Is(err, action.ErrLimit) holds), else nil.
-func (e *JSONSyntaxError) Unwrap() error { return e.limit }
+func (e *SyntaxError) Unwrap() error { return e.limit }
 
-// JSONDecoder splits a byte stream into top-level JSON values, the way QEMU
+// Decoder splits a byte stream into top-level JSON values, the way QEMU
 // reads QMP: a stream, not lines. Values may be split across Feed calls at any
 // byte, sent back to back without separators, pretty-printed over many lines,
 // or separated by any JSON whitespace (so "\r\n" endings are just whitespace).
@@ -87,7 +87,7 @@ func (e *JSONSyntaxError) Unwrap() error { return e.limit }
 // either p or the decoder's buffer and is valid only until the next call to
 // any method of the decoder: copy it to keep it.
 //
-// Errors and recovery. A *JSONSyntaxError (errors.Is ErrJSONSyntax) is
+// Errors and recovery. A *SyntaxError (errors.Is ErrSyntax) is
 // reported once, by Next, at the offending byte. The partial value is
 // discarded, the decoder skips input up to the next '{' (where a QMP message
 // can begin) and carries on; the offending byte itself is kept when it is a
@@ -97,12 +97,12 @@ func (e *JSONSyntaxError) Unwrap() error { return e.limit }
 // *action.LimitError (What "json message bytes"), and it is terminal: the decoder
 // stops, because skipping an unbounded value would let a peer keep it busy
 // forever; every later Next returns the same error. After FeedEOF, Next
-// returns io.EOF once the complete values are drained, or a *JSONSyntaxError
+// returns io.EOF once the complete values are drained, or a *SyntaxError
 // that also matches io.ErrUnexpectedEOF when the stream ended inside a value;
 // both are terminal.
 //
-// The zero JSONDecoder is ready to use with the default limits.
-type JSONDecoder struct {
+// The zero Decoder is ready to use with the default limits.
+type Decoder struct {
 	maxSize  int
 	maxDepth int
 
@@ -149,40 +149,40 @@ const (
 	stNumExp                        // in exponent digits
 )
 
-// NewJSONDecoder returns a decoder configured by cfg.
-func NewJSONDecoder(cfg JSONDecoderConfig) *JSONDecoder {
-	d := &JSONDecoder{}
+// NewDecoder returns a decoder configured by cfg.
+func NewDecoder(cfg Config) *Decoder {
+	d := &Decoder{}
 	d.Reset(cfg)
 	return d
 }
 
 // Reset makes d a fresh decoder configured by cfg, at stream offset 0,
 // keeping its buffers for reuse. It drops any reference to fed input.
-func (d *JSONDecoder) Reset(cfg JSONDecoderConfig) {
-	*d = JSONDecoder{buf: d.buf[:0], stack: d.stack[:0],
+func (d *Decoder) Reset(cfg Config) {
+	*d = Decoder{buf: d.buf[:0], stack: d.stack[:0],
 		maxSize: cfg.MaxMessageSize, maxDepth: cfg.MaxDepth}
 	if d.maxSize <= 0 {
-		d.maxSize = DefaultMaxJSONMessageSize
+		d.maxSize = DefaultMaxMessageSize
 	}
 	if d.maxDepth <= 0 {
-		d.maxDepth = DefaultMaxJSONDepth
+		d.maxDepth = DefaultMaxDepth
 	}
 }
 
-func (d *JSONDecoder) init() {
+func (d *Decoder) init() {
 	if d.maxSize == 0 {
-		d.Reset(JSONDecoderConfig{})
+		d.Reset(Config{})
 	}
 }
 
 // Limit returns the configured maximum message size.
-func (d *JSONDecoder) Limit() int { d.init(); return d.maxSize }
+func (d *Decoder) Limit() int { d.init(); return d.maxSize }
 
 // Feed hands the decoder the next bytes of the stream. The decoder keeps
 // referencing p (it does not copy it) until Next returns (nil, nil) or a
 // terminal error. Feeding again before that is allowed but costs a copy of the
 // unscanned rest. Feeding after FeedEOF or a terminal error is a no-op.
-func (d *JSONDecoder) Feed(p []byte) {
+func (d *Decoder) Feed(p []byte) {
 	d.init()
 	if d.err != nil || d.eof || len(p) == 0 {
 		return
@@ -206,7 +206,7 @@ func (d *JSONDecoder) Feed(p []byte) {
 }
 
 // keepPartial copies the scanned part of an incomplete value out of in.
-func (d *JSONDecoder) keepPartial() {
+func (d *Decoder) keepPartial() {
 	if d.state != stTop && d.pos > d.start {
 		d.buf = append(d.buf, d.in[d.start:d.pos]...)
 	}
@@ -214,11 +214,11 @@ func (d *JSONDecoder) keepPartial() {
 }
 
 // FeedEOF tells the decoder the stream has ended.
-func (d *JSONDecoder) FeedEOF() { d.init(); d.eof = true }
+func (d *Decoder) FeedEOF() { d.init(); d.eof = true }
 
 // Buffered returns how many bytes of an incomplete value the decoder holds in
 // its own buffer (not counting bytes still in the fed slice).
-func (d *JSONDecoder) Buffered() int {
+func (d *Decoder) Buffered() int {
 	if d.bufOut {
 		return 0
 	}
@@ -227,7 +227,7 @@ func (d *JSONDecoder) Buffered() int {
 
 // Next returns the next complete value; (nil, nil) when it needs more input;
 // or an error (see the type's documentation for which errors are terminal).
-func (d *JSONDecoder) Next() ([]byte, error) {
+func (d *Decoder) Next() ([]byte, error) {
 	d.init()
 	if d.err != nil {
 		return nil, d.err
@@ -266,7 +266,7 @@ func (d *JSONDecoder) Next() ([]byte, error) {
 		size := len(d.buf) + d.pos - d.start
 		if size > d.maxSize {
 			// Size is what was seen so far: always Limit+1.
-			d.err = fmt.Errorf("framing: %w", &action.LimitError{What: "json message bytes", Size: int64(size), Limit: int64(d.maxSize)})
+			d.err = fmt.Errorf("jsonstream: %w", &action.LimitError{What: "json message bytes", Size: int64(size), Limit: int64(d.maxSize)})
 			d.in = nil
 			return nil, d.err
 		}
@@ -280,7 +280,7 @@ func (d *JSONDecoder) Next() ([]byte, error) {
 }
 
 // complete returns the value that just ended at pos.
-func (d *JSONDecoder) complete() []byte {
+func (d *Decoder) complete() []byte {
 	d.state = stTop
 	if len(d.buf) == 0 {
 		return d.in[d.start:d.pos:d.pos]
@@ -290,7 +290,7 @@ func (d *JSONDecoder) complete() []byte {
 	return d.buf
 }
 
-func (d *JSONDecoder) needMore() ([]byte, error) {
+func (d *Decoder) needMore() ([]byte, error) {
 	if !d.eof {
 		d.keepPartial()
 		d.off += int64(len(d.in))
@@ -306,14 +306,14 @@ func (d *JSONDecoder) needMore() ([]byte, error) {
 			return nil, d.err
 		}
 	}
-	d.err = &JSONSyntaxError{Offset: d.off + int64(len(d.in)), Msg: "unexpected end of input inside a value", Truncated: true}
+	d.err = &SyntaxError{Offset: d.off + int64(len(d.in)), Msg: "unexpected end of input inside a value", Truncated: true}
 	d.in = nil
 	return nil, d.err
 }
 
 // fail reports a syntax error at in[i] and arranges resynchronisation.
-func (d *JSONDecoder) fail(i int, msg string, keepBrace bool) error {
-	err := &JSONSyntaxError{Offset: d.off + int64(i), Msg: msg, DepthExceeded: !keepBrace}
+func (d *Decoder) fail(i int, msg string, keepBrace bool) error {
+	err := &SyntaxError{Offset: d.off + int64(i), Msg: msg, DepthExceeded: !keepBrace}
 	if err.DepthExceeded {
 		err.limit = &action.LimitError{What: "json nesting depth", Size: int64(len(d.stack) + 1), Limit: int64(d.maxDepth)}
 	}
@@ -329,13 +329,13 @@ func (d *JSONDecoder) fail(i int, msg string, keepBrace bool) error {
 	return err
 }
 
-func (d *JSONDecoder) unexpected(i int, looking string) error {
+func (d *Decoder) unexpected(i int, looking string) error {
 	return d.fail(i, "invalid character "+quoteByte(d.in[i])+" "+looking, true)
 }
 
 // scan advances pos over in[:end] and reports whether the current value ended
 // (pos is then just past it).
-func (d *JSONDecoder) scan(end int) (done bool, err error) {
+func (d *Decoder) scan(end int) (done bool, err error) {
 	in := d.in[:end]
 	i := d.pos
 	for i < len(in) {
@@ -529,7 +529,7 @@ func (d *JSONDecoder) scan(end int) (done bool, err error) {
 }
 
 // beginValue starts the value whose first byte is in[i] == c.
-func (d *JSONDecoder) beginValue(i int, c byte) error {
+func (d *Decoder) beginValue(i int, c byte) error {
 	switch c {
 	case '{', '[':
 		if len(d.stack) >= d.maxDepth {
@@ -565,7 +565,7 @@ func (d *JSONDecoder) beginValue(i int, c byte) error {
 
 // endValue records the end of a scalar value and reports whether it was the
 // whole top-level value.
-func (d *JSONDecoder) endValue() bool {
+func (d *Decoder) endValue() bool {
 	if len(d.stack) == 0 {
 		d.state = stTop
 		return true
@@ -575,7 +575,7 @@ func (d *JSONDecoder) endValue() bool {
 }
 
 // closeContainer pops a container and reports whether it was the top level.
-func (d *JSONDecoder) closeContainer() bool {
+func (d *Decoder) closeContainer() bool {
 	d.stack = d.stack[:len(d.stack)-1]
 	return d.endValue()
 }
