@@ -1,6 +1,7 @@
 package framing
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -100,27 +101,31 @@ var ErrFeedAfterEOF = errors.New("framing: bytes fed after end of input")
 // Decoder is not safe for concurrent use.
 type Decoder struct {
 	cfg DecoderConfig
-	max int // resolved cfg.maxPayload(); 0 until first use
+	// under is DefaultDecoderMaxPayload minus the resolved limit
+	// (cfg.maxPayload()), so that it is 0 in the zero Decoder and the fast
+	// path checks a length with one add and compare.
+	under int
 
 	in  []byte // the caller's last Feed (aliased); in[pos:] is unread
 	pos int    // advanced as frames are taken: no pointer is written per frame
 	buf []byte // the partial frame, copied; buf[off:] is unread
 	off int
 
-	eof bool
-	err error
+	eof  bool
+	err  error
+	halt bool // eof || err != nil: Next's WantMore check in one load
 }
 
 // NewDecoder returns a Decoder configured by cfg.
 func NewDecoder(cfg DecoderConfig) *Decoder {
-	return &Decoder{cfg: cfg, max: cfg.maxPayload()}
+	return &Decoder{cfg: cfg, under: DefaultDecoderMaxPayload - cfg.maxPayload()}
 }
 
 // Reset makes d ready for a new stream decoded under cfg, keeping the
 // capacity of its buffer; it also configures a Decoder embedded by value.
 // Payloads delivered before are invalid afterwards.
 func (d *Decoder) Reset(cfg DecoderConfig) {
-	*d = Decoder{cfg: cfg, max: cfg.maxPayload(), buf: d.buf[:0]}
+	*d = Decoder{cfg: cfg, under: DefaultDecoderMaxPayload - cfg.maxPayload(), buf: d.buf[:0]}
 }
 
 // Feed queues p for decoding. The decoder references p until Next returns
@@ -149,32 +154,34 @@ func (d *Decoder) Feed(p []byte) {
 // *TruncatedError if the input ended inside a frame, and an Error with
 // io.EOF once every complete frame was taken. (NextFrame keeps answering
 // false and nil then, leaving the end to its caller.)
-func (d *Decoder) FeedEOF() { d.eof = true }
+func (d *Decoder) FeedEOF() { d.eof, d.halt = true, true }
 
 // Next returns the next action: Deliver with the next frame, WantMore when
 // the input fed so far holds no further complete frame, or Error. See the
 // Decoder documentation for how long a delivered Payload is valid.
 func (d *Decoder) Next() (a action.Action[frame.Frame]) {
-	if d.pos == len(d.in) && d.off == len(d.buf) && d.err == nil && !d.eof {
+	if d.pos == len(d.in) && d.off == len(d.buf) && !d.halt {
 		return a // WantMore: nothing fed is left and nothing is buffered
 	}
 	// The fast path of next, repeated here: the frame is written straight
 	// into the result, as building it elsewhere and copying it in costs
-	// more than the decoding.
+	// more than the decoding. The header is read in one load.
 	if in := d.in[d.pos:]; d.off == len(d.buf) && len(in) >= frame.HeaderSize && d.err == nil {
-		length := int(in[0]) | int(in[1])<<8 | int(in[2])<<16
-		typ, flags := frame.Type(in[7]>>4), frame.Flags(in[7]&0x0f)
-		if end := frame.HeaderSize + length; end <= len(in) && acceptedFlags[typ]>>flags&1 != 0 &&
-			in[6]&^acceptedStreamFlags == 0 && length <= d.limit() {
-			d.pos += end
-			a.Kind = action.KindDeliver
-			a.Value.RequestID = uint16(in[3]) | uint16(in[4])<<8
-			a.Value.StreamID = in[5]
-			a.Value.StreamFlags = frame.StreamFlags(in[6])
-			a.Value.Type = typ
-			a.Value.Flags = flags
-			a.Value.Payload = in[frame.HeaderSize:end:end]
-			return a
+		h := binary.LittleEndian.Uint64(in)
+		length := int(h & 0xffffff)
+		if end := frame.HeaderSize + length; end <= len(in) {
+			if acceptedTypeFlags[byte(h>>56)] && byte(h>>48)&^acceptedStreamFlags == 0 &&
+				length+d.under <= DefaultDecoderMaxPayload {
+				d.pos += end
+				a.Kind = action.KindDeliver
+				a.Value.RequestID = uint16(h >> 24)
+				a.Value.StreamID = uint8(h >> 40)
+				a.Value.StreamFlags = frame.StreamFlags(h >> 48)
+				a.Value.Type = frame.Type(h >> 60)
+				a.Value.Flags = frame.Flags(h >> 56 & 0x0f)
+				a.Value.Payload = in[frame.HeaderSize:end:end]
+				return a
+			}
 		}
 	}
 	ok, err := d.next(&a.Value)
@@ -246,6 +253,16 @@ var acceptedFlags = func() (t [16]uint16) {
 	return t
 }()
 
+// acceptedTypeFlags[b] reports whether a header's last byte b (type in the
+// high nibble, flags in the low) is accepted: acceptedFlags indexed by the
+// whole byte, for Next's fast path.
+var acceptedTypeFlags = func() (t [256]bool) {
+	for b := range t {
+		t[b] = acceptedFlags[b>>4]>>(b&0x0f)&1 != 0
+	}
+	return t
+}()
+
 const acceptedStreamFlags = byte(frame.StreamFlagBegin | frame.StreamFlagEnd | frame.StreamFlagEncoded)
 
 // slowNext assembles a frame in d.buf from what is buffered and what the
@@ -307,16 +324,13 @@ func (d *Decoder) wantMore() (bool, error) {
 }
 
 func (d *Decoder) fail(err error) (bool, error) {
-	d.err = err
+	d.err, d.halt = err, true
 	d.in, d.pos = nil, 0
 	return false, err
 }
 
 func (d *Decoder) limit() int {
-	if d.max == 0 {
-		d.max = d.cfg.maxPayload()
-	}
-	return d.max
+	return DefaultDecoderMaxPayload - d.under
 }
 
 // Buffered returns how many bytes the decoder holds that are not yet part of
