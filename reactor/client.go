@@ -240,7 +240,7 @@ func (c *ClientMachine) Next() action.Action[Response] {
 }
 
 // next is Next without the single slot: small enough, Next is inlined.
-func (c *ClientMachine) next() action.Action[Response] {
+func (c *ClientMachine) next() (a action.Action[Response]) {
 	if !c.q.pending() {
 		c.q.reclaim()
 		c.advance()
@@ -249,7 +249,8 @@ func (c *ClientMachine) next() action.Action[Response] {
 			return action.Action[Response]{Kind: action.KindDeliver, Value: c.slot}
 		}
 	}
-	return c.q.next()
+	c.q.next(&a)
+	return a
 }
 
 // waiting reports whether an action waits to be taken.

@@ -74,28 +74,31 @@ func (q *queue[T]) fail(err error) {
 	q.items = append(q.items, item[T]{kind: action.KindError})
 }
 
-func (q *queue[T]) next() action.Action[T] {
+// next sets *a, which holds the zero Action (WantMore), to the next
+// action. Writing through a pointer lets Next build its result in place
+// instead of copying an Action of a large T back through each frame.
+func (q *queue[T]) next(a *action.Action[T]) {
 	q.reclaim()
 	if q.failed {
-		return action.Fail[T](q.err)
+		a.Kind, a.Err = action.KindError, q.err
+		return
 	}
 	if q.head == len(q.items) {
 		q.items = q.items[:0]
 		q.head = 0
-		return action.Want[T]()
+		return // WantMore
 	}
 	it := &q.items[q.head]
 	q.head++
-	var a action.Action[T]
 	switch it.kind {
 	case action.KindSend:
 		q.handed = it.end
-		a = action.Action[T]{Kind: action.KindSend, Bytes: q.out[:it.end]}
+		a.Kind, a.Bytes = action.KindSend, q.out[:it.end]
 	case action.KindDeliver:
-		a = action.Action[T]{Kind: action.KindDeliver, Value: it.value}
+		a.Kind, a.Value = action.KindDeliver, it.value
 	default:
 		q.failed = true
-		a = action.Action[T]{Kind: action.KindError, Err: q.err}
+		a.Kind, a.Err = action.KindError, q.err
 	}
 	if q.head == len(q.items) {
 		// Drained: start over at the front. Slots keep their last values
@@ -104,7 +107,6 @@ func (q *queue[T]) next() action.Action[T] {
 		q.items, q.head = q.items[:0], 0
 	}
 	*it = item[T]{}
-	return a
 }
 
 // pending reports whether an action is waiting to be taken.

@@ -148,12 +148,13 @@ func (r *ServerMachine) State() ServerState {
 }
 
 // Next returns the next action. Call it until it returns WantMore or Error.
-func (r *ServerMachine) Next() action.Action[Command] {
+func (r *ServerMachine) Next() (a action.Action[Command]) {
 	if !r.q.pending() && (r.in.used || r.in.eofPending) {
 		r.q.reclaim()
 		pump(&r.q, &r.in, r.onFrame, r.onEOF)
 	}
-	return r.q.next()
+	r.q.next(&a)
+	return a
 }
 
 // Feed hands the reactor bytes received from the client; Next decodes
