@@ -311,7 +311,8 @@ func FuzzRequest(f *testing.F) {
 	f.Add([]byte("\xbf\x44name\x5f\x41h\x41i\xff\x44args\xbf\x41k\x01\xff\xff"))
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		r := NewServerMachine(ServerMachineConfig{MaxDecodedBytes: 1 << 30})
-		cmd, err := r.decodeRequest(1, payload, nil)
+		var cmd Command
+		err := r.decodeRequest(&cmd, 1, payload, nil)
 
 		values, werr := decodeAll(payload)
 		var m map[any]any

@@ -66,6 +66,21 @@ func (q *queue[T]) deliver(v T) {
 	q.items = append(q.items, item[T]{kind: action.KindDeliver, value: v})
 }
 
+// deliverSlot queues a Deliver whose zero value the caller fills in
+// through the pointer returned, valid until the next call on q: the value
+// is built in place rather than copied in. dropLast takes it back.
+func (q *queue[T]) deliverSlot() *T {
+	q.items = append(q.items, item[T]{kind: action.KindDeliver})
+	return &q.items[len(q.items)-1].value
+}
+
+// dropLast removes the item deliverSlot just queued.
+func (q *queue[T]) dropLast() {
+	n := len(q.items) - 1
+	q.items[n] = item[T]{}
+	q.items = q.items[:n]
+}
+
 func (q *queue[T]) fail(err error) {
 	if q.err != nil {
 		return

@@ -95,9 +95,10 @@ var requestFields = []string{"name", "args", "redirect"}
 // Command keeps: the name, the redirect and a copy of the encoded
 // arguments. What it keeps, with the arguments as Map would decode them,
 // must fit the request's decoded-size budget, measured on the whole
-// request (an upper bound of what is kept). It returns the error to fail
-// with.
-func (r *ServerMachine) decodeRequest(rid uint16, payload, data []byte) (Command, error) {
+// request (an upper bound of what is kept). It fills in *cmd, which holds
+// the zero Command, and returns the error to fail with (*cmd is then to be
+// discarded).
+func (r *ServerMachine) decodeRequest(cmd *Command, rid uint16, payload, data []byte) error {
 	var fields [3]hgcbor.RawMessage // name, args, redirect
 	var size int64                  // the decoded size of the first item, the request
 	for off := 0; off < len(payload); {
@@ -114,7 +115,7 @@ func (r *ServerMachine) decodeRequest(rid uint16, payload, data []byte) (Command
 				de.Offset += off
 			}
 			// Mercurial lets the decoding exception escape the reactor.
-			return Command{}, &ProtocolError{Msg: "error decoding CBOR from command request", Err: err}
+			return &ProtocolError{Msg: "error decoding CBOR from command request", Err: err}
 		}
 		if off == 0 {
 			size = s
@@ -123,18 +124,18 @@ func (r *ServerMachine) decodeRequest(rid uint16, payload, data []byte) (Command
 	}
 	if len(payload) == 0 {
 		// Mercurial raises IndexError here.
-		return Command{}, protoErr("command request frame did not contain CBOR data")
+		return protoErr("command request frame did not contain CBOR data")
 	}
 	name, args, redirect := fields[0], fields[1], fields[2] // nil when absent, or the request is no map
 	if name == nil {
-		return Command{}, protoErr(`command request missing "name" field`)
+		return protoErr(`command request missing "name" field`)
 	}
 	nb, ok := name.Bytes()
 	if !ok {
-		return Command{}, protoErr(`command request "name" field is not a byte string`)
+		return protoErr(`command request "name" field is not a byte string`)
 	}
 	if args != nil && args.Kind() != hgcbor.KindMap {
-		return Command{}, protoErr(`command request "args" field is not a map`)
+		return protoErr(`command request "args" field is not a map`)
 	}
 
 	// The budget: the request as decoding would build it, which holds the
@@ -144,17 +145,17 @@ func (r *ServerMachine) decodeRequest(rid uint16, payload, data []byte) (Command
 		budget = hgcbor.DefaultDecodedSize(len(payload))
 	}
 	if size += int64(len(nb) + len(args)); size > budget {
-		return Command{}, limitErr(rid, "decoded bytes", size, budget)
+		return limitErr(rid, "decoded bytes", size, budget)
 	}
 
-	cmd := Command{RequestID: rid, Name: commandName(nb), Data: data}
+	cmd.RequestID, cmd.Name, cmd.Data = rid, commandName(nb), data
 	if len(args) > 1 { // 0xa0, the empty map, is the zero Args
 		cmd.Args.raw = r.keep(args)
 	}
 	if redirect != nil {
 		cmd.Redirect, _ = checkOptions.Unmarshal(redirect) // checked above
 	}
-	return cmd, nil
+	return nil
 }
 
 // Arguments up to keepMax bytes are copied into shared chunks of keepChunk

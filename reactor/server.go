@@ -440,13 +440,13 @@ func (r *ServerMachine) runCommand(rid uint16, payload, data []byte) {
 	} else {
 		r.state = ServerStateIdle
 	}
-	cmd, err := r.decodeRequest(rid, payload, data)
-	if err != nil {
+	// The Command is decoded straight into its queue slot.
+	if err := r.decodeRequest(r.q.deliverSlot(), rid, payload, data); err != nil {
+		r.q.dropLast()
 		r.fail(err)
 		return
 	}
 	r.active.add(rid)
-	r.q.deliver(cmd)
 }
 
 // FeedEOF tells the reactor the client will send nothing more. Deferred
