@@ -144,10 +144,11 @@ func (r *ServerMachine) appendResponse(dst []byte, s *OutputStream, rid uint16, 
 func (r *ServerMachine) appendObjects(dst []byte, s *OutputStream, rid uint16, objs []any) (_ []byte, err error) {
 	em := r.emitter(s, rid)
 	emitted, alternate := false, false
-	scratch := r.scratch[:0]
-	defer func() { r.scratch = scratch[:0] }()
 	for _, o := range objs {
 		switch o := o.(type) {
+		case map[hgcbor.Bytes]any, []any, []byte, hgcbor.Bytes, EncodedResponse:
+			// Common objects, none an error or an alternate location: a
+			// concrete-type test spares them the interface test below.
 		case *CommandError:
 			return appendCommandError(dst, s, rid, o.Message, o.Args)
 		case error:
@@ -210,7 +211,10 @@ func (r *ServerMachine) appendObjects(dst []byte, s *OutputStream, rid uint16, o
 				dst, err = em.Send(dst, []byte{0xff})
 			}
 		default:
-			if scratch, err = hgcbor.Append(scratch[:0], o); err != nil {
+			var scratch []byte
+			scratch, err = hgcbor.Append(r.scratch[:0], o)
+			r.scratch = scratch[:0] // keep what it grew to for the next object
+			if err != nil {
 				return appendErrorFrame(dst, s, rid, err.Error(), "server"), nil
 			}
 			if passThrough(s) && em.Buffered()+len(scratch) < s.MaxFramePayload() {
