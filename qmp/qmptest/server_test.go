@@ -548,7 +548,9 @@ func TestEmitDropsAClientThatDoesNotRead(t *testing.T) {
 	require.Zero(t, l.Dropped(), "the reading client got every event")
 	_, err := c.Execute(ctx, "query-status", nil)
 	require.NoError(t, err, "the reading client is still served")
-	require.Equal(t, 1, s.Connections())
+	// The slow client is closed off Emit's path (closing may block), so
+	// its connection goes away shortly after the count.
+	require.Eventually(t, func() bool { return s.Connections() == 1 }, 10*time.Second, time.Millisecond)
 
 	// The deaf client's connection was closed: it reads what was sent,
 	// then the end.
