@@ -2,46 +2,17 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/wirereactor/wirereactor/internal/hijacktest"
 	"github.com/wirereactor/wirereactor/transport"
 )
-
-// memConn is an in-memory net.Conn: reads come from in, writes collect in
-// out.
-type memConn struct {
-	in  *bytes.Reader
-	out bytes.Buffer
-}
-
-func (c *memConn) Read(p []byte) (int, error)       { return c.in.Read(p) }
-func (c *memConn) Write(p []byte) (int, error)      { return c.out.Write(p) }
-func (c *memConn) Close() error                     { return nil }
-func (c *memConn) LocalAddr() net.Addr              { return nil }
-func (c *memConn) RemoteAddr() net.Addr             { return nil }
-func (c *memConn) SetDeadline(time.Time) error      { return nil }
-func (c *memConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *memConn) SetWriteDeadline(time.Time) error { return nil }
-
-type hijackRecorder struct {
-	*httptest.ResponseRecorder
-	conn     *memConn
-	hijacked bool
-}
-
-func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	h.hijacked = true
-	return h.conn, bufio.NewReadWriter(bufio.NewReader(h.conn), bufio.NewWriter(h.conn)), nil
-}
 
 // FuzzBridgeHTTP feeds arbitrary HTTP requests to the bridge's handler,
 // in memory, with a token configured and a backend whose dialer only
@@ -75,12 +46,12 @@ func FuzzBridgeHTTP(f *testing.F) {
 			dials++
 			return nil, errors.New("no backend in a fuzz test")
 		})
-		w := &hijackRecorder{ResponseRecorder: httptest.NewRecorder(), conn: &memConn{in: bytes.NewReader(nil)}}
+		w := hijacktest.NewRecorder()
 		b.ServeHTTP(w, r)
 
 		status := w.Code
-		if w.hijacked {
-			resp, err := http.ReadResponse(bufio.NewReader(&w.conn.out), r)
+		if w.Hijacked {
+			resp, err := http.ReadResponse(bufio.NewReader(&w.Out), r)
 			if err != nil {
 				t.Fatalf("unreadable response after a hijack: %v", err)
 			}

@@ -6,10 +6,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wirereactor/wirereactor/internal/hijacktest"
 )
 
 // scriptConn is a net.Conn that reads a fixed script and discards writes.
@@ -68,35 +69,6 @@ func FuzzConnRead(f *testing.F) {
 	})
 }
 
-// memConn is an in-memory net.Conn: reads come from in, writes collect in
-// out.
-type memConn struct {
-	in  *bytes.Reader
-	out bytes.Buffer
-}
-
-func (c *memConn) Read(p []byte) (int, error)       { return c.in.Read(p) }
-func (c *memConn) Write(p []byte) (int, error)      { return c.out.Write(p) }
-func (c *memConn) Close() error                     { return nil }
-func (c *memConn) LocalAddr() net.Addr              { return nil }
-func (c *memConn) RemoteAddr() net.Addr             { return nil }
-func (c *memConn) SetDeadline(time.Time) error      { return nil }
-func (c *memConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *memConn) SetWriteDeadline(time.Time) error { return nil }
-
-// hijackRecorder is an http.ResponseWriter that can be hijacked onto a
-// memConn.
-type hijackRecorder struct {
-	*httptest.ResponseRecorder
-	conn     *memConn
-	hijacked bool
-}
-
-func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	h.hijacked = true
-	return h.conn, bufio.NewReadWriter(bufio.NewReader(h.conn), bufio.NewWriter(h.conn)), nil
-}
-
 // FuzzUpgrade feeds arbitrary HTTP requests to the server's opening
 // handshake, in memory. It must never panic; it upgrades only a valid
 // WebSocket request whose Origin passes CheckOrigin, answering 101 with
@@ -117,16 +89,16 @@ func FuzzUpgrade(f *testing.F) {
 		if err != nil {
 			return
 		}
-		w := &hijackRecorder{ResponseRecorder: httptest.NewRecorder(), conn: &memConn{in: bytes.NewReader(nil)}}
+		w := hijacktest.NewRecorder()
 		c, err := Endpoint{}.Upgrade(w, r)
 		if err != nil {
 			if c != nil {
 				t.Fatal("a Conn with an error")
 			}
-			if w.hijacked && bytes.HasPrefix(w.conn.out.Bytes(), []byte("HTTP/1.1 101")) {
+			if w.Hijacked && bytes.HasPrefix(w.Out.Bytes(), []byte("HTTP/1.1 101")) {
 				t.Fatalf("refused (%v) after answering 101", err)
 			}
-			if !w.hijacked && w.Code < 400 {
+			if !w.Hijacked && w.Code < 400 {
 				t.Fatalf("refused (%v) with status %d", err, w.Code)
 			}
 			return
@@ -135,7 +107,7 @@ func FuzzUpgrade(f *testing.F) {
 		if CheckOrigin(r, nil) != nil {
 			t.Fatalf("upgraded a request with Origin %q for host %q", r.Header.Get("Origin"), r.Host)
 		}
-		resp, err := http.ReadResponse(bufio.NewReader(&w.conn.out), r)
+		resp, err := http.ReadResponse(bufio.NewReader(&w.Out), r)
 		if err != nil {
 			t.Fatalf("upgraded with an unreadable response: %v", err)
 		}
