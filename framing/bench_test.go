@@ -43,6 +43,29 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeFrame is BenchmarkDecode through NextFrame: Feed,
+// NextFrame (the frame), NextFrame (nil).
+func BenchmarkDecodeFrame(b *testing.B) {
+	for _, size := range benchSizes {
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
+			f := benchFrame(size)
+			wire := f.Append(nil)
+			var d Decoder
+			b.SetBytes(int64(len(wire)))
+			b.ReportAllocs()
+			for b.Loop() {
+				d.Feed(wire)
+				if got, err := d.NextFrame(); got == nil || len(got.Payload) != size {
+					b.Fatal(got, err)
+				}
+				if got, err := d.NextFrame(); got != nil || err != nil {
+					b.Fatal(got, err)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkDecodeStream decodes one frame per op out of a buffer holding
 // many back to back: the cost of decoding a frame from a buffer, through
 // Next (the action.Machine method) and through NextFrame.
@@ -68,8 +91,8 @@ func BenchmarkDecodeStream(b *testing.B) {
 						if a := d.Next(); a.Kind != action.KindDeliver {
 							b.Fatal(a)
 						}
-					} else if _, ok, err := d.NextFrame(); !ok || err != nil {
-						b.Fatal(ok, err)
+					} else if f, err := d.NextFrame(); f == nil || err != nil {
+						b.Fatal(f, err)
 					}
 					if i++; i == n {
 						i = 0

@@ -114,6 +114,8 @@ type Decoder struct {
 	eof  bool
 	err  error
 	halt bool // eof || err != nil: Next's WantMore check in one load
+
+	cur frame.Frame // the frame NextFrame returns a pointer to
 }
 
 // NewDecoder returns a Decoder configured by cfg.
@@ -197,12 +199,40 @@ func (d *Decoder) Next() (a action.Action[frame.Frame]) {
 	return a
 }
 
-// NextFrame is Next without the action wrapping: it returns the next frame
-// and true, or false and nil when more input is needed, or the decoder's
-// error. The same ownership rules apply.
-func (d *Decoder) NextFrame() (f frame.Frame, ok bool, err error) {
-	ok, err = d.next(&f)
-	return f, ok, err
+// NextFrame is Next without the action wrapping, for callers that decode
+// frames rather than drive a machine: it returns the next frame, or nil and
+// nil when more input is needed, or nil and the decoder's error. The frame
+// lives in the decoder and, like its Payload, is valid only until the next
+// call to any method of the decoder (the pattern of http2.Framer.ReadFrame
+// with SetReuseFrames). Returning a pointer rather than a Frame value keeps
+// the result in registers: copying a freshly written struct out of the
+// result area costs more than the decoding. After a clean FeedEOF it keeps
+// answering nil and nil, leaving the end to its caller.
+func (d *Decoder) NextFrame() (*frame.Frame, error) {
+	if d.pos == len(d.in) && d.off == len(d.buf) {
+		return nil, d.err // nothing fed is left and nothing is buffered
+	}
+	if in := d.in[d.pos:]; d.off == len(d.buf) && len(in) >= frame.HeaderSize && d.err == nil {
+		h := binary.LittleEndian.Uint64(in)
+		length := int(h & 0xffffff)
+		if end := frame.HeaderSize + length; end <= len(in) &&
+			acceptedTypeFlags[byte(h>>56)] && byte(h>>48)&^acceptedStreamFlags == 0 &&
+			length+d.under <= DefaultDecoderMaxPayload {
+			d.pos += end
+			f := &d.cur
+			f.RequestID = uint16(h >> 24)
+			f.StreamID = uint8(h >> 40)
+			f.StreamFlags = frame.StreamFlags(h >> 48)
+			f.Type = frame.Type(h >> 60)
+			f.Flags = frame.Flags(h >> 56 & 0x0f)
+			f.Payload = in[frame.HeaderSize:end:end]
+			return f, nil
+		}
+	}
+	if ok, err := d.next(&d.cur); !ok {
+		return nil, err
+	}
+	return &d.cur, nil
 }
 
 // next decodes the next frame into *f and reports whether there was one.

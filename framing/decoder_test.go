@@ -167,6 +167,48 @@ func TestDecoderEveryTwoWaySplit(t *testing.T) {
 	}
 }
 
+// TestNextFrameEveryTwoWaySplit drives NextFrame, which has its own fast
+// path, through every two-way split, then through the end of input.
+func TestNextFrameEveryTwoWaySplit(t *testing.T) {
+	frames := human(
+		"1 1 stream-begin command-request new|more \\xa2\\x44args",
+		"1 1 0 command-request continuation ",
+		"1 1 0 command-data eos data",
+	)
+	wire := encodeFrames(frames)
+	for i := 0; i <= len(wire); i++ {
+		for j := i; j <= len(wire); j++ {
+			var d Decoder
+			var got []frame.Frame
+			for _, part := range [][]byte{wire[:i], wire[i:j], wire[j:]} {
+				d.Feed(part)
+				for {
+					f, err := d.NextFrame()
+					require.NoError(t, err, "cuts %d,%d", i, j)
+					if f == nil {
+						break
+					}
+					got = append(got, f.Clone())
+				}
+			}
+			requireSameFrames(t, frames, got)
+			d.FeedEOF()
+			f, err := d.NextFrame()
+			require.Nil(t, f, "cuts %d,%d", i, j)
+			require.NoError(t, err, "a clean end leaves NextFrame answering nil, nil")
+		}
+	}
+	var d Decoder
+	d.Feed(wire[:len(wire)-1])
+	d.FeedEOF()
+	for range 2 {
+		_, _ = d.NextFrame()
+	}
+	f, err := d.NextFrame()
+	require.Nil(t, f)
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF, "an end inside a frame is reported, and again after")
+}
+
 func within(inner, outer []byte) bool {
 	if len(inner) == 0 || len(outer) == 0 {
 		return false
@@ -356,8 +398,8 @@ func TestDecoderCleanEndIsEOF(t *testing.T) {
 	require.Equal(t, action.Fail[frame.Frame](io.EOF), a, "nothing at all is a clean end too")
 	d.Feed([]byte{1})
 	require.Equal(t, a, d.Next(), "terminal: Feed is a no-op, Next repeats the error")
-	_, ok, err := d.NextFrame()
-	require.False(t, ok)
+	f, err := d.NextFrame()
+	require.Nil(t, f)
 	require.Equal(t, io.EOF, err)
 
 	got := actiontest.Feed(NewDecoder(DecoderConfig{}), wire[:len(wire)-1], actiontest.ThenEOF())

@@ -44,8 +44,8 @@ func FuzzDecoder(f *testing.F) {
 		d.Feed(data)
 		d.FeedEOF()
 		for {
-			fr, ok, err := d.NextFrame()
-			if !ok {
+			fr, err := d.NextFrame()
+			if fr == nil {
 				if (err == nil) != (wholeErr == nil) || err != nil && err.Error() != wholeErr.Error() {
 					t.Fatalf("NextFrame ended with %v, Next with %v", err, wholeErr)
 				}
@@ -146,11 +146,11 @@ func FuzzCommandRequest(f *testing.F) {
 		d.FeedEOF()
 		var payload, gotData []byte
 		for {
-			fr, ok, err := d.NextFrame()
+			fr, err := d.NextFrame()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !ok {
+			if fr == nil {
 				break
 			}
 			if len(fr.Payload) > s.MaxFramePayload() {

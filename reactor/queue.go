@@ -141,9 +141,9 @@ type byteInput struct {
 func pump[T any](q *queue[T], in *byteInput, onFrame func(frame.Frame), onEOF func()) {
 	for !q.pending() {
 		if q.err == nil && in.used {
-			f, ok, err := in.dec.NextFrame()
-			if ok {
-				onFrame(f)
+			f, err := in.dec.NextFrame()
+			if f != nil {
+				onFrame(*f)
 				continue
 			}
 			if err != nil {

@@ -61,12 +61,21 @@ func FrameComparisons() []Comparison {
 			Metric: "cpu",
 		}, Comparison{
 			Group: "frame", Name: "decode " + sizeName(size),
-			Ours: Side{"framing.Decoder", goSide(func(b *testing.B) { benchFrameDecode(b, payload) })},
+			Ours: Side{"framing.Decoder.NextFrame", goSide(func(b *testing.B) { benchFrameDecode(b, payload) })},
 			Peers: []Side{
 				{peerHTTP2, goSide(func(b *testing.B) { benchHTTP2Decode(b, payload, false) })},
 				{peerHTTP2Reuse, goSide(func(b *testing.B) { benchHTTP2Decode(b, payload, true) })},
 				{peerHgReadframe, hg.side(fmt.Sprintf("readframe:%d", size))},
 			},
+			Metric: "cpu",
+		}, Comparison{
+			// The same decoder driven as an action.Machine: Next returns an
+			// 80-byte Action, which the caller copies out of the result
+			// area right after Next wrote it field by field, so this row
+			// also shows what the machine interface costs.
+			Group: "frame", Name: "decode " + sizeName(size) + " as a machine",
+			Ours:   Side{"framing.Decoder.Next", goSide(func(b *testing.B) { benchFrameMachine(b, payload) })},
+			Peers:  []Side{{peerHgReadframe, hg.side(fmt.Sprintf("readframe:%d", size))}},
 			Metric: "cpu",
 		})
 	}
@@ -110,7 +119,30 @@ func benchHTTP2Encode(b *testing.B, payload []byte) {
 	stop()
 }
 
+// benchFrameDecode decodes one whole frame per op through NextFrame: Feed,
+// NextFrame (the frame), NextFrame (nil: more input needed).
 func benchFrameDecode(b *testing.B, payload []byte) {
+	f := benchFrame(payload)
+	wire := f.Append(nil)
+	var d framing.Decoder
+	b.SetBytes(int64(len(wire)))
+	b.ReportAllocs()
+	stop := startCPU(b)
+	for b.Loop() {
+		d.Feed(wire)
+		if got, err := d.NextFrame(); got == nil || len(got.Payload) != len(payload) || got.RequestID != f.RequestID {
+			b.Fatal(got, err)
+		}
+		if got, err := d.NextFrame(); got != nil || err != nil {
+			b.Fatal(got, err)
+		}
+	}
+	stop()
+}
+
+// benchFrameMachine is benchFrameDecode through the action.Machine
+// interface: Feed, Next (Deliver), Next (WantMore).
+func benchFrameMachine(b *testing.B, payload []byte) {
 	f := benchFrame(payload)
 	wire := f.Append(nil)
 	var d framing.Decoder

@@ -47,11 +47,11 @@ func (m *frameMachine) Next() action.Action[frame.Frame] {
 		m.out, m.sent = m.out[:0], false
 	}
 	for {
-		f, ok, err := m.dec.NextFrame()
+		f, err := m.dec.NextFrame()
 		if err != nil {
 			return action.Fail[frame.Frame](err)
 		}
-		if !ok {
+		if f == nil {
 			break
 		}
 		m.frames++
