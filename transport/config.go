@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/wirereactor/wirereactor/action"
 )
@@ -12,6 +13,7 @@ const (
 	DefaultReadBufferSize   = 64 << 10
 	DefaultMaxPendingOutput = 1 << 20
 	DefaultDeliverQueue     = 128
+	DefaultIdleResume       = 10 * time.Millisecond
 )
 
 // Config configures a Session. Only NewMachine is required; every other zero
@@ -88,6 +90,17 @@ type Config[T any, M action.Machine[T]] struct {
 	// routes values with Consume learn of the end without a goroutine
 	// waiting in Recv.
 	OnEnd func(err error)
+
+	// IdleResume is how long the reader role stays free after a waiting
+	// caller (Recv, Await) read the stream itself and left, before the
+	// read loop takes it back; zero means DefaultIdleResume. A caller that
+	// waits again within it reads again itself, with no goroutine hand-off,
+	// while values nobody waits for (events, say) stay unread for up to
+	// twice this long. Each period a busy session's timer fires once,
+	// which costs some CPU, so a protocol whose unsolicited messages are
+	// waited for with Await (and so read by their waiter) can set it
+	// longer.
+	IdleResume time.Duration
 
 	// HalfClose keeps the session running when the peer closes its
 	// sending side after its last request (a half-close, as `nc -N`

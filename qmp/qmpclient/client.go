@@ -1,6 +1,7 @@
 package qmpclient
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/wirereactor/wirereactor/qmp"
 	"github.com/wirereactor/wirereactor/transport"
@@ -56,7 +58,21 @@ type Config struct {
 	// Machine sets the handshake options and message limit (its IDBase is
 	// managed by the Client).
 	Machine qmp.ClientMachineConfig
+	// IdleResume is the session's transport.Config.IdleResume: how long
+	// after an Execute (or a Listener's wait) that read the stream itself
+	// the read loop takes the reading back; zero means
+	// DefaultIdleResume. Replies and events are read by the goroutines
+	// waiting for them (Execute, Listener.Next and Wait, WaitEvent), so
+	// only what nobody waits for (events for a listener that is not in
+	// Next, the end of the connection) waits up to twice this long.
+	IdleResume time.Duration
 }
+
+// DefaultIdleResume is the Client's transport.Config.IdleResume. It is
+// longer than the transport's default, because every QMP message a caller
+// waits for is read by that caller, and the read loop's timer costs a busy
+// client CPU each time it fires (see bench/cmd/report).
+const DefaultIdleResume = 100 * time.Millisecond
 
 // Client is a QMP client: it connects to a QMP server (QEMU, qemu-ga, a
 // qmptest server), performs the handshake, and executes commands from any
@@ -124,9 +140,10 @@ func NewClient(cfg Config) *Client {
 			c.mu.Unlock()
 			return qmp.NewClientMachine(mc)
 		},
-		Handshake: c.handshake,
-		Consume:   c.consume,
-		OnEnd:     c.onEnd,
+		Handshake:  c.handshake,
+		Consume:    c.consume,
+		OnEnd:      c.onEnd,
+		IdleResume: cmp.Or(cfg.IdleResume, DefaultIdleResume),
 	})
 	return c
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/wirereactor/wirereactor/qmp"
+	"github.com/wirereactor/wirereactor/transport"
 )
 
 // DefaultListenerQueue is the queue length of a Listener whose options leave
@@ -41,6 +42,9 @@ type Listener struct {
 	dropped uint64
 	err     error         // set when the listener ended
 	wake    chan struct{} // one token: an event or the end arrived
+
+	closed    context.Context // done after Close: interrupts a wait that reads
+	stopWaits context.CancelFunc
 }
 
 // Listen registers a listener. Listen before executing the command whose
@@ -50,6 +54,7 @@ func (c *Client) Listen(opts ListenOptions) *Listener {
 		opts.Queue = DefaultListenerQueue
 	}
 	l := &Listener{c: c, opts: opts, queue: make([]qmp.Event, opts.Queue), wake: make(chan struct{}, 1)}
+	l.closed, l.stopWaits = context.WithCancel(context.Background())
 	c.mu.Lock()
 	c.listeners[l] = struct{}{}
 	c.mu.Unlock()
@@ -124,12 +129,33 @@ func (l *Listener) Next(ctx context.Context) (qmp.Event, error) {
 			l.signal() // let other waiters see the end too
 			return qmp.Event{}, err
 		}
-		select {
-		case <-l.wake:
-		case <-ctx.Done():
-			return qmp.Event{}, ctx.Err()
+		if err := l.waitWake(ctx); err != nil {
+			return qmp.Event{}, err
 		}
 	}
+}
+
+// waitWake waits for the listener's token, or until ctx ends (its error) or
+// the listener is closed. While it waits and nobody reads the stream, the
+// waiting goroutine reads it and routes what arrives itself
+// (transport.Await), as an Execute does, so an event reaches a waiting
+// listener at once rather than when the read loop resumes
+// (transport.Config.IdleResume). Close interrupts such a read.
+func (l *Listener) waitWake(ctx context.Context) error {
+	select {
+	case <-l.wake:
+		return nil
+	default:
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(l.closed, cancel)
+	defer stop()
+	_, _, err := transport.Await(wctx, l.c.sess, l.wake)
+	if err != nil && ctx.Err() == nil {
+		return nil // closed: the caller finds the listener's error
+	}
+	return err
 }
 
 // Wait blocks until an event is queued, without taking it, or until Next
@@ -150,10 +176,8 @@ func (l *Listener) Wait(ctx context.Context) error {
 			l.signal()
 			return err
 		}
-		select {
-		case <-l.wake:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := l.waitWake(ctx); err != nil {
+			return err
 		}
 	}
 }
@@ -174,6 +198,7 @@ func (l *Listener) Close() {
 	l.n = 0
 	l.mu.Unlock()
 	l.end(ErrListenerClosed)
+	l.stopWaits()
 }
 
 // WaitEvent waits for the first event named name (and accepted by filter, if

@@ -3,6 +3,7 @@ package qmpclient_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -273,4 +274,90 @@ func TestListenerWaitDoesNotTake(t *testing.T) {
 
 	require.NoError(t, c.Disconnect(ctx))
 	require.ErrorIs(t, l.Wait(ctx), qmpclient.ErrDisconnected)
+}
+
+// A goroutine waiting in Listener.Next or Wait reads the stream itself when
+// nobody else does, so an event reaches it however long the read loop
+// stays away (here an hour, the read loop's IdleResume after the Execute
+// that read its own reply).
+func TestWaitingListenerReadsTheEvent(t *testing.T) {
+	s := qmptest.StartUnix(t, qmptest.Config{})
+	c := qmpclient.NewClient(qmpclient.Config{Name: t.Name(), IdleResume: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, c.Connect(ctx, s.Addr()))
+	defer c.Disconnect(context.Background())
+	for _, wait := range []string{"Next", "Wait", "WaitEvent"} {
+		// The caller leads the read for its reply and leaves the reader
+		// role free: the read loop would take it back only in an hour.
+		for range 2 {
+			_, err := c.Execute(ctx, "query-status", nil)
+			require.NoError(t, err)
+		}
+		l := c.Listen(qmpclient.ListenOptions{})
+		got := make(chan error, 1)
+		go func() {
+			var err error
+			switch wait {
+			case "Next":
+				var ev qmp.Event
+				if ev, err = l.Next(ctx); err == nil && ev.Name != "PING" {
+					err = fmt.Errorf("got event %s", ev.Name)
+				}
+			case "Wait":
+				err = l.Wait(ctx)
+			case "WaitEvent":
+				_, err = c.WaitEvent(ctx, "PING", nil)
+			}
+			got <- err
+		}()
+		// Emit until the waiter has its event: WaitEvent's listener
+		// exists only once the goroutine runs.
+		tick := time.NewTicker(5 * time.Millisecond)
+	wait:
+		for {
+			select {
+			case err := <-got:
+				require.NoError(t, err, wait)
+				break wait
+			case <-tick.C:
+				require.NoError(t, s.Emit("PING", nil))
+			case <-ctx.Done():
+				t.Fatalf("%s: no event reached the waiting listener", wait)
+			}
+		}
+		tick.Stop()
+		l.Close()
+	}
+}
+
+// Close ends a Next that is reading the stream for the listener.
+func TestListenerCloseEndsAReadingNext(t *testing.T) {
+	s := qmptest.StartUnix(t, qmptest.Config{})
+	c := qmpclient.NewClient(qmpclient.Config{Name: t.Name(), IdleResume: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, c.Connect(ctx, s.Addr()))
+	defer c.Disconnect(context.Background())
+	for range 2 {
+		_, err := c.Execute(ctx, "query-status", nil)
+		require.NoError(t, err)
+	}
+	l := c.Listen(qmpclient.ListenOptions{})
+	got := make(chan error, 1)
+	go func() {
+		_, err := l.Next(ctx)
+		got <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // let Next start reading
+	l.Close()
+	select {
+	case err := <-got:
+		require.ErrorIs(t, err, qmpclient.ErrListenerClosed)
+	case <-ctx.Done():
+		t.Fatal("Next still reading after Close")
+	}
+	// The session still works: the interrupted read lost nothing.
+	_, err := c.Execute(ctx, "query-status", nil)
+	require.NoError(t, err)
 }
