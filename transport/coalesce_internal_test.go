@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"sync"
@@ -64,5 +65,66 @@ func TestDoCoalescesWithTheNextDo(t *testing.T) {
 	rc.mu.Lock()
 	require.Equal(t, [][]byte{append(lenmsg.Append(nil, []byte("one")), lenmsg.Append(nil, []byte("two"))...)}, rc.attempts)
 	rc.mu.Unlock()
+	require.NoError(t, s.Disconnect(ctx))
+}
+
+// blockingConn is a recordingConn whose first TryWrite waits until release
+// is closed, as a write(2) that takes long.
+type blockingConn struct {
+	recordingConn
+	entered chan struct{} // closed when the first TryWrite starts
+	release chan struct{}
+	once    sync.Once
+}
+
+func (c *blockingConn) TryWrite(p []byte) (int, bool) {
+	first := false
+	c.once.Do(func() { first = true })
+	if first {
+		close(c.entered)
+		<-c.release
+	}
+	return c.recordingConn.TryWrite(p)
+}
+
+// A caller writing directly does not hold the session's lock during the
+// write: another Do runs meanwhile, and its output follows in the writing
+// caller's next attempt (one syscall for everything queued meanwhile).
+func TestDirectWriteReleasesTheLock(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s := New(Config[string, *lenmsg.Machine]{
+		Logger:     slog.New(slog.DiscardHandler),
+		NewMachine: func() *lenmsg.Machine { return &lenmsg.Machine{} },
+	})
+	a, b := net.Pipe()
+	defer b.Close()
+	bc := &blockingConn{recordingConn: recordingConn{Conn: a}, entered: make(chan struct{}), release: make(chan struct{})}
+	require.NoError(t, s.Start(ctx, bc))
+	send := func(msg string) error {
+		return s.Do(ctx, func(m *lenmsg.Machine) error { return m.Send([]byte(msg)) })
+	}
+	first := make(chan error, 1)
+	go func() { first <- send("one") }()
+	<-bc.entered
+	// Before, this Do waited for the lock the first one held in TryWrite.
+	done := make(chan error, 1)
+	go func() { done <- errors.Join(send("two"), send("three")) }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-ctx.Done():
+		close(bc.release)
+		t.Fatal("a Do waited for another caller's write")
+	}
+	close(bc.release)
+	require.NoError(t, <-first)
+	bc.mu.Lock()
+	require.Equal(t, [][]byte{
+		lenmsg.Append(nil, []byte("one")),
+		append(lenmsg.Append(nil, []byte("two")), lenmsg.Append(nil, []byte("three"))...),
+	}, bc.attempts)
+	bc.mu.Unlock()
 	require.NoError(t, s.Disconnect(ctx))
 }

@@ -27,7 +27,8 @@ type link[T any, M action.Machine[T]] struct {
 
 	out, spare    []byte // pending output, and the buffer being written
 	ops, spareOps []*execOp
-	writing       bool
+	writing       bool // the write loop owns a batch
+	directWriting bool // a caller writes a batch directly, without the lock
 	writerStarted bool
 	direct        TryWriter     // nil unless the stream can write without blocking
 	streamPending bool          // the stream holds bytes TryWrite took: the write loop calls Write(nil)
@@ -114,9 +115,11 @@ func (l *link[T, M]) drainLocked() {
 				}
 				if len(l.out) <= directMax && l.canWriteDirectLocked() {
 					l.writeDirectLocked()
-				} else if !l.writing && len(l.ops) == 0 {
+				} else if !l.writing && !l.directWriting && len(l.ops) == 0 {
 					l.wakeWriter()
 				}
+				// While another caller writes directly, it writes this
+				// output too once its write returns.
 			}
 			return
 		case action.KindSend:
@@ -170,23 +173,52 @@ const directMax = 16 << 10
 // caller: the stream can write without blocking and the write loop owns nothing, so
 // no byte queued earlier can be overtaken.
 func (l *link[T, M]) canWriteDirectLocked() bool {
-	return l.direct != nil && !l.writing && len(l.ops) == 0 && !l.stopped
+	return l.direct != nil && !l.writing && !l.directWriting && len(l.ops) == 0 && !l.stopped
 }
 
-// writeDirectLocked makes one non-blocking attempt to write the pending
-// output, keeps what the kernel did not take, and wakes the write loop for
-// it. It never blocks: a full socket buffer costs one failed write(2).
+// writeDirectLocked writes the pending output from the calling goroutine
+// with non-blocking attempts, without holding the session's lock during
+// the syscall: callers that produce output meanwhile only append it, and
+// this caller writes it after its own, several callers' messages in one
+// syscall. It never blocks: a full socket buffer costs one failed write(2),
+// and what the kernel did not take goes to the write loop. It is called and
+// returns with the lock held, but releases it while writing.
 func (l *link[T, M]) writeDirectLocked() {
-	n, pending := l.direct.TryWrite(l.out)
-	l.out = l.out[:copy(l.out, l.out[n:])]
-	if pending {
-		l.streamPending = true
-	}
-	if len(l.out) > 0 || pending {
-		l.wakeWriter()
-	}
-	if n > 0 && l.roomWaiters > 0 {
-		l.notifyRoomLocked()
+	s := l.s
+	for {
+		buf := l.out
+		l.out = l.spare[:0]
+		l.directWriting = true
+		s.mu.Unlock()
+		n, pending := l.direct.TryWrite(buf)
+		s.mu.Lock()
+		l.directWriting = false
+		full := n == len(buf) && !pending
+		if n < len(buf) {
+			// Unwritten bytes go first, before what was appended
+			// meanwhile; an Exec queued meanwhile moves with them.
+			rest := copy(buf, buf[n:])
+			for _, op := range l.ops {
+				op.at += rest
+			}
+			buf = append(buf[:rest], l.out...)
+			l.out, l.spare = buf, l.out[:0]
+		} else {
+			l.spare = buf[:0]
+		}
+		if pending {
+			l.streamPending = true
+		}
+		if n > 0 && l.roomWaiters > 0 {
+			l.notifyRoomLocked()
+		}
+		if full && len(l.out) > 0 && len(l.out) <= directMax && l.canWriteDirectLocked() {
+			continue // written in full: what others queued meanwhile follows
+		}
+		if (len(l.out) > 0 || len(l.ops) > 0 || l.streamPending) && !l.stopped {
+			l.wakeWriter()
+		}
+		return
 	}
 }
 
@@ -305,7 +337,7 @@ func (l *link[T, M]) flush(ctx context.Context) bool {
 	s := l.s
 	s.mu.Lock()
 	for {
-		if l.stopped || (len(l.out) == 0 && len(l.ops) == 0 && !l.writing) {
+		if l.stopped || (len(l.out) == 0 && len(l.ops) == 0 && !l.writing && !l.directWriting) {
 			s.mu.Unlock()
 			return true
 		}
@@ -342,7 +374,9 @@ func (l *link[T, M]) writeLoop() {
 	s := l.s
 	for {
 		s.mu.Lock()
-		for len(l.out) == 0 && len(l.ops) == 0 && !l.streamPending && !l.stopped {
+		// A caller writing directly owns the stream's writing side
+		// until it wakes this loop for what it leaves.
+		for !l.stopped && (l.directWriting || len(l.out) == 0 && len(l.ops) == 0 && !l.streamPending) {
 			s.mu.Unlock()
 			select {
 			case <-l.wake:
