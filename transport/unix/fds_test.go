@@ -64,3 +64,26 @@ func TestDialFDs(t *testing.T) {
 	require.Len(t, files, 1)
 	files[0].Close()
 }
+
+// With ListenNoFDs, accepted connections read with read(2) too: a
+// descriptor a client sends is closed by the kernel, until ExpectFDs.
+func TestListenNoFDs(t *testing.T) {
+	transporttest.LeakCheck(t)
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	defer r.Close()
+	defer w.Close()
+	before := openFDs(t)
+	func() {
+		dialed, accepted := pair(t, unix.Endpoint{Path: sockPath(t), ListenNoFDs: true})
+		require.Empty(t, passOne(t, dialed, accepted, r))
+		require.Equal(t, before+2, openFDs(t), "the descriptor sent to a plain read is closed")
+		accepted.ExpectFDs()
+		files := passOne(t, dialed, accepted, r)
+		require.Len(t, files, 1)
+		files[0].Close()
+		dialed.Close()
+		accepted.Close()
+	}()
+	require.Equal(t, before, openFDs(t), "no descriptor leaked")
+}

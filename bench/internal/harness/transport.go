@@ -92,7 +92,9 @@ var transportKinds = []transportKind{
 	{
 		name: "unix",
 		ours: func(dir string) (net.Listener, transport.Dialer, error) {
-			ep := unix.Endpoint{Path: filepath.Join(dir, "t.sock")}
+			// Neither side takes descriptors, as in the raw peer, whose
+			// reads are plain read(2) calls too.
+			ep := unix.Endpoint{Path: filepath.Join(dir, "t.sock"), ListenNoFDs: true}
 			ln, err := ep.Listen(context.Background())
 			return ln, ep, err
 		},
