@@ -393,8 +393,9 @@ func (m *ClientMachine) handle(raw []byte) error {
 		}
 		return &ProtocolError{Msg: "server sent a message that is not a JSON object", Raw: clone(raw)}
 	}
-	msg, err := parseServerMessage(raw)
-	if err != nil {
+	var parsed serverMessage
+	msg := &parsed
+	if err := parseServerMessage(raw, msg); err != nil {
 		return &ProtocolError{Msg: "server sent a malformed message", Raw: clone(raw), Err: err}
 	}
 	if m.state == ClientStateAwaitingGreeting {
@@ -429,7 +430,7 @@ func (m *ClientMachine) handle(raw []byte) error {
 	}
 }
 
-func (m *ClientMachine) handleResponse(msg serverMessage, raw []byte) error {
+func (m *ClientMachine) handleResponse(msg *serverMessage, raw []byte) error {
 	var id uint64
 	known := false
 	if msg.id != nil {
