@@ -37,16 +37,21 @@ func (c *recordingConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// newLenmsgSession returns a quiet session of lenmsg machines.
+func newLenmsgSession() *Session[string, *lenmsg.Machine] {
+	return New(Config[string, *lenmsg.Machine]{
+		Logger:     slog.New(slog.DiscardHandler),
+		NewMachine: func() *lenmsg.Machine { return &lenmsg.Machine{} },
+	})
+}
+
 // Output of a Do while another Do waits for the session's lock is left for
 // that one, which writes both in one attempt.
 func TestDoCoalescesWithTheNextDo(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s := New(Config[string, *lenmsg.Machine]{
-		Logger:     slog.New(slog.DiscardHandler),
-		NewMachine: func() *lenmsg.Machine { return &lenmsg.Machine{} },
-	})
+	s := newLenmsgSession()
 	a, b := net.Pipe()
 	defer b.Close()
 	rc := &recordingConn{Conn: a}
@@ -94,10 +99,7 @@ func TestDirectWriteReleasesTheLock(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s := New(Config[string, *lenmsg.Machine]{
-		Logger:     slog.New(slog.DiscardHandler),
-		NewMachine: func() *lenmsg.Machine { return &lenmsg.Machine{} },
-	})
+	s := newLenmsgSession()
 	a, b := net.Pipe()
 	defer b.Close()
 	bc := &blockingConn{recordingConn: recordingConn{Conn: a}, entered: make(chan struct{}), release: make(chan struct{})}

@@ -2,7 +2,6 @@ package transport
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -22,10 +21,7 @@ func TestLeaderKickedByItsContextThenReadsAgain(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s := New(Config[string, *lenmsg.Machine]{
-		Logger:     slog.New(slog.DiscardHandler),
-		NewMachine: func() *lenmsg.Machine { return &lenmsg.Machine{} },
-	})
+	s := newLenmsgSession()
 	a, b := net.Pipe()
 	defer b.Close()
 	require.NoError(t, s.Start(ctx, a))
@@ -78,10 +74,7 @@ func TestSlowExchangeHandsTheRoleBack(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s := New(Config[string, *lenmsg.Machine]{
-		Logger:     slog.New(slog.DiscardHandler),
-		NewMachine: func() *lenmsg.Machine { return &lenmsg.Machine{} },
-	})
+	s := newLenmsgSession()
 	a, b := net.Pipe()
 	defer b.Close()
 	require.NoError(t, s.Start(ctx, a))

@@ -276,24 +276,37 @@ func TestListenerWaitDoesNotTake(t *testing.T) {
 	require.ErrorIs(t, l.Wait(ctx), qmpclient.ErrDisconnected)
 }
 
+// connectSlowResume connects a client whose read loop takes the reading
+// back only an hour after a caller read for itself.
+func connectSlowResume(ctx context.Context, t *testing.T, s *qmptest.Server) *qmpclient.Client {
+	t.Helper()
+	c := qmpclient.NewClient(qmpclient.Config{Name: t.Name(), IdleResume: time.Hour})
+	require.NoError(t, c.Connect(ctx, s.Addr()))
+	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
+	return c
+}
+
+// leaveRoleFree executes twice: the second Execute reads its own reply and
+// leaves the reader role free, so nobody reads until a caller waits.
+func leaveRoleFree(ctx context.Context, t *testing.T, c *qmpclient.Client) {
+	t.Helper()
+	for range 2 {
+		_, err := c.Execute(ctx, "query-status", nil)
+		require.NoError(t, err)
+	}
+}
+
 // A goroutine waiting in Listener.Next or Wait reads the stream itself when
 // nobody else does, so an event reaches it however long the read loop
 // stays away (here an hour, the read loop's IdleResume after the Execute
 // that read its own reply).
 func TestWaitingListenerReadsTheEvent(t *testing.T) {
 	s := qmptest.StartUnix(t, qmptest.Config{})
-	c := qmpclient.NewClient(qmpclient.Config{Name: t.Name(), IdleResume: time.Hour})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	require.NoError(t, c.Connect(ctx, s.Addr()))
-	defer c.Disconnect(context.Background())
+	c := connectSlowResume(ctx, t, s)
 	for _, wait := range []string{"Next", "Wait", "WaitEvent"} {
-		// The caller leads the read for its reply and leaves the reader
-		// role free: the read loop would take it back only in an hour.
-		for range 2 {
-			_, err := c.Execute(ctx, "query-status", nil)
-			require.NoError(t, err)
-		}
+		leaveRoleFree(ctx, t, c)
 		l := c.Listen(qmpclient.ListenOptions{})
 		got := make(chan error, 1)
 		go func() {
@@ -334,15 +347,10 @@ func TestWaitingListenerReadsTheEvent(t *testing.T) {
 // Close ends a Next that is reading the stream for the listener.
 func TestListenerCloseEndsAReadingNext(t *testing.T) {
 	s := qmptest.StartUnix(t, qmptest.Config{})
-	c := qmpclient.NewClient(qmpclient.Config{Name: t.Name(), IdleResume: time.Hour})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	require.NoError(t, c.Connect(ctx, s.Addr()))
-	defer c.Disconnect(context.Background())
-	for range 2 {
-		_, err := c.Execute(ctx, "query-status", nil)
-		require.NoError(t, err)
-	}
+	c := connectSlowResume(ctx, t, s)
+	leaveRoleFree(ctx, t, c)
 	l := c.Listen(qmpclient.ListenOptions{})
 	got := make(chan error, 1)
 	go func() {

@@ -24,33 +24,45 @@ func passOne(t *testing.T, from, to *unix.Conn, f *os.File) []*os.File {
 	return to.TakeFDs()
 }
 
-// A dialed connection reads with read(2) until descriptors are expected: a
-// descriptor sent before is closed by the kernel (none leaks), one sent
-// after ExpectFDs is collected. Accepted connections collect from the start.
-func TestDialedConnCollectsDescriptorsOnlyWhenExpected(t *testing.T) {
-	transporttest.LeakCheck(t)
-	r, w, err := os.Pipe()
-	require.NoError(t, err)
-	defer r.Close()
-	defer w.Close()
-	before := openFDs(t)
-	func() {
-		dialed, accepted := pair(t, unix.Endpoint{Path: sockPath(t)})
-		require.Empty(t, passOne(t, accepted, dialed, r))
-		require.Equal(t, before+2, openFDs(t), "the descriptor sent to a plain read is closed")
+// A connection that reads with read(2) — dialed ones by default, accepted
+// ones with ListenNoFDs — has the kernel close a descriptor sent to it
+// (none leaks) until ExpectFDs; one sent after is collected. Accepted
+// connections otherwise collect from the start.
+func TestPlainReadsCollectDescriptorsOnlyWhenExpected(t *testing.T) {
+	for _, side := range []string{"dialed", "accepted with ListenNoFDs"} {
+		t.Run(side, func(t *testing.T) {
+			transporttest.LeakCheck(t)
+			r, w, err := os.Pipe()
+			require.NoError(t, err)
+			defer r.Close()
+			defer w.Close()
+			before := openFDs(t)
+			func() {
+				ep := unix.Endpoint{Path: sockPath(t), ListenNoFDs: side != "dialed"}
+				dialed, accepted := pair(t, ep)
+				plain, other := dialed, accepted
+				if side != "dialed" {
+					plain, other = accepted, dialed
+				}
+				require.Empty(t, passOne(t, other, plain, r))
+				require.Equal(t, before+2, openFDs(t), "the descriptor sent to a plain read is closed")
 
-		dialed.ExpectFDs()
-		files := passOne(t, accepted, dialed, r)
-		require.Len(t, files, 1)
-		files[0].Close()
+				plain.ExpectFDs()
+				files := passOne(t, other, plain, r)
+				require.Len(t, files, 1)
+				files[0].Close()
 
-		files = passOne(t, dialed, accepted, r)
-		require.Len(t, files, 1)
-		files[0].Close()
-		dialed.Close()
-		accepted.Close()
-	}()
-	require.Equal(t, before, openFDs(t), "no descriptor leaked")
+				if side == "dialed" {
+					files = passOne(t, dialed, accepted, r)
+					require.Len(t, files, 1, "accepted connections collect by default")
+					files[0].Close()
+				}
+				dialed.Close()
+				accepted.Close()
+			}()
+			require.Equal(t, before, openFDs(t), "no descriptor leaked")
+		})
+	}
 }
 
 func TestDialFDs(t *testing.T) {
@@ -63,27 +75,4 @@ func TestDialFDs(t *testing.T) {
 	files := passOne(t, accepted, dialed, r)
 	require.Len(t, files, 1)
 	files[0].Close()
-}
-
-// With ListenNoFDs, accepted connections read with read(2) too: a
-// descriptor a client sends is closed by the kernel, until ExpectFDs.
-func TestListenNoFDs(t *testing.T) {
-	transporttest.LeakCheck(t)
-	r, w, err := os.Pipe()
-	require.NoError(t, err)
-	defer r.Close()
-	defer w.Close()
-	before := openFDs(t)
-	func() {
-		dialed, accepted := pair(t, unix.Endpoint{Path: sockPath(t), ListenNoFDs: true})
-		require.Empty(t, passOne(t, dialed, accepted, r))
-		require.Equal(t, before+2, openFDs(t), "the descriptor sent to a plain read is closed")
-		accepted.ExpectFDs()
-		files := passOne(t, dialed, accepted, r)
-		require.Len(t, files, 1)
-		files[0].Close()
-		dialed.Close()
-		accepted.Close()
-	}()
-	require.Equal(t, before, openFDs(t), "no descriptor leaked")
 }
