@@ -81,6 +81,11 @@ func QMPComparisons() []Comparison {
 			Ours:   Side{"qmpclient.Client", socketSide(qemu, benchOursParallel(1))},
 			Peers:  []Side{{peerBufio, socketSide(qemu, benchBufioParallel(1))}},
 			CPUToo: true},
+		{Group: "qmp", Name: qmpQEMUSeq + ", client CPU, oob off on both sides",
+			Ours: Side{"qmpclient.Client, DisableOOB", socketSide(qemu, benchOursConfig(1,
+				qmpclient.Config{Logger: quietLogger, Machine: qmp.ClientMachineConfig{DisableOOB: true}}))},
+			Peers:  []Side{{peerBufio + ", plain qmp_capabilities", socketSide(qemu, benchBufioCaps(1, false))}},
+			Metric: "cpu"},
 		{Group: "qmp", Name: qmpQEMUPar,
 			Ours:   Side{"qmpclient.Client", socketSide(qemu, benchOursParallel(8))},
 			Peers:  concurrentPeers(qemu),
@@ -272,7 +277,11 @@ func loopCPU(b *testing.B, workers int, call func(cmd string) ([]byte, error)) {
 var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func dialClient(ctx context.Context, path string) (*qmpclient.Client, error) {
-	c := qmpclient.NewClient(qmpclient.Config{Logger: quietLogger})
+	return dialClientConfig(ctx, path, qmpclient.Config{Logger: quietLogger})
+}
+
+func dialClientConfig(ctx context.Context, path string, cfg qmpclient.Config) (*qmpclient.Client, error) {
+	c := qmpclient.NewClient(cfg)
 	if err := c.Connect(ctx, "unix:"+path); err != nil {
 		return nil, err
 	}
@@ -282,9 +291,13 @@ func dialClient(ctx context.Context, path string) (*qmpclient.Client, error) {
 // benchOursParallel: qmpclient.Client executes from workers goroutines at once
 // (pipelined on the one connection); a batch of 64 is 64 goroutines.
 func benchOursParallel(workers int) func(b *testing.B, path string) {
+	return benchOursConfig(workers, qmpclient.Config{Logger: quietLogger})
+}
+
+func benchOursConfig(workers int, cfg qmpclient.Config) func(b *testing.B, path string) {
 	return func(b *testing.B, path string) {
 		ctx := context.Background()
-		c, err := dialClient(ctx, path)
+		c, err := dialClientConfig(ctx, path, cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -298,7 +311,8 @@ func benchOursParallel(workers int) func(b *testing.B, path string) {
 func benchOursBatch(n int) func(b *testing.B, path string) { return benchOursParallel(n) }
 
 // bufioClient is the peer: the minimal QMP client a person writes by hand
-// with bufio — write a line, read lines until the reply.
+// with bufio — write a line, read lines until the reply. It negotiates the
+// capabilities qmpclient.Client negotiates by default.
 type bufioClient struct {
 	mu sync.Mutex
 	c  net.Conn
@@ -307,17 +321,29 @@ type bufioClient struct {
 	id int
 }
 
-func dialBufio(path string) (*bufioClient, error) {
+func dialBufio(path string) (*bufioClient, error) { return dialBufioCaps(path, true) }
+
+// dialBufioCaps connects a bufio client; oob: enable oob when offered.
+func dialBufioCaps(path string, oob bool) (*bufioClient, error) {
 	c, err := net.Dial("unix", path)
 	if err != nil {
 		return nil, err
 	}
 	q := &bufioClient{c: c, r: bufio.NewReader(c), w: bufio.NewWriter(c)}
-	if _, err := q.readReply(); err != nil { // the greeting
+	greeting, err := q.readReply()
+	if err != nil {
 		c.Close()
 		return nil, err
 	}
-	if _, err := q.execute(`{"execute": "qmp_capabilities"}`); err != nil {
+	// The same conversation as qmpclient.Client's: it enables oob when the
+	// server offers it (QEMU does, the responder does not), and with oob
+	// QEMU reads and answers from its monitor thread, which changes the
+	// wake-ups a client pays for.
+	caps := `{"execute": "qmp_capabilities"}`
+	if oob && bytes.Contains(greeting, []byte(`"oob"`)) {
+		caps = `{"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}}`
+	}
+	if _, err := q.execute(caps); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -363,8 +389,12 @@ func (q *bufioClient) call(cmd string) ([]byte, error) {
 }
 
 func benchBufioParallel(workers int) func(b *testing.B, path string) {
+	return benchBufioCaps(workers, true)
+}
+
+func benchBufioCaps(workers int, oob bool) func(b *testing.B, path string) {
 	return func(b *testing.B, path string) {
-		q, err := dialBufio(path)
+		q, err := dialBufioCaps(path, oob)
 		if err != nil {
 			b.Fatal(err)
 		}
