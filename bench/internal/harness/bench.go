@@ -122,9 +122,10 @@ func (c Config) logf(format string, args ...any) {
 // DefaultConfig is the full run: several minutes on a 2-core machine. Nine
 // repetitions, because on a shared 2-core VM a single QMP sample against
 // the responder ranges from 0.7× to 1.2× of its peer from one run to the
-// next: five left the median at the mercy of two bad samples.
+// next: five left the median at the mercy of two bad samples. Samples of
+// half a second ride out the host's shorter stalls.
 func DefaultConfig() Config {
-	return Config{Count: 9, BenchTime: 300 * time.Millisecond, ScaleSteps: []int{100, 1000, 10000}}
+	return Config{Count: 9, BenchTime: 500 * time.Millisecond, ScaleSteps: []int{100, 1000, 10000}}
 }
 
 // QuickConfig is the CI-sized run.
