@@ -310,11 +310,12 @@ func FuzzRequest(f *testing.F) {
 	}
 	f.Add([]byte("\xbf\x44name\x5f\x41h\x41i\xff\x44args\xbf\x41k\x01\xff\xff"))
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		r := NewServerMachine(ServerMachineConfig{MaxDecodedBytes: 1 << 30})
+		const budget = 1 << 30 // the same decoded-size bound on both paths
+		r := NewServerMachine(ServerMachineConfig{MaxDecodedBytes: budget})
 		var cmd Command
 		err := r.decodeRequest(&cmd, 1, payload, nil)
 
-		values, werr := decodeAll(payload)
+		values, werr := decodeAllOpts(hgcbor.DecodeOptions{MaxDecodedBytes: budget}, payload)
 		var m map[any]any
 		if werr == nil && len(values) > 0 {
 			m, _ = values[0].(map[any]any)

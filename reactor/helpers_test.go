@@ -110,8 +110,11 @@ func checkStep(t *testing.T, sent []byte, events, want []string, msg string) {
 }
 
 // decodeAll decodes every CBOR item of b, rejecting text strings.
-func decodeAll(b []byte) ([]any, error) {
-	values, err := hgcbor.DecodeAll(b)
+func decodeAll(b []byte) ([]any, error) { return decodeAllOpts(hgcbor.DecodeOptions{}, b) }
+
+// decodeAllOpts is decodeAll under opts' bounds.
+func decodeAllOpts(opts hgcbor.DecodeOptions, b []byte) ([]any, error) {
+	values, err := opts.DecodeAll(b)
 	if err != nil {
 		return nil, err
 	}
