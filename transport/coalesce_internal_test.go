@@ -37,11 +37,14 @@ func (c *recordingConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// newLenmsgSession returns a quiet session of lenmsg machines.
-func newLenmsgSession() *Session[string, *lenmsg.Machine] {
+// newLenmsgSession returns a quiet session of lenmsg machines, whose read
+// loop takes the reader role back idleResume after a caller left it (0:
+// the default).
+func newLenmsgSession(idleResume time.Duration) *Session[string, *lenmsg.Machine] {
 	return New(Config[string, *lenmsg.Machine]{
 		Logger:     slog.New(slog.DiscardHandler),
 		NewMachine: func() *lenmsg.Machine { return &lenmsg.Machine{} },
+		IdleResume: idleResume,
 	})
 }
 
@@ -51,7 +54,7 @@ func TestDoCoalescesWithTheNextDo(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s := newLenmsgSession()
+	s := newLenmsgSession(0)
 	a, b := net.Pipe()
 	defer b.Close()
 	rc := &recordingConn{Conn: a}
@@ -99,7 +102,7 @@ func TestDirectWriteReleasesTheLock(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s := newLenmsgSession()
+	s := newLenmsgSession(0)
 	a, b := net.Pipe()
 	defer b.Close()
 	bc := &blockingConn{recordingConn: recordingConn{Conn: a}, entered: make(chan struct{}), release: make(chan struct{})}

@@ -19,7 +19,6 @@ import (
 // first, then ErrPeerClosed, and output still reaches the peer.
 func TestHalfCloseSeenByALeadingCaller(t *testing.T) {
 	leakCheck(t)
-	defer transport.SetIdleResume(time.Hour)() // callers lead once they hold the role
 	ctx := testCtx(t)
 	path := filepath.Join(t.TempDir(), "s")
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
@@ -31,7 +30,7 @@ func TestHalfCloseSeenByALeadingCaller(t *testing.T) {
 	nc, err := ln.AcceptUnix()
 	require.NoError(t, err)
 
-	s := newSession(cfg{HalfClose: true})
+	s := newSession(cfg{HalfClose: true, IdleResume: time.Hour}) // callers lead once they hold the role
 	require.NoError(t, s.Start(ctx, nc))
 	// Warm up until a caller holds the role (the loop reads at first).
 	for range 3 {

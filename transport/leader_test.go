@@ -51,11 +51,13 @@ func echoPeer(t *testing.T, c net.Conn) {
 // handed over by the read loop.
 func TestRecvReadsOnTheCallersGoroutine(t *testing.T) {
 	leakCheck(t)
-	// However slow the machine, the read loop does not take the role back.
-	defer transport.SetIdleResume(time.Hour)()
 	ctx := testCtx(t)
 	var readBy atomic.Uint64
-	s := newSession(cfg{OnInbound: func([]byte) { readBy.Store(goid()) }})
+	s := newSession(cfg{
+		OnInbound: func([]byte) { readBy.Store(goid()) },
+		// However slow the machine, the read loop does not take the role back.
+		IdleResume: time.Hour,
+	})
 	echoPeer(t, startPipe(t, s))
 	me := goid()
 	leading := 0
@@ -76,14 +78,14 @@ func TestRecvReadsOnTheCallersGoroutine(t *testing.T) {
 // Await is Recv for values routed by Consume.
 func TestAwaitReadsOnTheCallersGoroutine(t *testing.T) {
 	leakCheck(t)
-	// However slow the machine, the read loop does not take the role back.
-	defer transport.SetIdleResume(time.Hour)()
 	ctx := testCtx(t)
 	var readBy atomic.Uint64
 	var mu sync.Mutex
 	var replies chan string
 	s := newSession(cfg{
-		OnInbound: func([]byte) { readBy.Store(goid()) },
+		// However slow the machine, the read loop does not take the role back.
+		IdleResume: time.Hour,
+		OnInbound:  func([]byte) { readBy.Store(goid()) },
 		Consume: func(v string) {
 			mu.Lock()
 			replies <- v

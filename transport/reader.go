@@ -30,19 +30,6 @@ const (
 	roleCaller                   // a waiting caller reads (or was handed the role)
 )
 
-// idleResumeDefault is the IdleResume of sessions that do not set it: a variable
-// for tests.
-var idleResumeDefault = DefaultIdleResume
-
-// idleResume is how long the reader role stays free before the read loop
-// takes it back (Config.IdleResume).
-func (l *link[T, M]) idleResume() time.Duration {
-	if d := l.s.cfg.IdleResume; d > 0 {
-		return d
-	}
-	return idleResumeDefault
-}
-
 // waiter is one waiting caller (Recv, Await).
 type waiter struct {
 	turn     chan struct{} // capacity 1: poked when the role is handed over
@@ -105,7 +92,7 @@ func (l *link[T, M]) releaseRoleLocked() {
 		}
 		return
 	}
-	if !l.stopped && (l.leadFull || time.Since(l.takenAt) >= l.idleResume()) {
+	if !l.stopped && (l.leadFull || time.Since(l.takenAt) >= l.s.cfg.IdleResume) {
 		// A slow exchange (the caller would probably not be back
 		// within idleResume, so the loop takes the role now rather
 		// than after a timer that would fire during the next one), or
@@ -121,7 +108,7 @@ func (l *link[T, M]) releaseRoleLocked() {
 	}
 	l.reader = roleFree
 	l.freed++
-	l.armIdleLocked(l.idleResume())
+	l.armIdleLocked(l.s.cfg.IdleResume)
 }
 
 // armIdleLocked arms the read loop's idle timer to fire after d unless it
@@ -353,7 +340,7 @@ func (l *link[T, M]) readLoop() {
 				continue
 			}
 			if l.idle == nil {
-				l.idle = time.NewTimer(l.idleResume())
+				l.idle = time.NewTimer(l.s.cfg.IdleResume)
 				l.idleArmed, l.armedAt = true, l.freed
 			}
 			c := l.idle.C
@@ -380,7 +367,7 @@ func (l *link[T, M]) readLoop() {
 				// cannot lead waits: take it.
 				l.reader, l.resumeNow = roleLoop, false
 			default:
-				l.armIdleLocked(l.idleResume())
+				l.armIdleLocked(l.s.cfg.IdleResume)
 			}
 			continue
 		}

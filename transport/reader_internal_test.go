@@ -16,12 +16,9 @@ import (
 // in the past, which is cleared afterwards: the next read works.
 func TestLeaderKickedByItsContextThenReadsAgain(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	defer func(d time.Duration) { idleResumeDefault = d }(idleResumeDefault)
-	idleResumeDefault = time.Hour // the read loop never takes the role back
-
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s := newLenmsgSession()
+	s := newLenmsgSession(time.Hour) // the read loop never takes the role back
 	a, b := net.Pipe()
 	defer b.Close()
 	require.NoError(t, s.Start(ctx, a))
@@ -64,17 +61,15 @@ func TestLeaderKickedByItsContextThenReadsAgain(t *testing.T) {
 	require.NoError(t, s.Disconnect(ctx))
 }
 
-// A caller that held the reader role longer than idleResumeDefault hands it back
+// A caller that held the reader role longer than IdleResume hands it back
 // to the read loop at once; after a quick exchange it stays free for the
 // next wait.
 func TestSlowExchangeHandsTheRoleBack(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	defer func(d time.Duration) { idleResumeDefault = d }(idleResumeDefault)
-	idleResumeDefault = 50 * time.Millisecond
-
+	const idleResume = 50 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s := newLenmsgSession()
+	s := newLenmsgSession(idleResume)
 	a, b := net.Pipe()
 	defer b.Close()
 	require.NoError(t, s.Start(ctx, a))
@@ -98,14 +93,14 @@ func TestSlowExchangeHandsTheRoleBack(t *testing.T) {
 	// it hands the role to that caller, which leaves it free.
 	for i := 0; role() != roleFree; i++ {
 		require.Less(t, i, 100)
-		go writeAfter(idleResumeDefault/5, "warm-up")
+		go writeAfter(idleResume/5, "warm-up")
 		recv("warm-up")
 	}
 	go writeAfter(0, "quick")
 	recv("quick")
 	require.Equal(t, roleFree, role(), "free after a quick exchange")
 
-	go writeAfter(3*idleResumeDefault, "slow")
+	go writeAfter(3*idleResume, "slow")
 	recv("slow")
 	require.Equal(t, roleLoop, role(), "handed back to the read loop at once")
 	require.NoError(t, s.Disconnect(ctx))

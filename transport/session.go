@@ -48,6 +48,9 @@ func New[T any, M action.Machine[T]](cfg Config[T, M]) *Session[T, M] {
 	if cfg.DeliverQueue <= 0 {
 		cfg.DeliverQueue = DefaultDeliverQueue
 	}
+	if cfg.IdleResume <= 0 {
+		cfg.IdleResume = DefaultIdleResume
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()

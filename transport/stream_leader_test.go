@@ -21,7 +21,6 @@ import (
 // resumption disabled, leaving it free would stall the sender for good.
 func TestStreamReadWhileTheLastWaiterIsBusy(t *testing.T) {
 	leakCheck(t)
-	defer transport.SetIdleResume(time.Hour)()
 	ctx, cancel := context.WithTimeout(testCtx(t), 10*time.Second)
 	defer cancel()
 	path := filepath.Join(t.TempDir(), "s")
@@ -33,8 +32,8 @@ func TestStreamReadWhileTheLastWaiterIsBusy(t *testing.T) {
 	snc, err := ln.Accept()
 	require.NoError(t, err)
 
-	cli := newSession(cfg{MaxPendingOutput: 64 << 10})
-	srv := newSession(cfg{})
+	cli := newSession(cfg{MaxPendingOutput: 64 << 10, IdleResume: time.Hour})
+	srv := newSession(cfg{IdleResume: time.Hour})
 	require.NoError(t, cli.Start(ctx, cnc))
 	require.NoError(t, srv.Start(ctx, snc))
 	payload := string(bytes.Repeat([]byte("x"), 32<<10))
