@@ -18,8 +18,8 @@ import (
 // the leader has what it waited for, it hands the role to a follower if
 // one waits, else leaves it free. The read loop hands the role to the first
 // follower after each read, and takes a free role back once it stayed free
-// for idleResume, so a connection nobody waits on is read as before (events,
-// the end of the stream) while a caller that waits again within idleResume
+// for IdleResume, so a connection nobody waits on is read as before (events,
+// the end of the stream) while a caller that waits again within IdleResume
 // finds the role free.
 
 type readerRole uint8
@@ -94,7 +94,7 @@ func (l *link[T, M]) releaseRoleLocked() {
 	}
 	if !l.stopped && (l.leadFull || time.Since(l.takenAt) >= l.s.cfg.IdleResume) {
 		// A slow exchange (the caller would probably not be back
-		// within idleResume, so the loop takes the role now rather
+		// within IdleResume, so the loop takes the role now rather
 		// than after a timer that would fire during the next one), or
 		// a peer that streams (a recent read filled the buffer): the
 		// loop reads on, so the peer is not held back until the timer
@@ -115,9 +115,9 @@ func (l *link[T, M]) releaseRoleLocked() {
 // is armed already (or the loop has not made it yet: it takes a free role
 // when it does). Arming a timer may wake a thread of the runtime, so the
 // timer is not re-armed on every release: while callers take turns quickly
-// it fires about once per idleResume, and the loop takes the role if it
+// it fires about once per IdleResume, and the loop takes the role if it
 // stayed free the whole period, else arms it again. The role is taken back
-// within 2×idleResume of the last release.
+// within 2×IdleResume of the last release.
 func (l *link[T, M]) armIdleLocked(d time.Duration) {
 	if l.stopped || l.idle == nil || (l.idleArmed && d > 0) {
 		return
