@@ -155,8 +155,8 @@ func parseServerMessage(raw []byte, m *serverMessage) error {
 		// bytes in place, instead of one keyIs call per candidate name.
 		name := k[1 : len(k)-1]
 		if bytes.IndexByte(name, '\\') >= 0 {
-			var s string
-			if json.Unmarshal(k, &s) != nil {
+			s, ok := unquote(k) // an escaped key: rare
+			if !ok {
 				continue
 			}
 			name = []byte(s)

@@ -106,3 +106,16 @@ func TestErrorsMatch(t *testing.T) {
 	require.ErrorIs(t, pe, io.ErrUnexpectedEOF)
 	require.Equal(t, "qmp: server sent junk: unexpected EOF (message: "+strings.Repeat("x", 200)+"…)", pe.Error())
 }
+
+// Keys are matched by their decoded name: an escaped spelling routes the
+// same, and an undecodable key is ignored.
+func TestParseServerMessageEscapedKeys(t *testing.T) {
+	var m serverMessage
+	require.NoError(t, parseServerMessage([]byte(`{"\u0072eturn": {"a": 1}, "\u0069d": 7, "\ud800x": 1}`), &m))
+	require.Equal(t, msgResponse, m.kind)
+	require.Equal(t, `{"a": 1}`, string(m.ret))
+	require.Equal(t, `7`, string(m.id))
+	require.NoError(t, parseServerMessage([]byte(`{"ev\u0065nt": "X", "data": {}}`), &m))
+	require.Equal(t, msgEvent, m.kind)
+	require.Nil(t, m.ret, "the earlier message's fields are cleared")
+}
