@@ -38,7 +38,9 @@ func benchAgainstQEMU(b *testing.B, f func(b *testing.B, path string)) {
 	f(b, t.path)
 }
 
-// The 8-goroutine responder row, and the unix round trip row.
+// The 8-goroutine responder row, and the unix and tcp round trip rows.
 func BenchmarkResponderOurs8(b *testing.B)    { benchAgainstResponder(b, benchOursParallel(8)) }
 func BenchmarkUnixRoundTripOurs(b *testing.B) { benchSessionRoundTrip(b, transportKinds[0]) }
 func BenchmarkUnixRoundTripRaw(b *testing.B)  { benchRawRoundTrip(b, transportKinds[0]) }
+func BenchmarkTCPRoundTripOurs(b *testing.B)  { benchSessionRoundTrip(b, transportKinds[1]) }
+func BenchmarkTCPRoundTripRaw(b *testing.B)   { benchRawRoundTrip(b, transportKinds[1]) }
