@@ -133,3 +133,92 @@ func TestDirectWriteReleasesTheLock(t *testing.T) {
 	bc.mu.Unlock()
 	require.NoError(t, s.Disconnect(ctx))
 }
+
+// While a Cork is in, small output is left queued; the last Uncork writes
+// everything left, in one attempt, and output after it goes out at once.
+func TestCorkHoldsOutputUntilTheLastUncork(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s := newLenmsgSession(0)
+	a, b := net.Pipe()
+	defer b.Close()
+	rc := &recordingConn{Conn: a}
+	require.NoError(t, s.Start(ctx, rc))
+	send := func(msg string) {
+		require.NoError(t, s.Do(ctx, func(m *lenmsg.Machine) error { return m.Send([]byte(msg)) }))
+	}
+	attempts := func() [][]byte {
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		return append([][]byte(nil), rc.attempts...)
+	}
+	msg := func(p string) []byte { return lenmsg.Append(nil, []byte(p)) }
+
+	s.Cork()
+	s.Cork()
+	send("one")
+	send("two")
+	require.Empty(t, attempts(), "held by the corks")
+	s.Uncork()
+	require.Empty(t, attempts(), "one cork is still in")
+	s.Uncork()
+	require.Equal(t, [][]byte{append(msg("one"), msg("two")...)}, attempts())
+	send("three")
+	require.Equal(t, [][]byte{append(msg("one"), msg("two")...), msg("three")}, attempts())
+
+	// An Uncork with nothing left writes nothing.
+	s.Cork()
+	s.Uncork()
+	require.Len(t, attempts(), 2)
+	require.NoError(t, s.Disconnect(ctx))
+}
+
+// A Do that comes while a Cork is in leaves its output too; it goes out
+// with the last Uncork, even though the Do itself has returned.
+func TestUncorkAfterTheDoWrites(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s := newLenmsgSession(0)
+	a, b := net.Pipe()
+	defer b.Close()
+	rc := &recordingConn{Conn: a}
+	require.NoError(t, s.Start(ctx, rc))
+	s.Cork()
+	done := make(chan error, 1)
+	go func() { done <- s.Do(ctx, func(m *lenmsg.Machine) error { return m.Send([]byte("late")) }) }()
+	require.NoError(t, <-done)
+	rc.mu.Lock()
+	require.Empty(t, rc.attempts)
+	rc.mu.Unlock()
+	s.Uncork()
+	rc.mu.Lock()
+	require.Equal(t, [][]byte{lenmsg.Append(nil, []byte("late"))}, rc.attempts)
+	rc.mu.Unlock()
+	require.NoError(t, s.Disconnect(ctx))
+}
+
+func TestUncorkWithoutCorkPanics(t *testing.T) {
+	s := newLenmsgSession(0)
+	require.PanicsWithValue(t, "transport: Uncork without Cork", s.Uncork)
+}
+
+// Disconnect writes what a Cork holds: flushing does not wait for Uncork.
+func TestDisconnectWritesCorkedOutput(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s := newLenmsgSession(0)
+	a, b := net.Pipe()
+	defer b.Close()
+	rc := &recordingConn{Conn: a}
+	require.NoError(t, s.Start(ctx, rc))
+	s.Cork()
+	require.NoError(t, s.Do(ctx, func(m *lenmsg.Machine) error { return m.Send([]byte("held")) }))
+	require.NoError(t, s.Disconnect(ctx))
+	rc.mu.Lock()
+	require.Equal(t, [][]byte{lenmsg.Append(nil, []byte("held"))}, rc.attempts)
+	rc.mu.Unlock()
+	s.Uncork() // after the connection: nothing to write
+}

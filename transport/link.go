@@ -106,21 +106,20 @@ func (l *link[T, M]) drainLocked() {
 		a := l.m.Next()
 		switch a.Kind {
 		case action.KindWantMore:
-			if len(l.out) > 0 {
-				if len(l.out) <= directMax && l.s.doers.Load() > 0 {
-					// Another Do is about to run the machine and
-					// will write this output with its own: one
-					// syscall for both.
+			if len(l.out) > 0 && len(l.out) <= min(directMax, cfg.MaxPendingOutput) && l.s.doers.Load() > 0 {
+				// Another Do is about to run the machine, or a
+				// Cork holds output back: that Do or the last
+				// Uncork writes this output with its own, one
+				// syscall for all. corked is set before doers is
+				// read again (Uncork does the reverse), so one of
+				// the two sees the other.
+				l.s.corked.Store(true)
+				if l.s.doers.Load() > 0 {
 					return
 				}
-				if len(l.out) <= directMax && l.canWriteDirectLocked() {
-					l.writeDirectLocked()
-				} else if !l.writing && !l.directWriting && len(l.ops) == 0 {
-					l.wakeWriter()
-				}
-				// While another caller writes directly, it writes this
-				// output too once its write returns.
+				l.s.corked.Store(false)
 			}
+			l.writeOutLocked()
 			return
 		case action.KindSend:
 			if len(a.Bytes) == 0 {
@@ -161,6 +160,21 @@ func (l *link[T, M]) drainLocked() {
 			l.failLocked(fmt.Errorf("transport: machine returned an unknown action %v", a.Kind))
 			return
 		}
+	}
+}
+
+// writeOutLocked writes the pending output from the caller if it is small
+// and nothing is queued before it, else hands it to the write loop. While
+// another caller writes directly, that caller writes this output too once
+// its write returns.
+func (l *link[T, M]) writeOutLocked() {
+	if len(l.out) == 0 || l.stopped {
+		return
+	}
+	if len(l.out) <= directMax && l.canWriteDirectLocked() {
+		l.writeDirectLocked()
+	} else if !l.writing && !l.directWriting && len(l.ops) == 0 {
+		l.wakeWriter()
 	}
 }
 
@@ -336,6 +350,7 @@ func (l *link[T, M]) waitRoom(done <-chan struct{}, reader bool) error {
 func (l *link[T, M]) flush(ctx context.Context) bool {
 	s := l.s
 	s.mu.Lock()
+	l.writeOutLocked() // output a Cork holds goes now
 	for {
 		if l.stopped || (len(l.out) == 0 && len(l.ops) == 0 && !l.writing && !l.directWriting) {
 			s.mu.Unlock()

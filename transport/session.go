@@ -18,7 +18,8 @@ type Session[T any, M action.Machine[T]] struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
-	doers   atomic.Int32 // Do calls waiting for mu: the last one writes what they all queued
+	doers   atomic.Int32 // Do calls waiting for mu, and Corks: the last one writes what they all queued
+	corked  atomic.Bool  // small output was left for them (see drainLocked and Uncork)
 	state   Runstate
 	changed chan struct{} // closed and replaced on every state change
 
@@ -422,6 +423,40 @@ func (s *Session[T, M]) Do(ctx context.Context, f func(m M) error) error {
 		return err
 	}
 	return ctx.Err()
+}
+
+// Cork tells the session that the calling code is about to call Do, so
+// small output (up to 16 KiB queued) that Do or the machine produces
+// meanwhile is left queued instead of written at once, until the matching
+// Uncork: several goroutines' messages then leave in one write(2). It is
+// meant for Config.Consume handing a reply to a caller that usually sends
+// its next message right after (qmpclient corks for each reply it routes
+// and uncorks when the caller has it), as TCP_CORK holds partial frames.
+// Corks count; the last Uncork writes what was left. Every Cork must be
+// followed by exactly one Uncork, soon: held output waits for it. Cork
+// never blocks and may be called with the session's lock held (from
+// Consume).
+func (s *Session[T, M]) Cork() { s.doers.Add(1) }
+
+// Uncork ends a Cork. The last one writes the output left queued
+// meanwhile, unless a Do is about to (it writes it with its own). It panics
+// if there is no Cork to end.
+func (s *Session[T, M]) Uncork() {
+	n := s.doers.Add(-1)
+	if n < 0 {
+		panic("transport: Uncork without Cork")
+	}
+	// drainLocked sets corked before it reads doers: either it sees this
+	// decrement and writes, or this sees corked and writes.
+	if n > 0 || !s.corked.Load() {
+		return
+	}
+	s.mu.Lock()
+	if l := s.c; l != nil && !l.stopped && s.doers.Load() == 0 {
+		s.corked.Store(false)
+		l.writeOutLocked()
+	}
+	s.mu.Unlock()
 }
 
 // Recv returns the next value delivered by the machine, waiting until one

@@ -117,6 +117,10 @@ type call struct {
 	reply     chan qmp.Received // buffered: the reader never blocks on it
 	err       error             // set before reply is closed on disconnect
 	abandoned bool              // the caller's context ended; guarded by Client.mu
+	// corked: the reply was routed under a session Cork, which the caller
+	// ends once it has the reply (or gave up on it). Set under Client.mu
+	// before the reply is sent.
+	corked bool
 }
 
 var callPool = sync.Pool{New: func() any { return &call{reply: make(chan qmp.Received, 1)} }}
@@ -201,6 +205,13 @@ func (c *Client) consume(r qmp.Received) {
 			cl.abandoned = false
 			callPool.Put(cl) // its caller has gone and nothing was sent to it
 			cl = nil
+		}
+		if cl != nil {
+			// Its caller usually sends its next command as soon as it
+			// has this reply: output is held until it does, so the
+			// commands of the callers this read woke leave together.
+			cl.corked = true
+			c.sess.Cork()
 		}
 		if c.fdWaiting > 0 && len(c.calls) == 0 {
 			c.gateChangedLocked()
@@ -435,6 +446,10 @@ func (c *Client) wait(ctx context.Context, cl *call, id uint64, cmd string, args
 	case err == nil && !ok:
 		return nil, cl.err // the call is not reused: its channel is closed
 	case err == nil:
+		if cl.corked { // always, for a reply: consume set it before sending
+			cl.corked = false
+			c.sess.Uncork()
+		}
 		callPool.Put(cl)
 		if r.Response.Error != nil {
 			return nil, &ExecuteError{Command: cmd, Arguments: append(json.RawMessage(nil), args...),
@@ -442,15 +457,26 @@ func (c *Client) wait(ctx context.Context, cl *call, id uint64, cmd string, args
 		}
 		return r.Response.Return, nil
 	default: // ctx ended
-		// The command stays in flight: the reader drops its reply when
-		// it comes (and counts it), and ExecuteWithFiles keeps waiting
-		// for it. Nothing here waits on the session.
-		c.mu.Lock()
-		if c.calls[id] == cl {
-			cl.abandoned = true
-		} // else the reader is handing it a reply or the end of the session closing it: do not reuse
-		c.mu.Unlock()
+		c.giveUp(id, cl)
 		return nil, ctx.Err()
+	}
+}
+
+// giveUp forgets call cl (id) whose caller's context ended. The command
+// stays in flight: the reader drops its reply when it comes (and counts
+// it), and ExecuteWithFiles keeps waiting for it. Nothing here waits on the
+// session.
+func (c *Client) giveUp(id uint64, cl *call) {
+	c.mu.Lock()
+	corked := false
+	if c.calls[id] == cl {
+		cl.abandoned = true
+	} else { // the reader handed it a reply or the end of the session closed it: do not reuse
+		corked, cl.corked = cl.corked, false
+	}
+	c.mu.Unlock()
+	if corked {
+		c.sess.Uncork() // its reply's Cork: nobody else ends it
 	}
 }
 
@@ -615,10 +641,17 @@ func (c *Client) releaseGate() {
 func (c *Client) withdraw(id uint64, cl *call) {
 	c.mu.Lock()
 	mine := c.calls[id] == cl
-	delete(c.calls, id)
+	if mine {
+		delete(c.calls, id)
+	}
+	corked := cl.corked // a reply to a command never sent: a server that guessed its id
+	cl.corked = false
 	c.mu.Unlock()
+	if corked {
+		c.sess.Uncork()
+	}
 	if !mine {
-		return // the session ended and failed it
+		return // the session ended and failed it, or a reply took it
 	}
 	callPool.Put(cl)
 	// A function that produces no output and a context that ends inside
