@@ -36,10 +36,13 @@
 // idle and the stream can write without blocking (a TryWriter, as the
 // connections of packages unix and ws are, or a plain *net.TCPConn or
 // *net.UnixConn; on Linux), the goroutine that ran the machine instead makes
-// one non-blocking write of up to 16 KiB of output itself, under the lock,
-// saving a wake-up of the write loop per message. Whatever
+// one non-blocking write of up to 16 KiB of output itself (releasing the
+// lock for the syscall; output others queue meanwhile follows in its next
+// attempt), saving a wake-up of the write loop per message. Whatever
 // the kernel does not take at once is left for the write loop as above, so
-// order, limits and error reporting are unchanged. When more than
+// order, limits and error reporting are unchanged. Session.Cork holds small
+// output back for a caller about to add its own (Do coming, a reply just
+// handed over), so that several messages leave in one write. When more than
 // Config.MaxPendingOutput bytes wait, the reader stops reading and Do
 // blocks until the writer catches up.
 //
