@@ -44,3 +44,9 @@ func BenchmarkUnixRoundTripOurs(b *testing.B) { benchSessionRoundTrip(b, transpo
 func BenchmarkUnixRoundTripRaw(b *testing.B)  { benchRawRoundTrip(b, transportKinds[0]) }
 func BenchmarkTCPRoundTripOurs(b *testing.B)  { benchSessionRoundTrip(b, transportKinds[1]) }
 func BenchmarkTCPRoundTripRaw(b *testing.B)   { benchRawRoundTrip(b, transportKinds[1]) }
+
+// The bulk rows' two sides.
+func BenchmarkUnixBulkOurs(b *testing.B) { benchSessionBulk(b, transportKinds[0]) }
+func BenchmarkUnixBulkRaw(b *testing.B)  { benchRawBulk(b, transportKinds[0]) }
+func BenchmarkTCPBulkOurs(b *testing.B)  { benchSessionBulk(b, transportKinds[1]) }
+func BenchmarkTCPBulkRaw(b *testing.B)   { benchRawBulk(b, transportKinds[1]) }
