@@ -37,6 +37,43 @@ func (c *recordingConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// attemptsMade returns a copy of the attempts recorded so far.
+func (c *recordingConn) attemptsMade() [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([][]byte(nil), c.attempts...)
+}
+
+// startRecording starts a lenmsg session over a recordingConn and returns
+// them with a context for the test; the session is disconnected and
+// goroutine leaks checked when the test ends.
+func startRecording(t *testing.T) (context.Context, *Session[string, *lenmsg.Machine], *recordingConn) {
+	t.Helper()
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	s := newLenmsgSession(0)
+	a, b := net.Pipe()
+	t.Cleanup(func() { b.Close() })
+	rc := &recordingConn{Conn: a}
+	require.NoError(t, s.Start(ctx, rc))
+	t.Cleanup(func() { require.NoError(t, s.Disconnect(ctx)) })
+	return ctx, s, rc
+}
+
+// sendMsg runs Do with one message.
+func sendMsg(ctx context.Context, s *Session[string, *lenmsg.Machine], msg string) error {
+	return s.Do(ctx, func(m *lenmsg.Machine) error { return m.Send([]byte(msg)) })
+}
+
+func wire(msgs ...string) []byte {
+	var b []byte
+	for _, m := range msgs {
+		b = lenmsg.Append(b, []byte(m))
+	}
+	return b
+}
+
 // newLenmsgSession returns a quiet session of lenmsg machines, whose read
 // loop takes the reader role back idleResume after a caller left it (0:
 // the default).
@@ -51,29 +88,13 @@ func newLenmsgSession(idleResume time.Duration) *Session[string, *lenmsg.Machine
 // Output of a Do while another Do waits for the session's lock is left for
 // that one, which writes both in one attempt.
 func TestDoCoalescesWithTheNextDo(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	s := newLenmsgSession(0)
-	a, b := net.Pipe()
-	defer b.Close()
-	rc := &recordingConn{Conn: a}
-	require.NoError(t, s.Start(ctx, rc))
-	send := func(msg string) {
-		require.NoError(t, s.Do(ctx, func(m *lenmsg.Machine) error { return m.Send([]byte(msg)) }))
-	}
-
+	ctx, s, rc := startRecording(t)
 	s.doers.Add(1) // as if a Do were waiting for the lock
-	send("one")
-	rc.mu.Lock()
-	require.Empty(t, rc.attempts, "left for the waiting Do")
-	rc.mu.Unlock()
+	require.NoError(t, sendMsg(ctx, s, "one"))
+	require.Empty(t, rc.attemptsMade(), "left for the waiting Do")
 	s.doers.Add(-1)
-	send("two")
-	rc.mu.Lock()
-	require.Equal(t, [][]byte{append(lenmsg.Append(nil, []byte("one")), lenmsg.Append(nil, []byte("two"))...)}, rc.attempts)
-	rc.mu.Unlock()
-	require.NoError(t, s.Disconnect(ctx))
+	require.NoError(t, sendMsg(ctx, s, "two"))
+	require.Equal(t, [][]byte{wire("one", "two")}, rc.attemptsMade())
 }
 
 // blockingConn is a recordingConn whose first TryWrite waits until release
@@ -137,66 +158,36 @@ func TestDirectWriteReleasesTheLock(t *testing.T) {
 // While a Cork is in, small output is left queued; the last Uncork writes
 // everything left, in one attempt, and output after it goes out at once.
 func TestCorkHoldsOutputUntilTheLastUncork(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	s := newLenmsgSession(0)
-	a, b := net.Pipe()
-	defer b.Close()
-	rc := &recordingConn{Conn: a}
-	require.NoError(t, s.Start(ctx, rc))
-	send := func(msg string) {
-		require.NoError(t, s.Do(ctx, func(m *lenmsg.Machine) error { return m.Send([]byte(msg)) }))
-	}
-	attempts := func() [][]byte {
-		rc.mu.Lock()
-		defer rc.mu.Unlock()
-		return append([][]byte(nil), rc.attempts...)
-	}
-	msg := func(p string) []byte { return lenmsg.Append(nil, []byte(p)) }
-
+	ctx, s, rc := startRecording(t)
 	s.Cork()
 	s.Cork()
-	send("one")
-	send("two")
-	require.Empty(t, attempts(), "held by the corks")
+	require.NoError(t, sendMsg(ctx, s, "one"))
+	require.NoError(t, sendMsg(ctx, s, "two"))
+	require.Empty(t, rc.attemptsMade(), "held by the corks")
 	s.Uncork()
-	require.Empty(t, attempts(), "one cork is still in")
+	require.Empty(t, rc.attemptsMade(), "one cork is still in")
 	s.Uncork()
-	require.Equal(t, [][]byte{append(msg("one"), msg("two")...)}, attempts())
-	send("three")
-	require.Equal(t, [][]byte{append(msg("one"), msg("two")...), msg("three")}, attempts())
+	require.Equal(t, [][]byte{wire("one", "two")}, rc.attemptsMade())
+	require.NoError(t, sendMsg(ctx, s, "three"))
+	require.Equal(t, [][]byte{wire("one", "two"), wire("three")}, rc.attemptsMade())
 
 	// An Uncork with nothing left writes nothing.
 	s.Cork()
 	s.Uncork()
-	require.Len(t, attempts(), 2)
-	require.NoError(t, s.Disconnect(ctx))
+	require.Len(t, rc.attemptsMade(), 2)
 }
 
 // A Do that comes while a Cork is in leaves its output too; it goes out
 // with the last Uncork, even though the Do itself has returned.
 func TestUncorkAfterTheDoWrites(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	s := newLenmsgSession(0)
-	a, b := net.Pipe()
-	defer b.Close()
-	rc := &recordingConn{Conn: a}
-	require.NoError(t, s.Start(ctx, rc))
+	ctx, s, rc := startRecording(t)
 	s.Cork()
 	done := make(chan error, 1)
-	go func() { done <- s.Do(ctx, func(m *lenmsg.Machine) error { return m.Send([]byte("late")) }) }()
+	go func() { done <- sendMsg(ctx, s, "late") }()
 	require.NoError(t, <-done)
-	rc.mu.Lock()
-	require.Empty(t, rc.attempts)
-	rc.mu.Unlock()
+	require.Empty(t, rc.attemptsMade())
 	s.Uncork()
-	rc.mu.Lock()
-	require.Equal(t, [][]byte{lenmsg.Append(nil, []byte("late"))}, rc.attempts)
-	rc.mu.Unlock()
-	require.NoError(t, s.Disconnect(ctx))
+	require.Equal(t, [][]byte{wire("late")}, rc.attemptsMade())
 }
 
 func TestUncorkWithoutCorkPanics(t *testing.T) {
@@ -206,19 +197,10 @@ func TestUncorkWithoutCorkPanics(t *testing.T) {
 
 // Disconnect writes what a Cork holds: flushing does not wait for Uncork.
 func TestDisconnectWritesCorkedOutput(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	s := newLenmsgSession(0)
-	a, b := net.Pipe()
-	defer b.Close()
-	rc := &recordingConn{Conn: a}
-	require.NoError(t, s.Start(ctx, rc))
+	ctx, s, rc := startRecording(t)
 	s.Cork()
-	require.NoError(t, s.Do(ctx, func(m *lenmsg.Machine) error { return m.Send([]byte("held")) }))
+	require.NoError(t, sendMsg(ctx, s, "held"))
 	require.NoError(t, s.Disconnect(ctx))
-	rc.mu.Lock()
-	require.Equal(t, [][]byte{lenmsg.Append(nil, []byte("held"))}, rc.attempts)
-	rc.mu.Unlock()
+	require.Equal(t, [][]byte{wire("held")}, rc.attemptsMade())
 	s.Uncork() // after the connection: nothing to write
 }

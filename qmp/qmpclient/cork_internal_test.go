@@ -13,6 +13,22 @@ import (
 	"github.com/wirereactor/wirereactor/qmp/qmptest"
 )
 
+// connectToFake connects a client to a qmptest server, both ended (and
+// goroutine leaks checked) when the test ends, and returns it with a
+// context for the test.
+func connectToFake(t *testing.T) (context.Context, *Client) {
+	t.Helper()
+	running := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, running) }) // after the server's cleanup
+	s := qmptest.StartUnix(t, qmptest.Config{})
+	c := NewClient(Config{Name: t.Name()})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	require.NoError(t, c.Connect(ctx, s.Addr()))
+	t.Cleanup(func() { _ = c.Disconnect(ctx) })
+	return ctx, c
+}
+
 // Routing a reply corks the session until its caller has it (see consume).
 // A caller that gives up after its reply was routed, or a command withdrawn
 // after a reply took it (a server that guessed its id), must still end
@@ -24,14 +40,7 @@ func TestRoutedReplyCorkEnds(t *testing.T) {
 		"command withdrawn": (*Client).withdraw,
 	} {
 		t.Run(name, func(t *testing.T) {
-			running := goleak.IgnoreCurrent()
-			t.Cleanup(func() { goleak.VerifyNone(t, running) }) // after the server's cleanup
-			s := qmptest.StartUnix(t, qmptest.Config{})
-			c := NewClient(Config{Name: t.Name()})
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			require.NoError(t, c.Connect(ctx, s.Addr()))
-			defer c.Disconnect(ctx)
+			ctx, c := connectToFake(t)
 
 			// A call in flight, and its reply routed by the reader.
 			const id = 1 << 40
@@ -57,14 +66,7 @@ func TestRoutedReplyCorkEnds(t *testing.T) {
 // flight (so that some give up after their reply was routed): every Cork
 // ends, and a command sent afterwards goes out and is answered.
 func TestCorksEndWhileCallersGiveUp(t *testing.T) {
-	running := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, running) })
-	s := qmptest.StartUnix(t, qmptest.Config{})
-	c := NewClient(Config{Name: t.Name()})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	require.NoError(t, c.Connect(ctx, s.Addr()))
-	defer c.Disconnect(ctx)
+	ctx, c := connectToFake(t)
 
 	const workers, each = 8, 200
 	errs := make(chan error, workers)
