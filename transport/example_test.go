@@ -154,3 +154,30 @@ func ExampleServer() {
 	// echo one
 	// transport: server closed
 }
+
+// A Cork holds small output back until its Uncork, so that messages
+// produced by several calls leave in one write: here the peer gets both
+// lines in a single read.
+func ExampleSession_Cork() {
+	ctx := context.Background()
+	s := transport.New(transport.Config[string, *lineMachine]{
+		NewMachine: func() *lineMachine { return &lineMachine{} },
+	})
+	conn, peer := net.Pipe()
+	if err := s.Start(ctx, conn); err != nil {
+		fmt.Println(err)
+		return
+	}
+	s.Cork()
+	_ = s.Do(ctx, func(m *lineMachine) error { m.Say("one"); return nil })
+	_ = s.Do(ctx, func(m *lineMachine) error { m.Say("two"); return nil })
+	s.Uncork() // both lines go out now, in one write
+
+	buf := make([]byte, 64)
+	n, _ := peer.Read(buf)
+	fmt.Printf("%q\n", buf[:n])
+	peer.Close()
+	_ = s.Disconnect(ctx)
+	// Output:
+	// "one\ntwo\n"
+}
