@@ -52,7 +52,7 @@ type link[T any, M action.Machine[T]] struct {
 	idle         *time.Timer   // resumes the read loop once the role stayed free; made by the read loop
 	idleArmed    bool          // idle is armed
 	loopWake     chan struct{} // capacity 1: the role was handed to the read loop
-	takenAt      time.Time     // when a caller took the role
+	releasedAt   time.Duration // monotonic() at the last release of the role
 	leadFull     bool          // a recent read filled the buffer: the peer streams
 	partialRun   int           // reads since the last one that filled the buffer
 	freed        uint64        // count of releases of the role to free
@@ -86,6 +86,7 @@ func newLink[T any, M action.Machine[T]](s *Session[T, M], nc net.Conn) *link[T,
 
 		readBufSize: min(initialReadBuffer, s.cfg.ReadBufferSize),
 		reader:      roleLoop,
+		releasedAt:  monotonic(),
 		deadlines:   nc.SetReadDeadline(time.Time{}) == nil,
 		stop:        make(chan struct{}),
 		wake:        make(chan struct{}, 1),

@@ -44,6 +44,14 @@ var errInterrupted = errors.New("transport: read interrupted by the caller's con
 // pastDeadline interrupts a blocked Read.
 var pastDeadline = time.Unix(1, 0)
 
+// monoEpoch is the origin of monotonic.
+var monoEpoch = time.Now()
+
+// monotonic reads the monotonic clock: one clock read, where time.Now
+// makes two (wall and monotonic). It is read once per exchange of the
+// reader role, and the read is measurable beside a 64-byte round trip.
+func monotonic() time.Duration { return time.Since(monoEpoch) }
+
 func (l *link[T, M]) getWaiterLocked() *waiter {
 	if n := len(l.spareWaiters); n > 0 {
 		w := l.spareWaiters[n-1]
@@ -85,20 +93,27 @@ func (l *link[T, M]) releaseRoleLocked() {
 		w.follower = false
 		w.holds = true
 		l.reader = roleCaller
-		l.takenAt = time.Now()
+		l.releasedAt = monotonic()
 		select {
 		case w.turn <- struct{}{}:
 		default:
 		}
 		return
 	}
-	if !l.stopped && (l.leadFull || time.Since(l.takenAt) >= l.s.cfg.IdleResume) {
+	now := monotonic()
+	since := now - l.releasedAt
+	l.releasedAt = now
+	if !l.stopped && (l.leadFull || since >= l.s.cfg.IdleResume) {
 		// A slow exchange (the caller would probably not be back
 		// within IdleResume, so the loop takes the role now rather
 		// than after a timer that would fire during the next one), or
 		// a peer that streams (a recent read filled the buffer): the
 		// loop reads on, so the peer is not held back until the timer
-		// fires.
+		// fires. The hold is measured from the previous release, with
+		// one clock read per exchange: a wait that began IdleResume or
+		// more after that release counts as slow too, which costs one
+		// hand-off at worst (such a caller usually finds the role with
+		// the loop already).
 		l.reader = roleLoop
 		select {
 		case l.loopWake <- struct{}{}:
@@ -156,7 +171,6 @@ func (l *link[T, M]) leadLocked(ctx context.Context, w *waiter) (bool, error) {
 			l.leaveFollowersLocked(w)
 		}
 		l.reader, w.holds = roleCaller, true
-		l.takenAt = time.Now()
 	}
 	return true, l.readOnceLocked(ctx)
 }
