@@ -384,9 +384,13 @@ func (s *Session[T, M]) Do(ctx context.Context, f func(m M) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s.doers.Add(1)
-	s.mu.Lock()
-	s.doers.Add(-1)
+	if !s.mu.TryLock() {
+		// Counted only while waiting: the holder then leaves small
+		// output for this Do to write with its own.
+		s.doers.Add(1)
+		s.mu.Lock()
+		s.doers.Add(-1)
+	}
 	l := s.c
 	if l == nil {
 		st := s.state
