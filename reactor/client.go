@@ -46,10 +46,13 @@ type ClientMachineConfig struct {
 	// MaxResponseBytes bounds the bytes decoded from zlib or zstd-8mb
 	// streams for one response (one request id): 256 MiB
 	// (DefaultMaxResponseBytes) when zero, no bound when negative.
-	// Decoded data is delivered in pieces of at most 128 KiB as it is
-	// produced, so the reactor's own memory does not depend on this
-	// limit; it bounds what an application that gathers a response
-	// before decoding its CBOR holds. Exceeding it is an Error wrapping
+	// A command response's decoded data is delivered in pieces of at
+	// most 128 KiB as it is produced; a frame of another type (text
+	// output, progress, an error response: Mercurial's server encodes
+	// none of them) is decoded whole, up to 1 MiB, the largest payload
+	// the frame decoder takes. So the reactor's own memory does not
+	// depend on this limit; it bounds what an application that gathers
+	// a response before decoding its CBOR holds. Exceeding it is an Error wrapping
 	// action.ErrLimit (an *action.LimitError), raised before the excess is
 	// delivered.
 	MaxResponseBytes int
@@ -102,11 +105,13 @@ func (k ResponseKind) String() string {
 // handed to Feed): it is valid until Next returns WantMore, like every
 // input the machine references. Data decoded from a zlib or zstd-8mb
 // stream aliases the reactor's decoding buffer instead and is valid only
-// until the next call to Next: a frame's decoded output is delivered as it
-// is produced, in pieces of at most 128 KiB, each but the last with More
-// set and EOS unset; the last piece carries the frame's flags. (Mercurial
-// delivers a frame's output whole; the pieces differ only for frames that
-// decode to more than 128 KiB.)
+// until the next call to Next: a command response frame's decoded output
+// is delivered as it is produced, in pieces of at most 128 KiB, each but
+// the last with More set and EOS unset; the last piece carries the frame's
+// flags. (Mercurial delivers a frame's output whole; the pieces differ only
+// for frames that decode to more than 128 KiB.) Other frames are decoded
+// whole, to at most 1 MiB like an unencoded payload, and delivered in one
+// piece.
 type Response struct {
 	RequestID uint16
 	Kind      ResponseKind

@@ -14,7 +14,8 @@ import (
 
 // decodeChunk is the most decoded output a stream decoder produces at
 // once, and so the largest Data of a Response delivered from an encoded
-// frame: zstd's largest block.
+// command response frame: zstd's largest block. (Frames of other types
+// are decoded whole: see ClientMachine.decodeWhole.)
 const decodeChunk = 128 << 10
 
 // decoder is a client stream's content decoder. The compressed payload of
