@@ -87,22 +87,21 @@ func (l *link[T, M]) leaveLocked(w *waiter) {
 // releaseRoleLocked hands the reader role to the first follower, or leaves
 // it free and arms the read loop's idle timer.
 func (l *link[T, M]) releaseRoleLocked() {
+	now := monotonic()
+	since := now - l.releasedAt
+	l.releasedAt = now
 	if len(l.followers) > 0 {
 		w := l.followers[0]
 		l.followers = append(l.followers[:0], l.followers[1:]...)
 		w.follower = false
 		w.holds = true
 		l.reader = roleCaller
-		l.releasedAt = monotonic()
 		select {
 		case w.turn <- struct{}{}:
 		default:
 		}
 		return
 	}
-	now := monotonic()
-	since := now - l.releasedAt
-	l.releasedAt = now
 	if !l.stopped && (l.leadFull || since >= l.s.cfg.IdleResume) {
 		// A slow exchange (the caller would probably not be back
 		// within IdleResume, so the loop takes the role now rather
