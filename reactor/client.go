@@ -52,9 +52,9 @@ type ClientMachineConfig struct {
 	// none of them) is decoded whole, up to 1 MiB, the largest payload
 	// the frame decoder takes. So the reactor's own memory does not
 	// depend on this limit; it bounds what an application that gathers
-	// a response before decoding its CBOR holds. Exceeding it is an Error wrapping
-	// action.ErrLimit (an *action.LimitError), raised before the excess is
-	// delivered.
+	// a response before decoding its CBOR holds. Exceeding it is an
+	// Error wrapping action.ErrLimit (an *action.LimitError), raised
+	// before the excess is delivered.
 	MaxResponseBytes int
 	// MaxDecodingStreams bounds the streams open at once with a zlib or
 	// zstd-8mb decoder (DefaultMaxDecodingStreams when zero): each holds
